@@ -1,0 +1,416 @@
+"""The arbiter: binds the sockets, forks the workers and keeps them healthy.
+
+It never runs application code (unless `--preload`) and never blocks: one
+loop sleeps on a pipe that signals and worker status messages wake, then
+reaps children, dispatches queued signals, kills silent workers, advances a
+reload and spawns or retires workers until the pool matches the target.
+
+Signals (handlers only enqueue, through `signal.set_wakeup_fd`; the loop
+calls `handle_<name>`):
+
+    TERM          graceful stop: workers finish in-flight requests within
+                  --graceful-timeout, then exit 0
+    INT, QUIT     fast stop
+    HUP           reload: re-read the config, start a new generation of
+                  workers (re-importing the app unless --preload), and retire
+                  the old one once the new one is ready. If the new app
+                  cannot boot, the old workers keep serving.
+    TTIN, TTOU    one worker more / fewer
+    USR1          reopen log files (here and in every worker)
+    CHLD          wake up and reap
+
+A worker that exits before it reports ready is a boot failure. When no
+ready worker is left to serve, a boot failure stops the arbiter with exit
+status 3 and the worker's reason logged once, instead of a respawn loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hybrid import __version__, config, logs, sockets
+from hybrid.heartbeat import Heartbeat, StatusPipe
+from hybrid.loader import AppLoadError
+from hybrid.logs import error_log as log
+from workers import load_class
+from workers.base import BOOT_ERROR, Worker, load_app_for
+
+LOOP_INTERVAL = 1.0
+ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL
+FAST_STOP_GRACE = 2.0
+MAX_SILENT_BOOT_DEATHS = 5  # deaths before "ready" with no reason given
+
+SIGNAL_NAMES = {
+    signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
+    signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGUSR1: "usr1", signal.SIGCHLD: "chld",
+}
+
+
+class StartupError(Exception):
+    """The arbiter cannot start; the message is one line for people."""
+
+
+@dataclass
+class WorkerProcess:
+    """The arbiter's record of one forked worker."""
+
+    pid: int
+    age: int
+    generation: int
+    heartbeat: Heartbeat
+    status: StatusPipe
+    ready: bool = False
+    boot_error: str = ""
+    retiring_since: float | None = None  # TERM sent at this time
+    aborted_at: float | None = None  # SIGABRT sent (heartbeat timeout) at this time
+
+
+class Arbiter:
+    def __init__(self, loaded: config.Loaded, cli_values: Mapping[str, Any]) -> None:
+        self.cfg = loaded.config
+        self.cli_values = dict(cli_values)
+        self.worker_class: type[Worker] = load_class(self.cfg.worker_class)
+        self.num_workers = self.cfg.workers
+        self.listeners: list = []
+        self.workers: dict[int, WorkerProcess] = {}
+        self.app: Any = None
+        self.age = 0
+        self.generation = 0
+        self.stopping = False
+        self.graceful_stop = True
+        self.exit_code = 0
+        self.silent_boot_deaths = 0
+        self.pid = os.getpid()
+        self._wakeup_r = self._wakeup_w = -1
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until stopped; return the process exit status."""
+        try:
+            self._start()
+        except BaseException:
+            sockets.close_all(self.listeners, unlink=True)
+            if self.cfg.pid:
+                _remove_pidfile(self.cfg.pid, self.pid)
+            raise
+        try:
+            while not self.stopping:
+                self._sleep()
+                self._reap()
+                self._dispatch_signals()
+                if self.stopping:
+                    break
+                self._murder_silent_workers()
+                self._manage_workers()
+        finally:
+            self._shutdown()
+        return self.exit_code
+
+    def _start(self) -> None:
+        cfg = self.cfg
+        self.listeners = [sockets.bind(sockets.parse_address(a), cfg.backlog) for a in cfg.bind]
+        if cfg.pid:
+            _write_pidfile(cfg.pid, self.pid)
+        log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
+        for listener in self.listeners:
+            log.info("Listening at: %s", sockets.describe(listener))
+        log.info("Using worker class: %s", cfg.worker_class)
+        if cfg.preload:
+            self.app = self._preload()
+        self._install_signals()
+        self._manage_workers()
+
+    def _preload(self) -> Any:
+        try:
+            return load_app_for(self.cfg, self.worker_class.interfaces)
+        except AppLoadError as exc:
+            raise StartupError(f"app failed to load: {exc}") from None
+
+    def _install_signals(self) -> None:
+        self._wakeup_r, self._wakeup_w = os.pipe()
+        for fd in (self._wakeup_r, self._wakeup_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
+        for signum in SIGNAL_NAMES:
+            signal.signal(signum, _enqueue_only)
+        signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+
+    def _shutdown(self) -> None:
+        """Stop every worker (gracefully on TERM), close sockets, remove the pid file."""
+        graceful = self.exit_code == 0 and self.graceful_stop
+        sockets.close_all(self.listeners, unlink=True)
+        self._stop_workers(graceful)
+        if self.cfg.pid:
+            _remove_pidfile(self.cfg.pid, self.pid)
+        log.info("Shutting down: %s", "done" if self.exit_code == 0 else f"exit status {self.exit_code}")
+
+    def _stop_workers(self, graceful: bool) -> None:
+        sig = signal.SIGTERM if graceful else signal.SIGQUIT
+        for worker in list(self.workers.values()):
+            self._signal(worker, sig)
+        deadline = time.monotonic() + (self.cfg.graceful_timeout if graceful else FAST_STOP_GRACE)
+        while self.workers:
+            self._reap()
+            if not self.workers:
+                break
+            if time.monotonic() >= deadline:
+                for worker in list(self.workers.values()):
+                    log.warning("Worker %d did not stop in time; killing it", worker.pid)
+                    self._signal(worker, signal.SIGKILL)
+                deadline = float("inf")
+            self._sleep(0.1)
+
+    # --- the loop's steps --------------------------------------------------------
+
+    def _sleep(self, timeout: float = LOOP_INTERVAL) -> None:
+        fds = [self._wakeup_r] + [w.status.read_fd for w in self.workers.values()]
+        try:
+            readable, _, _ = select.select(fds, [], [], timeout)
+        except InterruptedError:
+            return
+        for worker in list(self.workers.values()):
+            if worker.status.read_fd in readable:
+                self._read_status(worker)
+
+    def _read_status(self, worker: WorkerProcess) -> None:
+        for kind, text in worker.status.messages():
+            if kind == StatusPipe.READY:
+                worker.ready = True
+                self.silent_boot_deaths = 0
+            elif kind == StatusPipe.BOOT_ERROR:
+                worker.boot_error = text
+
+    def _dispatch_signals(self) -> None:
+        try:
+            received = os.read(self._wakeup_r, 4096)
+        except BlockingIOError:
+            return
+        for signum in received:
+            name = SIGNAL_NAMES.get(signum)
+            if name:
+                getattr(self, f"handle_{name}")()
+            if self.stopping:
+                return
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            self._read_status(worker)
+            worker.heartbeat.close()
+            worker.status.close()
+            self._on_exit(worker, os.waitstatus_to_exitcode(status))
+
+    def _on_exit(self, worker: WorkerProcess, code: int) -> None:
+        if not worker.ready and not self.stopping and worker.retiring_since is None:
+            self._on_boot_failure(worker, code)
+            return
+        if worker.aborted_at is not None:
+            log.error("Worker %d was replaced after its heartbeat timeout", worker.pid)
+        elif code == -signal.SIGKILL and worker.retiring_since is None:
+            log.error("Worker %d was killed by SIGKILL (out of memory?)", worker.pid)
+        elif code < 0 and worker.retiring_since is None:
+            log.error("Worker %d was killed by signal %s", worker.pid, signal.Signals(-code).name)
+        elif code != 0:
+            log.error("Worker %d exited with status %d", worker.pid, code)
+        else:
+            log.info("Worker %d exited", worker.pid)
+
+    def _on_boot_failure(self, worker: WorkerProcess, code: int) -> None:
+        serving = [w for w in self.workers.values() if w.ready and w.retiring_since is None]
+        if worker.boot_error or code == BOOT_ERROR:
+            reason = worker.boot_error or f"worker exited with status {code} before it booted"
+        else:
+            self.silent_boot_deaths += 1
+            if self.silent_boot_deaths < MAX_SILENT_BOOT_DEATHS or serving:
+                log.error("Worker %d died before it booted (%s); retrying",
+                          worker.pid, _describe_exit(code))
+                return
+            reason = f"workers keep dying before they boot (last: {_describe_exit(code)})"
+        if not serving:
+            log.error("Worker failed to boot: %s", reason)
+            self.exit_code = BOOT_ERROR
+            self.stopping = True
+            return
+        # A reload whose new app cannot boot: the previous workers keep serving.
+        log.error("Reload failed, keeping %d running worker(s): %s", len(serving), reason)
+        for other in self.workers.values():
+            if other.generation == self.generation and not other.ready:
+                self._retire(other)
+        for old in serving:
+            old.generation = self.generation
+
+    def _murder_silent_workers(self) -> None:
+        now = time.monotonic()
+        timeout = self.cfg.timeout
+        for worker in list(self.workers.values()):
+            if worker.aborted_at is not None:
+                if now - worker.aborted_at > ABORT_GRACE:
+                    self._signal(worker, signal.SIGKILL)
+            elif worker.retiring_since is not None:
+                if now - worker.retiring_since > self.cfg.graceful_timeout:
+                    log.warning("Worker %d did not finish within --graceful-timeout; killing it",
+                                worker.pid)
+                    self._signal(worker, signal.SIGKILL)
+            elif timeout and worker.heartbeat.silence() > timeout:
+                log.critical("WORKER TIMEOUT: worker %d sent no heartbeat for %.0f s "
+                             "(--timeout %g); killing it", worker.pid, worker.heartbeat.silence(),
+                             timeout)
+                worker.aborted_at = now
+                self._signal(worker, signal.SIGABRT)
+
+    def _manage_workers(self) -> None:
+        active = [w for w in self.workers.values() if w.retiring_since is None]
+        current = sorted((w for w in active if w.generation == self.generation), key=lambda w: w.age)
+        for _ in range(self.num_workers - len(current)):
+            self._spawn()
+        for extra in current[:max(0, len(current) - self.num_workers)]:
+            self._retire(extra)
+        if sum(w.ready for w in current) >= self.num_workers:
+            for old in active:
+                if old.generation != self.generation:
+                    self._retire(old)
+
+    # --- workers -----------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        self.age += 1
+        heartbeat, status = Heartbeat(), StatusPipe()
+        worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
+                                   cfg=self.cfg, heartbeat=heartbeat, status=status, app=self.app)
+        pid = os.fork()
+        if pid:
+            status.close_write_end()
+            self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status)
+            log.info("Booting worker with pid %d", pid)
+            return
+        self._become_worker(worker)
+
+    def _become_worker(self, worker: Worker) -> None:
+        """In the child: drop the arbiter's state, run the worker, never return."""
+        code = 0
+        try:
+            signal.set_wakeup_fd(-1)
+            os.close(self._wakeup_r)
+            os.close(self._wakeup_w)
+            for other in self.workers.values():
+                other.status.close()
+                other.heartbeat.close()
+            worker.status.close_read_end()
+            worker.init_process()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            log.exception("Worker %d crashed", os.getpid())
+            code = 1
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(code)
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        if worker.retiring_since is None:
+            worker.retiring_since = time.monotonic()
+            self._signal(worker, signal.SIGTERM)
+
+    def _signal(self, worker: WorkerProcess, sig: int) -> None:
+        try:
+            os.kill(worker.pid, sig)
+        except ProcessLookupError:
+            pass  # already gone; the next reap collects it
+
+    # --- signal handlers (run from the loop, not from the signal) -----------------
+
+    def handle_chld(self) -> None:
+        """Reaping happens on every loop turn; the signal only wakes the loop."""
+
+    def handle_term(self) -> None:
+        log.info("Received TERM: stopping gracefully")
+        self.graceful_stop = True
+        self.stopping = True
+
+    def handle_int(self) -> None:
+        log.info("Received INT: stopping now")
+        self.graceful_stop = False
+        self.stopping = True
+
+    handle_quit = handle_int
+
+    def handle_ttin(self) -> None:
+        self.num_workers += 1
+        log.info("Received TTIN: %d workers", self.num_workers)
+
+    def handle_ttou(self) -> None:
+        if self.num_workers > 1:
+            self.num_workers -= 1
+        log.info("Received TTOU: %d workers", self.num_workers)
+
+    def handle_usr1(self) -> None:
+        logs.reopen_files()
+        for worker in self.workers.values():
+            self._signal(worker, signal.SIGUSR1)
+
+    def handle_hup(self) -> None:
+        log.info("Received HUP: reloading")
+        try:
+            loaded = config.load(self.cli_values)
+            worker_class = load_class(loaded.config.worker_class)
+        except (config.ConfigError, ValueError) as exc:
+            log.error("Reload aborted, keeping the running workers: %s", exc)
+            return
+        new = loaded.config
+        if new.bind != self.cfg.bind:
+            log.warning("--bind changed; the new addresses take effect after a restart")
+            new = replace(new, bind=self.cfg.bind)
+        logs.setup(new.log_level, new.error_logfile, new.access_logfile)
+        self.cfg = new
+        self.worker_class = worker_class
+        self.num_workers = new.workers
+        self.generation += 1
+
+
+def _enqueue_only(signum: int, frame: Any) -> None:
+    """The wakeup fd already queued `signum`; the loop handles it."""
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def _write_pidfile(path: str, pid: int) -> None:
+    try:
+        with open(path, "w") as handle:
+            handle.write(f"{pid}\n")
+    except OSError as exc:
+        raise StartupError(f"cannot write pid file {path!r}: {exc.strerror}") from None
+
+
+def _remove_pidfile(path: str, pid: int) -> None:
+    try:
+        with open(path) as handle:
+            if handle.read().strip() == str(pid):
+                os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            log.warning("cannot remove pid file %s: %s", path, exc.strerror)

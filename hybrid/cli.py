@@ -1,0 +1,115 @@
+"""`hybrid run APP` and `hybrid check APP`: argv -> Config, nothing else.
+
+The options are generated from the settings table in `hybrid.config`.
+Exit status: 0 fine, 1 a bad setting or a socket that cannot be bound,
+2 a usage error (argparse), 3 an app that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hybrid import __version__, config, logs
+from hybrid.config import SETTINGS, ConfigError
+from hybrid.loader import AppLoadError, detect_interface, load_app, prepare_path
+from hybrid.sockets import BindError
+
+APP_LOAD_FAILED = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hybrid", description="A pre-fork application server for WSGI and ASGI apps.")
+    parser.add_argument("--version", action="version", version=f"hybrid {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    options = _options_parser()
+    commands.add_parser("run", parents=[options], help="serve APP",
+                        description="Serve APP with a pre-fork pool of workers.")
+    commands.add_parser("check", parents=[options], help="import APP and show the settings",
+                        description="Import APP, print its interface and the effective "
+                                    "settings with where each came from.")
+    return parser
+
+
+def _options_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    for name, setting in SETTINGS.items():
+        default = config.DEFAULTS[name]
+        shown = ", ".join(default) if isinstance(default, tuple) else default
+        help_text = f"{setting.help} [default: {shown}; env {config.env_name(name)}]"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
+        if not setting.flags[0].startswith("-"):
+            parser.add_argument(name, nargs="?", metavar=setting.metavar, help=help_text)
+        elif setting.switch:
+            parser.add_argument(*setting.flags, dest=name, action="store_const", const=True,
+                                help=help_text)
+        else:
+            parser.add_argument(*setting.flags, dest=name, metavar=setting.metavar,
+                                action="append" if setting.repeat else "store", help=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    command = args.pop("command")
+    try:
+        loaded = config.load(args)
+        if not loaded.config.app:
+            raise ConfigError("APP is missing: say which app to serve, e.g. 'hybrid run myapp:app'")
+        if loaded.config.chdir:
+            _chdir(loaded.config.chdir)
+    except ConfigError as exc:
+        return _fail(str(exc), 1)
+    if command == "check":
+        return check(loaded)
+    return serve(loaded, args)
+
+
+def _chdir(path: str) -> None:
+    try:
+        os.chdir(path)
+    except OSError as exc:
+        raise ConfigError(f"--chdir: cannot change to {path!r}: {exc.strerror}") from None
+
+
+def serve(loaded: config.Loaded, cli_values: dict[str, Any]) -> int:
+    from hybrid.arbiter import Arbiter, StartupError  # keeps `check` light
+
+    cfg = loaded.config
+    try:
+        logs.setup(cfg.log_level, cfg.error_logfile, cfg.access_logfile)
+        arbiter = Arbiter(loaded, cli_values)
+        return arbiter.run()
+    except (BindError, ValueError, OSError) as exc:
+        return _fail(str(exc), 1)
+    except StartupError as exc:
+        return _fail(str(exc), APP_LOAD_FAILED)
+
+
+def check(loaded: config.Loaded) -> int:
+    cfg = loaded.config
+    logs.setup(cfg.log_level, "-", None)
+    prepare_path(cfg.pythonpath)
+    try:
+        app = load_app(cfg.app or "", factory=cfg.factory)
+    except AppLoadError as exc:
+        return _fail(str(exc), 1)
+    interface = detect_interface(app) if cfg.interface == "auto" else cfg.interface
+    detected = "detected" if cfg.interface == "auto" else "from --interface"
+    print(f"app: {cfg.app} ({interface}, {detected})")
+    print("settings:")
+    width = max(len(name) for name in SETTINGS)
+    for name in SETTINGS:
+        value = getattr(cfg, name)
+        shown = ", ".join(value) if isinstance(value, tuple) else value
+        print(f"  {name:<{width}} = {shown!s:<30} ({loaded.sources[name]})")
+    return 0
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"hybrid: error: {message}", file=sys.stderr)
+    return status

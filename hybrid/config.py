@@ -1,0 +1,326 @@
+"""Every setting, declared once.
+
+`Config` is a frozen dataclass; each field's metadata is a `Setting` that
+holds the command-line flags, the validator and the help text. The
+environment variable is `HYBRID_<NAME>` and the config-file key is the field
+name, so the CLI, the environment, TOML / Python config files and `hybrid
+check` are all derived from this one table.
+
+Precedence, lowest first: built-in default < platform variables (`PORT`,
+`WEB_CONCURRENCY`: they only change defaults, as in gunicorn) < config file <
+`HYBRID_*` environment < command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import runpy
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hybrid import sockets
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A bad setting; the message is one line for people."""
+
+
+# --- validators: raw value (str from CLI/env, typed from files) -> value ----
+
+def _positive_int(raw: Any) -> int:
+    value = _integer(raw)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(raw: Any) -> int:
+    value = _integer(raw)
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a whole number, got {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {text!r}") from None
+
+
+def _seconds(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a number of seconds, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+    if value < 0 or value != value:
+        raise ValueError(f"must be zero or more seconds, got {raw!r}")
+    return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+        raise ValueError(f"expected text, got {raw!r}")
+    return str(raw)
+
+
+def _optional_text(raw: Any) -> str | None:
+    text = _text(raw)
+    return text or None
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        text = _text(raw).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}; got {raw!r}")
+        return text
+    return parse
+
+
+def _text_list(raw: Any) -> tuple[str, ...]:
+    """A list from a file, repeated flags, or a comma-separated string."""
+    items = raw if isinstance(raw, (list, tuple)) else [raw]
+    out: list[str] = []
+    for item in items:
+        out.extend(part.strip() for part in _text(item).split(",") if part.strip())
+    return tuple(out)
+
+
+def _bind_list(raw: Any) -> tuple[str, ...]:
+    addresses = _text_list(raw)
+    if not addresses:
+        raise ValueError("needs at least one address")
+    return tuple(str(sockets.parse_address(text)) for text in addresses)
+
+
+def _worker_class(raw: Any) -> str:
+    from workers import resolve_name  # the registry owns the names
+
+    return resolve_name(_text(raw).strip())
+
+
+def _root_path(raw: Any) -> str:
+    text = _text(raw).strip()
+    if text and not text.startswith("/"):
+        raise ValueError(f"must start with '/', got {text!r}")
+    return text.rstrip("/")
+
+
+# --- the table ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    flags: tuple[str, ...]
+    parse: Callable[[Any], Any]
+    help: str
+    metavar: str | None = None
+    repeat: bool = False  # the flag may be given several times
+    switch: bool = False  # a flag without a value that turns the setting on
+
+
+def setting(default: Any, *flags: str, parse: Callable[[Any], Any], help: str,
+            metavar: str | None = None, repeat: bool = False, switch: bool = False) -> Any:
+    meta = {"setting": Setting(flags, parse, help, metavar, repeat, switch)}
+    return field(default=default, metadata=meta)
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+DEFAULT_ACCESS_LOGFORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+
+
+@dataclass(frozen=True)
+class Config:
+    app: str | None = setting(
+        None, "APP", parse=_optional_text, metavar="APP",
+        help="the application: 'module:attribute', 'module:attr.sub' or 'module:factory()'")
+    config: str | None = setting(
+        None, "-c", "--config", parse=_optional_text, metavar="FILE",
+        help="a TOML (.toml) or Python (.py) config file whose keys are these settings' names")
+    bind: tuple[str, ...] = setting(
+        ("127.0.0.1:8000",), "-b", "--bind", parse=_bind_list, repeat=True, metavar="ADDRESS",
+        help="HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; repeat for several "
+             "(default 0.0.0.0:$PORT when PORT is set)")
+    workers: int = setting(
+        1, "-w", "--workers", parse=_positive_int, metavar="N",
+        help="number of worker processes (default $WEB_CONCURRENCY when set)")
+    worker_class: str = setting(
+        "sync", "-k", "--worker-class", parse=_worker_class, metavar="CLASS",
+        help="worker class: a registered name or 'module:Class'")
+    timeout: float = setting(
+        30.0, "-t", "--timeout", parse=_seconds, metavar="SECONDS",
+        help="a worker silent for this long is killed and replaced (0 disables)")
+    graceful_timeout: float = setting(
+        30.0, "--graceful-timeout", parse=_seconds, metavar="SECONDS",
+        help="after a stop or reload, how long workers may finish in-flight requests")
+    backlog: int = setting(
+        2048, "--backlog", parse=_positive_int, metavar="N",
+        help="the listen queue length of each socket")
+    log_level: str = setting(
+        "info", "--log-level", parse=_choice(*LOG_LEVELS), metavar="LEVEL",
+        help="error log level: " + ", ".join(LOG_LEVELS))
+    error_logfile: str = setting(
+        "-", "--error-logfile", "--log-file", parse=_text, metavar="FILE",
+        help="where the error log goes; '-' is stderr")
+    access_logfile: str | None = setting(
+        None, "--access-logfile", parse=_optional_text, metavar="FILE",
+        help="write one line per request here; '-' is stdout (default: off)")
+    access_logformat: str = setting(
+        DEFAULT_ACCESS_LOGFORMAT, "--access-logformat", parse=_text, metavar="FORMAT",
+        help="access log line, with gunicorn's %(atom)s names")
+    pid: str | None = setting(
+        None, "-p", "--pid", parse=_optional_text, metavar="FILE",
+        help="write the arbiter's process id to this file")
+    preload: bool = setting(
+        False, "--preload", parse=_boolean, switch=True,
+        help="import the app in the arbiter before forking (shares memory; "
+             "a reload then keeps the old code)")
+    interface: str = setting(
+        "auto", "--interface", parse=_choice("auto", "wsgi", "asgi"), metavar="KIND",
+        help="the app's interface: auto, wsgi or asgi")
+    factory: bool = setting(
+        False, "--factory", parse=_boolean, switch=True,
+        help="APP names a function that returns the application")
+    chdir: str | None = setting(
+        None, "--chdir", parse=_optional_text, metavar="DIR",
+        help="change to this directory before importing the app")
+    pythonpath: tuple[str, ...] = setting(
+        (), "--pythonpath", parse=_text_list, metavar="DIRS",
+        help="comma-separated directories to put first on sys.path")
+    root_path: str = setting(
+        "", "--root-path", parse=_root_path, metavar="PATH",
+        help="the prefix the app is mounted under (WSGI SCRIPT_NAME)")
+
+
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in dataclasses.fields(Config)}
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}
+
+
+def env_name(name: str) -> str:
+    return "HYBRID_" + name.upper()
+
+
+def flag_name(name: str) -> str:
+    """The spelling people know a setting by: its long flag."""
+    flags = SETTINGS[name].flags
+    return next((flag for flag in flags if flag.startswith("--")), flags[0])
+
+
+# --- loading -------------------------------------------------------------------
+
+@dataclass
+class Loaded:
+    """A Config plus, for each setting, where its value came from."""
+
+    config: Config
+    sources: dict[str, str]
+
+
+def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Loaded:
+    """Merge every layer. `cli` holds only the options given on the command line."""
+    env = os.environ if env is None else env
+    layers: list[tuple[str, Mapping[str, Any]]] = [("platform", _platform_layer(env))]
+    config_path = cli.get("config") or env.get(env_name("config"))
+    if config_path:
+        layers.append((f"file {config_path}", read_file(config_path)))
+    layers.append(("env", {name: env[env_name(name)] for name in SETTINGS if env_name(name) in env}))
+    layers.append(("command line", cli))
+
+    values = dict(DEFAULTS)
+    sources = {name: "default" for name in SETTINGS}
+    for source, layer in layers:
+        for name, raw in layer.items():
+            label = _label(name, source)
+            values[name] = _validate(name, raw, label)
+            sources[name] = label
+    return Loaded(Config(**values), sources)
+
+
+def _platform_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    if env.get("PORT"):
+        layer["bind"] = f"0.0.0.0:{env['PORT']}"
+    if env.get("WEB_CONCURRENCY"):
+        layer["workers"] = env["WEB_CONCURRENCY"]
+    return layer
+
+
+def _label(name: str, source: str) -> str:
+    if source == "env":
+        return f"env {env_name(name)}"
+    if source == "platform":
+        return "env PORT" if name == "bind" else "env WEB_CONCURRENCY"
+    return source
+
+
+def _validate(name: str, raw: Any, label: str) -> Any:
+    try:
+        return SETTINGS[name].parse(raw)
+    except ValueError as exc:
+        where = "" if label == "command line" else f" (from {label})"
+        raise ConfigError(f"{flag_name(name)}: {exc}{where}") from None
+
+
+def read_file(path: str) -> dict[str, Any]:
+    """Read a TOML or Python config file into {setting: raw value}."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path!r} does not exist")
+    if path.endswith(".toml"):
+        return _read_toml(path)
+    if path.endswith(".py"):
+        return _read_python(path)
+    raise ConfigError(f"config file {path!r}: use a .toml or .py file")
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path!r}: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        name = key.replace("-", "_")
+        if name not in SETTINGS or name == "config":
+            raise ConfigError(f"config file {path!r}: unknown setting {key!r}")
+        values[name] = raw
+    return values
+
+
+def _read_python(path: str) -> dict[str, Any]:
+    try:
+        namespace = runpy.run_path(path, run_name="__config__")
+    except Exception as exc:  # the file is user code: report any failure in one line
+        raise ConfigError(f"config file {path!r} failed: {type(exc).__name__}: {exc}") from None
+    # A Python config may hold helpers and imports, so only setting names count.
+    return {name: raw for name, raw in namespace.items() if name in SETTINGS and name != "config"}

@@ -1,0 +1,86 @@
+"""The two channels from a worker to its arbiter, both created before fork.
+
+`Heartbeat`: eight bytes of anonymous shared memory holding the worker's
+last `time.monotonic()` reading. Beating is one memory write (no syscall, no
+file whose mtime a slow overlay disk delays), and the arbiter reads the age
+without asking the worker anything.
+
+`StatusPipe`: a one-way pipe for the two things the arbiter must hear once:
+"ready" (the app is loaded, the worker serves) and "boot failed: <reason>".
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import time
+
+_STAMP = struct.Struct("d")
+
+
+class Heartbeat:
+    """Shared-memory liveness stamp for one worker."""
+
+    def __init__(self) -> None:
+        self._shm = mmap.mmap(-1, _STAMP.size)
+        self.beat()
+
+    def beat(self) -> None:
+        _STAMP.pack_into(self._shm, 0, time.monotonic())
+
+    def silence(self) -> float:
+        """Seconds since the last beat (CLOCK_MONOTONIC is shared by all processes)."""
+        return time.monotonic() - _STAMP.unpack_from(self._shm, 0)[0]
+
+    def close(self) -> None:
+        self._shm.close()
+
+
+class StatusPipe:
+    """Worker-to-arbiter messages: READY, or BOOT_ERROR with a one-line reason."""
+
+    READY = "ready"
+    BOOT_ERROR = "boot-error"
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self._pending = b""
+
+    # worker side
+    def ready(self) -> None:
+        self._write(self.READY)
+
+    def boot_error(self, reason: str) -> None:
+        self._write(f"{self.BOOT_ERROR} {' '.join(reason.splitlines())}")
+
+    def _write(self, message: str) -> None:
+        try:
+            os.write(self.write_fd, message.encode("utf-8", "replace")[:4000] + b"\n")
+        except OSError:
+            pass  # the arbiter is gone; the worker notices on its own
+
+    def close_read_end(self) -> None:
+        os.close(self.read_fd)
+
+    # arbiter side
+    def close_write_end(self) -> None:
+        os.close(self.write_fd)
+
+    def messages(self) -> list[tuple[str, str]]:
+        """Every complete message sent so far, as (kind, text)."""
+        try:
+            while chunk := os.read(self.read_fd, 65536):
+                self._pending += chunk
+        except BlockingIOError:
+            pass
+        *lines, self._pending = self._pending.split(b"\n")
+        out = []
+        for line in lines:
+            kind, _, text = line.decode("utf-8", "replace").partition(" ")
+            out.append((kind, text))
+        return out
+
+    def close(self) -> None:
+        os.close(self.read_fd)

@@ -1,0 +1,120 @@
+"""Find the application: "pkg.mod:attr", "pkg.mod:attr.sub", "pkg.mod:factory()"
+or "pkg.mod:factory('arg')", and tell WSGI from ASGI.
+
+Every failure is an `AppLoadError` whose message is one line a person can act
+on; the traceback is logged only at debug level.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import os
+import sys
+import traceback
+from typing import Any
+
+
+class AppLoadError(Exception):
+    """The app could not be imported or is not an application."""
+
+
+def prepare_path(pythonpath: tuple[str, ...] = ()) -> None:
+    """Put the working directory and --pythonpath first on sys.path, as gunicorn does."""
+    for entry in reversed((os.getcwd(), *(os.path.abspath(p) for p in pythonpath))):
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+
+
+def load_app(spec: str, *, factory: bool = False) -> Any:
+    """Import the object `spec` names; call it first when it is a factory."""
+    module_name, sep, expression = spec.partition(":")
+    if not module_name or not sep or not expression:
+        raise AppLoadError(f"APP must look like 'module:attribute', got {spec!r}")
+    attr_path, call_args, called = _parse_expression(spec, expression)
+    module = _import(module_name)
+
+    app: Any = module
+    for part in attr_path.split("."):
+        try:
+            app = getattr(app, part)
+        except AttributeError:
+            raise AppLoadError(f"module {module_name!r} has no attribute {attr_path!r}") from None
+    if called or factory:
+        if not callable(app):
+            raise AppLoadError(f"{spec!r}: {attr_path!r} is not callable, so it is no factory")
+        try:
+            app = app(*call_args)
+        except Exception as exc:
+            _debug_traceback()
+            raise AppLoadError(f"factory {attr_path!r} failed: {type(exc).__name__}: {exc}") from None
+    if not callable(app):
+        raise AppLoadError(f"{spec!r} is a {type(app).__name__}, not an application")
+    return app
+
+
+def _parse_expression(spec: str, expression: str) -> tuple[str, tuple[Any, ...], bool]:
+    """Split "name.sub" or "factory(arg, ...)" into (attribute path, args, called)."""
+    if "(" not in expression:
+        if not all(part.isidentifier() for part in expression.split(".")):
+            raise AppLoadError(f"{spec!r}: {expression!r} is not an attribute name")
+        return expression, (), False
+    try:
+        node = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        raise AppLoadError(f"{spec!r}: cannot parse {expression!r}") from None
+    if not isinstance(node, ast.Call) or node.keywords:
+        raise AppLoadError(f"{spec!r}: only 'factory()' or 'factory(literal, ...)' calls are allowed")
+    try:
+        args = tuple(ast.literal_eval(arg) for arg in node.args)
+    except ValueError:
+        raise AppLoadError(f"{spec!r}: factory arguments must be literals") from None
+    return ast.unparse(node.func), args, True
+
+
+def _import(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise AppLoadError(f"cannot import {module_name!r}: no module named {exc.name!r} "
+                               f"(check APP, --chdir and --pythonpath)") from None
+        _debug_traceback()
+        raise AppLoadError(f"importing {module_name!r} failed: {exc}") from None
+    except SyntaxError as exc:
+        _debug_traceback()
+        raise AppLoadError(f"importing {module_name!r} failed: SyntaxError: {exc.msg} "
+                           f"({exc.filename}, line {exc.lineno})") from None
+    except Exception as exc:
+        _debug_traceback()
+        where = _innermost_frame(exc)
+        raise AppLoadError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}{where}") from None
+
+
+def _innermost_frame(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" ({last.filename}, line {last.lineno})"
+
+
+def _debug_traceback() -> None:
+    import logging
+
+    logging.getLogger("hybrid.error").debug("app import traceback:\n%s", traceback.format_exc())
+
+
+def detect_interface(app: Any) -> str:
+    """'asgi' for ASGI 3 callables, else 'wsgi'."""
+    call = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(app, "__call__", None)
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
+        return "asgi"
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return "wsgi"
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return "asgi" if len(positional) == 3 else "wsgi"

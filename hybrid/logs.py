@@ -1,0 +1,133 @@
+"""The error log (stderr or a file, with level and pid) and the access log.
+
+The access log takes gunicorn's `%(atom)s` format, so an existing
+`--access-logformat` keeps working: h remote address, l "-", u user, t time,
+r request line, m method, U path, q query, H protocol, s status, B / b body
+bytes, f referer, a user agent, T / D / M / L duration in seconds,
+microseconds, milliseconds and decimal seconds, p pid, {name}i a request
+header. An unknown atom renders as "-".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from hybrid.protocol import Request
+
+ERROR_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+
+error_log = logging.getLogger("hybrid.error")
+access_logger = logging.getLogger("hybrid.access")
+
+
+def setup(log_level: str, error_logfile: str, access_logfile: str | None) -> None:
+    """(Re)configure both logs; safe to call again after a reload."""
+    _attach(error_log, error_logfile, sys.stderr, logging.Formatter(ERROR_FORMAT, DATE_FORMAT))
+    error_log.setLevel(log_level.upper())
+    if access_logfile:
+        _attach(access_logger, access_logfile, sys.stdout, logging.Formatter("%(message)s"))
+        access_logger.setLevel(logging.INFO)
+    else:
+        _detach(access_logger)
+        access_logger.setLevel(logging.CRITICAL + 1)
+
+
+def _attach(logger: logging.Logger, target: str, stream: Any, formatter: logging.Formatter) -> None:
+    _detach(logger)
+    handler: logging.Handler
+    if target == "-":
+        handler = logging.StreamHandler(stream)
+    else:
+        handler = logging.FileHandler(target, delay=True)
+    handler.setFormatter(formatter)
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
+def _detach(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def reopen_files() -> None:
+    """USR1: reopen log files so logrotate can move the old ones away."""
+    for logger in (error_log, access_logger):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.acquire()
+                try:
+                    handler.close()  # the next record opens the path afresh
+                finally:
+                    handler.release()
+
+
+class AccessLog:
+    """Formats and writes one line per request, when enabled."""
+
+    def __init__(self, logformat: str) -> None:
+        self.format = logformat
+
+    @property
+    def enabled(self) -> bool:
+        return access_logger.isEnabledFor(logging.INFO)
+
+    def log(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
+            started: float) -> None:
+        """`started` is a time.perf_counter() reading taken when the request arrived."""
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        atoms = _Atoms(request, status, body_bytes, client, time.perf_counter() - started)
+        try:
+            line = self.format % atoms
+        except (TypeError, ValueError, KeyError) as exc:
+            line = f"(bad --access-logformat: {exc}) " + _DEFAULT_FALLBACK % atoms
+        access_logger.info(line)
+
+
+_DEFAULT_FALLBACK = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+class _Atoms(dict):
+    """The values of the format atoms; request headers are looked up on demand."""
+
+    def __init__(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
+                 duration: float) -> None:
+        target = request.target.decode("latin-1")
+        protocol = "HTTP/" + request.http_version
+        super().__init__(
+            h=client[0] or "-",
+            l="-",
+            u="-",
+            t=time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
+            r=f"{request.method} {target} {protocol}",
+            m=request.method,
+            U=request.path.decode("latin-1"),
+            q=request.query.decode("latin-1"),
+            H=protocol,
+            s=status,
+            B=body_bytes,
+            b=body_bytes or "-",
+            T=int(duration),
+            D=int(duration * 1_000_000),
+            M=int(duration * 1000),
+            L=f"{duration:.6f}",
+            p=f"<{os.getpid()}>",
+        )
+        self._headers = request.headers
+
+    def __missing__(self, key: str) -> str:
+        if key.startswith("{") and key.endswith("}i"):
+            wanted = key[1:-2].lower().encode("latin-1")
+            values = [value.decode("latin-1") for name, value in self._headers if name == wanted]
+            return ",".join(values) or "-"
+        if key == "f":
+            return self["{referer}i"]
+        if key == "a":
+            return self["{user-agent}i"]
+        return "-"

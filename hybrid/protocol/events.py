@@ -1,0 +1,68 @@
+"""The vocabulary of the HTTP/1.1 core: what the parser hands to a driver.
+
+Events are small immutable tuples (NamedTuple is the cheapest immutable
+object CPython builds, and the parser makes one or more per request).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Request(NamedTuple):
+    """A complete, validated request head."""
+
+    method: str
+    target: bytes  # the request-target exactly as sent (RAW_URI / raw_path)
+    path: bytes  # the path, still percent-encoded
+    query: bytes
+    http_version: str  # "1.0" or "1.1"
+    headers: list[tuple[bytes, bytes]]  # names lower-cased, in arrival order
+    keep_alive: bool  # what the client asked for; the response may still close
+    expect_continue: bool
+    upgrade: bool  # the connection is to switch protocols after this head
+
+
+class Data(NamedTuple):
+    """A piece of the request body, de-chunked."""
+
+    data: bytes
+
+
+class EndOfMessage(NamedTuple):
+    """The request body is complete."""
+
+    trailers: list[tuple[bytes, bytes]]
+
+
+class ConnectionClosed(NamedTuple):
+    """The client closed its side cleanly between requests."""
+
+
+class ProtocolError(Exception):
+    """The peer broke HTTP; carries the status to answer before closing.
+
+    Raised inside the core, queued as an event for the driver. After it the
+    connection must be closed: the byte stream can no longer be trusted.
+    """
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"ProtocolError({self.status}, {self.detail!r})"
+
+
+class _NeedData:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()
+"""Returned by `next_event()` when the parser needs more bytes."""
+
+Event = Request | Data | EndOfMessage | ConnectionClosed | ProtocolError

@@ -1,0 +1,193 @@
+"""Response side of the core: status and headers in, framed bytes out.
+
+`ResponseFramer` decides, once per response, how the body is delimited
+(RFC 9112 section 6.3), and every worker class writes through it:
+
+    no body      HEAD, 1xx, 204, 304: head only, whatever the app yields
+    length       the app set Content-Length: at most that many bytes go out
+    chunked      HTTP/1.1 without Content-Length
+    close        HTTP/1.0 without Content-Length: the end is the close
+
+It also refuses header names and values that would split the response
+(CR, LF, NUL, non-token names): the app gets a `LocalProtocolError`, which
+the worker answers with a 500 instead of writing anything.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+SERVER = b"hybrid"
+
+
+class LocalProtocolError(Exception):
+    """The application asked for a response HTTP cannot carry (answer 500)."""
+
+
+REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
+
+_NO_BODY, _LENGTH, _CHUNKED, _CLOSE = range(4)
+# Framing headers are ours to write; an app's copy is read for intent only.
+_FRAMING = (b"content-length", b"transfer-encoding", b"connection")
+
+
+class _DateCache:
+    """The Date header value, formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True).encode("ascii")
+        return self._value
+
+
+http_date = _DateCache().get
+
+
+class ResponseFramer:
+    """Frames one response on one connection."""
+
+    __slots__ = ("keep_alive", "status", "_mode", "_remaining", "bytes_sent")
+
+    def __init__(self) -> None:
+        self.keep_alive = False
+        self.status = 0
+        self._mode = _NO_BODY
+        self._remaining = 0
+        self.bytes_sent = 0  # body bytes, not counting framing
+
+    def head(self, request_method: str, http_version: str, keep_alive: bool, status: int,
+             reason: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """Validate the app's head, choose the framing and return the head's bytes.
+
+        `keep_alive` is whether the connection may persist as far as the
+        request and the server are concerned; the result may still close.
+        """
+        if not 100 <= status <= 999:
+            raise LocalProtocolError(f"invalid status code {status}")
+        if _UNSAFE_VALUE.search(reason):
+            raise LocalProtocolError("status reason contains CR, LF or NUL")
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        content_length: int | None = None
+        for name, value in headers:
+            if not _TOKEN.match(name):
+                raise LocalProtocolError(f"invalid header name {name!r}")
+            if _UNSAFE_VALUE.search(value):
+                raise LocalProtocolError(f"header {name.decode('latin-1')!r} contains CR, LF or NUL")
+            lowered = name.lower()
+            if lowered in _FRAMING:
+                if lowered == b"content-length":
+                    content_length = _parse_content_length(value)
+                elif lowered == b"connection" and b"close" in value.lower():
+                    keep_alive = False
+                continue
+            lines.append(b"%s: %s\r\n" % (name, value))
+
+        if request_method == "HEAD" or status < 200 or status in (204, 304):
+            self._mode = _NO_BODY
+            if content_length is not None and status >= 200 and status != 204:
+                lines.append(b"content-length: %d\r\n" % content_length)
+        elif content_length is not None:
+            self._mode = _LENGTH
+            self._remaining = content_length
+            lines.append(b"content-length: %d\r\n" % content_length)
+        elif http_version == "1.1":
+            self._mode = _CHUNKED
+            lines.append(b"transfer-encoding: chunked\r\n")
+        else:
+            self._mode = _CLOSE
+            keep_alive = False
+
+        self.status = status
+        self.keep_alive = keep_alive
+        if status >= 200:
+            lines.append(b"date: %s\r\nserver: %s\r\n" % (http_date(), SERVER))
+            if not keep_alive:
+                lines.append(b"connection: close\r\n")
+            elif http_version == "1.0":
+                lines.append(b"connection: keep-alive\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def body(self, data: bytes) -> bytes:
+        """Frame a piece of the body (possibly to nothing)."""
+        mode = self._mode
+        if mode == _CHUNKED:
+            if not data:
+                return b""
+            self.bytes_sent += len(data)
+            return b"%x\r\n%s\r\n" % (len(data), data)
+        if mode == _LENGTH:
+            if len(data) > self._remaining:
+                # Never let an app's extra bytes become the next response.
+                data = data[:self._remaining]
+                self.keep_alive = False
+            self._remaining -= len(data)
+            self.bytes_sent += len(data)
+            return data
+        if mode == _CLOSE:
+            self.bytes_sent += len(data)
+            return data
+        return b""
+
+    def end(self) -> bytes:
+        """Bytes that finish the body; call once, after the last `body()`."""
+        if self._mode == _CHUNKED:
+            return b"0\r\n\r\n"
+        if self._mode == _LENGTH and self._remaining:
+            # Fewer bytes than announced: only closing tells the client.
+            self.keep_alive = False
+        return b""
+
+    def account(self, count: int) -> None:
+        """Record body bytes the driver sent itself (sendfile)."""
+        if self._mode == _LENGTH:
+            self._remaining -= count
+        self.bytes_sent += count
+
+    @property
+    def length_remaining(self) -> int | None:
+        """Bytes still owed under Content-Length framing, else None."""
+        return self._remaining if self._mode == _LENGTH else None
+
+    @property
+    def has_body(self) -> bool:
+        return self._mode != _NO_BODY
+
+    @property
+    def chunked(self) -> bool:
+        return self._mode == _CHUNKED
+
+
+def _parse_content_length(value: bytes) -> int:
+    value = value.strip()
+    if not value.isdigit():
+        raise LocalProtocolError(f"invalid Content-Length {value!r}")
+    return int(value)
+
+
+def error_response(status: int, detail: str = "") -> bytes:
+    """A complete plain-text error response that closes the connection."""
+    reason = REASONS.get(status, b"Error")
+    body = b"%d %s\n" % (status, reason)
+    if detail:
+        body += detail.encode("utf-8", "replace") + b"\n"
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\ndate: %s\r\nserver: %s\r\n\r\n%s"
+        % (status, reason, len(body), http_date(), SERVER, body)
+    )
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -1,0 +1,156 @@
+"""Listening sockets: parse bind addresses, bind them before fork, close them.
+
+The arbiter binds every address once; forked workers inherit the sockets and
+accept on them. The sockets stay open across reloads, so a graceful reload
+never refuses a connection: the kernel keeps queueing on the backlog while
+old workers retire and new ones start.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+from dataclasses import dataclass
+
+
+class BindError(Exception):
+    """An address could not be bound; the message is for people."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """One parsed `--bind` value."""
+
+    kind: str  # "tcp", "unix" or "fd"
+    host: str = ""
+    port: int = 0
+    path: str = ""
+    fd: int = -1
+
+    def __str__(self) -> str:
+        if self.kind == "unix":
+            return f"unix:{self.path}"
+        if self.kind == "fd":
+            return f"fd://{self.fd}"
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+def parse_address(text: str) -> Address:
+    """Parse `HOST:PORT`, `[V6]:PORT`, `:PORT`, `HOST`, `unix:PATH` or `fd://N`."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty address")
+    if text.startswith("unix:"):
+        path = text[len("unix:"):]
+        if path.startswith("//"):
+            path = path[2:]
+        if not path:
+            raise ValueError(f"{text!r}: unix: needs a path")
+        return Address("unix", path=path)
+    if text.startswith("fd://"):
+        number = text[len("fd://"):]
+        if not number.isdigit():
+            raise ValueError(f"{text!r}: fd:// needs a file descriptor number")
+        return Address("fd", fd=int(number))
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: expected [IPV6]:PORT")
+        port_text = rest[1:] if rest else "8000"
+    elif text.count(":") > 1:
+        raise ValueError(f"{text!r}: write IPv6 addresses as [ADDRESS]:PORT")
+    else:
+        host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "8000")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: port must be a number from 0 to 65535")
+    return Address("tcp", host=host or "0.0.0.0", port=int(port_text))
+
+
+def bind(address: Address, backlog: int) -> socket.socket:
+    """Create, bind and listen on one address; raise BindError with a readable reason."""
+    if address.kind == "fd":
+        try:
+            sock = socket.socket(fileno=address.fd)
+        except OSError as exc:
+            raise BindError(f"cannot use {address}: {exc.strerror}") from None
+        sock.listen(backlog)
+        return sock
+    if address.kind == "unix":
+        return _bind_unix(address, backlog)
+    return _bind_tcp(address, backlog)
+
+
+def _bind_tcp(address: Address, backlog: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise BindError(f"cannot bind {address}: unknown host ({exc.strerror})") from None
+    family, socktype, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # "[::]:8000" means IPv6 only; bind 0.0.0.0 as well for both.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise BindError(_explain(address, exc)) from None
+    return sock
+
+
+def _bind_unix(address: Address, backlog: int) -> socket.socket:
+    path = address.path
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)  # a stale socket left by a previous run
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise BindError(_explain(address, exc)) from None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise BindError(_explain(address, exc)) from None
+    return sock
+
+
+def _explain(address: Address, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot bind {address}: address already in use (is another server running?)"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot bind {address}: permission denied (ports below 1024 need privileges)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot bind {address}: address not available on this host"
+    return f"cannot bind {address}: {exc.strerror or exc}"
+
+
+def describe(sock: socket.socket) -> str:
+    """The address a bound socket listens on, as a user would write it."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{name}"
+    if sock.family == socket.AF_INET6:
+        return f"http://[{name[0]}]:{name[1]}"
+    return f"http://{name[0]}:{name[1]}"
+
+
+def close_all(sockets: list[socket.socket], unlink: bool) -> None:
+    """Close listeners; remove UNIX socket files when the server stops for good."""
+    for sock in sockets:
+        path = sock.getsockname() if sock.family == socket.AF_UNIX else None
+        sock.close()
+        if unlink and path:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass

@@ -1,0 +1,154 @@
+"""The worker contract every worker class follows.
+
+Lifecycle, and which process runs what:
+
+1. `__init__` runs in the arbiter, before fork. It only stores what the
+   arbiter hands over (settings, listening sockets, the heartbeat and the
+   status pipe, the app if `--preload` loaded it). It never imports the app.
+2. `init_process()` runs in the child right after fork: signal handlers,
+   the app import (unless preloaded), then `StatusPipe.ready()` and `run()`.
+   An app that cannot be loaded is reported once over the status pipe and
+   the child exits with BOOT_ERROR, so the arbiter can stop instead of
+   respawning a worker that can never start.
+3. `run()` is the worker's I/O loop, written by each class. It must call
+   `notify()` at least every `HEARTBEAT_INTERVAL` seconds while it is
+   healthy; the arbiter kills a worker silent for `--timeout` seconds.
+   `run()` returns when `alive` turns False (graceful stop), after
+   finishing the requests in flight, and the process exits 0.
+
+Signals in a worker: TERM = graceful stop; INT and QUIT = stop now; ABRT =
+the arbiter's timeout kill (logged with what the worker was doing); USR1 =
+reopen log files. Handlers only set state or raise; `run()` wakes up through
+`wakeup_fd`, which receives a byte for every signal.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import signal
+import socket
+import sys
+from types import FrameType
+from typing import Any
+
+from hybrid import logs
+from hybrid.config import Config
+from hybrid.heartbeat import Heartbeat, StatusPipe
+from hybrid.loader import AppLoadError, detect_interface, load_app, prepare_path
+from hybrid.logs import error_log as log
+
+BOOT_ERROR = 3
+"""Exit status of a worker whose app could not be loaded."""
+
+HEARTBEAT_INTERVAL = 1.0
+
+
+def load_app_for(cfg: Config, interfaces: tuple[str, ...]) -> Any:
+    """Import the app and check that a worker class serving `interfaces` can run it."""
+    prepare_path(cfg.pythonpath)
+    app = load_app(cfg.app or "", factory=cfg.factory)
+    interface = detect_interface(app) if cfg.interface == "auto" else cfg.interface
+    if interface not in interfaces:
+        raise AppLoadError(
+            f"{cfg.app!r} is an {interface.upper()} app; the {cfg.worker_class!r} worker "
+            f"class serves {' and '.join(i.upper() for i in interfaces)} only")
+    return app
+
+
+class Worker(abc.ABC):
+    """One worker process; subclasses implement `run()`."""
+
+    #: The app interfaces this class can serve.
+    interfaces: tuple[str, ...] = ("wsgi",)
+
+    def __init__(self, *, age: int, ppid: int, listeners: list[socket.socket], cfg: Config,
+                 heartbeat: Heartbeat, status: StatusPipe, app: Any = None) -> None:
+        self.age = age
+        self.ppid = ppid
+        self.listeners = listeners
+        self.cfg = cfg
+        self.heartbeat = heartbeat
+        self.status = status
+        self.app = app
+        self.alive = True
+        self.pid = 0
+        self.wakeup_fd = -1
+        self.access_log = logs.AccessLog(cfg.access_logformat)
+        self.current_request = ""
+        """What the worker is serving now, for the log line if it is killed."""
+
+    # --- in the child ---------------------------------------------------------
+
+    def init_process(self) -> None:
+        """Set up the child, load the app, report ready and run until stopped."""
+        self.pid = os.getpid()
+        self._install_signals()
+        if self.app is None:
+            try:
+                self.app = self.load_app()
+            except AppLoadError as exc:
+                self.status.boot_error(str(exc))
+                sys.exit(BOOT_ERROR)
+        self.notify()
+        self.status.ready()
+        log.info("Worker %d booted (%s)", self.pid, self.cfg.worker_class)
+        self.run()
+
+    def load_app(self) -> Any:
+        return load_app_for(self.cfg, self.interfaces)
+
+    @abc.abstractmethod
+    def run(self) -> None:
+        """The I/O loop: serve until `alive` is False, calling `notify()` regularly."""
+
+    def notify(self) -> None:
+        """Heartbeat: tell the arbiter this worker's loop is turning."""
+        self.heartbeat.beat()
+
+    def parent_changed(self) -> bool:
+        """True when the arbiter died and this worker was orphaned."""
+        if os.getppid() != self.ppid:
+            log.warning("Worker %d lost its arbiter; stopping", self.pid)
+            return True
+        return False
+
+    # --- signals --------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        os.set_blocking(write_fd, False)
+        self.wakeup_fd = read_fd
+        signal.set_wakeup_fd(write_fd)
+        for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH):
+            signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, self._handle_term)
+        signal.signal(signal.SIGINT, self._handle_quit)
+        signal.signal(signal.SIGQUIT, self._handle_quit)
+        signal.signal(signal.SIGABRT, self._handle_abort)
+        signal.signal(signal.SIGUSR1, self._handle_usr1)
+        # A system call interrupted by TERM resumes; in-flight work completes.
+        signal.siginterrupt(signal.SIGTERM, False)
+
+    def drain_wakeups(self) -> None:
+        try:
+            while os.read(self.wakeup_fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _handle_term(self, signum: int, frame: FrameType | None) -> None:
+        self.alive = False
+
+    def _handle_quit(self, signum: int, frame: FrameType | None) -> None:
+        sys.exit(0)
+
+    def _handle_abort(self, signum: int, frame: FrameType | None) -> None:
+        doing = f" while serving {self.current_request}" if self.current_request else ""
+        log.error("Worker %d timed out%s; exiting", self.pid, doing)
+        sys.exit(1)
+
+    def _handle_usr1(self, signum: int, frame: FrameType | None) -> None:
+        logs.reopen_files()

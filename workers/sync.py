@@ -1,0 +1,187 @@
+"""The `sync` worker: one connection at a time, blocking I/O, one request per
+connection.
+
+recv -> hybrid.protocol parser -> hybrid.wsgi -> sendall. The worker beats
+its heartbeat between reads, so waiting on a slow client is not mistaken for
+a hung app, while the request head must arrive within HEAD_TIMEOUT seconds
+in total (a client dripping header bytes cannot hold the worker).
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+from typing import IO
+
+from hybrid import wsgi
+from hybrid.logs import error_log as log
+from hybrid.protocol import (
+    CONTINUE,
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    Event,
+    ProtocolError,
+    Request,
+    RequestParser,
+    error_response,
+)
+from workers.base import HEARTBEAT_INTERVAL, Worker
+
+HEAD_TIMEOUT = 10.0
+"""Seconds a client has to send a complete request head."""
+IDLE_READ_TIMEOUT = 10.0
+"""Seconds a single read of the request body may wait for bytes."""
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
+RECV_SIZE = 65536
+
+
+class SyncWorker(Worker):
+    """Serves WSGI, one connection at a time."""
+
+    def run(self) -> None:
+        selector = selectors.DefaultSelector()
+        for listener in self.listeners:
+            listener.setblocking(False)
+            selector.register(listener, selectors.EVENT_READ)
+        selector.register(self.wakeup_fd, selectors.EVENT_READ)
+        while self.alive and not self.parent_changed():
+            self.notify()
+            for key, _ in selector.select(HEARTBEAT_INTERVAL):
+                if key.fileobj == self.wakeup_fd:
+                    self.drain_wakeups()
+                    continue
+                if not self.alive:
+                    break
+                listener = key.fileobj
+                assert isinstance(listener, socket.socket)
+                try:
+                    conn, addr = listener.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue  # another worker took it, or the client left already
+                self.serve(listener, conn, addr)
+        selector.close()
+
+    def serve(self, listener: socket.socket, conn: socket.socket, addr: object) -> None:
+        """Read one request from `conn`, answer it and close the connection."""
+        started = time.perf_counter()
+        client = _client_address(addr)
+        reader = _Reader(conn, RequestParser(), self)
+        try:
+            event = reader.next_event(deadline=time.monotonic() + HEAD_TIMEOUT)
+            if isinstance(event, Request):
+                self._respond(listener, conn, reader, event, client, started)
+            elif isinstance(event, ProtocolError):
+                log.debug("Rejected request from %s: %d %s", client[0], event.status, event.detail)
+                conn.sendall(error_response(event.status, event.detail))
+        except OSError as exc:
+            log.debug("Connection from %s failed: %s", client[0], exc)
+        finally:
+            self.current_request = ""
+            _close(conn, unread=reader.parser.in_message)
+
+    def _respond(self, listener: socket.socket, conn: socket.socket, reader: _Reader,
+                 request: Request, client: tuple[str, str], started: float) -> None:
+        self.current_request = f"{request.method} {request.target.decode('latin-1')}"
+        environ = wsgi.build_environ(
+            request, wsgi.InputStream(reader.body_receiver(request)),
+            server=_server_address(listener), client=client, root_path=self.cfg.root_path)
+
+        def sendfile(head: bytes, file: IO[bytes], count: int | None) -> int:
+            conn.sendall(head)
+            return conn.sendfile(file, file.tell(), count)
+
+        outcome = wsgi.run(self.app, environ, request, conn.sendall, keep_alive=False,
+                           sendfile=sendfile)
+        self.access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
+
+
+class _Reader:
+    """Pulls parser events off a blocking socket."""
+
+    def __init__(self, conn: socket.socket, parser: RequestParser, worker: Worker) -> None:
+        self.conn = conn
+        self.parser = parser
+        self.worker = worker
+
+    def next_event(self, deadline: float | None = None) -> Event:
+        parser = self.parser
+        while True:
+            event = parser.next_event()
+            if event is not NEED_DATA:
+                return event  # type: ignore[return-value]
+            timeout = IDLE_READ_TIMEOUT
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return ProtocolError(408, "request head not received in time")
+            self.conn.settimeout(timeout)
+            try:
+                data = self.conn.recv(RECV_SIZE)
+            except socket.timeout:
+                return ProtocolError(408, "timed out reading the request")
+            self.worker.notify()
+            if data:
+                parser.feed(data)
+            else:
+                parser.feed_eof()
+
+    def body_receiver(self, request: Request):  # type: ignore[no-untyped-def]
+        """The `receive()` behind wsgi.input; sends 100 Continue on the first read."""
+        pending_continue = request.expect_continue
+
+        def receive() -> bytes:
+            nonlocal pending_continue
+            if pending_continue:
+                pending_continue = False
+                self.conn.sendall(CONTINUE)
+            event = self.next_event()
+            if isinstance(event, Data):
+                return event.data
+            if isinstance(event, EndOfMessage):
+                return b""
+            status, detail = (event.status, event.detail) if isinstance(event, ProtocolError) \
+                else (400, "unexpected end of the request")
+            raise wsgi.BodyReadError(status, detail)
+
+        return receive
+
+
+def _client_address(addr: object) -> tuple[str, str]:
+    if isinstance(addr, tuple):
+        return str(addr[0]), str(addr[1])
+    return "", ""  # UNIX socket peers have no address
+
+
+def _server_address(listener: socket.socket) -> tuple[str, str]:
+    name = listener.getsockname()
+    if isinstance(name, tuple):
+        return str(name[0]), str(name[1])
+    return str(name), ""
+
+
+def _close(conn: socket.socket, unread: bool) -> None:
+    """Close; if the client may still be sending, drain briefly first.
+
+    Closing a socket with unread input makes the kernel send RST, which can
+    destroy the response before the client reads it.
+    """
+    if unread:
+        try:
+            conn.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while drained < LINGER_BYTES:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                conn.settimeout(remaining)
+                data = conn.recv(RECV_SIZE)
+                if not data:
+                    break
+                drained += len(data)
+        except OSError:
+            pass
+    conn.close()
