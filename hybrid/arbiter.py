@@ -366,6 +366,7 @@ class Arbiter:
 
     def handle_usr1(self) -> None:
         logs.reopen_files()
+        log.info("Received USR1: log files reopened")
         for worker in self.workers.values():
             self._signal(worker, signal.SIGUSR1)
 

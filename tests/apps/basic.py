@@ -1,0 +1,153 @@
+"""A WSGI app that exercises PEP 3333 corners; one route per behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from urllib.parse import parse_qs
+
+CLOSED = {"count": 0}
+
+
+class ClosingBody:
+    """An iterable whose close() the server must call."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+
+    def __iter__(self):
+        return iter(self.pieces)
+
+    def close(self):
+        CLOSED["count"] += 1
+
+
+def _query(environ):
+    return {key: values[0] for key, values in parse_qs(environ["QUERY_STRING"]).items()}
+
+
+def _text(start_response, body, status="200 OK", headers=()):
+    data = body.encode("utf-8")
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), *headers])
+    return [data]
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    query = _query(environ)
+    if path == "/":
+        return _text(start_response, "hello")
+    if path == "/pid":
+        return _text(start_response, str(os.getpid()))
+    if path.startswith("/environ"):
+        safe = {k: v for k, v in environ.items() if isinstance(v, (str, bool, int))}
+        safe["wsgi.version"] = list(environ["wsgi.version"])
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(safe).encode("utf-8")]
+    if path == "/echo":
+        return _echo(environ, start_response, query)
+    if path == "/sleep":
+        print("sleep started", file=environ["wsgi.errors"], flush=True)
+        time.sleep(float(query.get("s", "1")))
+        return _text(start_response, "slept")
+    if path == "/error":
+        raise RuntimeError("the app failed on purpose")
+    if path == "/late-error":
+        return _late_error(start_response)
+    if path == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return (f"piece {i}\n".encode() for i in range(int(query.get("n", "3"))))
+    if path == "/write":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written ")
+        return [b"and returned"]
+    if path == "/file":
+        return _file(environ, start_response, int(query.get("size", "100000")))
+    if path == "/closing":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ClosingBody([b"a", b"b"])
+    if path == "/closed-count":
+        return _text(start_response, str(CLOSED["count"]))
+    if path == "/exc-info":
+        return _exc_info(start_response)
+    if path == "/status":
+        code = query.get("code", "200")
+        start_response(f"{code} Whatever", [("Content-Type", "text/plain")])
+        return [b"this body must not be sent for 204 and 304"]
+    if path == "/bad-header":
+        start_response("200 OK", [("X-Injected", "a\r\nSet-Cookie: evil=1")])
+        return [b"never sent"]
+    if path == "/lazy-start":
+        return _lazy_start(start_response)
+    if path == "/errors-stream":
+        print("hello from wsgi.errors", file=environ["wsgi.errors"])
+        return _text(start_response, "logged")
+    if path == "/content-length":
+        start_response("200 OK", [("Content-Length", "5")])
+        return [b"12345"]
+    return _text(start_response, "not found", "404 Not Found")
+
+
+def _echo(environ, start_response, query):
+    stream = environ["wsgi.input"]
+    mode = query.get("mode", "read")
+    if mode == "read":
+        body = stream.read()
+    elif mode == "readline":
+        body = b"|".join(iter(stream.readline, b""))
+    elif mode == "lines":
+        body = b"|".join(stream)
+    elif mode == "readlines":
+        body = b"|".join(stream.readlines())
+    else:  # pieces of a fixed size
+        size = int(mode)
+        body = b"|".join(iter(lambda: stream.read(size), b""))
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("X-Body-Length", str(len(body)))])
+    return [body]
+
+
+def _late_error(start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"first piece\n"
+    raise RuntimeError("failed after the response started")
+
+
+def _file(environ, start_response, size):
+    handle = tempfile.TemporaryFile()
+    handle.write(bytes(range(256)) * (size // 256) + bytes(range(size % 256)))
+    handle.seek(0)
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(size))])
+    return environ["wsgi.file_wrapper"](handle, 8192)
+
+
+def _exc_info(start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    try:
+        raise ValueError("replaced")
+    except ValueError:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"replaced by exc_info"]
+
+
+def _lazy_start(start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b""
+    yield b"after an empty piece"
+
+
+def create_app():
+    """A factory, for --factory and 'module:create_app()'."""
+    return app
+
+
+class Holder:
+    wsgi = staticmethod(app)
+
+
+holder = Holder()
+not_callable = 42

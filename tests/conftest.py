@@ -1,0 +1,197 @@
+"""Fixtures that run a real `hybrid` process on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from workers import WORKER_CLASSES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.05,
+             message: str = "condition") -> object:
+    """Poll until `condition()` is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
+
+
+def child_env(extra: dict[str, str] | None) -> dict[str, str]:
+    """The environment for a hybrid process: ours, minus platform variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PORT", "WEB_CONCURRENCY") and not k.startswith("HYBRID_")}
+    return {**env, "PYTHONPATH": str(ROOT), **(extra or {})}
+
+
+class Server:
+    """A `hybrid run` process; its error log goes to a file the test can read."""
+
+    def __init__(self, args: list[str], workdir: Path, env: dict[str, str] | None, port: int):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = workdir / f"hybrid-{port}.log"
+        full_env = child_env(env)
+        self._log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hybrid", "run", *args], cwd=workdir, env=full_env,
+            stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def accepts(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"hybrid exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def worker_pids(self) -> set[int]:
+        """The arbiter's live children (a child exiting mid-scan makes psutil retry)."""
+        while self.proc.poll() is None:
+            try:
+                return {child.pid for child in psutil.Process(self.pid).children()
+                        if child.status() != psutil.STATUS_ZOMBIE}
+            except psutil.NoSuchProcess:
+                continue
+        return set()
+
+    def booted_workers(self) -> set[int]:
+        """Workers that logged that they serve."""
+        log = self.log()
+        return {pid for pid in self.worker_pids() if f"Worker {pid} booted" in log}
+
+    def wait_workers(self, count: int) -> set[int]:
+        wait_for(lambda: len(self.booted_workers()) == count == len(self.worker_pids()),
+                 message=f"{count} booted workers")
+        return self.booted_workers()
+
+    def send(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log_file.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            for pid in self.worker_pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """start_server(app, *flags, env=..., ready=True): a running server; stopped with
+    TERM at the end of the test, which must exit cleanly."""
+    servers: list[Server] = []
+
+    def start(app: str, *flags: str, env: dict[str, str] | None = None, ready: bool = True,
+              port: int | None = None) -> Server:
+        port = port or free_port()
+        server = Server([app, "--bind", f"127.0.0.1:{port}", *flags], tmp_path, env, port)
+        servers.append(server)
+        if ready:
+            wait_for(server.accepts, message="the server to accept connections")
+        return server
+
+    yield start
+    failures = []
+    for server in servers:
+        if server.proc.poll() is not None:
+            server._log_file.close()
+            continue
+        try:
+            code = server.stop()
+        except subprocess.TimeoutExpired:
+            server.kill()
+            failures.append(f"server on port {server.port} did not stop on TERM")
+            continue
+        if code != 0:
+            failures.append(f"server on port {server.port} exited with {code}:\n{server.log()}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(params=sorted(WORKER_CLASSES))
+def worker_class(request: pytest.FixtureRequest) -> str:
+    """Every registered worker class: the black-box suite runs once per class."""
+    return request.param
+
+
+def run_hybrid(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `hybrid ARGS` to completion (for commands that exit)."""
+    return subprocess.run([sys.executable, "-m", "hybrid", *args], cwd=cwd, env=child_env(env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def launch(app: str, *flags: str, workdir: Path, env: dict[str, str] | None = None) -> Server:
+    """Start a server outside the function-scoped fixture (for module-scoped ones)."""
+    port = free_port()
+    server = Server([app, "--bind", f"127.0.0.1:{port}", *flags], workdir, env, port)
+    wait_for(server.accepts, message="the server to accept connections")
+    return server
+
+
+def raw_exchange(port: int, data: bytes, *, half_close: bool = False, timeout: float = 10) -> bytes:
+    """Send exact bytes, then read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """(status, lower-cased headers, body bytes exactly as sent) of one response."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body

@@ -1,0 +1,193 @@
+"""The supervisor as a real process tree: real signals, real sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import wait_for
+
+APP = "tests.apps.basic:app"
+
+
+def get(server, path: str = "/pid", timeout: float = 10) -> httpx.Response:
+    return httpx.get(server.url + path, timeout=timeout)
+
+
+def test_workers_share_the_socket(start_server):
+    server = start_server(APP, "-w", "3")
+    pids = server.wait_workers(3)
+    served = set()
+    wait_for(lambda: served.add(int(get(server).text)) or served == pids, timeout=30,
+             interval=0, message="every worker to answer")
+
+
+def test_killed_worker_is_respawned(start_server):
+    server = start_server(APP, "-w", "2")
+    before = server.wait_workers(2)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    after = wait_for(lambda: (pids := server.booted_workers()) and len(pids) == 2
+                     and victim not in pids and pids, message="a replacement worker")
+    assert len(after & before) == 1
+    assert get(server).status_code == 200
+    assert f"Worker {victim} was killed by SIGKILL" in server.log()
+
+
+def test_no_zombie_children_are_left(start_server):
+    server = start_server(APP, "-w", "2")
+    pids = server.wait_workers(2)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    server.wait_workers(2)
+    children = psutil.Process(server.pid).children()
+    assert all(child.status() != psutil.STATUS_ZOMBIE for child in children)
+
+
+def test_hup_replaces_workers_without_failing_a_request(start_server):
+    server = start_server(APP, "-w", "2")
+    before = server.wait_workers(2)
+    failures: list[str] = []
+    answered = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    response = http.get(server.url + "/pid")
+                    if response.status_code != 200:
+                        failures.append(str(response.status_code))
+                    answered.append(int(response.text))
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    clients = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        wait_for(lambda: len(answered) > 20, message="traffic before the reload")
+        server.send(signal.SIGHUP)
+        after = wait_for(lambda: (pids := server.booted_workers()) and len(pids) == 2
+                         and not pids & before and pids, timeout=30, message="new workers")
+        count = len(answered)
+        wait_for(lambda: len(answered) > count + 20, message="traffic after the reload")
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    assert failures == []
+    assert set(answered[-10:]) <= after
+
+
+def test_term_lets_an_in_flight_request_finish(start_server):
+    server = start_server(APP, "-w", "1")
+    server.wait_workers(1)
+    result = {}
+
+    def slow_request() -> None:
+        result["response"] = get(server, "/sleep?s=2")
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    wait_for(lambda: "sleep started" in server.log(), message="the request to reach the worker")
+    assert server.stop(signal.SIGTERM) == 0
+    thread.join()
+    assert result["response"].status_code == 200
+    assert result["response"].text == "slept"
+
+
+def test_ttin_and_ttou_change_the_worker_count(start_server):
+    server = start_server(APP, "-w", "2")
+    server.wait_workers(2)
+    server.send(signal.SIGTTIN)
+    server.wait_workers(3)
+    # The kernel merges a signal sent twice before it is handled: one at a time.
+    server.send(signal.SIGTTOU)
+    wait_for(lambda: len(server.worker_pids()) == 2, message="two workers left")
+    server.send(signal.SIGTTOU)
+    wait_for(lambda: len(server.worker_pids()) == 1, message="one worker left")
+    assert get(server).status_code == 200
+
+
+def test_ttou_never_goes_below_one_worker(start_server):
+    server = start_server(APP, "-w", "1")
+    only = server.wait_workers(1)
+    server.send(signal.SIGTTOU)
+    wait_for(lambda: "Received TTOU: 1 workers" in server.log(), message="the TTOU log line")
+    assert server.worker_pids() == only
+
+
+def test_silent_worker_is_killed_and_replaced(start_server):
+    server = start_server(APP, "-w", "1", "--timeout", "2")
+    (stuck,) = server.wait_workers(1)
+    with pytest.raises(httpx.HTTPError):
+        get(server, "/sleep?s=60", timeout=20)
+    wait_for(lambda: (pids := server.booted_workers()) and stuck not in pids, message="a new worker")
+    log = server.log()
+    assert f"WORKER TIMEOUT: worker {stuck}" in log
+    assert "while serving GET /sleep?s=60" in log
+    assert get(server).status_code == 200
+
+
+def test_quit_stops_at_once(start_server):
+    server = start_server(APP, "-w", "2")
+    workers = server.wait_workers(2)
+    assert server.stop(signal.SIGQUIT) == 0
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                   for pid in workers)
+
+
+def test_int_stops_like_ctrl_c(start_server):
+    server = start_server(APP, "-w", "1")
+    server.wait_workers(1)
+    assert server.stop(signal.SIGINT) == 0
+
+
+def test_pid_file_is_written_and_removed(start_server, tmp_path):
+    pidfile = tmp_path / "hybrid.pid"
+    server = start_server(APP, "--pid", str(pidfile))
+    wait_for(pidfile.exists, message="the pid file")
+    assert pidfile.read_text().strip() == str(server.pid)
+    assert server.stop() == 0
+    assert not pidfile.exists()
+
+
+def test_preload_imports_the_app_once_in_the_arbiter(start_server):
+    server = start_server(APP, "-w", "2", "--preload")
+    server.wait_workers(2)
+    assert get(server, "/").text == "hello"
+
+
+def test_worker_exit_is_logged_and_replaced_when_the_arbiter_is_alive(start_server):
+    server = start_server(APP, "-w", "1")
+    (first,) = server.wait_workers(1)
+    os.kill(first, signal.SIGTERM)  # a worker that leaves on its own is replaced too
+    wait_for(lambda: (pids := server.booted_workers()) and first not in pids, message="a new worker")
+    assert get(server).status_code == 200
+
+
+def test_usr1_reopens_log_files(start_server, tmp_path):
+    logfile = tmp_path / "error.log"
+    server = start_server(APP, "--error-logfile", str(logfile))
+    wait_for(lambda: logfile.exists() and "booted" in logfile.read_text(), message="the log file")
+    rotated = tmp_path / "error.log.1"
+    logfile.rename(rotated)
+    server.send(signal.SIGUSR1)
+    wait_for(lambda: logfile.exists() and "USR1" in logfile.read_text(), message="a fresh log file")
+    assert "USR1" not in rotated.read_text()
+
+
+def test_arbiter_survives_many_worker_deaths(start_server):
+    server = start_server(APP, "-w", "1")
+    for _ in range(5):
+        (pid,) = server.wait_workers(1)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: pid not in server.worker_pids(), message="the worker to go")
+    server.wait_workers(1)
+    assert get(server).status_code == 200

@@ -1,0 +1,285 @@
+"""`hybrid run` and `hybrid check` as a user meets them: exit statuses and
+one-line errors, app references, config files and their precedence."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import textwrap
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, run_hybrid, wait_for
+
+APP = "tests.apps.basic:app"
+
+
+# --- an app that cannot be served ----------------------------------------------
+
+def test_missing_module_is_one_line_and_exit_3(tmp_path):
+    result = run_hybrid("run", "nosuch_module:app", "-b", f"127.0.0.1:{free_port()}", "-w", "3",
+                        cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.count("no module named 'nosuch_module'") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_syntax_error_in_the_app_is_one_line_and_exit_3(tmp_path):
+    (tmp_path / "broken.py").write_text("def app(environ, start_response)\n    return []\n")
+    result = run_hybrid("run", "broken:app", "-b", f"127.0.0.1:{free_port()}", "-w", "2",
+                        cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.count("SyntaxError") == 1
+    assert "broken.py, line 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_exception_at_import_names_the_line(tmp_path):
+    (tmp_path / "raising.py").write_text("import os\nraise RuntimeError('no database')\n")
+    result = run_hybrid("run", "raising:app", "-b", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "RuntimeError: no database" in result.stderr
+    assert "raising.py, line 2" in result.stderr
+
+
+def test_missing_attribute_is_reported(tmp_path):
+    result = run_hybrid("run", "tests.apps.basic:nope", "-b", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 3
+    assert "has no attribute 'nope'" in result.stderr
+
+
+def test_non_callable_app_is_reported():
+    result = run_hybrid("run", "tests.apps.basic:not_callable", "-b", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 3
+    assert "not an application" in result.stderr
+
+
+def test_asgi_app_on_the_sync_worker_is_refused_with_the_reason():
+    result = run_hybrid("run", "tests.apps.asgi_app:app", "-k", "sync", "-b",
+                        f"127.0.0.1:{free_port()}")
+    assert result.returncode == 3
+    assert "is an ASGI app" in result.stderr
+
+
+def test_preload_failure_is_reported_by_the_arbiter(tmp_path):
+    result = run_hybrid("run", "nosuch_module:app", "--preload", "-b", f"127.0.0.1:{free_port()}",
+                        cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.count("no module named 'nosuch_module'") == 1
+
+
+# --- sockets and settings ----------------------------------------------------------
+
+def test_port_in_use_is_one_line_and_exit_1():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_hybrid("run", APP, "-b", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"hybrid: error: cannot bind 127.0.0.1:{port}: address already in use "
+        "(is another server running?)"]
+
+
+def test_unknown_worker_class_lists_the_known_ones():
+    result = run_hybrid("run", APP, "-k", "turbo")
+    assert result.returncode == 1
+    assert "unknown worker class 'turbo'" in result.stderr
+    assert "sync" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["-w", "zero"], "--workers: expected a whole number, got 'zero'"),
+    (["-w", "0"], "--workers: must be at least 1"),
+    (["-t", "-3"], "--timeout: must be zero or more seconds"),
+    (["--log-level", "loud"], "--log-level: expected one of"),
+    (["-b", "[::1"], "--bind: '[::1': expected [IPV6]:PORT"),
+    (["-b", "host:http"], "--bind: 'host:http': port must be a number"),
+    (["--root-path", "api"], "--root-path: must start with '/'"),
+])
+def test_bad_setting_is_one_line_and_exit_1(flags, expected):
+    result = run_hybrid("run", APP, *flags)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"hybrid: error: {expected}")
+
+
+def test_bad_environment_value_names_the_variable():
+    result = run_hybrid("run", APP, env={"HYBRID_WORKERS": "many"})
+    assert result.returncode == 1
+    assert "(from env HYBRID_WORKERS)" in result.stderr
+
+
+def test_missing_app_is_explained():
+    result = run_hybrid("run")
+    assert result.returncode == 1
+    assert "APP is missing" in result.stderr
+
+
+def test_help_lists_gunicorn_flags():
+    result = run_hybrid("run", "--help")
+    assert result.returncode == 0
+    for flag in ("--bind", "--workers", "--worker-class", "--timeout", "--graceful-timeout",
+                 "--backlog", "--log-level", "--access-logfile", "--access-logformat", "--pid",
+                 "--preload", "--interface", "--factory", "--chdir", "--pythonpath",
+                 "--root-path", "HYBRID_WORKERS"):
+        assert flag in result.stdout
+
+
+# --- hybrid check ----------------------------------------------------------------
+
+def test_check_prints_interface_and_sources():
+    result = run_hybrid("check", APP, "-w", "3", env={"HYBRID_TIMEOUT": "9"})
+    assert result.returncode == 0, result.stderr
+    assert "app: tests.apps.basic:app (wsgi, detected)" in result.stdout
+    lines = {line.split("=")[0].strip(): line for line in result.stdout.splitlines() if "=" in line}
+    assert lines["workers"].endswith("(command line)") and "= 3" in lines["workers"]
+    assert lines["timeout"].endswith("(env HYBRID_TIMEOUT)") and "= 9.0" in lines["timeout"]
+    assert lines["backlog"].endswith("(default)")
+
+
+def test_check_detects_an_asgi_app():
+    result = run_hybrid("check", "tests.apps.asgi_app:app")
+    assert result.returncode == 0
+    assert "(asgi, detected)" in result.stdout
+
+
+def test_check_of_a_broken_app_exits_1_with_the_reason():
+    result = run_hybrid("check", "nosuch_module:app")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("hybrid: error: cannot import 'nosuch_module': no module named "
+                                     "'nosuch_module' (check APP, --chdir and --pythonpath)")
+
+
+def test_config_precedence_is_file_then_env_then_command_line(tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text('workers = 2\ntimeout = 5\nbacklog = 100\nlog-level = "warning"\n')
+    result = run_hybrid("check", APP, "-c", str(config), "--backlog", "300",
+                        env={"HYBRID_TIMEOUT": "7", "HYBRID_BACKLOG": "200"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "workers          = 2" in out and f"(file {config})" in out
+    assert "timeout          = 7.0" in out
+    assert "backlog          = 300" in out
+    assert "log_level        = warning" in out
+
+
+def test_python_config_file_is_read(tmp_path):
+    config = tmp_path / "conf.py"
+    config.write_text("import os\nworkers = 1 + 1\nhelper = 'ignored'\nbind = ['127.0.0.1:9999']\n")
+    result = run_hybrid("check", APP, "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "workers          = 2" in result.stdout
+    assert "127.0.0.1:9999" in result.stdout
+
+
+def test_unknown_key_in_toml_file_is_an_error(tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text("wrokers = 2\n")
+    result = run_hybrid("check", APP, "-c", str(config))
+    assert result.returncode == 1
+    assert "unknown setting 'wrokers'" in result.stderr
+
+
+def test_platform_port_and_concurrency_set_defaults():
+    result = run_hybrid("check", APP, env={"PORT": "5005", "WEB_CONCURRENCY": "4"})
+    assert "bind             = 0.0.0.0:5005" in result.stdout
+    assert "workers          = 4" in result.stdout
+    assert "(env WEB_CONCURRENCY)" in result.stdout
+
+
+def test_config_file_wins_over_platform_defaults(tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text("workers = 3\n")
+    result = run_hybrid("check", APP, "-c", str(config), env={"WEB_CONCURRENCY": "8"})
+    assert "workers          = 3" in result.stdout
+
+
+# --- serving with these settings ------------------------------------------------------
+
+@pytest.mark.parametrize("spec, flags", [
+    ("tests.apps.basic:create_app()", []),
+    ("tests.apps.basic:create_app", ["--factory"]),
+    ("tests.apps.basic:holder.wsgi", []),
+])
+def test_app_reference_forms(start_server, spec, flags):
+    server = start_server(spec, *flags)
+    assert httpx.get(server.url + "/", timeout=10).text == "hello"
+
+
+def test_config_file_workers_are_started(start_server, tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text("workers = 3\n")
+    server = start_server(APP, "-c", str(config))
+    server.wait_workers(3)
+
+
+def test_chdir_and_pythonpath_find_the_app(start_server, tmp_path):
+    appdir = tmp_path / "site"
+    appdir.mkdir()
+    (appdir / "siteapp.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'from chdir']\n")
+    server = start_server("siteapp:app", "--chdir", str(appdir))
+    assert httpx.get(server.url, timeout=10).text == "from chdir"
+    other = start_server("siteapp:app", "--pythonpath", str(appdir))
+    assert httpx.get(other.url, timeout=10).text == "from chdir"
+
+
+def test_access_log_has_one_line_per_request(start_server):
+    server = start_server(APP, "--access-logfile", "-")
+    httpx.get(server.url + "/stream?n=2", headers={"User-Agent": "spec-agent"}, timeout=10)
+    line = wait_for(lambda: next((l for l in server.log().splitlines() if "spec-agent" in l), None),
+                    message="the access log line")
+    assert '"GET /stream?n=2 HTTP/1.1" 200 16' in line
+    assert line.startswith("127.0.0.1 ")
+    assert line.endswith("ms")
+
+
+def test_custom_access_log_format(start_server):
+    server = start_server(APP, "--access-logfile", "-", "--access-logformat",
+                          "method=%(m)s path=%(U)s status=%(s)s agent=%({user-agent}i)s")
+    httpx.get(server.url + "/", headers={"User-Agent": "fmt-agent"}, timeout=10)
+    wait_for(lambda: "method=GET path=/ status=200 agent=fmt-agent" in server.log(),
+             message="the formatted line")
+
+
+def test_reload_with_a_broken_app_keeps_the_old_workers(start_server, tmp_path):
+    (tmp_path / "editable.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'version 1']\n")
+    server = start_server("editable:app", "-w", "2")
+    old = server.wait_workers(2)
+    (tmp_path / "editable.py").write_text("this is not python\n")
+    server.send(signal.SIGHUP)
+    wait_for(lambda: "Reload failed" in server.log(), message="the reload to fail")
+    assert old <= server.worker_pids()
+    assert httpx.get(server.url, timeout=10).text == "version 1"
+
+
+def test_reload_picks_up_new_code(start_server, tmp_path):
+    source = ("def app(environ, start_response):\n"
+              "    start_response('200 OK', [])\n"
+              "    return [b'version %d']\n")
+    (tmp_path / "editable2.py").write_text(source % 1)
+    server = start_server("editable2:app", "-w", "1")
+    server.wait_workers(1)
+    (tmp_path / "editable2.py").write_text(source % 2)
+    server.send(signal.SIGHUP)
+    wait_for(lambda: httpx.get(server.url, timeout=10).text == "version 2", message="new code")
+
+
+def test_reload_rereads_the_config_file(start_server, tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text("workers = 1\n")
+    server = start_server(APP, "-c", str(config))
+    server.wait_workers(1)
+    config.write_text("workers = 3\n")
+    server.send(signal.SIGHUP)
+    server.wait_workers(3)
