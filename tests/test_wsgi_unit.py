@@ -1,0 +1,148 @@
+"""hybrid.wsgi without sockets: wsgi.input and the start_response rules."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from hybrid.protocol import Request
+from hybrid.wsgi import BodyReadError, InputStream, build_environ, run
+
+
+def stream(*pieces: bytes, fail: bool = False) -> InputStream:
+    queue = list(pieces)
+
+    def receive() -> bytes:
+        if queue:
+            return queue.pop(0)
+        if fail:
+            raise BodyReadError(400, "cut short")
+        return b""
+
+    return InputStream(receive)
+
+
+def test_read_with_size_spans_pieces():
+    body = stream(b"ab", b"cd", b"ef")
+    assert body.read(3) == b"abc"
+    assert body.read(10) == b"def"
+    assert body.read(1) == b""
+
+
+def test_read_all_after_partial_read():
+    body = stream(b"ab", b"cd")
+    assert body.read(1) == b"a"
+    assert body.read() == b"bcd"
+
+
+def test_readline_respects_size_and_pieces():
+    body = stream(b"hel", b"lo\nwor", b"ld\n", b"tail")
+    assert body.readline(2) == b"he"
+    assert body.readline() == b"llo\n"
+    assert body.readline() == b"world\n"
+    assert body.readline() == b"tail"
+    assert body.readline() == b""
+
+
+def test_readlines_and_iteration():
+    assert stream(b"a\nb\n", b"c").readlines() == [b"a\n", b"b\n", b"c"]
+    assert list(stream(b"x\ny")) == [b"x\n", b"y"]
+
+
+def test_truncated_body_raises_instead_of_ending():
+    body = stream(b"partial", fail=True)
+    with pytest.raises(BodyReadError):
+        body.read()
+
+
+REQUEST = Request("GET", b"/p?q=1", b"/p", b"q=1", "1.1", [(b"host", b"example.com:81")],
+                  True, False, False)
+
+
+def serve(app, request=REQUEST):
+    sent: list[bytes] = []
+    environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
+    outcome = run(app, environ, request, sent.append, keep_alive=True)
+    return outcome, b"".join(sent)
+
+
+def test_server_name_and_port_come_from_host():
+    environ = build_environ(REQUEST, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("example.com", "81")
+
+
+def test_second_start_response_without_exc_info_is_an_error():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        start_response("404 Not Found", [])
+        return [b"x"]
+
+    outcome, raw = serve(app)
+    assert outcome.status == 500 and raw.startswith(b"HTTP/1.1 500")
+
+
+def test_exc_info_after_the_head_was_sent_reraises():
+    def app(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"started")
+        try:
+            raise KeyError("late")
+        except KeyError:
+            start_response("500 Oops", [], sys.exc_info())
+        return []
+
+    outcome, raw = serve(app)
+    assert raw.startswith(b"HTTP/1.1 200") and outcome.keep_alive is False
+
+
+def test_non_bytes_body_is_a_500():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return ["text, not bytes"]
+
+    outcome, raw = serve(app)
+    assert outcome.status == 500
+
+
+def test_app_returning_without_start_response_is_a_500():
+    outcome, raw = serve(lambda environ, start_response: [])
+    assert outcome.status == 500
+
+
+def test_close_is_called_when_iteration_fails():
+    closed = []
+
+    class Body:
+        def __iter__(self):
+            yield b"a"
+            raise RuntimeError("boom")
+
+        def close(self):
+            closed.append(True)
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return Body()
+
+    outcome, raw = serve(app)
+    assert closed == [True]
+    assert outcome.keep_alive is False
+
+
+def test_generator_may_call_start_response_lazily():
+    def app(environ, start_response):
+        start_response("201 Created", [("X-Late", "yes")])
+        yield b"made"
+
+    outcome, raw = serve(app)
+    assert raw.startswith(b"HTTP/1.1 201 Created\r\n")
+    assert b"X-Late: yes" in raw and raw.endswith(b"4\r\nmade\r\n0\r\n\r\n")
+
+
+def test_invalid_status_is_a_500():
+    def app(environ, start_response):
+        start_response("OK", [])
+        return [b""]
+
+    assert serve(app)[0].status == 500
