@@ -92,17 +92,11 @@ def _bind_tcp(address: Address, backlog: int) -> socket.socket:
         raise BindError(f"cannot bind {address}: unknown host ({exc.strerror})") from None
     family, socktype, proto, _, sockaddr = infos[0]
     sock = socket.socket(family, socktype, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            # "[::]:8000" means IPv6 only; bind 0.0.0.0 as well for both.
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(sockaddr)
-        sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        raise BindError(_explain(address, exc)) from None
-    return sock
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        # "[::]:8000" means IPv6 only; bind 0.0.0.0 as well for both.
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    return _listen(sock, sockaddr, address, backlog)
 
 
 def _bind_unix(address: Address, backlog: int) -> socket.socket:
@@ -114,9 +108,12 @@ def _bind_unix(address: Address, backlog: int) -> socket.socket:
         pass
     except OSError as exc:
         raise BindError(_explain(address, exc)) from None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    return _listen(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, address, backlog)
+
+
+def _listen(sock: socket.socket, sockaddr: object, address: Address, backlog: int) -> socket.socket:
     try:
-        sock.bind(path)
+        sock.bind(sockaddr)
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
