@@ -124,7 +124,8 @@ class _Atoms(dict):
     def __missing__(self, key: str) -> str:
         if key.startswith("{") and key.endswith("}i"):
             wanted = key[1:-2].lower().encode("latin-1")
-            values = [value.decode("latin-1") for name, value in self._headers if name == wanted]
+            values = [value.decode("latin-1") for name, value in self._headers
+                      if name.lower() == wanted]
             return ",".join(values) or "-"
         if key == "f":
             return self["{referer}i"]

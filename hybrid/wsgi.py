@@ -22,6 +22,7 @@ log = logging.getLogger("hybrid.error")
 
 SERVER_SOFTWARE = f"hybrid/{__version__}"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_UNPREFIXED = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
 
 
 class BodyReadError(OSError):
@@ -170,27 +171,20 @@ def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[st
         "wsgi.run_once": False,
         "wsgi.file_wrapper": FileWrapper,
     }
-    host = None
     for name, value in request.headers:
         if b"_" in name:
             # "X_Forwarded_For" and "X-Forwarded-For" would both become
             # HTTP_X_FORWARDED_FOR: drop the spelling a proxy may not strip.
             continue
-        text = value.decode("latin-1")
-        if name == b"content-type":
-            environ["CONTENT_TYPE"] = text
-            continue
-        if name == b"content-length":
-            environ["CONTENT_LENGTH"] = text
-            continue
-        if name == b"host" and host is None:
-            host = text
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-        if key in environ:
-            separator = "; " if key == "HTTP_COOKIE" else ","
-            environ[key] += separator + text
+        text = value.decode("latin-1")
+        if key in _UNPREFIXED:
+            environ[_UNPREFIXED[key]] = text
+        elif key in environ:
+            environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
         else:
             environ[key] = text
+    host = environ.get("HTTP_HOST")
     environ["SERVER_NAME"], environ["SERVER_PORT"] = (
         _split_host(host, _DEFAULT_PORTS.get(url_scheme, "80")) if host else server)
     return environ

@@ -12,13 +12,13 @@ from __future__ import annotations
 import selectors
 import socket
 import time
+from collections import deque
 from typing import IO
 
 from hybrid import wsgi
 from hybrid.logs import error_log as log
 from hybrid.protocol import (
     CONTINUE,
-    NEED_DATA,
     Data,
     EndOfMessage,
     Event,
@@ -105,13 +105,12 @@ class _Reader:
         self.conn = conn
         self.parser = parser
         self.worker = worker
+        self.pending: deque[Event] = deque()
 
     def next_event(self, deadline: float | None = None) -> Event:
         parser = self.parser
-        while True:
-            event = parser.next_event()
-            if event is not NEED_DATA:
-                return event  # type: ignore[return-value]
+        pending = self.pending
+        while not pending:
             timeout = IDLE_READ_TIMEOUT
             if deadline is not None:
                 timeout = deadline - time.monotonic()
@@ -123,10 +122,8 @@ class _Reader:
             except socket.timeout:
                 return ProtocolError(408, "timed out reading the request")
             self.worker.notify()
-            if data:
-                parser.feed(data)
-            else:
-                parser.feed_eof()
+            pending.extend(parser.feed(data) if data else parser.feed_eof())
+        return pending.popleft()
 
     def body_receiver(self, request: Request):  # type: ignore[no-untyped-def]
         """The `receive()` behind wsgi.input; sends 100 Continue on the first read."""

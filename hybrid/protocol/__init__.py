@@ -1,12 +1,11 @@
 """The one sans-IO HTTP/1.1 core shared by every worker class.
 
-Bytes in, events out (`RequestParser`); status and headers in, framed bytes
+Bytes in, events out (`RequestParser.feed`); status and headers in, framed bytes
 out (`ResponseFramer`). Nothing here touches a socket, a thread or an event
 loop: each worker owns its I/O and feeds this core.
 """
 
 from hybrid.protocol.events import (
-    NEED_DATA,
     ConnectionClosed,
     Data,
     EndOfMessage,
@@ -25,7 +24,7 @@ from hybrid.protocol.response import (
 )
 
 __all__ = [
-    "CONTINUE", "DEFAULT_LIMITS", "NEED_DATA", "REASONS", "ConnectionClosed", "Data",
+    "CONTINUE", "DEFAULT_LIMITS", "REASONS", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
     "RequestParser", "ResponseFramer", "error_response", "http_date",
 ]

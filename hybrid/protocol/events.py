@@ -17,7 +17,7 @@ class Request(NamedTuple):
     path: bytes  # the path, still percent-encoded
     query: bytes
     http_version: str  # "1.0" or "1.1"
-    headers: list[tuple[bytes, bytes]]  # names lower-cased, in arrival order
+    headers: list[tuple[bytes, bytes]]  # in arrival order; names lower-cased, values stripped
     keep_alive: bool  # what the client asked for; the response may still close
     expect_continue: bool
     upgrade: bool  # the connection is to switch protocols after this head
@@ -32,7 +32,7 @@ class Data(NamedTuple):
 class EndOfMessage(NamedTuple):
     """The request body is complete."""
 
-    trailers: list[tuple[bytes, bytes]]
+    trailers: tuple[tuple[bytes, bytes], ...]
 
 
 class ConnectionClosed(NamedTuple):
@@ -54,15 +54,5 @@ class ProtocolError(Exception):
     def __repr__(self) -> str:
         return f"ProtocolError({self.status}, {self.detail!r})"
 
-
-class _NeedData:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA = _NeedData()
-"""Returned by `next_event()` when the parser needs more bytes."""
 
 Event = Request | Data | EndOfMessage | ConnectionClosed | ProtocolError

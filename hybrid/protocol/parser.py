@@ -1,52 +1,100 @@
 """Request side of the core: bytes in, events out.
 
 Theory of operation. A driver owns the socket. It calls `feed(data)` with
-whatever it read (or `feed_eof()` when the peer closed) and then pulls
-`next_event()` until it returns NEED_DATA. One connection's events come out
-strictly in arrival order:
+whatever it read (or `feed_eof()` when the peer closed); each call returns
+the events those bytes completed. One connection's events come strictly in
+arrival order:
 
     Request  (Data)*  EndOfMessage   Request ...   [ProtocolError | ConnectionClosed]
 
-httptools (llhttp) tokenises; the callbacks below turn its tokens into
-events and enforce our limits. A limit or syntax error becomes a
-`ProtocolError` event carrying the status to answer, queued after every
-event that preceded it; after it the parser ignores further input.
+llhttp (through httptools) checks the syntax of request heads and
+tokenises them; the rules where llhttp is more lenient than RFC 9110/9112
+(Host, Transfer-Encoding codings, target forms, versions) and the framing
+decision are ours (`_frame_body`). Two paths share those rules:
 
-Memory stays bounded as long as the driver feeds bounded pieces and drains
-events before feeding more: a head larger than `Limits.head` is rejected
-whatever way it is split into packets, and body bytes are handed out as
-they arrive, never accumulated here.
+* STREAM, the fast path: llhttp is fed whole reads and frames heads,
+  Content-Length bodies and pipelined requests by itself. It hands a read
+  over to the careful path when a head in it has a Transfer-Encoding field
+  or an error (the read is parsed again from its start, nothing of it
+  having been delivered), and when a head spans two reads.
+* The careful path: bytes are buffered until the blank line that ends the
+  head; llhttp sees each piece of the head as it arrives (so garbage, bare
+  LF or a bad method is refused at once) but never a byte past it. Bodies
+  are framed here: Content-Length, and chunked (RFC 9112 section 7.1),
+  which is decoded here because llhttp is stricter than the RFC about chunk
+  extensions and refuses framing fields in trailers, which the RFC says to
+  drop.
+
+A syntax error or a broken limit becomes a `ProtocolError` carrying the
+status to answer, after every event before it; the parser then ignores
+further input. Memory is bounded whatever the client sends: heads,
+chunk-size lines and trailers are capped, and body bytes are handed out as
+they arrive.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import re
 from typing import NamedTuple
 
 import httptools
 
 from hybrid.protocol.events import (
-    NEED_DATA,
     ConnectionClosed,
     Data,
     EndOfMessage,
     Event,
     ProtocolError,
     Request,
-    _NeedData,
 )
 
 
 class Limits(NamedTuple):
-    """Size limits for one request head (gunicorn's names and defaults)."""
+    """Size limits for one request (gunicorn's names and defaults)."""
 
-    request_line: int = 8190  # 414 beyond
+    request_line: int = 8190  # 414 beyond (the request-target)
     fields: int = 100  # 431 beyond
     field_size: int = 8190  # 431 beyond: one "name: value" line
-    head: int = 65536  # 431 beyond: the whole header block
+    body: int = 0  # 413 beyond; 0 = no limit
+
+    @property
+    def head(self) -> int:
+        """The whole head (request line and header block): 431 beyond."""
+        return max(65536, self.request_line + self.field_size + 4)
 
 
 DEFAULT_LIMITS = Limits()
+
+# States. STREAM: llhttp frames everything. The others are the careful path.
+(_STREAM, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _PAUSED,
+ _BAD_METHOD) = range(9)
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_IS_TOKEN = re.compile(_TOKEN + rb"\Z").match
+_LEADING_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*").match
+_QUOTED = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _TOKEN +
+    rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*[ \t]*\Z").match
+_FIELD_VALUE_OK = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z").match
+_HOST_OK = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
+MAX_CHUNK_LINE = 4096
+MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
+
+# Fields a trailer must not carry (RFC 9110 section 6.5.1): dropped, not obeyed.
+_FORBIDDEN_TRAILERS = frozenset({
+    b"content-length", b"transfer-encoding", b"trailer", b"host", b"connection",
+    b"keep-alive", b"upgrade", b"te", b"expect", b"content-type", b"content-encoding",
+    b"content-range", b"authorization", b"proxy-authorization", b"cookie", b"max-forwards",
+    b"range", b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since",
+    b"if-range", b"cache-control", b"proxy-connection",
+})
+_END_NO_TRAILERS = EndOfMessage(())
+_HASH = ord("#")
+
+
+class _NeedMore(Exception):
+    """Internal: stop the careful path until more bytes arrive."""
 
 
 class RequestParser:
@@ -54,134 +102,521 @@ class RequestParser:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
-        self._events: deque[Event] = deque()
-        self._httptools = httptools.HttpRequestParser(self)
+        self._head_limit = limits.head
+        self._events: list[Event] = []
+        self._state = _STREAM
         self._failed = False
+        self._buffer = b""  # careful path: bytes not parsed yet
+        self._llhttp: httptools.HttpRequestParser | None = None
+        self._llhttp_idle = True  # llhttp sits between messages, ready for the next
+        self._fed = 0  # careful path: bytes of the buffered head llhttp has seen
+        self._head_seen = 0  # head bytes before the buffer (a head that began streaming)
+        self._remaining = 0  # body bytes still due
+        self._body_size = 0
+        self._feed_size = 0  # size of the bytes llhttp is parsing now
+        self._streaming = False
         self._in_head = False
-        self._in_message = False
-        self._head_bytes = 0
+        self._upgrade = False
         self._target: list[bytes] = []
-        self._target_size = 0
         self._headers: list[tuple[bytes, bytes]] = []
+        self._hosts = 0
+        self._lengths: list[bytes] = []
+        self._codings: list[bytes] = []
+        self._expect_continue = False
         self._trailers: list[tuple[bytes, bytes]] = []
-        self.upgraded_data: bytes | None = None
-        """After an Upgrade request: the bytes that followed its head."""
+        self._trailer_bytes = 0
 
-    # --- driver API --------------------------------------------------------
+    # --- driver API --------------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
-        """Parse `data`; the resulting events wait in `next_event()`."""
-        if self._failed:
-            return
-        if self.upgraded_data is not None:
-            self.upgraded_data += data
-            return
+    def feed(self, data: bytes) -> list[Event]:
+        """Parse `data` and return the events it completed."""
+        events = self._events = []
+        if self._failed or not data:
+            return events
         try:
-            self._httptools.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self.upgraded_data = data[exc.args[0]:]
-            return
-        except httptools.HttpParserCallbackError as exc:
-            if not isinstance(exc.__context__, ProtocolError):
-                raise
-            self._fail(exc.__context__)
-            return
-        except httptools.HttpParserError as exc:
-            self._fail(ProtocolError(400, _describe(exc)))
-            return
-        if self._in_head:
-            self._head_bytes += len(data)
-            if self._head_bytes > self.limits.head:
-                self._fail(ProtocolError(431, "request header block too large"))
+            if self._state == _STREAM:
+                self._stream_read(data)
+            else:
+                self._buffer = self._buffer + data if self._buffer else data
+                self._advance()
+        except ProtocolError as error:
+            self._fail(error)
+        return events
 
-    def feed_eof(self) -> None:
-        """The peer closed its sending side."""
-        if self._failed or self.upgraded_data is not None:
-            return
-        if self._in_message:
+    def feed_eof(self) -> list[Event]:
+        """The peer closed its sending side; return the final event."""
+        events = self._events = []
+        if self._failed:
+            return events
+        if self.in_message:
             self._fail(ProtocolError(400, "connection closed in the middle of a request"))
         else:
-            self._events.append(ConnectionClosed())
+            events.append(ConnectionClosed())
             self._failed = True
+        return events
 
-    def next_event(self) -> Event | _NeedData:
-        """The next event, or NEED_DATA when the bytes fed so far are used up."""
-        if self._events:
-            return self._events.popleft()
-        return NEED_DATA
+    def take_unparsed(self) -> bytes:
+        """Switch protocols: hand over the bytes that followed the Upgrade request."""
+        data, self._buffer = self._buffer, b""
+        self._failed = True
+        return data
+
+    def resume(self) -> list[Event]:
+        """Go on with HTTP after an Upgrade or CONNECT request that was not switched."""
+        events = self._events = []
+        if self._state == _PAUSED and not self._failed:
+            self._state = _HEAD
+            try:
+                self._advance()
+            except ProtocolError as error:
+                self._fail(error)
+        return events
 
     @property
     def in_message(self) -> bool:
-        """A request has begun and its end has not been parsed yet."""
-        return self._in_message
+        """Part of a request has arrived and its end has not."""
+        if self._state == _STREAM:
+            return not self._llhttp_idle
+        return self._state != _PAUSED and (self._state != _HEAD or bool(self._buffer))
 
-    # --- httptools callbacks -------------------------------------------------
+    @property
+    def failed(self) -> bool:
+        """A ProtocolError or ConnectionClosed ended the stream."""
+        return self._failed
 
-    def on_message_begin(self) -> None:
-        self._in_head = True
-        self._in_message = True
-        self._head_bytes = 0
-        self._target = []
-        self._target_size = 0
-        self._headers = []
-        self._trailers = []
+    # --- the fast path -----------------------------------------------------------------
 
-    def on_url(self, piece: bytes) -> None:
-        self._target_size += len(piece)
-        if self._target_size > self.limits.request_line:
-            raise ProtocolError(414, "request line too long")
-        self._target.append(piece)
+    def _stream_read(self, data: bytes) -> None:
+        if not self._llhttp_idle:  # inside a Content-Length body
+            body_left = self._remaining
+            if body_left >= len(data):
+                self._stream(data)
+                return
+            self._stream(data[:body_left])
+            data = data[body_left:]
+            if self._state != _STREAM:  # an upgrade paused the parser
+                self._buffer += data
+                return
+        self._stream(data)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) + 2 > self.limits.field_size:
-            raise ProtocolError(431, "header field too large")
-        if not self._in_head:
-            self._trailers.append((name.lower(), value))
+    def _stream(self, data: bytes) -> None:
+        """Let llhttp frame `data`, which starts at a message boundary or is all body."""
+        parser = self._llhttp
+        if parser is None:
+            parser = self._llhttp = httptools.HttpRequestParser(self)
+        self._feed_size = len(data)
+        self._streaming = True
+        first = len(self._events)
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._llhttp = None
+            self._buffer = data[exc.args[0]:]
+            self._state = _PAUSED
             return
-        if len(self._headers) >= self.limits.fields:
-            raise ProtocolError(431, "too many header fields")
-        self._headers.append((name.lower(), value))
+        except httptools.HttpParserError:
+            failed = True
+        else:
+            failed = False
+        finally:
+            self._streaming = False
+        if failed:
+            # Outside the except block, so the careful path's errors carry no context.
+            del self._events[first:]  # not delivered yet: the careful path redoes them
+            self._recover_carefully(data)
+            return
+        if self._in_head:
+            self._refuse_http2_preface()
+            # The head goes on in the next read, which might bring a
+            # Transfer-Encoding field: finish it on the careful path.
+            self._head_seen = sum(map(len, self._target)) + sum(
+                len(name) + len(value) + 4 for name, value in self._headers)
+            self._buffer = data[-3:]  # enough to find a blank line split by the reads
+            self._fed = len(self._buffer)
+            self._state = _HEAD
 
-    def on_headers_complete(self) -> None:
+    def _recover_carefully(self, data: bytes) -> None:
+        """Parse `data` again on the careful path after the fast path stopped in it.
+
+        The fast path stops at a Transfer-Encoding field (chunked bodies are
+        decoded on the careful path) and at any error, because it cannot
+        tell where in a read the failing request began, which decides the
+        status (501 for an unknown method, 400 for garbage). `data` starts
+        at a message boundary and none of its events were delivered.
+        """
+        self._llhttp = None
+        self._llhttp_idle = True
         self._in_head = False
-        parser = self._httptools
-        target = b"".join(self._target)
-        path, query = _split_target(target)
-        version = parser.get_http_version()
-        headers = self._headers
-        expect_continue = version == "1.1" and any(
-            name == b"expect" and value.lower() == b"100-continue" for name, value in headers)
-        self._events.append(Request(
-            parser.get_method().decode("ascii"), target, path, query, version, headers,
-            parser.should_keep_alive(), expect_continue, parser.should_upgrade(),
-        ))
+        self._state = _HEAD
+        self._buffer = data
+        self._fed = 0
+        self._advance()
 
-    def on_body(self, body: bytes) -> None:
-        self._events.append(Data(body))
+    # --- the careful path --------------------------------------------------------------
 
-    def on_message_complete(self) -> None:
-        self._in_message = False
-        self._events.append(EndOfMessage(self._trailers))
+    def _advance(self) -> None:
+        """Run the careful path over the buffer; hand back to the fast path when it is empty."""
+        while self._buffer:
+            state = self._state
+            if state == _HEAD or state == _STREAM:
+                if not self._parse_head():
+                    return
+            elif state == _LENGTH or state == _CHUNK_DATA:
+                self._pass_body()
+            elif state == _CHUNK_SIZE:
+                if not self._parse_chunk_size():
+                    return
+            elif state == _CHUNK_END:
+                if len(self._buffer) < 2:
+                    return
+                if self._buffer[:2] != b"\r\n":
+                    raise ProtocolError(400, "chunk data longer than its chunk size")
+                self._buffer = self._buffer[2:]
+                self._state = _CHUNK_SIZE
+            elif state == _TRAILERS:
+                if not self._parse_trailer_line():
+                    return
+            elif state == _BAD_METHOD:
+                error = self._method_error()
+                if error is None:
+                    if len(self._buffer) <= self.limits.request_line:
+                        return  # wait for the byte that ends the method
+                    error = ProtocolError(400, "invalid request method")
+                raise error
+            else:
+                return
+        if self._state == _HEAD and self._fed == 0:
+            self._state = _STREAM
 
-    # --- internals -------------------------------------------------------------
+    def _parse_head(self) -> bool:
+        self._state = _HEAD
+        buffer = self._buffer
+        if self._fed == 0 and buffer[:2] == b"\r\n":
+            # RFC 9112 section 2.2: ignore empty lines before a request-line.
+            buffer = self._buffer = buffer.lstrip(b"\r\n")
+            if not buffer:
+                return False
+        end = buffer.find(b"\r\n\r\n", max(0, self._fed - 3))
+        try:
+            if end < 0:
+                if self._head_seen + len(buffer) > self._head_limit:
+                    raise ProtocolError(431, "request header block too large")
+                self._feed_head(buffer[self._fed:], len(buffer))
+                self._fed = len(buffer)
+                return False
+            end += 4
+            if self._head_seen + end > self._head_limit:
+                raise ProtocolError(431, "request header block too large")
+            self._feed_head(buffer[self._fed:end], self._head_seen + end)
+        except _NeedMore:
+            return False
+        if self._in_head:
+            self._refuse_http2_preface()
+            raise ProtocolError(400, "malformed request head")
+        self._buffer = buffer[end:]
+        self._fed = 0
+        self._head_seen = 0
+        if not self._llhttp_idle:
+            self._llhttp = None  # it waits for a body it will never see
+        return True
+
+    def _refuse_http2_preface(self) -> None:
+        # llhttp pauses silently on "PRI * HTTP/2.0", the HTTP/2 preface.
+        if self._llhttp is not None and self._llhttp.get_method() == b"PRI":
+            raise ProtocolError(505, "HTTP/2 is not served here; use HTTP/1.1")
+
+    def _feed_head(self, data: bytes, head_size: int) -> None:
+        self._feed_size = head_size
+        try:
+            self._feed_llhttp(data)
+        except httptools.HttpParserUpgrade:
+            self._llhttp = None  # paused for good; the framing here goes on
+
+    def _feed_llhttp(self, data: bytes) -> None:
+        parser = self._llhttp
+        if parser is None:
+            parser = self._llhttp = httptools.HttpRequestParser(self)
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, ProtocolError):
+                raise exc.__context__ from None
+            raise
+        except httptools.HttpParserUpgrade:
+            raise
+        except httptools.HttpParserInvalidMethodError:
+            if self._streaming:
+                raise ProtocolError(400, "invalid request method") from None
+            error = self._method_error()
+            if error is None:
+                self._state = _BAD_METHOD
+                raise _NeedMore from None
+            raise error from None
+        except httptools.HttpParserError as exc:
+            detail = str(exc) or "malformed request"
+            if detail == "Invalid HTTP version":
+                raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1") from None
+            raise ProtocolError(400, detail) from None
+
+    def _method_error(self) -> ProtocolError | None:
+        """llhttp refused the method: 501 for an unknown token, 400 for anything else.
+
+        None while the buffered bytes are all token characters: the byte
+        that ends them decides.
+        """
+        buffer = self._buffer.lstrip(b"\r\n")
+        method = _LEADING_TOKEN(buffer).group()
+        after = buffer[len(method):len(method) + 1]
+        if not after:
+            return None
+        if method and after == b" ":
+            return ProtocolError(501, f"method {method.decode('ascii')!r} is not implemented")
+        return ProtocolError(400, "invalid request method")
+
+    def _pass_body(self) -> None:
+        buffer = self._buffer
+        remaining = self._remaining
+        if len(buffer) <= remaining:
+            data, self._buffer = buffer, b""
+        else:
+            data, self._buffer = buffer[:remaining], buffer[remaining:]
+        self._remaining = remaining - len(data)
+        self._events.append(Data(data))
+        if self._remaining:
+            return
+        if self._state == _CHUNK_DATA:
+            self._state = _CHUNK_END
+        else:
+            self._end_careful_message(_END_NO_TRAILERS)
+
+    def _parse_chunk_size(self) -> bool:
+        buffer = self._buffer
+        eol = buffer.find(b"\r\n")
+        if eol < 0:
+            if len(buffer) > MAX_CHUNK_LINE or b"\n" in buffer:
+                raise ProtocolError(400, "invalid chunk size line")
+            return False
+        match = _CHUNK_LINE(buffer[:eol])
+        if match is None:
+            raise ProtocolError(400, "invalid chunk size line")
+        digits = match.group(1).lstrip(b"0")
+        if len(digits) > MAX_CHUNK_SIZE_DIGITS:
+            raise ProtocolError(400, "chunk size too large")
+        size = int(digits or b"0", 16)
+        self._buffer = buffer[eol + 2:]
+        if size == 0:
+            self._state = _TRAILERS
+            return True
+        self._count_body(size)
+        self._remaining = size
+        self._state = _CHUNK_DATA
+        return True
+
+    def _parse_trailer_line(self) -> bool:
+        buffer = self._buffer
+        eol = buffer.find(b"\r\n")
+        if eol < 0:
+            if b"\n" in buffer:
+                raise ProtocolError(400, "invalid trailer field")
+            if len(buffer) + self._trailer_bytes > self._head_limit:
+                raise ProtocolError(431, "trailer section too large")
+            return False
+        line = buffer[:eol]
+        self._buffer = buffer[eol + 2:]
+        if not line:
+            self._end_careful_message(EndOfMessage(tuple(self._trailers)))
+            return True
+        self._trailer_bytes += eol + 2
+        if self._trailer_bytes > self._head_limit or len(self._trailers) >= self.limits.fields:
+            raise ProtocolError(431, "trailer section too large")
+        name, colon, value = line.partition(b":")
+        if not colon or not _IS_TOKEN(name) or not _FIELD_VALUE_OK(value):
+            raise ProtocolError(400, "invalid trailer field")
+        if name.lower() not in _FORBIDDEN_TRAILERS:
+            self._trailers.append((name, value.strip(b" \t")))
+        return True
+
+    def _end_careful_message(self, end: EndOfMessage) -> None:
+        self._events.append(end)
+        self._state = _PAUSED if self._upgrade else _HEAD
+
+    def _count_body(self, size: int) -> None:
+        self._body_size += size
+        if self.limits.body and self._body_size > self.limits.body:
+            raise ProtocolError(413, f"request body larger than {self.limits.body} bytes")
 
     def _fail(self, error: ProtocolError) -> None:
         self._failed = True
         self._events.append(error)
 
+    # --- llhttp callbacks ---------------------------------------------------------------
 
-def _split_target(target: bytes) -> tuple[bytes, bytes]:
-    """Path and query of an origin-form or absolute-form request-target."""
-    if target[:1] != b"/" and target != b"*":
+    def on_message_begin(self) -> None:
+        self._llhttp_idle = False
+        self._in_head = True
+        self._target = []
+        self._headers = []
+        self._hosts = 0
+        self._lengths = []
+        self._codings = []
+        self._expect_continue = False
+
+    def on_url(self, piece: bytes) -> None:
+        target = self._target
+        target.append(piece)
+        limit = self.limits.request_line
+        if len(piece) > limit or (len(target) > 1 and sum(map(len, target)) > limit):
+            raise ProtocolError(414, "request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp strips leading whitespace only
+        self._headers.append((name, value))
+        special = _SPECIAL_FIELDS.get(name)
+        if special is not None:
+            special(self, value)
+
+    def _on_host(self, value: bytes) -> None:
+        self._hosts += 1
+        if not _HOST_OK(value):
+            raise ProtocolError(400, "invalid Host header")
+
+    def _on_content_length(self, value: bytes) -> None:
+        self._lengths.append(value)
+
+    def _on_transfer_encoding(self, value: bytes) -> None:
+        self._codings.append(value)
+
+    def _on_expect(self, value: bytes) -> None:
+        if value.lower() == b"100-continue":
+            self._expect_continue = True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        parser = self._llhttp
+        headers = self._headers
+        if len(headers) > self.limits.fields:
+            raise ProtocolError(431, "too many header fields")
+        if self._feed_size > self.limits.field_size:
+            self._check_large_head(headers)  # a smaller head cannot break these limits
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1")
+        hosts = self._hosts
+        if hosts != 1 and (hosts or version == "1.1"):
+            raise ProtocolError(400, "an HTTP/1.1 request needs exactly one Host header")
+        method = parser.get_method().decode("ascii")
+        target = self._target[0] if len(self._target) == 1 else b"".join(self._target)
+        # (Membership of an int is many times cheaper than of a bytes.)
+        if target[:1] == b"/" and method != "CONNECT" and _HASH not in target:
+            path, _, query = target.partition(b"?")
+        else:
+            path, query = _split_target(method, target)
+        # Framing is decided, and may refuse, before the Request is queued.
+        body_state = self._frame_body(version) if self._codings or self._lengths else _HEAD
+        if self._streaming and body_state == _CHUNK_SIZE:
+            # Chunked bodies are decoded on the careful path: hand the read over.
+            raise ProtocolError(400, "Transfer-Encoding")
+        self._upgrade = upgrade = parser.should_upgrade()
+        self._events.append(Request(
+            method, target, path, query, version, headers, parser.should_keep_alive(),
+            self._expect_continue and version == "1.1", upgrade))
+        if self._streaming:
+            return  # llhttp frames the body and calls on_message_complete
+        if body_state == _HEAD:
+            self._end_careful_message(_END_NO_TRAILERS)
+        else:
+            self._state = body_state
+
+    def _check_large_head(self, headers: list[tuple[bytes, bytes]]) -> None:
+        limit = self.limits.field_size - 2
+        if any(len(name) + len(value) > limit for name, value in headers):
+            raise ProtocolError(431, "header field too large")
+        size = sum(map(len, self._target)) + sum(len(n) + len(v) + 4 for n, v in headers)
+        if size > self._head_limit:
+            raise ProtocolError(431, "request header block too large")
+
+    def on_body(self, body: bytes) -> None:
+        self._remaining -= len(body)
+        self._events.append(Data(body))
+
+    def on_message_complete(self) -> None:
+        self._llhttp_idle = True
+        if self._streaming:
+            self._events.append(_END_NO_TRAILERS)
+
+    def _frame_body(self, version: str) -> int:
+        """Decide how this request's body is delimited (RFC 9112 section 6.3).
+
+        Returns the state that reads it: _LENGTH, _CHUNK_SIZE, or _HEAD for none.
+        """
+        if self._codings:
+            if self._lengths:
+                raise ProtocolError(400, "both Transfer-Encoding and Content-Length")
+            if version == "1.0":
+                raise ProtocolError(400, "Transfer-Encoding is not allowed in HTTP/1.0")
+            codings = [c.strip(b" \t").lower() for c in b",".join(self._codings).split(b",")]
+            if any(not _IS_TOKEN(c) for c in codings):
+                raise ProtocolError(400, "invalid Transfer-Encoding")
+            if codings[-1] != b"chunked" or codings.count(b"chunked") > 1:
+                raise ProtocolError(400, "the final transfer coding must be chunked, once")
+            if len(codings) > 1:
+                raise ProtocolError(501, f"transfer coding {codings[0].decode()!r} not implemented")
+            self._body_size = 0
+            self._trailers = []
+            self._trailer_bytes = 0
+            return _CHUNK_SIZE
+        lengths = self._lengths
+        if lengths:
+            value = lengths[0]
+            if len(lengths) > 1 or not value.isdigit():
+                values = {v.strip(b" \t") for v in b",".join(lengths).split(b",")}
+                if len(values) != 1:
+                    raise ProtocolError(400, "conflicting Content-Length values")
+                (value,) = values
+                if not value.isdigit():
+                    raise ProtocolError(400, "invalid Content-Length")
+            if len(value) > 18:
+                raise ProtocolError(400, "invalid Content-Length")
+            length = int(value)
+            if length:
+                self._body_size = 0
+                self._count_body(length)
+                self._remaining = length
+                return _LENGTH
+        return _HEAD
+
+
+_SPECIAL_FIELDS = {
+    b"host": RequestParser._on_host,
+    b"content-length": RequestParser._on_content_length,
+    b"transfer-encoding": RequestParser._on_transfer_encoding,
+    b"expect": RequestParser._on_expect,
+}
+
+
+def _split_target(method: str, target: bytes) -> tuple[bytes, bytes]:
+    """Path and query of the request-target, after checking its form fits the method."""
+    if method == "CONNECT":
+        if target[:1] == b"/" or b"/" in target or b":" not in target:
+            raise ProtocolError(400, "CONNECT needs an authority-form target (host:port)")
+        return b"", b""
+    if target[:1] == b"/":
+        path, _, query = target.partition(b"?")
+    elif target == b"*":
+        if method != "OPTIONS":
+            raise ProtocolError(400, "the asterisk-form target is for OPTIONS only")
+        return b"*", b""
+    else:
         try:
             url = httptools.parse_url(target)
         except httptools.HttpParserInvalidURLError:
             raise ProtocolError(400, "invalid request target") from None
-        return url.path or b"/", url.query or b""
-    path, _, query = target.partition(b"?")
+        if not url.schema or not url.host:
+            raise ProtocolError(400, "invalid request target")
+        path, query = url.path or b"/", url.query or b""
+    if b"#" in path:
+        path = path.partition(b"#")[0]
+    elif b"#" in query:
+        query = query.partition(b"#")[0]
     return path, query
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.split(":", 1)[-1].strip() or "malformed request"
