@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybrid import sockets
+from hybrid.protocol import Limits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,6 +76,13 @@ def _seconds(raw: Any) -> float:
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+def _positive_seconds(raw: Any) -> float:
+    value = _seconds(raw)
+    if value == 0:
+        raise ValueError("must be more than 0 seconds")
+    return value
 
 
 def _boolean(raw: Any) -> bool:
@@ -220,6 +228,31 @@ class Config:
     root_path: str = setting(
         "", "--root-path", parse=_root_path, metavar="PATH",
         help="the prefix the app is mounted under (WSGI SCRIPT_NAME)")
+    limit_request_line: int = setting(
+        8190, "--limit-request-line", parse=_positive_int, metavar="BYTES",
+        help="longest request-target accepted; longer gets 414")
+    limit_request_fields: int = setting(
+        100, "--limit-request-fields", parse=_positive_int, metavar="N",
+        help="most header fields in a request; more gets 431")
+    limit_request_field_size: int = setting(
+        8190, "--limit-request-field-size", "--limit-request-field_size", parse=_positive_int,
+        metavar="BYTES", help="largest header field (name and value); larger gets 431")
+    limit_request_body: int = setting(
+        0, "--limit-request-body", parse=_non_negative_int, metavar="BYTES",
+        help="largest request body; larger gets 413 (0: no limit)")
+    header_timeout: float = setting(
+        10.0, "--header-timeout", parse=_positive_seconds, metavar="SECONDS",
+        help="a client has this long to send a whole request head (slowloris guard); "
+             "then it gets 408 and the connection closes")
+    body_timeout: float = setting(
+        30.0, "--body-timeout", parse=_positive_seconds, metavar="SECONDS",
+        help="longest wait for the next piece of a request body before the read fails")
+
+
+    def request_limits(self) -> Limits:
+        """The HTTP core's limits, from the --limit-request-* settings."""
+        return Limits(self.limit_request_line, self.limit_request_fields,
+                      self.limit_request_field_size, self.limit_request_body)
 
 
 SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in dataclasses.fields(Config)}

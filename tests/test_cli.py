@@ -3,9 +3,9 @@ one-line errors, app references, config files and their precedence."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
-import textwrap
 
 import httpx
 import pytest
@@ -132,14 +132,24 @@ def test_help_lists_gunicorn_flags():
 
 # --- hybrid check ----------------------------------------------------------------
 
+def settings_shown(stdout: str) -> dict[str, tuple[str, str]]:
+    """`hybrid check` output as {name: (value, source)}."""
+    shown = {}
+    for line in stdout.splitlines():
+        match = re.match(r"  (\w+) += (.*?) +\((.*)\)$", line)
+        if match:
+            shown[match[1]] = (match[2].strip(), match[3])
+    return shown
+
+
 def test_check_prints_interface_and_sources():
     result = run_hybrid("check", APP, "-w", "3", env={"HYBRID_TIMEOUT": "9"})
     assert result.returncode == 0, result.stderr
     assert "app: tests.apps.basic:app (wsgi, detected)" in result.stdout
-    lines = {line.split("=")[0].strip(): line for line in result.stdout.splitlines() if "=" in line}
-    assert lines["workers"].endswith("(command line)") and "= 3" in lines["workers"]
-    assert lines["timeout"].endswith("(env HYBRID_TIMEOUT)") and "= 9.0" in lines["timeout"]
-    assert lines["backlog"].endswith("(default)")
+    shown = settings_shown(result.stdout)
+    assert shown["workers"] == ("3", "command line")
+    assert shown["timeout"] == ("9.0", "env HYBRID_TIMEOUT")
+    assert shown["backlog"] == ("2048", "default")
 
 
 def test_check_detects_an_asgi_app():
@@ -161,11 +171,11 @@ def test_config_precedence_is_file_then_env_then_command_line(tmp_path):
     result = run_hybrid("check", APP, "-c", str(config), "--backlog", "300",
                         env={"HYBRID_TIMEOUT": "7", "HYBRID_BACKLOG": "200"})
     assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "workers          = 2" in out and f"(file {config})" in out
-    assert "timeout          = 7.0" in out
-    assert "backlog          = 300" in out
-    assert "log_level        = warning" in out
+    shown = settings_shown(result.stdout)
+    assert shown["workers"] == ("2", f"file {config}")
+    assert shown["timeout"] == ("7.0", "env HYBRID_TIMEOUT")
+    assert shown["backlog"] == ("300", "command line")
+    assert shown["log_level"] == ("warning", f"file {config}")
 
 
 def test_python_config_file_is_read(tmp_path):
@@ -173,8 +183,9 @@ def test_python_config_file_is_read(tmp_path):
     config.write_text("import os\nworkers = 1 + 1\nhelper = 'ignored'\nbind = ['127.0.0.1:9999']\n")
     result = run_hybrid("check", APP, "-c", str(config))
     assert result.returncode == 0, result.stderr
-    assert "workers          = 2" in result.stdout
-    assert "127.0.0.1:9999" in result.stdout
+    shown = settings_shown(result.stdout)
+    assert shown["workers"] == ("2", f"file {config}")
+    assert shown["bind"] == ("127.0.0.1:9999", f"file {config}")
 
 
 def test_unknown_key_in_toml_file_is_an_error(tmp_path):
@@ -187,16 +198,16 @@ def test_unknown_key_in_toml_file_is_an_error(tmp_path):
 
 def test_platform_port_and_concurrency_set_defaults():
     result = run_hybrid("check", APP, env={"PORT": "5005", "WEB_CONCURRENCY": "4"})
-    assert "bind             = 0.0.0.0:5005" in result.stdout
-    assert "workers          = 4" in result.stdout
-    assert "(env WEB_CONCURRENCY)" in result.stdout
+    shown = settings_shown(result.stdout)
+    assert shown["bind"] == ("0.0.0.0:5005", "env PORT")
+    assert shown["workers"] == ("4", "env WEB_CONCURRENCY")
 
 
 def test_config_file_wins_over_platform_defaults(tmp_path):
     config = tmp_path / "hybrid.toml"
     config.write_text("workers = 3\n")
     result = run_hybrid("check", APP, "-c", str(config), env={"WEB_CONCURRENCY": "8"})
-    assert "workers          = 3" in result.stdout
+    assert settings_shown(result.stdout)["workers"] == ("3", f"file {config}")
 
 
 # --- serving with these settings ------------------------------------------------------

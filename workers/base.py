@@ -61,6 +61,8 @@ class Worker(abc.ABC):
 
     #: The app interfaces this class can serve.
     interfaces: tuple[str, ...] = ("wsgi",)
+    #: Whether a connection may carry more than one request.
+    keeps_alive: bool = True
 
     def __init__(self, *, age: int, ppid: int, listeners: list[socket.socket], cfg: Config,
                  heartbeat: Heartbeat, status: StatusPipe, app: Any = None) -> None:

@@ -1,10 +1,12 @@
 """The `sync` worker: one connection at a time, blocking I/O, one request per
-connection.
+connection (it answers with `Connection: close`, as gunicorn's does: a
+kept-alive idle client would hold the only thread).
 
-recv -> hybrid.protocol parser -> hybrid.wsgi -> sendall. The worker beats
-its heartbeat between reads, so waiting on a slow client is not mistaken for
-a hung app, while the request head must arrive within HEAD_TIMEOUT seconds
-in total (a client dripping header bytes cannot hold the worker).
+recv -> hybrid.protocol parser -> hybrid.wsgi -> sendall. While it waits on
+a client the worker beats its heartbeat, so a slow client is not mistaken
+for a hung app; the whole request head must arrive within --header-timeout
+(a client dripping header bytes cannot hold the worker), and each piece of
+the body within --body-timeout.
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ from hybrid.protocol import (
 )
 from workers.base import HEARTBEAT_INTERVAL, Worker
 
-HEAD_TIMEOUT = 10.0
-"""Seconds a client has to send a complete request head."""
-IDLE_READ_TIMEOUT = 10.0
-"""Seconds a single read of the request body may wait for bytes."""
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 RECV_SIZE = 65536
@@ -41,7 +39,10 @@ RECV_SIZE = 65536
 class SyncWorker(Worker):
     """Serves WSGI, one connection at a time."""
 
+    keeps_alive = False
+
     def run(self) -> None:
+        self.limits = self.cfg.request_limits()
         selector = selectors.DefaultSelector()
         for listener in self.listeners:
             listener.setblocking(False)
@@ -68,9 +69,9 @@ class SyncWorker(Worker):
         """Read one request from `conn`, answer it and close the connection."""
         started = time.perf_counter()
         client = _client_address(addr)
-        reader = _Reader(conn, RequestParser(), self)
+        reader = _Reader(conn, RequestParser(self.limits), self)
         try:
-            event = reader.next_event(deadline=time.monotonic() + HEAD_TIMEOUT)
+            event = reader.next_event(time.monotonic() + self.cfg.header_timeout)
             if isinstance(event, Request):
                 self._respond(listener, conn, reader, event, client, started)
             elif isinstance(event, ProtocolError):
@@ -107,22 +108,22 @@ class _Reader:
         self.worker = worker
         self.pending: deque[Event] = deque()
 
-    def next_event(self, deadline: float | None = None) -> Event:
+    def next_event(self, deadline: float) -> Event:
+        """The next event, or a 408 ProtocolError if none is complete by `deadline`."""
         parser = self.parser
         pending = self.pending
         while not pending:
-            timeout = IDLE_READ_TIMEOUT
-            if deadline is not None:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    return ProtocolError(408, "request head not received in time")
-            self.conn.settimeout(timeout)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return ProtocolError(408, "the client was too slow to send the request")
+            self.conn.settimeout(min(remaining, HEARTBEAT_INTERVAL))
             try:
                 data = self.conn.recv(RECV_SIZE)
             except socket.timeout:
-                return ProtocolError(408, "timed out reading the request")
-            self.worker.notify()
-            pending.extend(parser.feed(data) if data else parser.feed_eof())
+                data = None
+            self.worker.notify()  # waiting on a client is not a hung worker
+            if data is not None:
+                pending.extend(parser.feed(data) if data else parser.feed_eof())
         return pending.popleft()
 
     def body_receiver(self, request: Request):  # type: ignore[no-untyped-def]
@@ -134,7 +135,7 @@ class _Reader:
             if pending_continue:
                 pending_continue = False
                 self.conn.sendall(CONTINUE)
-            event = self.next_event()
+            event = self.next_event(time.monotonic() + self.worker.cfg.body_timeout)
             if isinstance(event, Data):
                 return event.data
             if isinstance(event, EndOfMessage):

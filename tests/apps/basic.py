@@ -10,6 +10,7 @@ import time
 from urllib.parse import parse_qs
 
 CLOSED = {"count": 0}
+HITS = {"count": 0}
 
 
 class ClosingBody:
@@ -69,6 +70,11 @@ def app(environ, start_response):
     if path == "/closing":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ClosingBody([b"a", b"b"])
+    if path == "/hit":
+        HITS["count"] += 1
+        return _text(start_response, "hit")
+    if path == "/hits":
+        return _text(start_response, str(HITS["count"]))
     if path == "/closed-count":
         return _text(start_response, str(CLOSED["count"]))
     if path == "/exc-info":

@@ -1,0 +1,291 @@
+"""RFC 9110 / 9112 through real sockets, for every worker class: exact bytes
+in, status and connection state out. A rejected request must never reach
+the app, and the worker must go on serving."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import launch, raw_exchange, split_response
+from workers import WORKER_CLASSES, load_class
+
+APP = "tests.apps.basic:app"
+HEADER_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="module", params=sorted(WORKER_CLASSES))
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    srv = launch(APP, "-k", request.param, "-w", "1", "--header-timeout", str(HEADER_TIMEOUT),
+                 "--body-timeout", "1.5", "--limit-request-body", "100000",
+                 workdir=tmp_path_factory.mktemp("conformance"))
+    srv.worker_class = request.param
+    yield srv
+    assert srv.stop() == 0, srv.log()
+
+
+def exchange(server, data: bytes, **kwargs) -> tuple[int, dict[str, str], bytes]:
+    return split_response(raw_exchange(server.port, data, **kwargs))
+
+
+def hits(server) -> int:
+    return int(httpx.get(server.url + "/hits", timeout=10).text)
+
+
+def worker_pid(server) -> str:
+    return httpx.get(server.url + "/pid", timeout=10).text
+
+
+def refused(server, data: bytes) -> int:
+    """Send `data`; check it was answered with an error, closed, and never reached the app."""
+    before, pid = hits(server), worker_pid(server)
+    status, headers, _ = exchange(server, data)
+    assert status >= 400
+    assert headers.get("connection") == "close"
+    assert hits(server) == before, "a refused request reached the app"
+    assert worker_pid(server) == pid, "the worker did not survive"
+    return status
+
+
+H = b"Host: example.com\r\n"
+
+
+def post(*fields: bytes, body: bytes = b"", target: bytes = b"/hit", version: bytes = b"1.1") -> bytes:
+    return b"POST " + target + b" HTTP/" + version + b"\r\n" + H + b"".join(f + b"\r\n" for f in fields) + b"\r\n" + body
+
+
+# --- framing -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, status", [
+    (post(b"Content-Length: 3", b"Transfer-Encoding: chunked", body=b"0\r\n\r\n"), 400),
+    (post(b"Transfer-Encoding: gzip", body=b"abc"), 400),
+    (post(b"Transfer-Encoding: chunked, gzip", body=b"0\r\n\r\n"), 400),
+    (post(b"Transfer-Encoding: gzip, chunked", body=b"0\r\n\r\n"), 501),
+    (post(b"Content-Length: 3", b"Content-Length: 4", body=b"abcd"), 400),
+    (post(b"Content-Length: 3, 4", body=b"abcd"), 400),
+    (post(b"Content-Length: -1", body=b"abcd"), 400),
+    (post(b"Content-Length: 0x3", body=b"abc"), 400),
+    (post(b"Content-Length: ", body=b"abc"), 400),
+    (post(b"Content-Length: three", body=b"abc"), 400),
+    (post(b"Transfer-Encoding: chunked", body=b"0\r\n\r\n", version=b"1.0"), 400),
+])
+def test_ambiguous_or_unsupported_framing_is_refused(server, data, status):
+    assert refused(server, data) == status
+
+
+def test_leading_zeros_in_content_length_are_valid(server):
+    status, _, body = exchange(server, post(b"Content-Length: 005", b"Connection: close",
+                                            body=b"hello", target=b"/echo"))
+    assert (status, body) == (200, b"hello")
+
+
+@pytest.mark.parametrize("size_line", [b"5", b"5;a=b", b"5 ; a = b", b'5;a="q\\"x"', b"0005"])
+def test_chunk_extensions_are_accepted(server, size_line):
+    data = post(b"Transfer-Encoding: chunked", b"Connection: close", target=b"/echo",
+                body=size_line + b"\r\nhello\r\n0\r\nX-T: 1\r\nContent-Length: 9\r\n\r\n")
+    status, _, body = exchange(server, data)
+    assert (status, body) == (200, b"hello")
+
+
+@pytest.mark.parametrize("chunks", [
+    b"FFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n",   # overflows 64 bits
+    b"10000000000000003\r\nabc\r\n0\r\n\r\n",   # wraps to 3 in 64 bits
+    b"3\r\nabcdef\r\n0\r\n\r\n",                 # more data than the chunk size
+    b"5;a=\"open\r\nhello\r\n0\r\n\r\n",          # unterminated quoted string
+    b"5;a=b\x01\r\nhello\r\n0\r\n\r\n",           # control character in an extension
+])
+def test_bad_chunked_bodies_get_400(server, chunks):
+    data = post(b"Transfer-Encoding: chunked", target=b"/echo", body=chunks)
+    status, headers, _ = exchange(server, data)
+    assert status == 400
+    assert headers["connection"] == "close"
+
+
+# --- the header block and the request line ------------------------------------------
+
+@pytest.mark.parametrize("data", [
+    b"GET /hit HTTP/1.1\r\nHost : x\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET /hit HTTP/1.1\nHost: x\n\n",
+    b"GET example.com:80 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+])
+def test_malformed_heads_get_400(server, data):
+    assert refused(server, data) == 400
+
+
+def test_unknown_method_token_gets_501(server):
+    assert refused(server, b"-BLARGH /hit HTTP/1.1\r\nHost: x\r\n\r\n") == 501
+
+
+@pytest.mark.parametrize("data", [
+    b"GET /hit HTTP/1.2\r\nHost: x\r\n\r\n",
+    b"GET /hit HTTP/2.0\r\nHost: x\r\n\r\n",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    b"GET /hit\r\n\r\n",
+])
+def test_other_http_versions_are_never_served(server, data):
+    before = hits(server)
+    raw = raw_exchange(server.port, data)
+    assert raw == b"" or split_response(raw)[0] in (400, 505)
+    assert hits(server) == before
+
+
+def test_absolute_form_is_served_with_its_path(server):
+    status, _, body = exchange(server, b"GET http://example.com/environ/abs?x=1 HTTP/1.1\r\n" + H +
+                                       b"Connection: close\r\n\r\n")
+    assert status == 200
+    assert b'"PATH_INFO": "/environ/abs"' in body
+
+
+def test_http10_request_is_served(server):
+    status, _, body = exchange(server, b"GET / HTTP/1.0\r\n\r\n")
+    assert (status, body) == (200, b"hello")
+
+
+# --- limits ---------------------------------------------------------------------------
+
+def test_overlong_target_gets_414(server):
+    assert refused(server, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n") == 414
+
+
+def test_too_many_fields_get_431(server):
+    fields = b"".join(b"X-%d: v\r\n" % i for i in range(101))
+    assert refused(server, b"GET /hit HTTP/1.1\r\n" + H + fields + b"\r\n") == 431
+
+
+def test_oversized_field_gets_431(server):
+    assert refused(server, b"GET /hit HTTP/1.1\r\n" + H + b"X: " + b"v" * 9000 + b"\r\n\r\n") == 431
+
+
+def test_header_block_spread_over_packets_is_bounded(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /hit HTTP/1.1\r\n" + H)
+        try:
+            for i in range(80):
+                sock.sendall(b"X-%d: %s\r\n" % (i, b"v" * 1000))
+        except OSError:
+            pass  # the server already answered and closed
+        response = sock.recv(65536)
+    assert split_response(response)[0] == 431
+
+
+def test_body_over_the_limit_gets_413_before_the_app(server):
+    assert refused(server, post(b"Content-Length: 100001", body=b"x" * 100001)) == 413
+
+
+# --- timeouts -------------------------------------------------------------------------
+
+def test_dripping_header_lines_are_cut_off(server):
+    """A client sending one header line every 0.3 s never gets to finish its head."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /hit HTTP/1.1\r\n" + H)
+        answer = b""
+        for i in range(40):  # 12 s of dripping, far beyond --header-timeout
+            try:
+                sock.sendall(b"X-Drip-%d: v\r\n" % i)
+            except OSError:
+                break
+            sock.settimeout(0.3)
+            try:
+                answer = sock.recv(65536)
+            except socket.timeout:
+                continue
+            break
+    assert split_response(answer)[0] == 408
+
+
+def test_client_stalling_mid_head_gets_408_and_close(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /hit HTTP/1.1\r\nHo")
+        answer = sock.recv(65536)
+        assert split_response(answer)[0] == 408
+        assert sock.recv(65536) == b""
+
+
+def test_stalled_body_fails_the_read(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post(b"Content-Length: 10", target=b"/echo", body=b"abc"))
+        answer = sock.recv(65536)
+    status = split_response(answer)[0]
+    assert status == 408
+
+
+def test_truncated_body_then_half_close_is_never_a_success(server):
+    raw = raw_exchange(server.port, post(b"Content-Length: 100", target=b"/echo", body=b"x" * 10),
+                       half_close=True)
+    assert not raw.startswith(b"HTTP/1.1 2")
+
+
+# --- message semantics ------------------------------------------------------------------
+
+def test_100_continue_is_not_sent_to_http10(server):
+    data = post(b"Content-Length: 5", b"Expect: 100-continue", target=b"/echo", body=b"hello",
+                version=b"1.0")
+    raw = raw_exchange(server.port, data)
+    assert b"100 Continue" not in raw
+    assert split_response(raw)[2] == b"hello"
+
+
+def test_100_continue_is_not_sent_when_the_app_ignores_the_body(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post(b"Content-Length: 5", b"Expect: 100-continue", target=b"/"))
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_pipelined_requests(server):
+    data = (b"GET /environ/first HTTP/1.1\r\n" + H + b"\r\n"
+            b"GET /environ/second HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+    raw = raw_exchange(server.port, data)
+    if load_class(server.worker_class).keeps_alive:
+        assert raw.count(b"HTTP/1.1 200 ") == 2
+        assert raw.index(b"/environ/first") < raw.index(b"/environ/second")
+    else:
+        # One request per connection: the first is answered with close, the rest dropped.
+        assert raw.count(b"HTTP/1.1 200 ") == 1
+        assert b"/environ/first" in raw and b"connection: close" in raw
+
+
+# --- request smuggling --------------------------------------------------------------------
+
+SMUGGLED = b"GET /hit HTTP/1.1\r\n" + H + b"\r\n"
+
+
+@pytest.mark.parametrize("name, data", [
+    ("CL.TE", post(b"Content-Length: 6", b"Transfer-Encoding: chunked", target=b"/",
+                   body=b"0\r\n\r\n") + SMUGGLED),
+    ("TE.CL", post(b"Transfer-Encoding: chunked", b"Content-Length: 4", target=b"/",
+                   body=b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n")),
+    ("TE.TE", post(b"Transfer-Encoding: chunked", b"Transfer-encoding: cow", target=b"/",
+                   body=b"0\r\n\r\n") + SMUGGLED),
+    ("TE obfuscated", post(b"Transfer-Encoding : chunked", b"Content-Length: 4", target=b"/",
+                           body=b"0\r\n\r\n") + SMUGGLED),
+    ("CL obs-fold", post(b"Content-Length: 0", b" 44", target=b"/") + SMUGGLED),
+    ("duplicate CL", post(b"Content-Length: 0", b"Content-Length: %d" % len(SMUGGLED),
+                          target=b"/") + SMUGGLED),
+])
+def test_smuggling_attempts_are_refused(server, name, data):
+    before = hits(server)
+    status, headers, _ = exchange(server, data)
+    assert status == 400
+    assert headers["connection"] == "close"
+    assert hits(server) == before
+
+
+def test_request_inside_a_chunked_body_is_only_a_body(server):
+    before = hits(server)
+    data = post(b"Transfer-Encoding: chunked", b"Connection: close", target=b"/echo",
+                body=b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n")
+    status, _, body = exchange(server, data)
+    assert (status, body) == (200, SMUGGLED)
+    assert hits(server) == before
