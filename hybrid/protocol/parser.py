@@ -77,6 +77,7 @@ _CHUNK_LINE = re.compile(
     rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _TOKEN +
     rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*[ \t]*\Z").match
 _FIELD_VALUE_OK = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z").match
+_REG_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:"
 _HOST_OK = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
 MAX_CHUNK_LINE = 4096
 MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
@@ -103,6 +104,7 @@ class RequestParser:
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._head_limit = limits.head
+        self._max_target = limits.request_line
         self._events: list[Event] = []
         self._state = _STREAM
         self._failed = False
@@ -120,8 +122,8 @@ class RequestParser:
         self._target: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._hosts = 0
-        self._lengths: list[bytes] = []
-        self._codings: list[bytes] = []
+        self._lengths: tuple[bytes, ...] = ()
+        self._codings: tuple[bytes, ...] = ()
         self._expect_continue = False
         self._trailers: list[tuple[bytes, bytes]] = []
         self._trailer_bytes = 0
@@ -457,14 +459,13 @@ class RequestParser:
         self._target = []
         self._headers = []
         self._hosts = 0
-        self._lengths = []
-        self._codings = []
+        self._lengths = self._codings = ()
         self._expect_continue = False
 
     def on_url(self, piece: bytes) -> None:
         target = self._target
         target.append(piece)
-        limit = self.limits.request_line
+        limit = self._max_target
         if len(piece) > limit or (len(target) > 1 and sum(map(len, target)) > limit):
             raise ProtocolError(414, "request line too long")
 
@@ -478,14 +479,16 @@ class RequestParser:
 
     def _on_host(self, value: bytes) -> None:
         self._hosts += 1
-        if not _HOST_OK(value):
-            raise ProtocolError(400, "invalid Host header")
+        # The common case in C: only reg-name characters, at most one colon.
+        if value.translate(None, _REG_NAME_CHARS) or value.count(b":") > 1:
+            if not _HOST_OK(value):
+                raise ProtocolError(400, "invalid Host header")
 
     def _on_content_length(self, value: bytes) -> None:
-        self._lengths.append(value)
+        self._lengths += (value,)
 
     def _on_transfer_encoding(self, value: bytes) -> None:
-        self._codings.append(value)
+        self._codings += (value,)
 
     def _on_expect(self, value: bytes) -> None:
         if value.lower() == b"100-continue":
