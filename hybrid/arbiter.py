@@ -32,6 +32,7 @@ import select
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,12 +42,13 @@ from hybrid.heartbeat import Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError
 from hybrid.logs import error_log as log
 from workers import load_class
-from workers.base import BOOT_ERROR, Worker, load_app_for
+from workers.base import BOOT_ERROR, HANDLED_SIGNALS, Worker, load_app_for
 
 LOOP_INTERVAL = 1.0
 ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL
 FAST_STOP_GRACE = 2.0
 MAX_SILENT_BOOT_DEATHS = 5  # deaths before "ready" with no reason given
+MAX_SPAWN_BACKOFF = 60.0  # seconds between attempts while new workers cannot boot
 
 SIGNAL_NAMES = {
     signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
@@ -56,6 +58,10 @@ SIGNAL_NAMES = {
 
 class StartupError(Exception):
     """The arbiter cannot start; the message is one line for people."""
+
+    def __init__(self, message: str, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 @dataclass
@@ -88,7 +94,12 @@ class Arbiter:
         self.graceful_stop = True
         self.exit_code = 0
         self.silent_boot_deaths = 0
+        self.boot_failures = 0
+        self.last_boot_error = ""
+        self.spawn_not_before = 0.0
+        self.owned_paths: list[str] = []  # UNIX socket files this arbiter created
         self.pid = os.getpid()
+        self._signals: deque[int] = deque()
         self._wakeup_r = self._wakeup_w = -1
 
     # --- lifecycle ----------------------------------------------------------------
@@ -98,7 +109,7 @@ class Arbiter:
         try:
             self._start()
         except BaseException:
-            sockets.close_all(self.listeners, unlink=True)
+            self._close_listeners()
             if self.cfg.pid:
                 _remove_pidfile(self.cfg.pid, self.pid)
             raise
@@ -117,7 +128,11 @@ class Arbiter:
 
     def _start(self) -> None:
         cfg = self.cfg
-        self.listeners = [sockets.bind(sockets.parse_address(a), cfg.backlog) for a in cfg.bind]
+        for text in cfg.bind:
+            address = sockets.parse_address(text)
+            self.listeners.append(sockets.bind(address, cfg.backlog))
+            if address.kind == "unix":
+                self.owned_paths.append(address.path)
         if cfg.pid:
             _write_pidfile(cfg.pid, self.pid)
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
@@ -133,7 +148,7 @@ class Arbiter:
         try:
             return load_app_for(self.cfg, self.worker_class.interfaces)
         except AppLoadError as exc:
-            raise StartupError(f"app failed to load: {exc}") from None
+            raise StartupError(f"app failed to load: {exc}", BOOT_ERROR) from None
 
     def _install_signals(self) -> None:
         self._wakeup_r, self._wakeup_w = os.pipe()
@@ -147,27 +162,46 @@ class Arbiter:
     def _shutdown(self) -> None:
         """Stop every worker (gracefully on TERM), close sockets, remove the pid file."""
         graceful = self.exit_code == 0 and self.graceful_stop
-        sockets.close_all(self.listeners, unlink=True)
+        self._close_listeners()
         self._stop_workers(graceful)
         if self.cfg.pid:
             _remove_pidfile(self.cfg.pid, self.pid)
         log.info("Shutting down: %s", "done" if self.exit_code == 0 else f"exit status {self.exit_code}")
 
+    def _close_listeners(self) -> None:
+        for listener in self.listeners:
+            listener.close()
+        for path in self.owned_paths:  # never a path we did not create (fd://, systemd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
     def _stop_workers(self, graceful: bool) -> None:
-        sig = signal.SIGTERM if graceful else signal.SIGQUIT
-        for worker in list(self.workers.values()):
-            self._signal(worker, sig)
-        deadline = time.monotonic() + (self.cfg.graceful_timeout if graceful else FAST_STOP_GRACE)
+        deadline = self._tell_workers_to_stop(graceful)
         while self.workers:
             self._reap()
             if not self.workers:
                 break
+            if graceful and any(s in (signal.SIGINT, signal.SIGQUIT) for s in self._signals):
+                log.info("Received INT or QUIT while stopping: stopping now")
+                graceful = False
+                deadline = self._tell_workers_to_stop(graceful)
+            self._signals.clear()
             if time.monotonic() >= deadline:
                 for worker in list(self.workers.values()):
                     log.warning("Worker %d did not stop in time; killing it", worker.pid)
                     self._signal(worker, signal.SIGKILL)
                 deadline = float("inf")
             self._sleep(0.1)
+
+    def _tell_workers_to_stop(self, graceful: bool) -> float:
+        """Signal every worker; return the time after which they are killed."""
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            worker.retiring_since = worker.retiring_since or now
+            self._signal(worker, signal.SIGTERM if graceful else signal.SIGQUIT)
+        return now + (self.cfg.graceful_timeout if graceful else FAST_STOP_GRACE)
 
     # --- the loop's steps --------------------------------------------------------
 
@@ -177,6 +211,12 @@ class Arbiter:
             readable, _, _ = select.select(fds, [], [], timeout)
         except InterruptedError:
             return
+        if self._wakeup_r in readable:
+            try:
+                while data := os.read(self._wakeup_r, 4096):
+                    self._signals.extend(data)
+            except BlockingIOError:
+                pass
         for worker in list(self.workers.values()):
             if worker.status.read_fd in readable:
                 self._read_status(worker)
@@ -185,21 +225,16 @@ class Arbiter:
         for kind, text in worker.status.messages():
             if kind == StatusPipe.READY:
                 worker.ready = True
-                self.silent_boot_deaths = 0
+                self.silent_boot_deaths = self.boot_failures = 0
+                self.last_boot_error = ""
             elif kind == StatusPipe.BOOT_ERROR:
                 worker.boot_error = text
 
     def _dispatch_signals(self) -> None:
-        try:
-            received = os.read(self._wakeup_r, 4096)
-        except BlockingIOError:
-            return
-        for signum in received:
-            name = SIGNAL_NAMES.get(signum)
+        while self._signals and not self.stopping:
+            name = SIGNAL_NAMES.get(self._signals.popleft())
             if name:
                 getattr(self, f"handle_{name}")()
-            if self.stopping:
-                return
 
     def _reap(self) -> None:
         while True:
@@ -248,13 +283,24 @@ class Arbiter:
             self.exit_code = BOOT_ERROR
             self.stopping = True
             return
-        # A reload whose new app cannot boot: the previous workers keep serving.
-        log.error("Reload failed, keeping %d running worker(s): %s", len(serving), reason)
-        for other in self.workers.values():
-            if other.generation == self.generation and not other.ready:
-                self._retire(other)
-        for old in serving:
-            old.generation = self.generation
+        # Workers still serve (a reload with broken code, or the code on disk
+        # broke): keep them, and retry with a growing delay instead of a fork storm.
+        self.boot_failures += 1
+        delay = min(MAX_SPAWN_BACKOFF, 2.0 ** (self.boot_failures - 1))
+        self.spawn_not_before = time.monotonic() + delay
+        if reason != self.last_boot_error:
+            log.error("A new worker failed to boot, %d running worker(s) keep serving: %s",
+                      len(serving), reason)
+            self.last_boot_error = reason
+        log.info("Next worker boot attempt in %.0f s", delay)
+        if worker.generation == self.generation and any(
+                w.generation != self.generation for w in serving):
+            log.error("Reload failed; the previous workers keep serving")
+            for other in self.workers.values():
+                if other.generation == self.generation and not other.ready:
+                    self._retire(other)
+            for old in serving:
+                old.generation = self.generation
 
     def _murder_silent_workers(self) -> None:
         now = time.monotonic()
@@ -278,8 +324,9 @@ class Arbiter:
     def _manage_workers(self) -> None:
         active = [w for w in self.workers.values() if w.retiring_since is None]
         current = sorted((w for w in active if w.generation == self.generation), key=lambda w: w.age)
-        for _ in range(self.num_workers - len(current)):
-            self._spawn()
+        if time.monotonic() >= self.spawn_not_before:
+            for _ in range(self.num_workers - len(current)):
+                self._spawn()
         for extra in current[:max(0, len(current) - self.num_workers)]:
             self._retire(extra)
         if sum(w.ready for w in current) >= self.num_workers:
@@ -294,7 +341,14 @@ class Arbiter:
         heartbeat, status = Heartbeat(), StatusPipe()
         worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
                                    cfg=self.cfg, heartbeat=heartbeat, status=status, app=self.app)
-        pid = os.fork()
+        # Signals stay blocked across fork until the child has its own handlers:
+        # otherwise one could run the arbiter's handler in the child.
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == self.pid:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         if pid:
             status.close_write_end()
             self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status)

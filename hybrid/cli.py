@@ -2,7 +2,7 @@
 
 The options are generated from the settings table in `hybrid.config`.
 Exit status: 0 fine, 1 a bad setting or a socket that cannot be bound,
-2 a usage error (argparse), 3 an app that cannot be loaded.
+2 a usage error (argparse), 3 an app that cannot be loaded (BOOT_ERROR).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from hybrid import __version__, config, logs
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.loader import AppLoadError, detect_interface, load_app, prepare_path
 from hybrid.sockets import BindError
-
-APP_LOAD_FAILED = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +54,10 @@ def _options_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     command = args.pop("command")
+    # A reload re-reads the config file after --chdir: remember where it is.
+    config_path = args.get("config") or os.environ.get(config.env_name("config"))
+    if config_path:
+        args["config"] = os.path.abspath(config_path)
     try:
         loaded = config.load(args)
         if not loaded.config.app:
@@ -87,7 +89,7 @@ def serve(loaded: config.Loaded, cli_values: dict[str, Any]) -> int:
     except (BindError, ValueError, OSError) as exc:
         return _fail(str(exc), 1)
     except StartupError as exc:
-        return _fail(str(exc), APP_LOAD_FAILED)
+        return _fail(str(exc), exc.exit_status)
 
 
 def check(loaded: config.Loaded) -> int:

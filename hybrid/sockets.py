@@ -103,12 +103,26 @@ def _bind_unix(address: Address, backlog: int) -> socket.socket:
     path = address.path
     try:
         if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.unlink(path)  # a stale socket left by a previous run
+            if _someone_listens(path):
+                raise BindError(_explain(address, OSError(errno.EADDRINUSE, "in use")))
+            os.unlink(path)  # a stale socket left by a run that did not clean up
     except FileNotFoundError:
         pass
+    except BindError:
+        raise
     except OSError as exc:
         raise BindError(_explain(address, exc)) from None
     return _listen(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, address, backlog)
+
+
+def _someone_listens(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True
 
 
 def _listen(sock: socket.socket, sockaddr: object, address: Address, backlog: int) -> socket.socket:
@@ -140,14 +154,3 @@ def describe(sock: socket.socket) -> str:
         return f"http://[{name[0]}]:{name[1]}"
     return f"http://{name[0]}:{name[1]}"
 
-
-def close_all(sockets: list[socket.socket], unlink: bool) -> None:
-    """Close listeners; remove UNIX socket files when the server stops for good."""
-    for sock in sockets:
-        path = sock.getsockname() if sock.family == socket.AF_UNIX else None
-        sock.close()
-        if unlink and path:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass

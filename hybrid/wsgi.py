@@ -185,8 +185,9 @@ def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[st
         else:
             environ[key] = text
     host = environ.get("HTTP_HOST")
-    environ["SERVER_NAME"], environ["SERVER_PORT"] = (
-        _split_host(host, _DEFAULT_PORTS.get(url_scheme, "80")) if host else server)
+    default_port = _DEFAULT_PORTS.get(url_scheme, "80")
+    name, port = _split_host(host, default_port) if host else server
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = name, port or default_port
     return environ
 
 
@@ -212,6 +213,15 @@ Send = Callable[[bytes], None]
 SendFile = Callable[[bytes, IO[bytes], "int | None"], int]
 
 
+class WorkerExit(SystemExit):
+    """Raised by a worker's own signal handlers: it passes through the app's
+    error handling, where an app's own SystemExit becomes a 500."""
+
+
+class _ClientGone(Exception):
+    """Sending to the client failed: it left, or read too slowly."""
+
+
 def run(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], request: Request,
         send: Send, *, keep_alive: bool, sendfile: SendFile | None = None) -> Outcome:
     """Call the app, write its response through `send`, and always close its iterable.
@@ -220,8 +230,8 @@ def run(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], request: R
     the file (all of it when None) and returns the body bytes sent.
     An app exception before the response started becomes a 500; after it
     started, the connection is closed so the client sees the truncation.
-    A `send` that raises OSError means the client is gone: the response is
-    abandoned quietly.
+    A `send` that raises OSError means the client is gone (or too slow):
+    the response is abandoned quietly.
     """
     response = _Response(request, send, keep_alive)
     try:
@@ -237,20 +247,23 @@ def run(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], request: R
         if not response.head_sent:
             _send_quietly(send, error_response(exc.status, exc.detail))
             return Outcome(exc.status, 0, False)
-        return Outcome(response.status, response.framer.bytes_sent, False)
-    except (BrokenPipeError, ConnectionResetError) as exc:
-        log.debug("client went away during %s %s: %s", request.method, environ["RAW_URI"], exc)
-        return Outcome(response.status or 499, response.framer.bytes_sent, False)
-    except Exception as exc:
+        return Outcome(response.status, response.sent, False)
+    except _ClientGone as exc:
+        log.debug("client went away during %s %s: %s", request.method, environ["RAW_URI"],
+                  exc.__cause__)
+        return Outcome(response.status or 499, response.sent, False)
+    except WorkerExit:
+        raise
+    except (Exception, SystemExit) as exc:
         if isinstance(exc, LocalProtocolError):
             log.error("Invalid response to %s %s: %s", request.method, environ["RAW_URI"], exc)
         else:
             log.exception("Error handling request %s %s", request.method, environ["RAW_URI"])
         if response.head_sent:
-            return Outcome(response.status, response.framer.bytes_sent, False)
+            return Outcome(response.status, response.sent, False)
         _send_quietly(send, error_response(500))
         return Outcome(500, 0, False)
-    return Outcome(response.status, response.framer.bytes_sent, response.framer.keep_alive)
+    return Outcome(response.status, response.sent, response.framer.keep_alive)
 
 
 def _send_quietly(send: Send, data: bytes) -> None:
@@ -265,8 +278,9 @@ class _Response:
 
     def __init__(self, request: Request, send: Send, keep_alive: bool) -> None:
         self.request = request
-        self.send = send
+        self._send = send
         self.keep_alive = keep_alive
+        self.sent = 0  # body bytes the client was sent
         self.framer = ResponseFramer()
         self.status = 0
         self.reason = b""
@@ -287,15 +301,24 @@ class _Response:
         self.headers = [_encode_header(header) for header in headers]
         return self.write
 
+    def send(self, data: bytes) -> None:
+        try:
+            self._send(data)
+        except OSError as exc:
+            raise _ClientGone() from exc
+        self.sent = self.framer.bytes_sent
+
     def write(self, data: bytes) -> None:
-        """The legacy write() callable: send this piece now."""
+        """The write() callable, and each piece the app yields."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"WSGI body pieces must be bytes, not {type(data).__name__}")
         if self.headers is None:
             raise AssertionError("write() called before start_response()")
+        if not data:
+            return  # PEP 3333: the head waits for the first non-empty piece
         if not self.head_sent:
             self.send(self._head() + self.framer.body(bytes(data)))
-        elif data:
+        else:
             self.send(self.framer.body(bytes(data)))
 
     def write_result(self, result: Iterable[bytes], sendfile: SendFile | None) -> None:
@@ -334,7 +357,11 @@ class _Response:
             for piece in wrapper:
                 self.send(framer.body(piece))
             return
-        framer.account(sendfile(head, wrapper.filelike, framer.length_remaining))
+        try:
+            framer.account(sendfile(head, wrapper.filelike, framer.length_remaining))
+        except OSError as exc:
+            raise _ClientGone() from exc
+        self.sent = framer.bytes_sent
 
     def _add_content_length(self, length: int) -> None:
         assert self.headers is not None
@@ -354,7 +381,8 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     if not isinstance(status, str):
         raise TypeError(f"status must be a str like '200 OK', not {type(status).__name__}")
     code, _, reason = status.partition(" ")
-    if len(code) != 3 or not code.isdigit():
+    if len(code) != 3 or not code.isdigit() or code < "200":
+        # 1xx responses are the server's to send, never an app's final answer.
         raise LocalProtocolError(f"invalid status {status!r}")
     return int(code), reason.strip().encode("latin-1")
 

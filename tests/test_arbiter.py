@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import httpx
 import psutil
@@ -161,7 +162,36 @@ def test_pid_file_is_written_and_removed(start_server, tmp_path):
 def test_preload_imports_the_app_once_in_the_arbiter(start_server):
     server = start_server(APP, "-w", "2", "--preload")
     server.wait_workers(2)
-    assert get(server, "/").text == "hello"
+    assert get(server, "/imported-by").text == str(server.pid)
+
+
+def test_without_preload_each_worker_imports_the_app(start_server):
+    server = start_server(APP, "-w", "1")
+    (worker,) = server.wait_workers(1)
+    assert get(server, "/imported-by").text == str(worker)
+
+
+def test_int_during_a_graceful_stop_stops_at_once(start_server):
+    server = start_server(APP, "-w", "1")
+    server.wait_workers(1)
+    thread = threading.Thread(target=lambda: _ignore_errors(lambda: get(server, "/sleep?s=60", 90)))
+    thread.start()
+    wait_for(lambda: "sleep started" in server.log(), message="the request to start")
+    server.send(signal.SIGTERM)
+    wait_for(lambda: "stopping gracefully" in server.log(), message="the graceful stop")
+    arbiter = psutil.Process(server.pid)
+    cpu_before = sum(arbiter.cpu_times()[:2])
+    time.sleep(1.0)  # the arbiter waits for the request; it must not spin meanwhile
+    assert sum(arbiter.cpu_times()[:2]) - cpu_before < 0.5
+    assert server.stop(signal.SIGINT, timeout=15) == 0
+    thread.join()
+
+
+def _ignore_errors(call) -> None:
+    try:
+        call()
+    except httpx.HTTPError:
+        pass
 
 
 def test_worker_exit_is_logged_and_replaced_when_the_arbiter_is_alive(start_server):

@@ -3,14 +3,17 @@ one-line errors, app references, config files and their precedence."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, run_hybrid, wait_for
+from tests.conftest import child_env, free_port, run_hybrid, wait_for
 
 APP = "tests.apps.basic:app"
 
@@ -272,6 +275,71 @@ def test_reload_with_a_broken_app_keeps_the_old_workers(start_server, tmp_path):
     wait_for(lambda: "Reload failed" in server.log(), message="the reload to fail")
     assert old <= server.worker_pids()
     assert httpx.get(server.url, timeout=10).text == "version 1"
+
+
+def test_broken_code_on_disk_is_retried_with_backoff_not_a_fork_storm(start_server, tmp_path):
+    (tmp_path / "fragile.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'still here']\n")
+    server = start_server("fragile:app", "-w", "2")
+    first, second = sorted(server.wait_workers(2))
+    (tmp_path / "fragile.py").write_text("def app(:\n")
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: "Next worker boot attempt in 2 s" in server.log(), message="a second retry")
+    assert server.log().count("A new worker failed to boot") == 1  # the reason, once
+    assert server.log().count("Booting worker") <= 4
+    assert second in server.worker_pids()
+    assert httpx.get(server.url, timeout=10).text == "still here"
+
+
+def test_reload_with_a_relative_config_path_after_chdir(start_server, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (tmp_path / "hybrid.toml").write_text("workers = 1\n")
+    server = start_server(APP, "-c", "hybrid.toml", "--chdir", str(site))
+    server.wait_workers(1)
+    (tmp_path / "hybrid.toml").write_text("workers = 2\n")
+    server.send(signal.SIGHUP)
+    server.wait_workers(2)
+
+
+def test_unix_socket_in_use_is_refused_and_left_alone(start_server, tmp_path):
+    path = tmp_path / "busy.sock"
+    first = start_server(APP, "--bind", f"unix:{path}", ready=False)
+    wait_for(path.exists, message="the unix socket")
+    result = run_hybrid("run", APP, "--bind", f"unix:{path}")
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr
+    assert path.exists()
+    assert first.accepts()
+
+
+def test_inherited_socket_file_is_not_removed_at_exit(tmp_path):
+    path = tmp_path / "inherited.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+    fd = listener.fileno()
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid", "run", APP, "--bind", f"fd://{fd}"],
+                            pass_fds=[fd], env=child_env(None), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        transport = httpx.HTTPTransport(uds=str(path))
+        with httpx.Client(transport=transport, base_url="http://localhost", timeout=10) as http:
+            wait_for(lambda: _get_text(http) == "hello", message="a response over the fd")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        listener.close()
+    assert path.exists()
+
+
+def _get_text(http: httpx.Client) -> str | None:
+    try:
+        return http.get("/").text
+    except httpx.HTTPError:
+        return None
 
 
 def test_reload_picks_up_new_code(start_server, tmp_path):

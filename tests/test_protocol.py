@@ -527,3 +527,17 @@ def test_chunked_body_framing_matches_a_correct_parser():
     events = parse(head(CHUNKED) + b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n")
     assert events[1] == Data(SMUGGLED)
     assert [e for e in events if isinstance(e, Request)] == [events[0]]
+
+
+def test_body_of_an_upgrade_request_is_still_framed():
+    # RFC 9110 section 7.8: the server may ignore Upgrade; the body is the body.
+    data = (b"POST /up HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhello")
+    events = parse(data)
+    assert events[0].upgrade is True
+    assert events[1:] == [Data(b"hello"), EndOfMessage(())]
+
+
+def test_a_complete_oversized_head_in_one_read_is_431():
+    fields = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1100) for i in range(99))
+    assert error(b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n") == 431

@@ -37,6 +37,13 @@ from hybrid.config import Config
 from hybrid.heartbeat import Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError, detect_interface, load_app, prepare_path
 from hybrid.logs import error_log as log
+from hybrid.wsgi import WorkerExit
+
+# Every signal the arbiter or a worker handles; blocked across fork.
+HANDLED_SIGNALS = {
+    signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH, signal.SIGCHLD,
+    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGABRT, signal.SIGUSR1,
+}
 
 BOOT_ERROR = 3
 """Exit status of a worker whose app could not be loaded."""
@@ -79,6 +86,7 @@ class Worker(abc.ABC):
         self.access_log = logs.AccessLog(cfg.access_logformat)
         self.current_request = ""
         """What the worker is serving now, for the log line if it is killed."""
+        self.reopen_logs = False
 
     # --- in the child ---------------------------------------------------------
 
@@ -133,6 +141,8 @@ class Worker(abc.ABC):
         signal.signal(signal.SIGUSR1, self._handle_usr1)
         # A system call interrupted by TERM resumes; in-flight work completes.
         signal.siginterrupt(signal.SIGTERM, False)
+        # The arbiter forked with these blocked; any that came meanwhile run now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
 
     def drain_wakeups(self) -> None:
         try:
@@ -145,12 +155,19 @@ class Worker(abc.ABC):
         self.alive = False
 
     def _handle_quit(self, signum: int, frame: FrameType | None) -> None:
-        sys.exit(0)
+        raise WorkerExit(0)
 
     def _handle_abort(self, signum: int, frame: FrameType | None) -> None:
         doing = f" while serving {self.current_request}" if self.current_request else ""
         log.error("Worker %d timed out%s; exiting", self.pid, doing)
-        sys.exit(1)
+        raise WorkerExit(1)
 
     def _handle_usr1(self, signum: int, frame: FrameType | None) -> None:
-        logs.reopen_files()
+        self.reopen_logs = True  # not here: the signal may have interrupted a log write
+
+    def tend(self) -> None:
+        """Housekeeping a worker's loop does on every turn: heartbeat, log reopening."""
+        self.heartbeat.beat()
+        if self.reopen_logs:
+            self.reopen_logs = False
+            logs.reopen_files()

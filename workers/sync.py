@@ -49,7 +49,7 @@ class SyncWorker(Worker):
             selector.register(listener, selectors.EVENT_READ)
         selector.register(self.wakeup_fd, selectors.EVENT_READ)
         while self.alive and not self.parent_changed():
-            self.notify()
+            self.tend()
             for key, _ in selector.select(HEARTBEAT_INTERVAL):
                 if key.fileobj == self.wakeup_fd:
                     self.drain_wakeups()
@@ -71,7 +71,7 @@ class SyncWorker(Worker):
         client = _client_address(addr)
         reader = _Reader(conn, RequestParser(self.limits), self)
         try:
-            event = reader.next_event(time.monotonic() + self.cfg.header_timeout)
+            event = reader.next_event(time.monotonic() + self.cfg.header_timeout, beat=True)
             if isinstance(event, Request):
                 self._respond(listener, conn, reader, event, client, started)
             elif isinstance(event, ProtocolError):
@@ -90,12 +90,17 @@ class SyncWorker(Worker):
             request, wsgi.InputStream(reader.body_receiver(request)),
             server=_server_address(listener), client=client, root_path=self.cfg.root_path)
 
+        write_timeout = self.cfg.timeout or None
+
+        def send(data: bytes) -> None:
+            conn.settimeout(write_timeout)  # reads leave shorter timeouts behind
+            conn.sendall(data)
+
         def sendfile(head: bytes, file: IO[bytes], count: int | None) -> int:
-            conn.sendall(head)
+            send(head)
             return conn.sendfile(file, file.tell(), count)
 
-        outcome = wsgi.run(self.app, environ, request, conn.sendall, keep_alive=False,
-                           sendfile=sendfile)
+        outcome = wsgi.run(self.app, environ, request, send, keep_alive=False, sendfile=sendfile)
         self.access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
 
 
@@ -108,8 +113,13 @@ class _Reader:
         self.worker = worker
         self.pending: deque[Event] = deque()
 
-    def next_event(self, deadline: float) -> Event:
-        """The next event, or a 408 ProtocolError if none is complete by `deadline`."""
+    def next_event(self, deadline: float, beat: bool) -> Event:
+        """The next event, or a 408 ProtocolError if none is complete by `deadline`.
+
+        `beat`: keep the heartbeat going while waiting (for the head, whose
+        wait --header-timeout bounds). Body reads happen inside the app's
+        request, which --timeout bounds as a whole, as in gunicorn.
+        """
         parser = self.parser
         pending = self.pending
         while not pending:
@@ -121,7 +131,8 @@ class _Reader:
                 data = self.conn.recv(RECV_SIZE)
             except socket.timeout:
                 data = None
-            self.worker.notify()  # waiting on a client is not a hung worker
+            if beat:
+                self.worker.notify()
             if data is not None:
                 pending.extend(parser.feed(data) if data else parser.feed_eof())
         return pending.popleft()
@@ -135,7 +146,7 @@ class _Reader:
             if pending_continue:
                 pending_continue = False
                 self.conn.sendall(CONTINUE)
-            event = self.next_event(time.monotonic() + self.worker.cfg.body_timeout)
+            event = self.next_event(time.monotonic() + self.worker.cfg.body_timeout, beat=False)
             if isinstance(event, Data):
                 return event.data
             if isinstance(event, EndOfMessage):

@@ -517,10 +517,13 @@ class RequestParser:
             path, query = _split_target(method, target)
         # Framing is decided, and may refuse, before the Request is queued.
         body_state = self._frame_body(version) if self._codings or self._lengths else _HEAD
-        if self._streaming and body_state == _CHUNK_SIZE:
-            # Chunked bodies are decoded on the careful path: hand the read over.
-            raise ProtocolError(400, "Transfer-Encoding")
-        self._upgrade = upgrade = parser.should_upgrade()
+        upgrade = parser.should_upgrade()
+        if self._streaming and (body_state == _CHUNK_SIZE or (upgrade and body_state != _HEAD)):
+            # Hand the read over to the careful path, which decodes chunked
+            # bodies, and frames the body of an Upgrade request, which llhttp
+            # would take for bytes of the new protocol.
+            raise ProtocolError(400, "to the careful path")
+        self._upgrade = upgrade
         self._events.append(Request(
             method, target, path, query, version, headers, parser.should_keep_alive(),
             self._expect_continue and version == "1.1", upgrade))

@@ -88,7 +88,10 @@ class ResponseFramer:
             lowered = name.lower()
             if lowered in _FRAMING:
                 if lowered == b"content-length":
-                    content_length = _parse_content_length(value)
+                    length = _parse_content_length(value)
+                    if content_length is not None and length != content_length:
+                        raise LocalProtocolError("two different Content-Length values")
+                    content_length = length
                 elif lowered == b"connection" and b"close" in value.lower():
                     keep_alive = False
                 continue

@@ -9,6 +9,7 @@ import tempfile
 import time
 from urllib.parse import parse_qs
 
+IMPORTED_BY = os.getpid()  # the arbiter's pid under --preload, else the worker's
 CLOSED = {"count": 0}
 HITS = {"count": 0}
 
@@ -70,6 +71,15 @@ def app(environ, start_response):
     if path == "/closing":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ClosingBody([b"a", b"b"])
+    if path == "/imported-by":
+        return _text(start_response, str(IMPORTED_BY))
+    if path == "/sys-exit":
+        sys.exit(3)
+    if path == "/two-lengths":
+        start_response("200 OK", [("Content-Length", "3"), ("Content-Length", "10")])
+        return [b"abc"]
+    if path == "/empty-then-error":
+        return _empty_then_error(start_response)
     if path == "/hit":
         HITS["count"] += 1
         return _text(start_response, "hit")
@@ -138,6 +148,16 @@ def _exc_info(start_response):
     except ValueError:
         start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
     return [b"replaced by exc_info"]
+
+
+def _empty_then_error(start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b""
+    try:
+        raise ValueError("failed before any body byte")
+    except ValueError:
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+    yield b"error page"
 
 
 def _lazy_start(start_response):
