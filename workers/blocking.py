@@ -1,0 +1,170 @@
+"""Blocking-socket plumbing shared by the `sync` and `thread` workers.
+
+`Connection` is one client socket with its parser and the events parsed
+but not consumed yet. `respond()` runs one WSGI request on it: environ,
+`wsgi.input` fed from the socket, the response written with sendall /
+sendfile, the access log line. Both workers call it; they differ only in
+how they wait for a request head (sync: a blocking read; thread: a
+selector, so a slow client costs a file descriptor, not a thread).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Any
+
+from hybrid import wsgi
+from hybrid.logs import AccessLog
+from hybrid.protocol import (
+    CONTINUE,
+    Data,
+    EndOfMessage,
+    Event,
+    ProtocolError,
+    Request,
+    RequestParser,
+)
+
+RECV_SIZE = 65536
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
+DRAIN_BYTES = 1 << 16  # unread body a kept-alive connection may skip; more closes it
+
+
+class Connection:
+    """A client socket, its parser, and the events parsed ahead of use."""
+
+    def __init__(self, sock: socket.socket, addr: object, listener: socket.socket,
+                 parser: RequestParser) -> None:
+        self.sock = sock
+        self.parser = parser
+        self.pending: deque[Event] = deque()
+        self.client = client_address(addr)
+        self.server = server_address(listener)
+        self.body_done = True  # the last request's body was read to its end
+
+    def next_event(self, deadline: float, on_wait: Callable[[], None] | None = None) -> Event:
+        """The next event, read with blocking I/O, or a 408 if none is complete by `deadline`.
+
+        `on_wait` runs at least every second while waiting (the sync worker
+        beats its heartbeat there).
+        """
+        pending = self.pending
+        while not pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return ProtocolError(408, "the client was too slow to send the request")
+            self.sock.settimeout(min(remaining, 1.0))
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except socket.timeout:
+                data = None
+            if on_wait is not None:
+                on_wait()
+            if data is not None:
+                pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
+        return pending.popleft()
+
+    def body_receiver(self, request: Request, body_timeout: float) -> Callable[[], bytes]:
+        """The `receive()` behind wsgi.input; sends 100 Continue before the first read."""
+        pending_continue = request.expect_continue
+        self.body_done = False
+
+        def receive() -> bytes:
+            nonlocal pending_continue
+            if self.body_done:
+                return b""
+            if pending_continue:
+                pending_continue = False
+                self.sock.sendall(CONTINUE)
+            event = self.next_event(time.monotonic() + body_timeout)
+            if isinstance(event, Data):
+                return event.data
+            if isinstance(event, EndOfMessage):
+                self.body_done = True
+                return b""
+            self.body_done = True  # nothing more will come; the connection closes
+            if isinstance(event, ProtocolError):
+                raise wsgi.BodyReadError(event.status, event.detail)
+            raise wsgi.BodyReadError(400, "unexpected end of the request")
+
+        return receive
+
+    def skip_body(self, body_timeout: float) -> bool:
+        """Read and drop what the app left of the request body; False if it is too much."""
+        skipped = 0
+        while not self.body_done:
+            event = self.next_event(time.monotonic() + body_timeout)
+            if isinstance(event, Data):
+                skipped += len(event.data)
+                if skipped > DRAIN_BYTES:
+                    return False
+            elif isinstance(event, EndOfMessage):
+                self.body_done = True
+            else:
+                return False
+        return True
+
+    def close(self) -> None:
+        """Close; if the client may still be sending, drain briefly first.
+
+        Closing a socket with unread input makes the kernel send RST, which
+        can destroy the response before the client reads it.
+        """
+        sock = self.sock
+        if self.parser.in_message or self.parser.failed:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + LINGER_SECONDS
+                drained = 0
+                while drained < LINGER_BYTES:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    sock.settimeout(remaining)
+                    data = sock.recv(RECV_SIZE)
+                    if not data:
+                        break
+                    drained += len(data)
+            except OSError:
+                pass
+        sock.close()
+
+
+def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_log: AccessLog,
+            keep_alive: bool, multithread: bool, started: float) -> wsgi.Outcome:
+    """Run one WSGI request on a blocking connection and log it."""
+    environ = wsgi.build_environ(
+        request, wsgi.InputStream(conn.body_receiver(request, cfg.body_timeout)),
+        server=conn.server, client=conn.client, root_path=cfg.root_path,
+        multithread=multithread)
+    sock = conn.sock
+    write_timeout = cfg.timeout or None
+
+    def send(data: bytes) -> None:
+        sock.settimeout(write_timeout)  # reads leave shorter timeouts behind
+        sock.sendall(data)
+
+    def sendfile(head: bytes, file: IO[bytes], count: int | None) -> int:
+        send(head)
+        return sock.sendfile(file, file.tell(), count)
+
+    outcome = wsgi.run(app, environ, request, send, keep_alive=keep_alive, sendfile=sendfile)
+    access_log.log(request, outcome.status, outcome.bytes_sent, conn.client, started)
+    return outcome
+
+
+def client_address(addr: object) -> tuple[str, str]:
+    if isinstance(addr, tuple):
+        return str(addr[0]), str(addr[1])
+    return "", ""  # UNIX socket peers have no address
+
+
+def server_address(listener: socket.socket) -> tuple[str, str]:
+    name = listener.getsockname()
+    if isinstance(name, tuple):
+        return str(name[0]), str(name[1])
+    return str(name), ""
