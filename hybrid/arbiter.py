@@ -82,6 +82,7 @@ class WorkerProcess:
 class Arbiter:
     def __init__(self, loaded: config.Loaded, cli_values: Mapping[str, Any]) -> None:
         self.cfg = loaded.config
+        self.sources = loaded.sources
         self.cli_values = dict(cli_values)
         self.worker_class: type[Worker] = load_class(self.cfg.worker_class)
         self.num_workers = self.cfg.workers
@@ -138,7 +139,9 @@ class Arbiter:
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
         for listener in self.listeners:
             log.info("Listening at: %s", sockets.describe(listener))
-        log.info("Using worker class: %s", cfg.worker_class)
+        why = self.sources.get("worker_class", "")
+        log.info("Using worker class: %s%s", cfg.worker_class,
+                 f" ({why})" if why.startswith("--threads") else "")
         if cfg.preload:
             self.app = self._preload()
         self._install_signals()

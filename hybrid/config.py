@@ -185,6 +185,17 @@ class Config:
     worker_class: str = setting(
         "sync", "-k", "--worker-class", parse=_worker_class, metavar="CLASS",
         help="worker class: a registered name or 'module:Class'")
+    threads: int | None = setting(
+        None, "--threads", parse=_positive_int, metavar="N",
+        help="threads per worker for the thread class (default 4); more than 1 with "
+             "the sync class switches to the thread class, as gunicorn does")
+    worker_connections: int = setting(
+        1000, "--worker-connections", parse=_positive_int, metavar="N",
+        help="most open connections per worker (thread class); at the bound it stops "
+             "accepting until some close")
+    keep_alive: float = setting(
+        5.0, "--keep-alive", parse=_positive_seconds, metavar="SECONDS",
+        help="close a kept-alive connection idle this long")
     timeout: float = setting(
         30.0, "-t", "--timeout", parse=_seconds, metavar="SECONDS",
         help="a worker silent for this long is killed and replaced (0 disables)")
@@ -296,6 +307,10 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Loaded
             label = _label(name, source)
             values[name] = _validate(name, raw, label)
             sources[name] = label
+    if values["worker_class"] == "sync" and (values["threads"] or 1) > 1:
+        # gunicorn's rule: sync with threads is the threaded worker.
+        values["worker_class"] = "thread"
+        sources["worker_class"] = "--threads > 1 turned sync into thread"
     return Loaded(Config(**values), sources)
 
 

@@ -26,8 +26,9 @@ class Heartbeat:
         self._shm = mmap.mmap(-1, _STAMP.size)
         self.beat()
 
-    def beat(self) -> None:
-        _STAMP.pack_into(self._shm, 0, time.monotonic())
+    def beat(self, stamp: float | None = None) -> None:
+        """Record progress at `stamp` (a time.monotonic() reading; default now)."""
+        _STAMP.pack_into(self._shm, 0, time.monotonic() if stamp is None else stamp)
 
     def silence(self) -> float:
         """Seconds since the last beat (CLOCK_MONOTONIC is shared by all processes)."""

@@ -349,7 +349,7 @@ class _Response:
     def _send_file(self, wrapper: FileWrapper, sendfile: SendFile) -> None:
         head = self._head()
         framer = self.framer
-        if not framer.has_body:
+        if not framer.has_body or framer.length_remaining == 0:
             self.send(head)
             return
         if framer.chunked or wrapper.fileno() is None:

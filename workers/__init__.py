@@ -14,11 +14,14 @@ if TYPE_CHECKING:
 
 WORKER_CLASSES: dict[str, str] = {
     "sync": "workers.sync:SyncWorker",
+    "thread": "workers.thread:ThreadWorker",
 }
+ALIASES = {"gthread": "thread"}  # gunicorn's name
 
 
 def resolve_name(name: str) -> str:
     """Validate a `--worker-class` value: a registered name or 'module:Class'."""
+    name = ALIASES.get(name, name)
     if name in WORKER_CLASSES or (":" in name and all(name.partition(":")[::2])):
         return name
     known = ", ".join(sorted(WORKER_CLASSES))

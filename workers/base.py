@@ -157,17 +157,25 @@ class Worker(abc.ABC):
     def _handle_quit(self, signum: int, frame: FrameType | None) -> None:
         raise WorkerExit(0)
 
+    def describe_work(self) -> str:
+        """What the worker is doing now, for the log line if it is killed."""
+        return self.current_request
+
     def _handle_abort(self, signum: int, frame: FrameType | None) -> None:
-        doing = f" while serving {self.current_request}" if self.current_request else ""
+        work = self.describe_work()
+        doing = f" while serving {work}" if work else ""
         log.error("Worker %d timed out%s; exiting", self.pid, doing)
         raise WorkerExit(1)
 
     def _handle_usr1(self, signum: int, frame: FrameType | None) -> None:
         self.reopen_logs = True  # not here: the signal may have interrupted a log write
 
-    def tend(self) -> None:
-        """Housekeeping a worker's loop does on every turn: heartbeat, log reopening."""
-        self.heartbeat.beat()
+    def tend(self, stamp: float | None = None) -> None:
+        """Housekeeping a worker's loop does on every turn: heartbeat, log reopening.
+
+        `stamp`: the time to report as the last sign of progress (default now).
+        """
+        self.heartbeat.beat(stamp)
         if self.reopen_logs:
             self.reopen_logs = False
             logs.reopen_files()
