@@ -1,0 +1,160 @@
+"""What only the `thread` class promises: keep-alive, many slow requests on a
+few threads, slow clients that cost no thread, the connection bound, and a
+heartbeat that tells busy from stuck."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.conftest import split_response, wait_for
+
+APP = "tests.apps.basic:app"
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One Content-Length-framed response from a kept-alive socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(split_response(data)[1]["content-length"])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_one_connection_carries_100_requests(start_server):
+    server = start_server(APP, "-k", "thread")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for i in range(100):
+            sock.sendall(b"GET /environ/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            status, headers, body = split_response(read_response(sock))
+            assert status == 200
+            assert b'"PATH_INFO": "/environ/%d"' % i in body
+            assert headers.get("connection") != "close"
+
+
+def test_200_concurrent_slow_requests_all_complete_on_8_threads(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "8")
+    limits = httpx.Limits(max_connections=200)
+    with httpx.Client(base_url=server.url, timeout=60, limits=limits) as http:
+        with ThreadPoolExecutor(200) as pool:
+            responses = list(pool.map(lambda _: http.get("/sleep?s=0.2"), range(200)))
+    assert [r.status_code for r in responses] == [200] * 200
+
+
+def test_slowloris_does_not_delay_other_clients(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "1", "--header-timeout", "30")
+    slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and never more
+        # With one thread, a thread held by any slow client would block this one.
+        assert httpx.get(server.url + "/", timeout=5).text == "hello"
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_idle_keep_alive_connection_is_closed(start_server):
+    server = start_server(APP, "-k", "thread", "--keep-alive", "0.5")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert split_response(read_response(sock))[0] == 200
+        assert sock.recv(65536) == b""  # closed by the server once idle
+
+
+def test_connection_bound_holds_and_every_connection_is_served(start_server):
+    server = start_server(APP, "-k", "thread", "-w", "1", "--worker-connections", "5")
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(5)]
+    extra = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(5)]
+    try:
+        for sock in extra:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sock.settimeout(0.5)
+        # At the bound: the extra connections wait in the backlog, unanswered.
+        for sock in extra:
+            try:
+                assert sock.recv(65536) == b"", "answered beyond --worker-connections"
+            except socket.timeout:
+                pass
+        for sock in idle:
+            sock.close()
+        for sock in extra:
+            sock.settimeout(10)
+            assert split_response(read_response(sock))[0] == 200
+    finally:
+        for sock in extra:
+            sock.close()
+    assert server.accepts()
+
+
+def test_sync_with_threads_switches_to_the_thread_class(start_server):
+    server = start_server(APP, "-k", "sync", "--threads", "4")
+    server.wait_workers(1)
+    assert "Using worker class: thread (--threads > 1 turned sync into thread)" in server.log()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert http.get("/").headers.get("connection") != "close"
+
+
+def test_gthread_is_an_alias(start_server):
+    server = start_server(APP, "-k", "gthread")
+    server.wait_workers(1)
+    assert "Using worker class: thread" in server.log()
+
+
+def test_term_finishes_in_flight_requests_and_closes_idle_ones(start_server):
+    server = start_server(APP, "-k", "thread")
+    server.wait_workers(1)
+    idle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    result = {}
+
+    def slow_request() -> None:
+        result["response"] = httpx.get(server.url + "/sleep?s=2", timeout=30)
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    wait_for(lambda: "sleep started" in server.log(), message="the request to start")
+    assert server.stop(signal.SIGTERM) == 0
+    thread.join()
+    assert result["response"].text == "slept"
+    assert idle.recv(65536) == b""
+    idle.close()
+
+
+def test_busy_threads_that_progress_keep_the_worker(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "2", "--timeout", "3")
+    (pid,) = server.wait_workers(1)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(4):  # both threads busy for about 6 s, in 1.5 s requests
+                assert all(r.text == "slept" for r in pool.map(
+                    lambda _: http.get("/sleep?s=1.5"), range(2)))
+    assert server.worker_pids() == {pid}
+    assert "WORKER TIMEOUT" not in server.log()
+
+
+def test_worker_whose_threads_are_all_stuck_is_replaced(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "2", "--timeout", "2")
+    (stuck,) = server.wait_workers(1)
+
+    def hang() -> None:
+        try:
+            httpx.get(server.url + "/sleep?s=60", timeout=30)
+        except httpx.HTTPError:
+            pass
+
+    hangers = [threading.Thread(target=hang) for _ in range(2)]
+    for thread in hangers:
+        thread.start()
+    wait_for(lambda: stuck not in server.booted_workers() and server.booted_workers(),
+             timeout=30, message="a replacement worker")
+    assert "while serving GET /sleep?s=60" in server.log()
+    for thread in hangers:
+        thread.join()
+    assert httpx.get(server.url + "/", timeout=10).text == "hello"
