@@ -1,32 +1,35 @@
 """The `thread` worker: many keep-alive connections per process, a bounded
 pool of threads running a WSGI app.
 
-Who owns a connection, and when (one owner at a time):
+Theory of operation. Every pool thread waits on one shared epoll set in
+which each socket is armed one-shot: a readiness event goes to exactly one
+thread and disarms the socket, so that thread owns the connection until it
+re-arms or closes it. The owner reads without blocking and feeds the
+parser; a partial head only re-arms the socket (a slowloris client costs a
+file descriptor, never a thread). A complete head is served right there:
+the app runs, the body is read and the response written with blocking I/O,
+pipelined requests already received are answered in order, and the socket
+is re-armed for the next request. No request crosses threads, so there is
+no hand-off, and no GIL ping-pong, per request.
 
-  main thread   accepts; owns every connection that waits for a request head
-                (new, or kept alive between requests) through a selector;
-                feeds its bytes to the connection's parser without blocking;
-                closes idle and too-slow connections; beats the heartbeat.
-                A slowloris client costs a file descriptor, never a thread.
-  pool thread   gets a connection whose next request head is complete; runs
-                the app, reading the body and writing the response with
-                blocking I/O; answers pipelined requests already received;
-                then closes the connection or hands it back.
+The main thread beats the heartbeat, handles signals, closes connections
+idle past --keep-alive or too slow with their head, and paces accepting
+against --worker-connections.
 
-The hand-back deque (plus a byte on a wake-up pipe) and the in-flight table
-(under `_lock`) are the only state both sides touch.
+Shared state (`_clients`, `_in_flight`, each client's `busy` flag) is
+guarded by `_lock`. A thread works on a client only after setting `busy`
+under the lock; an event for a busy client is dropped, because its owner
+re-arms the socket when done and level-triggered epoll reports any data
+again. The main thread closes a client only by claiming it the same way.
 """
 
 from __future__ import annotations
 
 import errno
-import os
-import selectors
+import select
 import socket
 import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import ConnectionClosed, ProtocolError, Request, RequestParser, error_response
@@ -34,69 +37,60 @@ from workers.base import HEARTBEAT_INTERVAL, Worker
 from workers.blocking import LINGER_SECONDS, RECV_SIZE, Connection, respond
 
 DEFAULT_THREADS = 4
-EXPIRY_CHECK_INTERVAL = 0.25
-
-_LISTENER, _SIGNAL, _WAKE = "listener", "signal", "wake"
+HOUSEKEEPING_INTERVAL = 0.25
+POLL_TIMEOUT = 0.5
+ARMED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
 
 
 class _Client(Connection):
-    """A connection plus what the main thread needs while it owns it."""
+    """A connection plus what the threads need to share it."""
 
     def __init__(self, sock: socket.socket, addr: object, listener: socket.socket,
                  parser: RequestParser, deadline: float) -> None:
         super().__init__(sock, addr, listener, parser)
-        self.deadline = deadline  # when the main thread stops waiting for it
+        self.fd = sock.fileno()
+        self.deadline = deadline  # when waiting for this client's next bytes ends
         self.idle = False  # kept alive, no byte of a next request yet
-        self.lingering = False  # answered with an error; draining before close
-        self.in_pool = False
-        self.closed = False  # by a pool thread; the main thread still has to forget it
+        self.lingering = False  # answered with an error; dropping input until close
+        self.busy = False  # a thread owns it (under _lock)
+        self.closed = False
 
 
 class ThreadWorker(Worker):
-    """Serves WSGI on a thread pool, with keep-alive and pipelining."""
+    """Serves WSGI on a pool of threads, with keep-alive and pipelining."""
 
     def run(self) -> None:
         cfg = self.cfg
         self.limits = cfg.request_limits()
         self.threads = cfg.threads or DEFAULT_THREADS
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="hybrid-request")
+        self._epoll = select.epoll()
         self._lock = threading.Lock()
-        self._in_flight: dict[_Client, tuple[float, str]] = {}  # under _lock
-        self._handed_back: deque[_Client] = deque()  # appended by pool threads
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._clients: set[_Client] = set()
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self.wakeup_fd, selectors.EVENT_READ, _SIGNAL)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._clients: dict[int, _Client] = {}
+        self._in_flight: dict[_Client, tuple[float, str]] = {}
+        self._listeners = {listener.fileno(): listener for listener in self.listeners}
         self._accepting = False
+        self._done = False
+        for fd, listener in self._listeners.items():
+            listener.setblocking(False)
+            self._epoll.register(fd, 0)  # disarmed; _pace_accepting arms it
         self._pace_accepting()
-        next_expiry = 0.0
-        try:
-            while not self.parent_changed():
-                if not self.alive:
-                    self._stop_accepting_and_close_idle()
-                    if not self._clients:
-                        break
-                self._beat()
-                for key, _ in self._selector.select(HEARTBEAT_INTERVAL / 2):
-                    if key.data is _LISTENER:
-                        self._accept(key.fileobj)  # type: ignore[arg-type]
-                    elif key.data is _SIGNAL:
-                        self.drain_wakeups()
-                    elif key.data is _WAKE:
-                        self._drain_wake_pipe()
-                    else:
-                        self._on_readable(key.data)
-                self._take_back()
-                now = time.monotonic()
-                if now >= next_expiry:
-                    self._expire(now)
-                    next_expiry = now + EXPIRY_CHECK_INTERVAL
-                self._pace_accepting()
-        finally:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        pool = [threading.Thread(target=self._poll_loop, name=f"hybrid-request-{n}", daemon=True)
+                for n in range(self.threads)]
+        for thread in pool:
+            thread.start()
+        wakeup = select.poll()
+        wakeup.register(self.wakeup_fd, select.POLLIN)
+        while not self.parent_changed():
+            self._beat()
+            if wakeup.poll(HOUSEKEEPING_INTERVAL * 1000):
+                self.drain_wakeups()
+            if not self.alive and self._stop_when_drained():
+                break
+            self._expire(time.monotonic())
+            self._pace_accepting()
+        self._done = True
+        for thread in pool:
+            thread.join(POLL_TIMEOUT * 2)
 
     def describe_work(self) -> str:
         with self._lock:
@@ -106,174 +100,167 @@ class ThreadWorker(Worker):
 
     def _beat(self) -> None:
         """Heartbeat: 'now' while a thread is free; once all are busy, the time the
-        last one got its request, so threads all stuck past --timeout get the
-        worker replaced even though this loop still turns."""
+        last one took its request, so threads all stuck past --timeout get the
+        worker replaced although this loop still turns."""
         with self._lock:
-            busy = [started for started, _ in self._in_flight.values()]
-        stamp = max(busy) if len(busy) >= self.threads else None
-        self.tend(stamp)
+            starts = [started for started, _ in self._in_flight.values()]
+        self.tend(max(starts) if len(starts) >= self.threads else None)
 
     def _pace_accepting(self) -> None:
         """Listen while alive and below --worker-connections; other workers take the rest."""
-        should = self.alive and len(self._clients) < self.cfg.worker_connections
-        if should == self._accepting:
-            return
-        for listener in self.listeners:
-            if should:
-                listener.setblocking(False)
-                self._selector.register(listener, selectors.EVENT_READ, _LISTENER)
-            else:
-                self._selector.unregister(listener)
+        with self._lock:
+            should = self.alive and len(self._clients) < self.cfg.worker_connections
+        if should != self._accepting:
+            for fd in self._listeners:
+                self._epoll.modify(fd, ARMED if should else 0)
         self._accepting = should
 
-    def _accept(self, listener: socket.socket) -> None:
-        while len(self._clients) < self.cfg.worker_connections:
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.warning("Worker %d cannot accept more connections: %s", self.pid,
-                                exc.strerror)
-                    return
-                raise
-            sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = _Client(sock, addr, listener, RequestParser(self.limits),
-                             time.monotonic() + self.cfg.header_timeout)
-            self._clients.add(client)
-            self._selector.register(sock, selectors.EVENT_READ, client)
-
-    def _on_readable(self, client: _Client) -> None:
-        try:
-            data = client.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close(client)
-            return
-        if client.lingering:
-            if not data:
-                self._close(client)
-            return
-        if client.idle and data:
-            client.idle = False  # a new request begins: its head has --header-timeout
-            client.deadline = time.monotonic() + self.cfg.header_timeout
-        client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
-        self._dispatch(client)
-
-    def _dispatch(self, client: _Client) -> None:
-        """Act on what the parser has: a request goes to the pool; errors are answered."""
-        if not client.pending:
-            return
-        event = client.pending[0]
-        if isinstance(event, Request):
-            self._selector.unregister(client.sock)
-            client.in_pool = True
-            self._pool.submit(self._serve, client)
-        elif isinstance(event, ProtocolError):
-            log.debug("Rejected request from %s: %d %s", client.client[0], event.status,
-                      event.detail)
-            self._answer_and_linger(client, error_response(event.status, event.detail))
-        elif isinstance(event, ConnectionClosed):
-            self._close(client)
-
-    def _answer_and_linger(self, client: _Client, response: bytes) -> None:
-        """Send a short error answer, then read and drop input until the client closes:
-        closing with unread input would send RST and could destroy the answer."""
-        client.pending.clear()
-        try:
-            client.sock.send(response)
-            client.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self._close(client)
-            return
-        client.lingering = True
-        client.deadline = time.monotonic() + LINGER_SECONDS
-
-    def _take_back(self) -> None:
-        while self._handed_back:
-            client = self._handed_back.popleft()
-            client.in_pool = False
-            if client.closed:
-                self._clients.discard(client)
-                continue
-            if not self.alive:
-                self._close(client)
-                continue
-            client.sock.setblocking(False)
-            client.idle = not client.parser.in_message
-            client.deadline = time.monotonic() + (
-                self.cfg.keep_alive if client.idle else self.cfg.header_timeout)
-            self._selector.register(client.sock, selectors.EVENT_READ, client)
-            self._dispatch(client)
-
     def _expire(self, now: float) -> None:
-        for client in [c for c in self._clients if not c.in_pool and c.deadline <= now]:
+        with self._lock:
+            due = [c for c in self._clients.values() if not c.busy and c.deadline <= now]
+            for client in due:
+                client.busy = True  # claimed: events for it are dropped from now on
+        for client in due:
             if client.lingering or client.idle:
                 self._close(client)  # keep-alive timeout, or the drain is over
             else:
                 log.debug("Client %s too slow to send its request head", client.client[0])
                 self._answer_and_linger(client, error_response(
                     408, "the client was too slow to send the request"))
+                self._release(client)
 
-    def _stop_accepting_and_close_idle(self) -> None:
+    def _stop_when_drained(self) -> bool:
+        """Graceful stop: stop accepting, close idle connections; True once none is left."""
         self._pace_accepting()
-        for client in [c for c in self._clients if not c.in_pool]:
+        with self._lock:
+            idle = [c for c in self._clients.values() if not c.busy]
+            for client in idle:
+                client.busy = True
+        for client in idle:
             self._close(client)
-
-    def _close(self, client: _Client) -> None:
-        if not client.in_pool:
-            try:
-                self._selector.unregister(client.sock)
-            except (KeyError, ValueError):
-                pass
-        self._clients.discard(client)
-        client.sock.close()
-
-    def _drain_wake_pipe(self) -> None:
-        try:
-            while os.read(self._wake_r, 4096):
-                pass
-        except BlockingIOError:
-            pass
+        with self._lock:
+            return not self._clients
 
     # --- pool threads --------------------------------------------------------------
 
-    def _serve(self, client: _Client) -> None:
-        """Answer the requests `client` has ready, then close it or hand it back."""
-        keep = False
-        try:
-            keep = self._answer_ready_requests(client)
-        except Exception:
-            log.exception("Error serving a connection from %s", client.client[0])
-        finally:
-            with self._lock:
-                self._in_flight.pop(client, None)
-        if not keep:
-            client.close()
-            client.closed = True
-        self._handed_back.append(client)
-        try:
-            os.write(self._wake_w, b".")
-        except BlockingIOError:
-            pass  # the pipe is full: the main thread is awake anyway
+    def _poll_loop(self) -> None:
+        while not self._done:
+            try:
+                events = self._epoll.poll(POLL_TIMEOUT, 1)
+            except OSError:
+                return  # the epoll set was closed at exit
+            for fd, _ in events:
+                listener = self._listeners.get(fd)
+                if listener is not None:
+                    try:
+                        self._accept(listener)
+                    except OSError as exc:
+                        log.error("Worker %d failed to accept: %s", self.pid, exc)
+                    continue
+                with self._lock:
+                    client = self._clients.get(fd)
+                    if client is None or client.busy:
+                        continue
+                    client.busy = True
+                try:
+                    self._on_readable(client)
+                except Exception:
+                    log.exception("Error serving a connection from %s", client.client[0])
+                    self._close(client)
 
-    def _answer_ready_requests(self, client: _Client) -> bool:
-        """Answer pipelined requests in order; True if the connection may stay open."""
-        cfg = self.cfg
+    def _accept(self, listener: socket.socket) -> None:
         while True:
+            with self._lock:
+                if len(self._clients) >= self.cfg.worker_connections or not self.alive:
+                    self._accepting = False  # the main thread re-arms below the bound
+                    return
+            try:
+                sock, addr = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                log.warning("Worker %d cannot accept more connections: %s", self.pid,
+                            exc.strerror)
+                break
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client = _Client(sock, addr, listener, RequestParser(self.limits),
+                             time.monotonic() + self.cfg.header_timeout)
+            with self._lock:
+                self._clients[client.fd] = client
+            self._epoll.register(client.fd, ARMED)
+        self._epoll.modify(listener.fileno(), ARMED)  # one-shot: arm it for the next
+
+    def _on_readable(self, client: _Client) -> None:
+        """This thread owns `client` (busy): read, and serve what is complete."""
+        try:
+            data = client.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            self._release(client)
+            return
+        except OSError:
+            self._close(client)
+            return
+        if client.lingering:
+            if data:
+                self._release(client)
+            else:
+                self._close(client)
+            return
+        if client.idle and data:
+            client.idle = False  # a new request begins: its head has --header-timeout
+            client.deadline = time.monotonic() + self.cfg.header_timeout
+        client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
+        self._act(client)
+
+    def _act(self, client: _Client) -> None:
+        """Serve, answer an error, close, or wait for more: whatever the parser says."""
+        event = client.pending[0] if client.pending else None
+        if isinstance(event, Request):
+            keep = self._serve_ready_requests(client) and self.alive
+            client.sock.setblocking(False)
+            if not keep:
+                self._finish(client)
+                return
+            client.idle = not client.parser.in_message
+            client.deadline = time.monotonic() + (
+                self.cfg.keep_alive if client.idle else self.cfg.header_timeout)
+            if client.pending:
+                self._act(client)  # an error or a close parsed ahead
+                return
+            self._release(client)
+        elif isinstance(event, ProtocolError):
+            log.debug("Rejected request from %s: %d %s", client.client[0], event.status,
+                      event.detail)
+            self._answer_and_linger(client, error_response(event.status, event.detail))
+            self._release(client)
+        elif isinstance(event, ConnectionClosed):
+            self._close(client)
+        else:
+            self._release(client)
+
+    def _serve_ready_requests(self, client: _Client) -> bool:
+        """Answer the requests parsed so far, in order; True if the connection stays open."""
+        cfg = self.cfg
+        while client.pending and isinstance(client.pending[0], Request):
             request = client.pending.popleft()
             assert isinstance(request, Request)
             started = time.perf_counter()
             with self._lock:
                 self._in_flight[client] = (time.monotonic(),
                                            f"{request.method} {request.target.decode('latin-1')}")
-            outcome = respond(self.app, client, request, cfg=cfg, access_log=self.access_log,
-                              keep_alive=request.keep_alive and self.alive, multithread=True,
-                              started=started)
+            try:
+                outcome = respond(self.app, client, request, cfg=cfg, access_log=self.access_log,
+                                  keep_alive=request.keep_alive and self.alive, multithread=True,
+                                  started=started)
+            except OSError:
+                return False
+            finally:
+                with self._lock:
+                    del self._in_flight[client]
             if not outcome.keep_alive or not self.alive:
                 return False
             if not client.body_done:
@@ -283,5 +270,54 @@ class ThreadWorker(Worker):
                     return False
             if request.upgrade:
                 client.pending.extend(client.parser.resume())  # WSGI does not switch
-            if not (client.pending and isinstance(client.pending[0], Request)):
-                return True
+        return True
+
+    def _answer_and_linger(self, client: _Client, response: bytes) -> None:
+        """Send a short error answer, then drop input until the client closes: closing
+        with unread input would send RST and could destroy the answer."""
+        client.pending.clear()
+        try:
+            client.sock.setblocking(False)
+            client.sock.send(response)
+        except OSError:
+            pass
+        self._linger(client)
+
+    def _finish(self, client: _Client) -> None:
+        """The connection is over: close it, lingering if the client may still send."""
+        if client.parser.in_message or client.parser.failed:
+            self._linger(client)
+            self._release(client)
+        else:
+            self._close(client)
+
+    def _linger(self, client: _Client) -> None:
+        try:
+            client.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        client.lingering = True
+        client.deadline = time.monotonic() + LINGER_SECONDS
+
+    # --- either side, on a client it owns --------------------------------------------
+
+    def _release(self, client: _Client) -> None:
+        """Give the client back to the epoll set, armed for its next bytes."""
+        with self._lock:
+            client.busy = False
+        try:
+            self._epoll.modify(client.fd, ARMED)
+        except OSError:
+            self._close(client)
+
+    def _close(self, client: _Client) -> None:
+        with self._lock:
+            if client.closed:
+                return
+            client.closed = True
+            self._clients.pop(client.fd, None)
+        try:
+            self._epoll.unregister(client.fd)
+        except (OSError, ValueError):
+            pass
+        client.sock.close()

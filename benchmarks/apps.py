@@ -1,0 +1,30 @@
+"""The apps every server under benchmark serves: the same bytes for all."""
+
+import json
+
+BODY = b"Hello, World!"
+JSON = {"message": "Hello, World!"}
+
+
+def wsgi_plaintext(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))])
+    return [BODY]
+
+
+async def asgi_plaintext(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+async def asgi_json(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = json.dumps(JSON).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

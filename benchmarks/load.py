@@ -1,0 +1,174 @@
+"""Load harness: hybrid against its peers, measured in the same run.
+
+Every server of a group starts once on its own free port (1 worker each);
+then, round after round, `wrk` drives each in turn (the order rotates every
+round) with keep-alive connections. The report is the median requests per
+second and p99 latency over the rounds, and each server's ratio to the
+group's baseline. Only these ratios mean something: this machine is noisy.
+
+    python benchmarks/load.py --group thread [--rounds 5] [--duration 5]
+    python benchmarks/load.py --group sync
+
+Peers come from `benchmarks/requirements.txt`; wrk from Debian (`apt-get
+install -y wrk`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]  # "{port}" is replaced by the port
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    rps: list[float] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)
+
+
+def hybrid(app: str, *flags: str) -> list[str]:
+    return [str(BIN / "hybrid"), "run", f"benchmarks.apps:{app}", "-w", "1",
+            "-b", "127.0.0.1:{port}", "--log-level", "warning", *flags]
+
+
+def gunicorn(app: str, *flags: str) -> list[str]:
+    return [str(BIN / "gunicorn"), f"benchmarks.apps:{app}", "-w", "1", "-b", "127.0.0.1:{port}",
+            "--log-level", "warning", *flags]
+
+
+def granian(app: str, interface: str, *flags: str) -> list[str]:
+    return [str(BIN / "granian"), "--interface", interface, "--host", "127.0.0.1",
+            "--port", "{port}", "--workers", "1", "--log-level", "warning", *flags,
+            f"benchmarks.apps:{app}"]
+
+
+def uvicorn(app: str, *flags: str) -> list[str]:
+    return [str(BIN / "uvicorn"), f"benchmarks.apps:{app}", "--host", "127.0.0.1",
+            "--port", "{port}", "--workers", "1", "--log-level", "warning", "--no-access-log",
+            *flags]
+
+
+GROUPS: dict[str, tuple[str, list[Server]]] = {
+    # (baseline, servers)
+    "thread": ("gunicorn gthread", [
+        Server("hybrid thread", hybrid("wsgi_plaintext", "-k", "thread", "--threads", "4")),
+        Server("gunicorn gthread", gunicorn("wsgi_plaintext", "-k", "gthread", "--threads", "4")),
+        Server("granian wsgi", granian("wsgi_plaintext", "wsgi", "--blocking-threads", "4")),
+    ]),
+    "sync": ("gunicorn sync", [
+        Server("hybrid sync", hybrid("wsgi_plaintext", "-k", "sync")),
+        Server("gunicorn sync", gunicorn("wsgi_plaintext", "-k", "sync")),
+    ]),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(server: Server) -> bool:
+    server.port = free_port()
+    argv = [part.replace("{port}", str(server.port)) for part in server.argv]
+    if not Path(argv[0]).exists():
+        print(f"skip {server.name}: {argv[0]} is not installed", file=sys.stderr)
+        return False
+    server.proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            print(f"skip {server.name}: exited with {server.proc.returncode}", file=sys.stderr)
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if sock.recv(100).startswith(b"HTTP/1.1 200"):
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    print(f"skip {server.name}: no answer", file=sys.stderr)
+    return False
+
+
+def stop(server: Server) -> None:
+    if server.proc and server.proc.poll() is None:
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        try:
+            server.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.proc.pid, signal.SIGKILL)
+
+
+def drive(server: Server, connections: int, duration: float) -> None:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency",
+         f"http://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=True).stdout
+    server.rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))
+    server.p99_ms.append(_millis(re.search(r"99%\s+([\d.]+\w+)", out).group(1)))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    server.errors.append(sum(map(int, errors.groups())) if errors else 0)
+    if non2xx:
+        server.errors[-1] += int(non2xx.group(1))
+
+
+def _millis(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--group", choices=sorted(GROUPS), required=True)
+    options.add_argument("--rounds", type=int, default=5)
+    options.add_argument("--duration", type=float, default=5.0)
+    options.add_argument("--connections", type=int, default=64)
+    args = options.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    baseline, servers = GROUPS[args.group]
+    running = [s for s in servers if start(s)]
+    try:
+        for round_number in range(args.rounds):
+            order = running[round_number % len(running):] + running[:round_number % len(running)]
+            for server in order:
+                drive(server, args.connections, args.duration)
+    finally:
+        for server in running:
+            stop(server)
+    base = next((s for s in running if s.name == baseline), None)
+    base_rps = statistics.median(base.rps) if base else None
+    print(f"group {args.group}: wrk -t1 -c{args.connections} -d{args.duration:g}s, "
+          f"{args.rounds} interleaved rounds, medians; python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cpus")
+    print(f"| server | requests/s | p99 ms | vs {baseline} | errors |")
+    print("|---|---|---|---|---|")
+    for server in running:
+        rps = statistics.median(server.rps)
+        ratio = f"{rps / base_rps:.2f}x" if base_rps else "-"
+        print(f"| {server.name} | {rps:,.0f} | {statistics.median(server.p99_ms):.2f} | {ratio} "
+              f"| {sum(server.errors)} |")
+
+
+if __name__ == "__main__":
+    main()
