@@ -151,7 +151,7 @@ def test_truncated_body_is_never_handed_over_as_complete(server):
 def test_expect_100_continue_is_answered_when_the_app_reads(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                     b"Expect: 100-continue\r\n\r\n")
+                     b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
         interim = sock.recv(100)
         assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"hello")
@@ -267,7 +267,7 @@ def test_interim_status_as_final_answer_is_a_500(client):
 def test_slow_reader_gets_the_whole_response(server):
     size = 20_000_000  # more than the socket buffers hold: the server must wait to send
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"GET /file?size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % size)
+        sock.sendall(b"GET /file?size=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % size)
         time.sleep(1.5)  # longer than any read timeout the server used for the head
         received = 0
         while chunk := sock.recv(1 << 20):
