@@ -36,6 +36,9 @@ from hybrid.protocol import ConnectionClosed, ProtocolError, Request, RequestPar
 from workers.base import HEARTBEAT_INTERVAL, Worker
 from workers.blocking import LINGER_SECONDS, RECV_SIZE, Connection, respond
 
+if not hasattr(select, "epoll"):
+    raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")
+
 DEFAULT_THREADS = 4
 HOUSEKEEPING_INTERVAL = 0.25
 POLL_TIMEOUT = 0.5
