@@ -6,10 +6,11 @@ Lifecycle, and which process runs what:
    arbiter hands over (settings, listening sockets, the heartbeat and the
    status pipe, the app if `--preload` loaded it). It never imports the app.
 2. `init_process()` runs in the child right after fork: signal handlers,
-   the app import (unless preloaded), then `StatusPipe.ready()` and `run()`.
-   An app that cannot be loaded is reported once over the status pipe and
-   the child exits with BOOT_ERROR, so the arbiter can stop instead of
-   respawning a worker that can never start.
+   the app import (unless preloaded), then `run()`, which calls
+   `report_ready()` once it serves (the asgi class first runs the app's
+   lifespan startup). An app that cannot start is reported once over the
+   status pipe (`boot_failed()`) and the child exits with BOOT_ERROR, so
+   the arbiter can stop instead of respawning a worker that can never start.
 3. `run()` is the worker's I/O loop, written by each class. It must call
    `notify()` at least every `HEARTBEAT_INTERVAL` seconds while it is
    healthy; the arbiter kills a worker silent for `--timeout` seconds.
@@ -28,9 +29,8 @@ import abc
 import os
 import signal
 import socket
-import sys
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from hybrid import logs
 from hybrid.config import Config
@@ -91,19 +91,27 @@ class Worker(abc.ABC):
     # --- in the child ---------------------------------------------------------
 
     def init_process(self) -> None:
-        """Set up the child, load the app, report ready and run until stopped."""
+        """Set up the child, load the app, then run until stopped."""
         self.pid = os.getpid()
         self._install_signals()
         if self.app is None:
             try:
                 self.app = self.load_app()
             except AppLoadError as exc:
-                self.status.boot_error(str(exc))
-                sys.exit(BOOT_ERROR)
+                self.boot_failed(str(exc))
+        self.notify()
+        self.run()
+
+    def report_ready(self) -> None:
+        """Tell the arbiter this worker serves; `run()` calls it once it does."""
         self.notify()
         self.status.ready()
         log.info("Worker %d booted (%s)", self.pid, self.cfg.worker_class)
-        self.run()
+
+    def boot_failed(self, reason: str) -> NoReturn:
+        """Report why this worker cannot serve, once, and exit with BOOT_ERROR."""
+        self.status.boot_error(reason)
+        raise WorkerExit(BOOT_ERROR)
 
     def load_app(self) -> Any:
         return load_app_for(self.cfg, self.interfaces)

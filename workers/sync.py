@@ -28,6 +28,7 @@ class SyncWorker(Worker):
 
     def run(self) -> None:
         self.limits = self.cfg.request_limits()
+        self.report_ready()
         selector = selectors.DefaultSelector()
         for listener in self.listeners:
             listener.setblocking(False)

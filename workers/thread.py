@@ -81,6 +81,7 @@ class ThreadWorker(Worker):
                 for n in range(self.threads)]
         for thread in pool:
             thread.start()
+        self.report_ready()
         wakeup = select.poll()
         wakeup.register(self.wakeup_fd, select.POLLIN)
         while not self.parent_changed():
