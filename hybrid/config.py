@@ -196,6 +196,16 @@ class Config:
     keep_alive: float = setting(
         5.0, "--keep-alive", parse=_positive_seconds, metavar="SECONDS",
         help="close a kept-alive connection idle this long")
+    loop: str = setting(
+        "uvloop", "--loop", parse=_choice("uvloop", "asyncio"), metavar="LOOP",
+        help="event loop for the asgi class: uvloop or asyncio")
+    lifespan: str = setting(
+        "auto", "--lifespan", parse=_choice("auto", "on", "off"), metavar="MODE",
+        help="ASGI lifespan: auto (use it if the app supports it), on (a failed startup "
+             "stops the server), off")
+    limit_concurrency: int = setting(
+        0, "--limit-concurrency", parse=_non_negative_int, metavar="N",
+        help="asgi class: answer 503 beyond N requests in flight per worker (0: no limit)")
     timeout: float = setting(
         30.0, "-t", "--timeout", parse=_seconds, metavar="SECONDS",
         help="a worker silent for this long is killed and replaced (0 disables)")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 WORKER_CLASSES: dict[str, str] = {
     "sync": "workers.sync:SyncWorker",
     "thread": "workers.thread:ThreadWorker",
+    "asgi": "workers.asgi:AsgiWorker",
 }
 ALIASES = {"gthread": "thread"}  # gunicorn's name
 

@@ -1,0 +1,541 @@
+"""The `asgi` worker: an event loop (uvloop by default), one asyncio Protocol
+per connection, ASGI 3 HTTP cycles and the lifespan protocol.
+
+The Protocol only moves bytes: it feeds them to the shared HTTP core
+(`hybrid.protocol`) and routes the events to `RequestCycle`s, one per
+request, served strictly in arrival order (pipelining). Flow control works
+both ways: reading pauses while a request body waits unconsumed beyond
+BODY_HIGH_WATER (or too many pipelined requests wait), and an app's `send`
+waits while the transport's write buffer is above its high-water mark.
+
+The heartbeat is beaten by a timer on the loop itself, so a loop blocked
+by CPU-bound code for longer than --timeout gets the worker replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import unquote
+
+from hybrid import logs
+from hybrid.logs import error_log as log
+from hybrid.protocol import (
+    CONTINUE,
+    REASONS,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    ProtocolError,
+    Request,
+    RequestParser,
+    ResponseFramer,
+    error_response,
+)
+from workers.base import HEARTBEAT_INTERVAL, Worker
+from workers.blocking import client_address, server_address
+
+BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
+MAX_PIPELINED = 16  # requests parsed ahead of the one being answered
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+
+class AsgiWorker(Worker):
+    """Serves ASGI 3 apps on an event loop."""
+
+    interfaces = ("asgi",)
+
+    def run(self) -> None:
+        if self.cfg.loop == "uvloop":
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        else:
+            loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve(loop))
+        finally:
+            loop.close()
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        cfg = self.cfg
+        self.loop = loop
+        self.limits = cfg.request_limits()
+        self.connections: set[HttpProtocol] = set()
+        self.in_flight = 0
+        self._stop = asyncio.Event()
+        self._fast_stop = False
+        lifespan = Lifespan(self.app, cfg.lifespan)
+        failure = await lifespan.startup()
+        if failure:
+            self.boot_failed(failure)
+        self.state = lifespan.state
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, False)
+        loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, True)
+        loop.add_signal_handler(signal.SIGQUIT, self._on_stop_signal, True)
+        loop.add_signal_handler(signal.SIGUSR1, logs.reopen_files)
+        if not self.alive:  # a TERM came before the loop took the signals over
+            self._stop.set()
+        servers = [await loop.create_server(lambda: HttpProtocol(self), sock=listener,
+                                            backlog=cfg.backlog)
+                   for listener in self.listeners]
+        self.report_ready()
+        self._tick()
+        await self._stop.wait()
+        for server in servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.shut_down(abort=self._fast_stop)
+        deadline = loop.time() + (0 if self._fast_stop else cfg.graceful_timeout)
+        while self.connections and loop.time() < deadline and not self._fast_stop:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.shut_down(abort=True)
+        if not self._fast_stop:
+            await lifespan.shutdown(cfg.graceful_timeout)
+
+    def _on_stop_signal(self, fast: bool) -> None:
+        self.alive = False
+        self._fast_stop = self._fast_stop or fast
+        self._stop.set()
+
+    def _tick(self) -> None:
+        """Heartbeat from the loop: it beats only while the loop turns."""
+        self.tend()
+        if self.parent_changed():
+            self._on_stop_signal(False)
+            return
+        self.loop.call_later(HEARTBEAT_INTERVAL, self._tick)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: bytes to the core, events to request cycles."""
+
+    def __init__(self, worker: AsgiWorker) -> None:
+        self.worker = worker
+        self.cfg = worker.cfg
+        self.parser = RequestParser(worker.limits)
+        self.transport: asyncio.Transport | None = None
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int | None] | None = None
+        self.active: RequestCycle | None = None  # the one being answered
+        self.receiving: RequestCycle | None = None  # the one whose body arrives now
+        self.waiting: deque[RequestCycle] = deque()  # pipelined, not started
+        self.pending_error: ProtocolError | None = None
+        self.read_paused = False
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.closed = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.idle = False
+
+    # --- transport callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  (uvloop's is no subclass)
+        self.worker.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = client_address(transport.get_extra_info("peername"))
+        self.client = (client[0], int(client[1])) if client[1] else None
+        host, port = server_address(sock) if sock is not None else ("", "")
+        self.server = (host, int(port) if port else None)
+        self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle:
+            self.idle = False
+            self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+        for event in self.parser.feed(data):
+            self._route(event)
+
+    def eof_received(self) -> bool:
+        for event in self.parser.feed_eof():
+            self._route(event)
+        return True  # keep the transport open: a half-closed client may still read
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.worker.connections.discard(self)
+        self._cancel_timer()
+        self.writable.set()
+        for cycle in (self.active, self.receiving, *self.waiting):
+            if cycle is not None:
+                cycle.client_gone()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    # --- events from the parser ------------------------------------------------------------
+
+    def _route(self, event: Event) -> None:
+        if isinstance(event, Request):
+            self._cancel_timer()
+            cycle = RequestCycle(self, event)
+            self.receiving = cycle
+            if self.active is None:
+                self._start(cycle)
+            else:
+                self.waiting.append(cycle)
+                if len(self.waiting) >= MAX_PIPELINED:
+                    self._pause_reading()
+        elif isinstance(event, Data):
+            assert self.receiving is not None
+            self.receiving.body_arrived(event.data)
+        elif isinstance(event, EndOfMessage):
+            assert self.receiving is not None
+            self.receiving.body_complete()
+        elif isinstance(event, ProtocolError):
+            if self.receiving is not None and not self.receiving.body_done:
+                self.receiving.body_failed()
+            if self.active is None:
+                self._reject(event)
+            else:
+                self.pending_error = event  # answered after the requests before it
+        elif isinstance(event, ConnectionClosed) and self.active is None:
+            self._close()
+
+    def _start(self, cycle: RequestCycle) -> None:
+        self.active = cycle
+        limit = self.cfg.limit_concurrency
+        if limit and self.worker.in_flight >= limit:
+            cycle.refuse(503, "too many requests in flight; try again")
+            return
+        self.worker.loop.create_task(cycle.run(self.worker.app))
+
+    def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
+        """`cycle` finished its response; go on with the next one, or wait, or close."""
+        self.active = None
+        if self.receiving is cycle and cycle.body_done:
+            self.receiving = None
+        if self.closed:
+            return
+        if not keep_alive or not self.worker.alive or not cycle.body_done:
+            self._close()
+            return
+        if self.waiting:
+            self._start(self.waiting.popleft())
+            self._resume_reading()
+        elif self.pending_error is not None:
+            self._reject(self.pending_error)
+        elif self.parser.failed:
+            self._close()  # the client closed its side after the last request
+        else:
+            self.idle = not self.parser.in_message
+            if self.idle:
+                self._arm_timer(self.cfg.keep_alive, self._close)
+            else:
+                self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+            self._resume_reading()
+
+    def _reject(self, error: ProtocolError) -> None:
+        log.debug("Rejected request from %s: %d %s", self.client, error.status, error.detail)
+        self.write(error_response(error.status, error.detail))
+        self._close()
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            assert self.transport is not None
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if not self.writable.is_set():
+            await self.writable.wait()
+
+    def body_consumed(self) -> None:
+        if not self.waiting or len(self.waiting) < MAX_PIPELINED:
+            self._resume_reading()
+
+    def body_backlogged(self) -> None:
+        self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        if not self.read_paused and not self.closed:
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self.read_paused = True
+
+    def _resume_reading(self) -> None:
+        if self.read_paused and not self.closed:
+            assert self.transport is not None
+            self.transport.resume_reading()
+            self.read_paused = False
+
+    def _arm_timer(self, delay: float, callback: Any) -> None:
+        self._cancel_timer()
+        self.timer = self.worker.loop.call_later(delay, callback)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _on_head_timeout(self) -> None:
+        self.timer = None
+        if self.active is None:
+            self._reject(ProtocolError(408, "the client was too slow to send the request"))
+
+    def _close(self) -> None:
+        self._cancel_timer()
+        if not self.closed and self.transport is not None:
+            self.transport.close()
+
+    def shut_down(self, abort: bool) -> None:
+        """The worker stops: close now if idle (or if aborting), else after this response."""
+        if abort:
+            if self.transport is not None:
+                self.transport.abort()
+        elif self.active is None:
+            self._close()
+
+
+class RequestCycle:
+    """One request: its ASGI scope, `receive` and `send`."""
+
+    def __init__(self, protocol: HttpProtocol, request: Request) -> None:
+        self.protocol = protocol
+        self.request = request
+        worker = protocol.worker
+        root_path = worker.cfg.root_path
+        self.scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": request.http_version,
+            "server": protocol.server,
+            "client": protocol.client,
+            "scheme": "http",
+            "method": request.method,
+            "root_path": root_path,
+            "path": root_path + unquote(request.path.decode("ascii", "replace")),
+            "raw_path": request.path,
+            "query_string": request.query,
+            "headers": request.headers,
+            "state": dict(worker.state),
+        }
+        self.body: deque[bytes] = deque()
+        self.buffered = 0
+        self.body_done = False
+        self.body_delivered = False
+        self.disconnected = False
+        self.arrived = asyncio.Event()  # body, end of body, or disconnect
+        self.continue_due = request.expect_continue
+        self.framer = ResponseFramer()
+        self.head: bytes | None = None
+        self.started = False
+        self.complete = False
+        self.status = 0
+        self.clock = time.perf_counter()
+
+    # --- from the protocol --------------------------------------------------------------
+
+    def body_arrived(self, data: bytes) -> None:
+        self.body.append(data)
+        self.buffered += len(data)
+        self.arrived.set()
+        if self.buffered > BODY_HIGH_WATER:
+            self.protocol.body_backlogged()
+
+    def body_complete(self) -> None:
+        self.body_done = True
+        self.arrived.set()
+
+    def body_failed(self) -> None:
+        self.disconnected = True  # the app's next receive() sees http.disconnect
+        self.arrived.set()
+
+    def client_gone(self) -> None:
+        self.disconnected = True
+        self.arrived.set()
+
+    # --- the ASGI interface -------------------------------------------------------------
+
+    async def receive(self) -> dict[str, Any]:
+        if self.continue_due and not self.body and not self.body_done:
+            self.continue_due = False
+            self.protocol.write(CONTINUE)
+        while not self.body and not self.body_done and not self.disconnected:
+            self.arrived.clear()
+            await self.arrived.wait()
+        if self.body or (self.body_done and not self.body_delivered):
+            data = b"".join(self.body)
+            self.body.clear()
+            self.buffered = 0
+            self.protocol.body_consumed()
+            self.body_delivered = self.body_done
+            return {"type": "http.request", "body": data, "more_body": not self.body_done}
+        # The body was delivered: the next event is the client leaving.
+        while not self.disconnected and not self.complete:
+            self.arrived.clear()
+            await self.arrived.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if not self.started:
+            if kind != "http.response.start":
+                raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+            status = message["status"]
+            headers = [(bytes(name), bytes(value)) for name, value in message.get("headers", ())]
+            request = self.request
+            self.head = self.framer.head(request.method, request.http_version,
+                                         request.keep_alive and self.protocol.worker.alive,
+                                         status, REASONS.get(status, b""), headers)
+            self.started = True
+            self.status = status
+            return
+        if kind != "http.response.body":
+            raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+        if self.complete:
+            raise RuntimeError("'http.response.body' sent after the response was complete")
+        more = message.get("more_body", False)
+        data = self.framer.body(message.get("body", b""))
+        if self.head is not None:  # the head goes out with the first body: one write
+            data, self.head = self.head + data, None
+        if not more:
+            data += self.framer.end()
+            self.complete = True
+        if self.disconnected:
+            return
+        if data:
+            self.protocol.write(data)
+        if more:
+            await self.protocol.drain()
+        else:
+            self._finish(self.framer.keep_alive)
+
+    # --- running the app ----------------------------------------------------------------
+
+    async def run(self, app: Any) -> None:
+        worker = self.protocol.worker
+        worker.in_flight += 1
+        try:
+            await app(self.scope, self.receive, self.send)
+        except Exception:
+            log.exception("Exception in ASGI application (%s %s)", self.request.method,
+                          self.request.target.decode("latin-1"))
+            self._fail()
+        else:
+            if not self.started:
+                log.error("ASGI application returned without a response (%s %s)",
+                          self.request.method, self.request.target.decode("latin-1"))
+                self._fail()
+            elif not self.complete:
+                log.error("ASGI application returned before its response was complete")
+                self._fail()
+        finally:
+            worker.in_flight -= 1
+
+    def refuse(self, status: int, detail: str) -> None:
+        self.status = status
+        self.protocol.write(error_response(status, detail))
+        self.complete = True
+        self._finish(keep_alive=False)
+
+    def _fail(self) -> None:
+        if self.complete:
+            return
+        self.complete = True
+        if not self.started or self.head is not None:
+            self.status = 500
+            self.protocol.write(error_response(500))
+        self._finish(keep_alive=False)  # a started response cannot be mended: cut it
+
+    def _finish(self, keep_alive: bool) -> None:
+        worker = self.protocol.worker
+        worker.access_log.log(self.request, self.status, self.framer.bytes_sent,
+                              _client_text(self.protocol), self.clock)
+        self.arrived.set()
+        self.protocol.response_done(self, keep_alive)
+
+
+def _client_text(protocol: HttpProtocol) -> tuple[str, str]:
+    if protocol.client is None:
+        return "", ""
+    return protocol.client[0], str(protocol.client[1])
+
+
+class Lifespan:
+    """The ASGI lifespan protocol: startup before serving, shutdown after."""
+
+    def __init__(self, app: Any, mode: str) -> None:
+        self.app = app
+        self.mode = mode
+        self.state: dict[str, Any] = {}
+        self.supported = mode != "off"
+        self._messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._started = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._failure = ""
+        self._task: asyncio.Task[None] | None = None
+
+    async def startup(self) -> str:
+        """Run the app's startup; return why it failed ('' when it did not)."""
+        if self.mode == "off":
+            return ""
+        self._task = asyncio.get_running_loop().create_task(self._main())
+        await self._messages.put({"type": "lifespan.startup"})
+        await self._started.wait()
+        if self._failure:
+            return self._failure
+        if not self.supported and self.mode == "on":
+            return "the app does not support the ASGI lifespan protocol (--lifespan on)"
+        return ""
+
+    async def shutdown(self, timeout: float) -> None:
+        if not self.supported or self._task is None or self._task.done():
+            return
+        await self._messages.put({"type": "lifespan.shutdown"})
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("ASGI lifespan shutdown did not finish within %g s", timeout)
+
+    async def _main(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
+                 "state": self.state}
+        try:
+            await self.app(scope, self._receive, self._send)
+        except Exception as exc:
+            if self._started.is_set():
+                log.exception("ASGI lifespan failed")
+            elif self.mode == "on":
+                self._failure = f"ASGI lifespan startup raised {type(exc).__name__}: {exc}"
+            else:
+                log.info("ASGI lifespan not supported by the app (%s: %s); serving without it",
+                         type(exc).__name__, exc)
+                self.supported = False
+        else:
+            if not self._started.is_set():
+                self.supported = False  # returned without answering the startup
+        finally:
+            self._started.set()
+            self._stopped.set()
+
+    async def _receive(self) -> dict[str, Any]:
+        return await self._messages.get()
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self._started.set()
+        elif kind == "lifespan.startup.failed":
+            self._failure = "ASGI lifespan startup failed: " + (message.get("message") or "no reason given")
+            self._started.set()
+        elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if kind.endswith("failed"):
+                log.error("ASGI lifespan shutdown failed: %s", message.get("message", ""))
+            self._stopped.set()
+        else:
+            raise RuntimeError(f"unexpected lifespan message {kind!r}")
