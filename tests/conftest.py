@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from workers import WORKER_CLASSES
+from workers import WORKER_CLASSES, load_class
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,10 +146,14 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     assert not failures, "\n".join(failures)
 
 
-@pytest.fixture(params=sorted(WORKER_CLASSES))
-def worker_class(request: pytest.FixtureRequest) -> str:
-    """Every registered worker class: the black-box suite runs once per class."""
-    return request.param
+WSGI_CLASSES = sorted(name for name in WORKER_CLASSES if "wsgi" in load_class(name).interfaces)
+# The same routes, written for each interface (tests/apps/basic.py and asgi_basic.py).
+APP_FOR_INTERFACE = {"wsgi": "tests.apps.basic:app", "asgi": "tests.apps.asgi_basic:app"}
+
+
+def app_for(worker_class: str) -> str:
+    """The test app a worker class serves natively."""
+    return APP_FOR_INTERFACE[load_class(worker_class).interfaces[0]]
 
 
 def run_hybrid(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

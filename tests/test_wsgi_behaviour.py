@@ -10,13 +10,12 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import Server, launch, raw_exchange, split_response, wait_for
-from workers import WORKER_CLASSES
+from tests.conftest import WSGI_CLASSES, Server, launch, raw_exchange, split_response, wait_for
 
 APP = "tests.apps.basic:app"
 
 
-@pytest.fixture(scope="module", params=sorted(WORKER_CLASSES))
+@pytest.fixture(scope="module", params=WSGI_CLASSES)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     srv = launch(APP, "-k", request.param, "-w", "1", workdir=tmp_path_factory.mktemp("srv"))
     yield srv

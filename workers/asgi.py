@@ -197,7 +197,7 @@ class HttpProtocol(asyncio.Protocol):
             self.receiving.body_complete()
         elif isinstance(event, ProtocolError):
             if self.receiving is not None and not self.receiving.body_done:
-                self.receiving.body_failed()
+                self.receiving.body_failed(event)
             if self.active is None:
                 self._reject(event)
             else:
@@ -328,6 +328,7 @@ class RequestCycle:
         self.buffered = 0
         self.body_done = False
         self.body_delivered = False
+        self.body_error: ProtocolError | None = None
         self.disconnected = False
         self.arrived = asyncio.Event()  # body, end of body, or disconnect
         self.continue_due = request.expect_continue
@@ -351,8 +352,12 @@ class RequestCycle:
         self.body_done = True
         self.arrived.set()
 
-    def body_failed(self) -> None:
-        self.disconnected = True  # the app's next receive() sees http.disconnect
+    def body_failed(self, error: ProtocolError) -> None:
+        """The body cannot be read (malformed, or too slow): the app's next receive()
+        sees http.disconnect, and the answer, if the app has not started one, is
+        the error's status."""
+        self.body_error = error
+        self.disconnected = True
         self.arrived.set()
 
     def client_gone(self) -> None:
@@ -367,7 +372,10 @@ class RequestCycle:
             self.protocol.write(CONTINUE)
         while not self.body and not self.body_done and not self.disconnected:
             self.arrived.clear()
-            await self.arrived.wait()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), self.protocol.cfg.body_timeout)
+            except asyncio.TimeoutError:
+                self.body_failed(ProtocolError(408, "the request body stalled"))
         if self.body or (self.body_done and not self.body_delivered):
             data = b"".join(self.body)
             self.body.clear()
@@ -423,8 +431,9 @@ class RequestCycle:
         try:
             await app(self.scope, self.receive, self.send)
         except Exception:
-            log.exception("Exception in ASGI application (%s %s)", self.request.method,
-                          self.request.target.decode("latin-1"))
+            if self.body_error is None:
+                log.exception("Exception in ASGI application (%s %s)", self.request.method,
+                              self.request.target.decode("latin-1"))
             self._fail()
         else:
             if not self.started:
@@ -448,8 +457,9 @@ class RequestCycle:
             return
         self.complete = True
         if not self.started or self.head is not None:
-            self.status = 500
-            self.protocol.write(error_response(500))
+            error = self.body_error
+            self.status = error.status if error else 500
+            self.protocol.write(error_response(self.status, error.detail if error else ""))
         self._finish(keep_alive=False)  # a started response cannot be mended: cut it
 
     def _finish(self, keep_alive: bool) -> None:

@@ -44,6 +44,8 @@ def app(environ, start_response):
         return _text(start_response, "hello")
     if path == "/pid":
         return _text(start_response, str(os.getpid()))
+    if path.startswith("/path"):
+        return _text(start_response, path)
     if path.startswith("/environ"):
         safe = {k: v for k, v in environ.items() if isinstance(v, (str, bool, int))}
         safe["wsgi.version"] = list(environ["wsgi.version"])

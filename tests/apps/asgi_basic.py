@@ -1,0 +1,186 @@
+"""An ASGI 3 app that exercises the server; one route per behaviour.
+
+Lifespan: startup puts {"started": True} in the state; the environment
+variable ASGI_LIFESPAN sets the behaviour: "fail" sends startup.failed,
+"raise" raises (an app without lifespan support), anything else completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from urllib.parse import parse_qs
+
+COUNTERS = {"hits": 0, "disconnects": 0}
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await _lifespan(scope, receive, send)
+        return
+    path = scope["path"]
+    query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+    route = ROUTES.get(path)
+    if route is None and path.startswith("/path"):
+        route = _path
+    if route is None:
+        await _text(send, "not found", 404)
+        return
+    await route(scope, receive, send, query)
+
+
+async def _lifespan(scope, receive, send):
+    behaviour = os.environ.get("ASGI_LIFESPAN", "")
+    if behaviour == "raise":
+        raise RuntimeError("this app does not do lifespan")
+    message = await receive()
+    assert message["type"] == "lifespan.startup"
+    if behaviour == "fail":
+        await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
+        return
+    scope["state"]["started"] = True
+    await send({"type": "lifespan.startup.complete"})
+    message = await receive()
+    assert message["type"] == "lifespan.shutdown"
+    print("lifespan shutdown ran", flush=True)
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def _text(send, text, status=200, headers=()):
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", b"%d" % len(body)), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive):
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("client left")
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+async def index(scope, receive, send, query):
+    await _text(send, "hello")
+
+
+async def pid(scope, receive, send, query):
+    await _text(send, str(os.getpid()))
+
+
+async def hit(scope, receive, send, query):
+    COUNTERS["hits"] += 1
+    await _text(send, "hit")
+
+
+async def hits(scope, receive, send, query):
+    await _text(send, str(COUNTERS["hits"]))
+
+
+async def echo(scope, receive, send, query):
+    body = await _read_body(receive)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream"),
+                            (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _path(scope, receive, send, query):
+    await _text(send, scope["path"])
+
+
+async def scope_dump(scope, receive, send, query):
+    shown = {k: v for k, v in scope.items() if k not in ("headers", "state")}
+    shown["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+    shown["raw_path"] = scope["raw_path"].decode("latin-1")
+    shown["query_string"] = scope["query_string"].decode("latin-1")
+    shown["state"] = dict(scope["state"])
+    await _text(send, json.dumps(shown))
+
+
+async def sleep(scope, receive, send, query):
+    print("sleep started", flush=True)
+    await asyncio.sleep(float(query.get("s", "1")))
+    await _text(send, "slept")
+
+
+async def block(scope, receive, send, query):
+    print("blocking the loop", flush=True)
+    time.sleep(float(query.get("s", "1")))  # CPU-bound code as far as the loop can tell
+    await _text(send, "blocked")
+
+
+async def error(scope, receive, send, query):
+    raise RuntimeError("the app failed on purpose")
+
+
+async def late_error(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"first piece\n", "more_body": True})
+    raise RuntimeError("failed after the response started")
+
+
+async def no_response(scope, receive, send, query):
+    return
+
+
+async def bad_order(scope, receive, send, query):
+    await send({"type": "http.response.body", "body": b"no start first"})
+
+
+async def stream(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for i in range(int(query.get("n", "3"))):
+        await send({"type": "http.response.body", "body": b"piece %d\n" % i, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def download(scope, receive, send, query):
+    size = int(query.get("size", "1048576"))
+    piece = b"x" * 65536
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(size).encode())]})
+    sent = 0
+    while sent < size:
+        chunk = piece[:size - sent]
+        sent += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": sent < size})
+
+
+async def upload(scope, receive, send, query):
+    total = 0
+    while True:
+        message = await receive()
+        total += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    await _text(send, str(total))
+
+
+async def until_disconnect(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"streaming\n", "more_body": True})
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        COUNTERS["disconnects"] += 1
+        print("saw http.disconnect", flush=True)
+
+
+async def disconnects(scope, receive, send, query):
+    await _text(send, str(COUNTERS["disconnects"]))
+
+
+ROUTES = {
+    "/": index, "/pid": pid, "/hit": hit, "/hits": hits, "/echo": echo, "/scope": scope_dump,
+    "/sleep": sleep, "/block": block, "/error": error, "/late-error": late_error,
+    "/no-response": no_response, "/bad-order": bad_order, "/stream": stream,
+    "/download": download, "/upload": upload, "/until-disconnect": until_disconnect,
+    "/disconnects": disconnects,
+}
