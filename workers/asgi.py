@@ -159,7 +159,10 @@ class HttpProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         for event in self.parser.feed_eof():
             self._route(event)
-        return True  # keep the transport open: a half-closed client may still read
+        # A client that stops sending has left, as far as an ASGI app can tell
+        # (uvicorn does the same): returning False closes the transport after
+        # what was written so far, and connection_lost tells the cycles.
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -57,8 +57,9 @@ def load_app_for(cfg: Config, interfaces: tuple[str, ...]) -> Any:
     app = load_app(cfg.app or "", factory=cfg.factory)
     interface = detect_interface(app) if cfg.interface == "auto" else cfg.interface
     if interface not in interfaces:
+        article = "an" if interface == "asgi" else "a"
         raise AppLoadError(
-            f"{cfg.app!r} is an {interface.upper()} app; the {cfg.worker_class!r} worker "
+            f"{cfg.app!r} is {article} {interface.upper()} app; the {cfg.worker_class!r} worker "
             f"class serves {' and '.join(i.upper() for i in interfaces)} only")
     return app
 

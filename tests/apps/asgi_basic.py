@@ -25,6 +25,8 @@ async def app(scope, receive, send):
     route = ROUTES.get(path)
     if route is None and path.startswith("/path"):
         route = _path
+    if route is None and path.startswith("/scope"):
+        route = scope_dump
     if route is None:
         await _text(send, "not found", 404)
         return
@@ -167,10 +169,9 @@ async def upload(scope, receive, send, query):
 async def until_disconnect(scope, receive, send, query):
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"streaming\n", "more_body": True})
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        COUNTERS["disconnects"] += 1
-        print("saw http.disconnect", flush=True)
+    while (await receive())["type"] != "http.disconnect":
+        pass  # the (empty) request body comes first
+    COUNTERS["disconnects"] += 1
 
 
 async def disconnects(scope, receive, send, query):

@@ -1,0 +1,246 @@
+"""The `asgi` class: ASGI 3 HTTP through real sockets, lifespan, flow control,
+failures, and the loop-driven heartbeat."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import launch, raw_exchange, run_hybrid, split_response, wait_for
+
+APP = "tests.apps.asgi_basic:app"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = launch(APP, "-k", "asgi", "-w", "1", workdir=tmp_path_factory.mktemp("asgi"))
+    yield srv
+    assert srv.stop() == 0, srv.log()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        yield http
+
+
+def test_scope_describes_the_request(client, server):
+    response = client.get("/scope/caf%C3%A9?x=1&y=%20", headers={"X-One": "1", "X-Two": "2"})
+    scope = response.json()
+    assert scope["type"] == "http"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["http_version"] == "1.1"
+    assert scope["method"] == "GET"
+    assert scope["scheme"] == "http"
+    assert scope["path"] == "/scope/caf\u00e9"
+    assert scope["raw_path"] == "/scope/caf%C3%A9"
+    assert scope["query_string"] == "x=1&y=%20"
+    assert scope["root_path"] == ""
+    assert scope["server"] == ["127.0.0.1", server.port]
+    assert scope["client"][0] == "127.0.0.1"
+    names = [name for name, _ in scope["headers"]]
+    assert names.index("x-one") < names.index("x-two")
+    assert all(name == name.lower() for name in names)
+
+
+def test_lifespan_state_reaches_every_request(client):
+    assert client.get("/scope").json()["state"] == {"started": True}
+
+
+def test_keep_alive_carries_many_requests(client):
+    for _ in range(50):
+        assert client.get("/").text == "hello"
+
+
+def test_streamed_response_is_chunked(client):
+    response = client.get("/stream?n=3")
+    assert response.headers["transfer-encoding"] == "chunked"
+    assert response.text == "piece 0\npiece 1\npiece 2\n"
+
+
+def test_request_body_arrives_in_pieces(client):
+    body = b"z" * (3 * 1024 * 1024)
+    assert client.post("/upload", content=body).text == str(len(body))
+
+
+def test_echo_of_a_chunked_upload(client):
+    response = client.post("/echo", content=iter([b"abc", b"def"]))
+    assert response.content == b"abcdef"
+
+
+def test_exception_before_the_response_is_a_500_and_the_worker_lives_on(client, server):
+    pid = client.get("/pid").text
+    assert client.get("/error").status_code == 500
+    assert client.get("/pid").text == pid
+    assert "the app failed on purpose" in server.log()
+
+
+def test_exception_after_the_response_started_cuts_the_connection(server):
+    raw = raw_exchange(server.port, b"GET /late-error HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = split_response(raw)
+    assert status == 200 and b"first piece" in body
+    assert not body.endswith(b"0\r\n\r\n")
+
+
+def test_returning_without_a_response_is_a_500(client):
+    assert client.get("/no-response").status_code == 500
+
+
+def test_messages_out_of_order_are_a_500(client, server):
+    assert client.get("/bad-order").status_code == 500
+    assert "expected 'http.response.start'" in server.log()
+
+
+def test_client_disconnect_reaches_the_app(client, server):
+    before = int(client.get("/disconnects").text)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /until-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"streaming" in sock.recv(65536)
+    wait_for(lambda: int(client.get("/disconnects").text) == before + 1,
+             message="the app to see http.disconnect")
+
+
+def test_head_response_has_no_body(server):
+    raw = raw_exchange(server.port, b"HEAD /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, headers, body = split_response(raw)
+    assert status == 200 and body == b""
+
+
+# --- flow control -------------------------------------------------------------------
+
+def _worker_rss(server) -> int:
+    (pid,) = server.worker_pids()
+    return psutil.Process(pid).memory_info().rss
+
+
+def _peak_rss_during(server, action) -> int:
+    peak = [_worker_rss(server)]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(_worker_rss(server))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        action()
+    finally:
+        done.set()
+        sampler.join()
+    return max(peak)
+
+
+STREAMED = 1024 * 1024 * 1024  # 1 GiB in 64 KiB pieces
+
+
+def test_streamed_download_keeps_worker_memory_flat(client, server):
+    before = _worker_rss(server)
+
+    def download() -> None:
+        received = 0
+        with client.stream("GET", f"/download?size={STREAMED}") as response:
+            for chunk in response.iter_raw(65536):
+                received += len(chunk)
+        assert received == STREAMED
+
+    assert _peak_rss_during(server, download) - before < 8 * 1024 * 1024
+
+
+def test_streamed_upload_keeps_worker_memory_flat(client, server):
+    before = _worker_rss(server)
+    piece = b"u" * 65536
+
+    def upload() -> None:
+        pieces = (piece for _ in range(STREAMED // len(piece)))
+        assert client.post("/upload", content=pieces, timeout=120).text == str(STREAMED)
+
+    assert _peak_rss_during(server, upload) - before < 8 * 1024 * 1024
+
+
+# --- settings and lifecycle -----------------------------------------------------------
+
+def test_limit_concurrency_answers_503_beyond_it(start_server):
+    srv = start_server(APP, "-k", "asgi", "--limit-concurrency", "1")
+    slow = threading.Thread(target=lambda: httpx.get(srv.url + "/sleep?s=2", timeout=10))
+    slow.start()
+    wait_for(lambda: "sleep started" in srv.log(), message="the slow request")
+    assert httpx.get(srv.url + "/", timeout=10).status_code == 503
+    slow.join()
+    assert httpx.get(srv.url + "/", timeout=10).status_code == 200
+
+
+def test_asyncio_loop_serves_too(start_server):
+    srv = start_server(APP, "-k", "asgi", "--loop", "asyncio")
+    assert httpx.get(srv.url + "/", timeout=10).text == "hello"
+
+
+def test_blocked_loop_gets_the_worker_replaced(start_server):
+    srv = start_server(APP, "-k", "asgi", "--timeout", "2")
+    (blocked,) = srv.wait_workers(1)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(srv.url + "/block?s=30", timeout=20)
+    wait_for(lambda: blocked not in srv.booted_workers() and srv.booted_workers(),
+             message="a replacement worker")
+    assert f"WORKER TIMEOUT: worker {blocked}" in srv.log()
+    assert httpx.get(srv.url + "/", timeout=10).text == "hello"
+
+
+def test_term_finishes_in_flight_requests_and_runs_lifespan_shutdown(start_server):
+    srv = start_server(APP, "-k", "asgi")
+    srv.wait_workers(1)
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.update(response=httpx.get(srv.url + "/sleep?s=2", timeout=30)))
+    thread.start()
+    wait_for(lambda: "sleep started" in srv.log(), message="the request to start")
+    assert srv.stop(signal.SIGTERM) == 0
+    thread.join()
+    assert result["response"].text == "slept"
+    assert "lifespan shutdown ran" in srv.log()
+
+
+def test_failed_lifespan_startup_stops_the_server_with_the_reason():
+    result = run_hybrid("run", APP, "-k", "asgi", "-w", "2", "-b", "127.0.0.1:0",
+                        env={"ASGI_LIFESPAN": "fail"})
+    assert result.returncode == 3
+    assert result.stderr.count("database unreachable") == 1
+
+
+def test_lifespan_auto_serves_an_app_without_lifespan(start_server):
+    srv = start_server(APP, "-k", "asgi", env={"ASGI_LIFESPAN": "raise"})
+    assert httpx.get(srv.url + "/", timeout=10).text == "hello"
+    assert json.loads(httpx.get(srv.url + "/scope", timeout=10).text)["state"] == {}
+
+
+def test_lifespan_on_refuses_an_app_without_lifespan():
+    result = run_hybrid("run", APP, "-k", "asgi", "--lifespan", "on", "-b", "127.0.0.1:0",
+                        env={"ASGI_LIFESPAN": "raise"})
+    assert result.returncode == 3
+    assert "this app does not do lifespan" in result.stderr
+
+
+def test_lifespan_off_never_calls_it(start_server):
+    srv = start_server(APP, "-k", "asgi", "--lifespan", "off", env={"ASGI_LIFESPAN": "fail"})
+    assert json.loads(httpx.get(srv.url + "/scope", timeout=10).text)["state"] == {}
+
+
+def test_wsgi_app_on_the_asgi_class_is_refused_with_the_reason():
+    result = run_hybrid("run", "tests.apps.basic:app", "-k", "asgi", "-b", "127.0.0.1:0")
+    assert result.returncode == 3
+    assert "is a WSGI app" in result.stderr
+
+
+def test_serves_a_starlette_app(start_server):
+    srv = start_server("tests.apps.starlette_app:app", "-k", "asgi")
+    with httpx.Client(base_url=srv.url, timeout=10) as http:
+        assert http.get("/").json() == {"hello": "starlette", "started": True}
+        assert http.post("/items", json={"name": "x"}).json() == {"created": {"name": "x"}}
