@@ -72,6 +72,16 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
         Server("gunicorn gthread", gunicorn("wsgi_plaintext", "-k", "gthread", "--threads", "4")),
         Server("granian wsgi", granian("wsgi_plaintext", "wsgi", "--blocking-threads", "4")),
     ]),
+    "asgi": ("uvicorn", [
+        Server("hybrid asgi", hybrid("asgi_plaintext", "-k", "asgi")),
+        Server("uvicorn", uvicorn("asgi_plaintext", "--http", "httptools", "--loop", "uvloop")),
+        Server("granian asgi", granian("asgi_plaintext", "asgi")),
+    ]),
+    "asgi-json": ("uvicorn", [
+        Server("hybrid asgi", hybrid("asgi_json", "-k", "asgi")),
+        Server("uvicorn", uvicorn("asgi_json", "--http", "httptools", "--loop", "uvloop")),
+        Server("granian asgi", granian("asgi_json", "asgi")),
+    ]),
     "sync": ("gunicorn sync", [
         Server("hybrid sync", hybrid("wsgi_plaintext", "-k", "sync")),
         Server("gunicorn sync", gunicorn("wsgi_plaintext", "-k", "sync")),

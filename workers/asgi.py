@@ -106,11 +106,17 @@ class AsgiWorker(Worker):
         self._stop.set()
 
     def _tick(self) -> None:
-        """Heartbeat from the loop: it beats only while the loop turns."""
+        """Heartbeat from the loop (it beats only while the loop turns), and the
+        connections' header and keep-alive deadlines."""
         self.tend()
         if self.parent_changed():
             self._on_stop_signal(False)
             return
+        now = self.loop.time()
+        for connection in [c for c in self.connections
+                           if c.deadline is not None and c.deadline <= now]:
+            connection.deadline = None
+            connection.on_deadline()
         self.loop.call_later(HEARTBEAT_INTERVAL, self._tick)
 
 
@@ -132,7 +138,8 @@ class HttpProtocol(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.closed = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None  # swept once a second by the worker's tick
+        self.on_deadline: Any = None
         self.idle = False
 
     # --- transport callbacks ---------------------------------------------------------
@@ -277,16 +284,15 @@ class HttpProtocol(asyncio.Protocol):
             self.read_paused = False
 
     def _arm_timer(self, delay: float, callback: Any) -> None:
-        self._cancel_timer()
-        self.timer = self.worker.loop.call_later(delay, callback)
+        # A deadline the worker checks every second, not a loop timer per
+        # request: arming and cancelling one costs more than serving a request.
+        self.deadline = self.worker.loop.time() + delay
+        self.on_deadline = callback
 
     def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline = None
 
     def _on_head_timeout(self) -> None:
-        self.timer = None
         if self.active is None:
             self._reject(ProtocolError(408, "the client was too slow to send the request"))
 
@@ -321,11 +327,11 @@ class RequestCycle:
             "scheme": "http",
             "method": request.method,
             "root_path": root_path,
-            "path": root_path + unquote(request.path.decode("ascii", "replace")),
+            "path": root_path + _decode_path(request.path),
             "raw_path": request.path,
             "query_string": request.query,
             "headers": request.headers,
-            "state": dict(worker.state),
+            "state": worker.state.copy(),
         }
         self.body: deque[bytes] = deque()
         self.buffered = 0
@@ -333,7 +339,7 @@ class RequestCycle:
         self.body_delivered = False
         self.body_error: ProtocolError | None = None
         self.disconnected = False
-        self.arrived = asyncio.Event()  # body, end of body, or disconnect
+        self._waiter: asyncio.Future[None] | None = None  # receive() waiting for news
         self.continue_due = request.expect_continue
         self.framer = ResponseFramer()
         self.head: bytes | None = None
@@ -344,16 +350,28 @@ class RequestCycle:
 
     # --- from the protocol --------------------------------------------------------------
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self, timeout: float | None = None) -> None:
+        self._waiter = self.protocol.worker.loop.create_future()
+        try:
+            await asyncio.wait_for(self._waiter, timeout)
+        finally:
+            self._waiter = None
+
     def body_arrived(self, data: bytes) -> None:
         self.body.append(data)
         self.buffered += len(data)
-        self.arrived.set()
+        self._wake()
         if self.buffered > BODY_HIGH_WATER:
             self.protocol.body_backlogged()
 
     def body_complete(self) -> None:
         self.body_done = True
-        self.arrived.set()
+        self._wake()
 
     def body_failed(self, error: ProtocolError) -> None:
         """The body cannot be read (malformed, or too slow): the app's next receive()
@@ -361,11 +379,11 @@ class RequestCycle:
         the error's status."""
         self.body_error = error
         self.disconnected = True
-        self.arrived.set()
+        self._wake()
 
     def client_gone(self) -> None:
         self.disconnected = True
-        self.arrived.set()
+        self._wake()
 
     # --- the ASGI interface -------------------------------------------------------------
 
@@ -374,9 +392,8 @@ class RequestCycle:
             self.continue_due = False
             self.protocol.write(CONTINUE)
         while not self.body and not self.body_done and not self.disconnected:
-            self.arrived.clear()
             try:
-                await asyncio.wait_for(self.arrived.wait(), self.protocol.cfg.body_timeout)
+                await self._wait(self.protocol.cfg.body_timeout)
             except asyncio.TimeoutError:
                 self.body_failed(ProtocolError(408, "the request body stalled"))
         if self.body or (self.body_done and not self.body_delivered):
@@ -388,8 +405,7 @@ class RequestCycle:
             return {"type": "http.request", "body": data, "more_body": not self.body_done}
         # The body was delivered: the next event is the client leaving.
         while not self.disconnected and not self.complete:
-            self.arrived.clear()
-            await self.arrived.wait()
+            await self._wait()
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -398,7 +414,7 @@ class RequestCycle:
             if kind != "http.response.start":
                 raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
             status = message["status"]
-            headers = [(bytes(name), bytes(value)) for name, value in message.get("headers", ())]
+            headers = message.get("headers", ())
             request = self.request
             self.head = self.framer.head(request.method, request.http_version,
                                          request.keep_alive and self.protocol.worker.alive,
@@ -467,10 +483,19 @@ class RequestCycle:
 
     def _finish(self, keep_alive: bool) -> None:
         worker = self.protocol.worker
-        worker.access_log.log(self.request, self.status, self.framer.bytes_sent,
-                              _client_text(self.protocol), self.clock)
-        self.arrived.set()
+        if worker.access_log.enabled:
+            worker.access_log.log(self.request, self.status, self.framer.bytes_sent,
+                                  _client_text(self.protocol), self.clock)
+        self._wake()
         self.protocol.response_done(self, keep_alive)
+
+
+_PERCENT = ord("%")
+
+
+def _decode_path(raw: bytes) -> str:
+    text = raw.decode("ascii", "replace")  # llhttp admits only ASCII in targets
+    return unquote(text) if _PERCENT in raw else text
 
 
 def _client_text(protocol: HttpProtocol) -> tuple[str, str]:

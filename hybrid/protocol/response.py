@@ -37,6 +37,16 @@ _NO_BODY, _LENGTH, _CHUNKED, _CLOSE = range(4)
 _FRAMING = (b"content-length", b"transfer-encoding", b"connection")
 
 
+_VALID_NAMES: set[bytes] = set()  # names already checked: they repeat on every response
+
+
+def _check_name(name: bytes) -> None:
+    if not _TOKEN.match(name):
+        raise LocalProtocolError(f"invalid header name {name!r}")
+    if len(_VALID_NAMES) < 4096:
+        _VALID_NAMES.add(name)
+
+
 class _DateCache:
     """The Date header value, formatted once per second."""
 
@@ -81,8 +91,8 @@ class ResponseFramer:
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
         content_length: int | None = None
         for name, value in headers:
-            if not _TOKEN.match(name):
-                raise LocalProtocolError(f"invalid header name {name!r}")
+            if name not in _VALID_NAMES:
+                _check_name(name)
             if _UNSAFE_VALUE.search(value):
                 raise LocalProtocolError(f"header {name.decode('latin-1')!r} contains CR, LF or NUL")
             lowered = name.lower()
