@@ -206,6 +206,18 @@ class Config:
     limit_concurrency: int = setting(
         0, "--limit-concurrency", parse=_non_negative_int, metavar="N",
         help="asgi class: answer 503 beyond N requests in flight per worker (0: no limit)")
+    ws_max_size: int = setting(
+        16 * 1024 * 1024, "--ws-max-size", parse=_positive_int, metavar="BYTES",
+        help="largest WebSocket message accepted; a larger one closes with 1009")
+    ws_ping_interval: float = setting(
+        20.0, "--ws-ping-interval", parse=_seconds, metavar="SECONDS",
+        help="send a WebSocket ping this often (0: never)")
+    ws_ping_timeout: float = setting(
+        20.0, "--ws-ping-timeout", parse=_seconds, metavar="SECONDS",
+        help="close a WebSocket whose pong does not come within this time")
+    ws_per_message_deflate: bool = setting(
+        True, "--ws-per-message-deflate", parse=_boolean, metavar="BOOL",
+        help="offer permessage-deflate compression to WebSocket clients")
     timeout: float = setting(
         30.0, "-t", "--timeout", parse=_seconds, metavar="SECONDS",
         help="a worker silent for this long is killed and replaced (0 disables)")

@@ -38,11 +38,13 @@ from hybrid.protocol import (
     error_response,
 )
 from workers.base import HEARTBEAT_INTERVAL, Worker
+from workers.asgi_ws import WebSocketCycle, is_websocket
 from workers.blocking import client_address, server_address
 
 BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
 MAX_PIPELINED = 16  # requests parsed ahead of the one being answered
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+WEBSOCKET_CLOSE_GRACE = 5.0  # seconds a client has to answer our close frame
 
 
 class AsgiWorker(Worker):
@@ -134,6 +136,7 @@ class HttpProtocol(asyncio.Protocol):
         self.receiving: RequestCycle | None = None  # the one whose body arrives now
         self.waiting: deque[RequestCycle] = deque()  # pipelined, not started
         self.pending_error: ProtocolError | None = None
+        self.websocket: WebSocketCycle | None = None
         self.read_paused = False
         self.writable = asyncio.Event()
         self.writable.set()
@@ -157,6 +160,10 @@ class HttpProtocol(asyncio.Protocol):
         self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
     def data_received(self, data: bytes) -> None:
+        websocket = self.websocket
+        if websocket is not None and websocket.conn is not None:
+            websocket.data_received(data)
+            return
         if self.idle:
             self.idle = False
             self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
@@ -164,6 +171,8 @@ class HttpProtocol(asyncio.Protocol):
             self._route(event)
 
     def eof_received(self) -> bool:
+        if self.websocket is not None:
+            return False  # connection_lost tells the app
         for event in self.parser.feed_eof():
             self._route(event)
         # A client that stops sending has left, as far as an ASGI app can tell
@@ -176,7 +185,7 @@ class HttpProtocol(asyncio.Protocol):
         self.worker.connections.discard(self)
         self._cancel_timer()
         self.writable.set()
-        for cycle in (self.active, self.receiving, *self.waiting):
+        for cycle in (self.active, self.receiving, *self.waiting, self.websocket):
             if cycle is not None:
                 cycle.client_gone()
 
@@ -191,6 +200,9 @@ class HttpProtocol(asyncio.Protocol):
     def _route(self, event: Event) -> None:
         if isinstance(event, Request):
             self._cancel_timer()
+            if is_websocket(event) and self.active is None and self.websocket is None:
+                self._start_websocket(event)
+                return
             cycle = RequestCycle(self, event)
             self.receiving = cycle
             if self.active is None:
@@ -199,12 +211,13 @@ class HttpProtocol(asyncio.Protocol):
                 self.waiting.append(cycle)
                 if len(self.waiting) >= MAX_PIPELINED:
                     self._pause_reading()
-        elif isinstance(event, Data):
-            assert self.receiving is not None
-            self.receiving.body_arrived(event.data)
-        elif isinstance(event, EndOfMessage):
-            assert self.receiving is not None
-            self.receiving.body_complete()
+        elif isinstance(event, (Data, EndOfMessage)):
+            if self.receiving is None:
+                return  # the end of a WebSocket handshake request, which has no body
+            if isinstance(event, Data):
+                self.receiving.body_arrived(event.data)
+            else:
+                self.receiving.body_complete()
         elif isinstance(event, ProtocolError):
             if self.receiving is not None and not self.receiving.body_done:
                 self.receiving.body_failed(event)
@@ -213,6 +226,27 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 self.pending_error = event  # answered after the requests before it
         elif isinstance(event, ConnectionClosed) and self.active is None:
+            self._close()
+
+    def _start_websocket(self, request: Request) -> None:
+        websocket = WebSocketCycle(self, request, http_scope(self, request))
+        error = websocket.handshake_error()
+        if error is not None:
+            self._reject(ProtocolError(*error))
+            return
+        self.websocket = websocket
+        self.worker.loop.create_task(websocket.run(self.worker.app))
+
+    def upgraded(self, websocket: WebSocketCycle) -> None:
+        """The app accepted: from now on the bytes are WebSocket frames."""
+        self._cancel_timer()
+
+    def close_after_websocket(self, grace: bool = False) -> None:
+        """Close now, or, after sending our close frame, once the client answers
+        (or within a few seconds)."""
+        if grace:
+            self._arm_timer(WEBSOCKET_CLOSE_GRACE, self._close)
+        else:
             self._close()
 
     def _start(self, cycle: RequestCycle) -> None:
@@ -302,10 +336,13 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
     def shut_down(self, abort: bool) -> None:
-        """The worker stops: close now if idle (or if aborting), else after this response."""
+        """The worker stops: close now if idle (or if aborting), else after this response;
+        an open WebSocket gets a going-away close."""
         if abort:
             if self.transport is not None:
                 self.transport.abort()
+        elif self.websocket is not None:
+            self.websocket.shut_down()
         elif self.active is None:
             self._close()
 
@@ -316,23 +353,7 @@ class RequestCycle:
     def __init__(self, protocol: HttpProtocol, request: Request) -> None:
         self.protocol = protocol
         self.request = request
-        worker = protocol.worker
-        root_path = worker.cfg.root_path
-        self.scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": request.http_version,
-            "server": protocol.server,
-            "client": protocol.client,
-            "scheme": "http",
-            "method": request.method,
-            "root_path": root_path,
-            "path": root_path + _decode_path(request.path),
-            "raw_path": request.path,
-            "query_string": request.query,
-            "headers": request.headers,
-            "state": worker.state.copy(),
-        }
+        self.scope = http_scope(protocol, request)
         self.body: deque[bytes] = deque()
         self.buffered = 0
         self.body_done = False
@@ -488,6 +509,27 @@ class RequestCycle:
                                   _client_text(self.protocol), self.clock)
         self._wake()
         self.protocol.response_done(self, keep_alive)
+
+
+def http_scope(protocol: HttpProtocol, request: Request) -> dict[str, Any]:
+    """The ASGI scope of a request (a WebSocket cycle adapts it)."""
+    worker = protocol.worker
+    root_path = worker.cfg.root_path
+    return {
+        "type": "http",
+        "asgi": ASGI_VERSION,
+        "http_version": request.http_version,
+        "server": protocol.server,
+        "client": protocol.client,
+        "scheme": "http",
+        "method": request.method,
+        "root_path": root_path,
+        "path": root_path + _decode_path(request.path),
+        "raw_path": request.path,
+        "query_string": request.query,
+        "headers": request.headers,
+        "state": worker.state.copy(),
+    }
 
 
 _PERCENT = ord("%")

@@ -21,10 +21,11 @@ from hybrid.protocol.response import (
     ResponseFramer,
     error_response,
     http_date,
+    switching_protocols,
 )
 
 __all__ = [
     "CONTINUE", "DEFAULT_LIMITS", "REASONS", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
-    "RequestParser", "ResponseFramer", "error_response", "http_date",
+    "RequestParser", "ResponseFramer", "error_response", "http_date", "switching_protocols",
 ]

@@ -183,6 +183,19 @@ class ResponseFramer:
         return self._mode == _CHUNKED
 
 
+def switching_protocols(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The head of a 101 response (a WebSocket accept), with the same checks."""
+    lines = [b"HTTP/1.1 101 Switching Protocols\r\n"]
+    for name, value in headers:
+        if name not in _VALID_NAMES:
+            _check_name(name)
+        if _UNSAFE_VALUE.search(value):
+            raise LocalProtocolError(f"header {name.decode('latin-1')!r} contains CR, LF or NUL")
+        lines.append(b"%s: %s\r\n" % (name, value))
+    lines.append(b"date: %s\r\nserver: %s\r\n\r\n" % (http_date(), SERVER))
+    return b"".join(lines)
+
+
 def _parse_content_length(value: bytes) -> int:
     value = value.strip()
     if not value.isdigit():

@@ -13,12 +13,15 @@ import os
 import time
 from urllib.parse import parse_qs
 
-COUNTERS = {"hits": 0, "disconnects": 0}
+COUNTERS = {"hits": 0, "disconnects": 0, "ws_close_code": 0}
 
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         await _lifespan(scope, receive, send)
+        return
+    if scope["type"] == "websocket":
+        await WEBSOCKET_ROUTES[scope["path"]](scope, receive, send)
         return
     path = scope["path"]
     query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
@@ -185,3 +188,48 @@ ROUTES = {
     "/download": download, "/upload": upload, "/until-disconnect": until_disconnect,
     "/disconnects": disconnects,
 }
+
+
+async def ws_echo(scope, receive, send):
+    assert (await receive())["type"] == "websocket.connect"
+    subprotocol = "chat" if "chat" in scope["subprotocols"] else None
+    await send({"type": "websocket.accept", "subprotocol": subprotocol,
+                "headers": [(b"x-accepted-by", b"hybrid-tests")]})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            COUNTERS["ws_close_code"] = message["code"]
+            return
+        if message.get("text") == "close-me":
+            await send({"type": "websocket.close", "code": 4000, "reason": "bye"})
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+async def ws_deny(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.close"})
+
+
+async def ws_denial_response(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.http.response.start", "status": 401,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "websocket.http.response.body", "body": b"no entry"})
+
+
+async def ws_error(scope, receive, send):
+    await receive()
+    raise RuntimeError("websocket app failed")
+
+
+async def ws_last_close_code(scope, receive, send, query):
+    await _text(send, str(COUNTERS["ws_close_code"]))
+
+
+ROUTES["/ws-last-close-code"] = ws_last_close_code
+WEBSOCKET_ROUTES = {"/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
+                    "/ws/error": ws_error}

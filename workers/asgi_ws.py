@@ -1,0 +1,290 @@
+"""WebSockets for the asgi worker: the ASGI websocket cycle on wsproto.
+
+The HTTP core has already parsed and checked the upgrade request; this
+module checks what RFC 6455 adds (version 13, a key), runs the app, and on
+`websocket.accept` writes the 101 response itself and hands the bytes that
+followed the request (`RequestParser.take_unparsed()`) to a wsproto
+`Connection`: layers are composed, the request is never re-serialised.
+wsproto answers pings and reports protocol (1002) and UTF-8 (1007)
+errors as a CloseConnection, which is echoed like a client's close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.extensions import PerMessageDeflate
+from wsproto.handshake import server_extensions_handshake
+from wsproto.utilities import generate_accept_token
+
+from hybrid.logs import error_log as log
+from hybrid.protocol import REASONS, Request, ResponseFramer, error_response, switching_protocols
+
+if TYPE_CHECKING:
+    from workers.asgi import HttpProtocol
+
+MAX_QUEUED = 64  # received messages waiting for the app before reading pauses
+GOING_AWAY, ABNORMAL, INTERNAL_ERROR, TOO_BIG = 1001, 1006, 1011, 1009
+_CONNECTING, _OPEN, _CLOSED = range(3)
+
+
+def is_websocket(request: Request) -> bool:
+    return request.upgrade and any(
+        name == b"upgrade" and b"websocket" in value.lower() for name, value in request.headers)
+
+
+def _header(request: Request, name: bytes) -> bytes | None:
+    values = [value for field, value in request.headers if field == name]
+    return b", ".join(values) if values else None
+
+
+class WebSocketCycle:
+    """One WebSocket: its ASGI scope, `receive` and `send`."""
+
+    def __init__(self, protocol: HttpProtocol, request: Request, scope: dict[str, Any]) -> None:
+        self.protocol = protocol
+        self.request = request
+        self.cfg = protocol.cfg
+        offered = _header(request, b"sec-websocket-protocol") or b""
+        self.scope = {**scope, "type": "websocket", "scheme": "ws",
+                      "subprotocols": [p.strip().decode("latin-1") for p in offered.split(b",")
+                                       if p.strip()]}
+        self.scope.pop("method", None)
+        self.state = _CONNECTING
+        self.conn: Connection | None = None
+        self.incoming: deque[dict[str, Any]] = deque([{"type": "websocket.connect"}])
+        self._waiter: asyncio.Future[None] | None = None
+        self.parts: list[bytes | str] = []
+        self.size = 0
+        self.closed_by_us = False
+        self.disconnected = False
+        self.denial: ResponseFramer | None = None
+        self.pong: asyncio.Future[None] | None = None
+        self.pinger: asyncio.Task[None] | None = None
+
+    # --- the handshake -----------------------------------------------------------------
+
+    def handshake_error(self) -> tuple[int, str] | None:
+        """What RFC 6455 section 4.2.1 adds to the HTTP checks, as (status, reason)."""
+        request = self.request
+        if request.method != "GET" or request.http_version != "1.1":
+            return 400, "a WebSocket handshake is a GET over HTTP/1.1"
+        if b"upgrade" not in (_header(request, b"connection") or b"").lower():
+            return 400, "a WebSocket handshake needs Connection: Upgrade"
+        if _header(request, b"sec-websocket-version") != b"13":
+            return 426, "only WebSocket version 13 is supported"
+        key = _header(request, b"sec-websocket-key")
+        try:
+            valid = key is not None and len(base64.b64decode(key, validate=True)) == 16
+        except ValueError:
+            valid = False
+        if not valid:
+            return 400, "a WebSocket handshake needs a valid Sec-WebSocket-Key"
+        return None
+
+    async def run(self, app: Any) -> None:
+        worker = self.protocol.worker
+        worker.in_flight += 1
+        try:
+            await app(self.scope, self.receive, self.send)
+        except Exception:
+            log.exception("Exception in ASGI WebSocket application (%s)",
+                          self.request.target.decode("latin-1"))
+            if self.state == _CONNECTING and self.denial is None:
+                self._respond_and_close(500, "")
+            elif self.state == _OPEN:
+                self._close(INTERNAL_ERROR, "")
+        else:
+            if self.state == _CONNECTING and self.denial is None:
+                self._respond_and_close(403, "")  # returned without accepting
+            elif self.state == _OPEN:
+                self._close(1000, "")
+        finally:
+            worker.in_flight -= 1
+            if self.pinger is not None:
+                self.pinger.cancel()
+
+    # --- the ASGI interface -------------------------------------------------------------
+
+    async def receive(self) -> dict[str, Any]:
+        while not self.incoming:
+            self._waiter = self.protocol.worker.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        message = self.incoming.popleft()
+        if len(self.incoming) < MAX_QUEUED // 2:
+            self.protocol.body_consumed()
+        return message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if self.state == _CONNECTING and self.denial is None:
+            if kind == "websocket.accept":
+                self._accept(message)
+            elif kind == "websocket.close":
+                self._respond_and_close(403, "")
+            elif kind == "websocket.http.response.start":
+                self._deny(message)
+            else:
+                raise RuntimeError(f"expected 'websocket.accept' or 'websocket.close', got {kind!r}")
+        elif self.denial is not None:
+            if kind != "websocket.http.response.body":
+                raise RuntimeError(f"expected 'websocket.http.response.body', got {kind!r}")
+            data = self.denial.body(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.protocol.write(data + self.denial.end())
+                self.state = _CLOSED
+                self.protocol.close_after_websocket()
+            else:
+                self.protocol.write(data)
+        elif self.state == _OPEN:
+            assert self.conn is not None
+            if kind == "websocket.send":
+                text, data = message.get("text"), message.get("bytes")
+                event = TextMessage(data=text) if text is not None else BytesMessage(data=data or b"")
+                self.protocol.write(self.conn.send(event))
+                await self.protocol.drain()
+            elif kind == "websocket.close":
+                self._close(message.get("code", 1000), message.get("reason") or "")
+            else:
+                raise RuntimeError(f"unexpected {kind!r} on an open WebSocket")
+        elif kind not in ("websocket.close", "websocket.send"):
+            raise RuntimeError(f"unexpected {kind!r} on a closed WebSocket")
+        # Sends after the close are dropped, as other servers do.
+
+    # --- state changes ------------------------------------------------------------------
+
+    def _accept(self, message: dict[str, Any]) -> None:
+        key = _header(self.request, b"sec-websocket-key") or b""
+        headers = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
+                   (b"sec-websocket-accept", generate_accept_token(key))]
+        subprotocol = message.get("subprotocol")
+        if subprotocol:
+            headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
+        extensions = [PerMessageDeflate()] if self.cfg.ws_per_message_deflate else []
+        offered = _header(self.request, b"sec-websocket-extensions")
+        if offered and extensions:
+            accepted = server_extensions_handshake(
+                [part.decode("latin-1") for part in offered.split(b",")], extensions)
+            if accepted:
+                headers.append((b"sec-websocket-extensions", accepted))
+        headers.extend((bytes(n), bytes(v)) for n, v in message.get("headers", ()))
+        self.protocol.write(switching_protocols(headers))
+        self.conn = Connection(ConnectionType.SERVER,
+                               extensions=[e for e in extensions if e.enabled()])
+        self.state = _OPEN
+        self.protocol.upgraded(self)
+        leftover = self.protocol.parser.take_unparsed()
+        if leftover:
+            self.data_received(leftover)
+        if self.cfg.ws_ping_interval:
+            self.pinger = self.protocol.worker.loop.create_task(self._ping_regularly())
+
+    def _deny(self, message: dict[str, Any]) -> None:
+        self.denial = ResponseFramer()
+        status = message["status"]
+        head = self.denial.head(self.request.method, self.request.http_version, False, status,
+                                REASONS.get(status, b""), list(message.get("headers", ())))
+        self.protocol.write(head)
+
+    def _respond_and_close(self, status: int, detail: str) -> None:
+        self.state = _CLOSED
+        self.protocol.write(error_response(status, detail))
+        self.protocol.close_after_websocket()
+
+    def _close(self, code: int, reason: str) -> None:
+        """Start the closing handshake; the transport closes when the client answers."""
+        if self.conn is None or self.conn.state != ConnectionState.OPEN:
+            return
+        self.closed_by_us = True
+        self.protocol.write(self.conn.send(CloseConnection(code=code, reason=reason)))
+        self.protocol.close_after_websocket(grace=True)
+
+    def shut_down(self) -> None:
+        """The worker stops: a going-away close for an open socket."""
+        if self.state == _OPEN:
+            self._close(GOING_AWAY, "server shutting down")
+        self._deliver({"type": "websocket.disconnect", "code": GOING_AWAY, "reason": ""})
+
+    # --- from the protocol --------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        assert self.conn is not None
+        self.conn.receive_data(data)
+        for event in self.conn.events():
+            if isinstance(event, Message):
+                self._message_part(event)
+            elif isinstance(event, Ping):
+                self.protocol.write(self.conn.send(event.response()))
+            elif isinstance(event, Pong):
+                if self.pong is not None and not self.pong.done():
+                    self.pong.set_result(None)
+            elif isinstance(event, CloseConnection):
+                if self.conn.state == ConnectionState.REMOTE_CLOSING:
+                    self.protocol.write(self.conn.send(event.response()))
+                elif self.conn.state == ConnectionState.OPEN:
+                    # wsproto found a protocol (1002) or UTF-8 (1007) error: say so.
+                    self.protocol.write(self.conn.send(
+                        CloseConnection(code=event.code, reason=event.reason)))
+                self._deliver({"type": "websocket.disconnect", "code": event.code,
+                               "reason": event.reason or ""})
+                self.protocol.close_after_websocket()
+                return
+        if len(self.incoming) >= MAX_QUEUED:
+            self.protocol.body_backlogged()
+
+    def _message_part(self, event: Message) -> None:
+        self.parts.append(event.data)
+        self.size += len(event.data)
+        if self.size > self.cfg.ws_max_size:
+            self.parts.clear()
+            self._close(TOO_BIG, "message too big")
+            self._deliver({"type": "websocket.disconnect", "code": TOO_BIG, "reason": ""})
+            return
+        if not event.message_finished:
+            return
+        if isinstance(event, TextMessage):
+            message = {"type": "websocket.receive", "text": "".join(self.parts)}  # type: ignore[arg-type]
+        else:
+            message = {"type": "websocket.receive", "bytes": b"".join(self.parts)}  # type: ignore[arg-type]
+        self.parts, self.size = [], 0
+        self._deliver(message)
+
+    def client_gone(self) -> None:
+        self.state = _CLOSED
+        self._deliver({"type": "websocket.disconnect", "code": ABNORMAL, "reason": ""})
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        if self.disconnected:
+            return
+        if message["type"] == "websocket.disconnect":
+            self.disconnected = True
+            self.state = _CLOSED
+        self.incoming.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _ping_regularly(self) -> None:
+        loop = self.protocol.worker.loop
+        while self.state == _OPEN and self.conn is not None:
+            await asyncio.sleep(self.cfg.ws_ping_interval)
+            if self.state != _OPEN:
+                return
+            self.pong = loop.create_future()
+            self.protocol.write(self.conn.send(Ping(payload=b"hybrid")))
+            try:
+                await asyncio.wait_for(self.pong, self.cfg.ws_ping_timeout or None)
+            except asyncio.TimeoutError:
+                log.info("WebSocket ping timed out; closing")
+                self._close(INTERNAL_ERROR, "ping timeout")
+                self._deliver({"type": "websocket.disconnect", "code": INTERNAL_ERROR,
+                               "reason": ""})
+                return
