@@ -7,13 +7,15 @@ name, so the CLI, the environment, TOML / Python config files and `hybrid
 check` are all derived from this one table.
 
 Precedence, lowest first: built-in default < platform variables (`PORT`,
-`WEB_CONCURRENCY`: they only change defaults, as in gunicorn) < config file <
+`WEB_CONCURRENCY`, `FORWARDED_ALLOW_IPS`: they only change defaults, as in
+gunicorn) < config file <
 `HYBRID_*` environment < command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import runpy
 import sys
@@ -136,6 +138,17 @@ def _worker_class(raw: Any) -> str:
     from workers import resolve_name  # the registry owns the names
 
     return resolve_name(_text(raw).strip())
+
+
+def _networks(raw: Any) -> tuple[str, ...]:
+    items = _text_list(raw)
+    for item in items:
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (or '*')") from None
+    return items
 
 
 def _root_path(raw: Any) -> str:
@@ -261,6 +274,11 @@ class Config:
     root_path: str = setting(
         "", "--root-path", parse=_root_path, metavar="PATH",
         help="the prefix the app is mounted under (WSGI SCRIPT_NAME)")
+    forwarded_allow_ips: tuple[str, ...] = setting(
+        ("127.0.0.1", "::1"), "--forwarded-allow-ips", parse=_networks, metavar="ADDRESSES",
+        help="comma-separated addresses or networks (or '*') whose Forwarded / "
+             "X-Forwarded-For / X-Forwarded-Proto headers are believed "
+             "(default $FORWARDED_ALLOW_IPS when set)")
     limit_request_line: int = setting(
         8190, "--limit-request-line", parse=_positive_int, metavar="BYTES",
         help="longest request-target accepted; longer gets 414")
@@ -342,6 +360,8 @@ def _platform_layer(env: Mapping[str, str]) -> dict[str, Any]:
         layer["bind"] = f"0.0.0.0:{env['PORT']}"
     if env.get("WEB_CONCURRENCY"):
         layer["workers"] = env["WEB_CONCURRENCY"]
+    if env.get("FORWARDED_ALLOW_IPS"):
+        layer["forwarded_allow_ips"] = env["FORWARDED_ALLOW_IPS"]
     return layer
 
 
@@ -349,7 +369,8 @@ def _label(name: str, source: str) -> str:
     if source == "env":
         return f"env {env_name(name)}"
     if source == "platform":
-        return "env PORT" if name == "bind" else "env WEB_CONCURRENCY"
+        return {"bind": "env PORT", "workers": "env WEB_CONCURRENCY"}.get(
+            name, "env FORWARDED_ALLOW_IPS")
     return source
 
 

@@ -51,7 +51,8 @@ class WebSocketCycle:
         self.request = request
         self.cfg = protocol.cfg
         offered = _header(request, b"sec-websocket-protocol") or b""
-        self.scope = {**scope, "type": "websocket", "scheme": "ws",
+        self.scope = {**scope, "type": "websocket",
+                      "scheme": "wss" if scope["scheme"] == "https" else "ws",
                       "subprotocols": [p.strip().decode("latin-1") for p in offered.split(b",")
                                        if p.strip()]}
         self.scope.pop("method", None)

@@ -37,6 +37,7 @@ from hybrid.config import Config
 from hybrid.heartbeat import Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError, detect_interface, load_app, prepare_path
 from hybrid.logs import error_log as log
+from hybrid.proxy import ProxyHeaders
 from hybrid.wsgi import WorkerExit
 
 # Every signal the arbiter or a worker handles; blocked across fork.
@@ -85,6 +86,7 @@ class Worker(abc.ABC):
         self.pid = 0
         self.wakeup_fd = -1
         self.access_log = logs.AccessLog(cfg.access_logformat)
+        self.proxy = ProxyHeaders(cfg.forwarded_allow_ips)
         self.current_request = ""
         """What the worker is serving now, for the log line if it is killed."""
         self.reopen_logs = False

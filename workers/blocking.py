@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from hybrid import wsgi
 from hybrid.logs import AccessLog
+from hybrid.proxy import ProxyHeaders
 from hybrid.protocol import (
     CONTINUE,
     Data,
@@ -135,11 +136,13 @@ class Connection:
 
 
 def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_log: AccessLog,
-            keep_alive: bool, multithread: bool, started: float) -> wsgi.Outcome:
+            proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
+            started: float) -> wsgi.Outcome:
     """Run one WSGI request on a blocking connection and log it."""
+    client, scheme = proxy.resolve(request.headers, conn.client, "http")
     environ = wsgi.build_environ(
         request, wsgi.InputStream(conn.body_receiver(request, cfg.body_timeout)),
-        server=conn.server, client=conn.client, root_path=cfg.root_path,
+        server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,
         multithread=multithread)
     sock = conn.sock
     write_timeout = cfg.timeout or None
@@ -153,7 +156,7 @@ def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_lo
         return sock.sendfile(file, file.tell(), count)
 
     outcome = wsgi.run(app, environ, request, send, keep_alive=keep_alive, sendfile=sendfile)
-    access_log.log(request, outcome.status, outcome.bytes_sent, conn.client, started)
+    access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
     return outcome
 
 

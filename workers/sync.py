@@ -59,7 +59,7 @@ class SyncWorker(Worker):
             if isinstance(event, Request):
                 self.current_request = f"{event.method} {event.target.decode('latin-1')}"
                 respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
-                        keep_alive=False, multithread=False, started=started)
+                        proxy=self.proxy, keep_alive=False, multithread=False, started=started)
             elif isinstance(event, ProtocolError):
                 log.debug("Rejected request from %s: %d %s", conn.client[0], event.status,
                           event.detail)

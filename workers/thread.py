@@ -258,6 +258,7 @@ class ThreadWorker(Worker):
                                            f"{request.method} {request.target.decode('latin-1')}")
             try:
                 outcome = respond(self.app, client, request, cfg=cfg, access_log=self.access_log,
+                                  proxy=self.proxy,
                                   keep_alive=request.keep_alive and self.alive, multithread=True,
                                   started=started)
             except OSError:

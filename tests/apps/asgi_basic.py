@@ -230,6 +230,11 @@ async def ws_last_close_code(scope, receive, send, query):
     await _text(send, str(COUNTERS["ws_close_code"]))
 
 
+async def whoami(scope, receive, send, query):
+    await _text(send, f"{scope['client'][0]} {scope['scheme']}")
+
+
 ROUTES["/ws-last-close-code"] = ws_last_close_code
+ROUTES["/whoami"] = whoami
 WEBSOCKET_ROUTES = {"/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
                     "/ws/error": ws_error}

@@ -73,6 +73,8 @@ def app(environ, start_response):
     if path == "/closing":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ClosingBody([b"a", b"b"])
+    if path == "/whoami":
+        return _text(start_response, f"{environ['REMOTE_ADDR']} {environ['wsgi.url_scheme']}")
     if path == "/imported-by":
         return _text(start_response, str(IMPORTED_BY))
     if path == "/sys-exit":
