@@ -12,6 +12,7 @@ import time
 import httpx
 import psutil
 import pytest
+from websockets.sync.client import connect
 
 from tests.conftest import launch, raw_exchange, run_hybrid, split_response, wait_for
 
@@ -244,3 +245,6 @@ def test_serves_a_starlette_app(start_server):
     with httpx.Client(base_url=srv.url, timeout=10) as http:
         assert http.get("/").json() == {"hello": "starlette", "started": True}
         assert http.post("/items", json={"name": "x"}).json() == {"created": {"name": "x"}}
+    with connect(f"ws://127.0.0.1:{srv.port}/shout") as ws:
+        ws.send("hello")
+        assert ws.recv() == "HELLO"

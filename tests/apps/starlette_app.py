@@ -5,7 +5,8 @@ import contextlib
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 
 async def index(request: Request) -> JSONResponse:
@@ -16,10 +17,17 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse({"created": await request.json()})
 
 
+async def shout(websocket: WebSocket) -> None:
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        await websocket.send_text(text.upper())
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app):
     yield {"started": True}
 
 
-app = Starlette(routes=[Route("/", index), Route("/items", create, methods=["POST"])],
+app = Starlette(routes=[Route("/", index), Route("/items", create, methods=["POST"]),
+                        WebSocketRoute("/shout", shout)],
                 lifespan=lifespan)
