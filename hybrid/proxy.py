@@ -33,33 +33,37 @@ class ProxyHeaders:
         return any(ip in network for network in self.networks)
 
     def resolve(self, headers: list[tuple[bytes, bytes]], client: tuple[str, str],
-                scheme: str) -> tuple[tuple[str, str], str]:
-        """The (client, scheme) a request really came with, given its TCP peer."""
-        if not self.networks and not self.trust_all:
+                scheme: str, peer_trusted: bool | None = None) -> tuple[tuple[str, str], str]:
+        """The (client, scheme) a request really came with, given its TCP peer.
+
+        `peer_trusted`: `trusted(client[0])` if the caller already knows it
+        (it does not change during a connection).
+        """
+        if peer_trusted is None:
+            peer_trusted = self.trusted(client[0])
+        if not peer_trusted:
             return client, scheme
-        if not self.trusted(client[0]):
-            return client, scheme
-        forwarded = _joined(headers, b"forwarded")
+        forwarded = addresses = protos = None
+        for name, value in headers:  # one pass; most requests carry none of these
+            if name == b"forwarded":
+                forwarded = value if forwarded is None else forwarded + b"," + value
+            elif name == b"x-forwarded-for":
+                addresses = value if addresses is None else addresses + b"," + value
+            elif name == b"x-forwarded-proto":
+                protos = value if protos is None else protos + b"," + value
         if forwarded is not None:
-            hops = [_forwarded_element(element) for element in forwarded.split(",")]
+            hops = [_forwarded_element(e) for e in forwarded.decode("latin-1").split(",")]
             chain = [(hop.get("for", ""), hop.get("proto")) for hop in hops]
+        elif addresses is not None:
+            proto = protos.decode("latin-1").split(",")[0].strip().lower() if protos else None
+            chain = [(a.strip(), proto) for a in addresses.decode("latin-1").split(",")]
         else:
-            addresses = _joined(headers, b"x-forwarded-for")
-            if addresses is None:
-                return client, scheme
-            proto = _joined(headers, b"x-forwarded-proto")
-            first_proto = proto.split(",")[0].strip().lower() if proto else None
-            chain = [(address.strip(), first_proto) for address in addresses.split(",")]
+            return client, scheme
         for index in range(len(chain) - 1, -1, -1):
             address, proto = chain[index]
             if index == 0 or not self.trusted(_host_only(address)):
                 return (_host_only(address), _port_of(address)), (proto or scheme)
         return client, scheme
-
-
-def _joined(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
-    values = [value.decode("latin-1") for field, value in headers if field == name]
-    return ",".join(values) if values else None
 
 
 def _forwarded_element(element: str) -> dict[str, str]:

@@ -131,7 +131,7 @@ class HttpProtocol(asyncio.Protocol):
         self.parser = RequestParser(worker.limits)
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
-        self.server_is_unix = False
+        self.peer_trusted = False  # may this peer speak for the client (proxy headers)
         self.server: tuple[str, int | None] | None = None
         self.active: RequestCycle | None = None  # the one being answered
         self.receiving: RequestCycle | None = None  # the one whose body arrives now
@@ -158,7 +158,7 @@ class HttpProtocol(asyncio.Protocol):
         self.client = (client[0], int(client[1])) if client[1] else None
         host, port = server_address(sock) if sock is not None else ("", "")
         self.server = (host, int(port) if port else None)
-        self.server_is_unix = sock is not None and sock.family == socket.AF_UNIX
+        self.peer_trusted = self.worker.proxy.trusted(client[0])
         self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
     def data_received(self, data: bytes) -> None:
@@ -518,9 +518,9 @@ def http_scope(protocol: HttpProtocol, request: Request) -> dict[str, Any]:
     worker = protocol.worker
     root_path = worker.cfg.root_path
     client, scheme = protocol.client, "http"
-    if protocol.client is not None or protocol.server_is_unix:
+    if protocol.peer_trusted:
         peer = _client_text(protocol)
-        (host, port), scheme = worker.proxy.resolve(request.headers, peer, scheme)
+        (host, port), scheme = worker.proxy.resolve(request.headers, peer, scheme, True)
         if (host, port) != peer:
             client = (host, int(port) if port.isdigit() else 0)
     return {

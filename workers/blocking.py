@@ -46,6 +46,7 @@ class Connection:
         self.client = client_address(addr)
         self.server = server_address(listener)
         self.body_done = True  # the last request's body was read to its end
+        self.peer_trusted: bool | None = None  # proxy headers from this peer believed
 
     def next_event(self, deadline: float, on_wait: Callable[[], None] | None = None) -> Event:
         """The next event, read with blocking I/O, or a 408 if none is complete by `deadline`.
@@ -139,7 +140,9 @@ def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_lo
             proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
             started: float) -> wsgi.Outcome:
     """Run one WSGI request on a blocking connection and log it."""
-    client, scheme = proxy.resolve(request.headers, conn.client, "http")
+    if conn.peer_trusted is None:
+        conn.peer_trusted = proxy.trusted(conn.client[0])
+    client, scheme = proxy.resolve(request.headers, conn.client, "http", conn.peer_trusted)
     environ = wsgi.build_environ(
         request, wsgi.InputStream(conn.body_receiver(request, cfg.body_timeout)),
         server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,
