@@ -192,6 +192,7 @@ def test_blocked_loop_gets_the_worker_replaced(start_server):
     wait_for(lambda: blocked not in srv.booted_workers() and srv.booted_workers(),
              message="a replacement worker")
     assert f"WORKER TIMEOUT: worker {blocked}" in srv.log()
+    assert "while serving GET /block?s=30" in srv.log()
     assert httpx.get(srv.url + "/", timeout=10).text == "hello"
 
 

@@ -102,6 +102,11 @@ class AsgiWorker(Worker):
         if not self._fast_stop:
             await lifespan.shutdown(cfg.graceful_timeout)
 
+    def describe_work(self) -> str:
+        return ", ".join(
+            f"{c.active.request.method} {c.active.request.target.decode('latin-1')}"
+            for c in self.connections if c.active is not None)
+
     def _on_stop_signal(self, fast: bool) -> None:
         self.alive = False
         self._fast_stop = self._fast_stop or fast
