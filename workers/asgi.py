@@ -357,11 +357,15 @@ class HttpProtocol(asyncio.Protocol):
 class RequestCycle:
     """One request: its ASGI scope, `receive` and `send`."""
 
+    __slots__ = ("protocol", "request", "scope", "body", "buffered", "body_done",
+                 "body_delivered", "body_error", "disconnected", "_waiter", "continue_due",
+                 "framer", "head", "started", "complete", "status", "clock")
+
     def __init__(self, protocol: HttpProtocol, request: Request) -> None:
         self.protocol = protocol
         self.request = request
         self.scope = http_scope(protocol, request)
-        self.body: deque[bytes] = deque()
+        self.body: list[bytes] = []
         self.buffered = 0
         self.body_done = False
         self.body_delivered = False
