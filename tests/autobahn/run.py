@@ -67,7 +67,7 @@ def main() -> int:
     for section in sorted(set(passed) | set(failed), key=int):
         print(f"section {section}: {passed[section]} passed, {len(failed[section])} failed"
               + (f": {', '.join(failed[section][:10])}" if failed[section] else ""))
-    return 1 if failed else 0
+    return 1 if any(failed.values()) else 0
 
 
 if __name__ == "__main__":
