@@ -28,6 +28,7 @@ class LocalProtocolError(Exception):
 
 
 REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+_KNOWN_REASONS = frozenset(REASONS.values()) | {b""}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
@@ -106,7 +107,7 @@ class ResponseFramer:
         """
         if not 100 <= status <= 999:
             raise LocalProtocolError(f"invalid status code {status}")
-        if _UNSAFE_VALUE.search(reason):
+        if reason not in _KNOWN_REASONS and _UNSAFE_VALUE.search(reason):
             raise LocalProtocolError("status reason contains CR, LF or NUL")
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
         content_length: int | None = None
