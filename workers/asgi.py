@@ -69,6 +69,7 @@ class AsgiWorker(Worker):
         cfg = self.cfg
         self.loop = loop
         self.limits = cfg.request_limits()
+        self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
         self.in_flight = 0
         self._stop = asyncio.Event()
@@ -515,7 +516,7 @@ class RequestCycle:
 
     def _finish(self, keep_alive: bool) -> None:
         worker = self.protocol.worker
-        if worker.access_log.enabled:
+        if worker.log_access:
             worker.access_log.log(self.request, self.status, self.framer.bytes_sent,
                                   _client_text(self.protocol), self.clock)
         self._wake()
@@ -527,7 +528,7 @@ def http_scope(protocol: HttpProtocol, request: Request) -> dict[str, Any]:
     worker = protocol.worker
     root_path = worker.cfg.root_path
     client, scheme = protocol.client, "http"
-    if protocol.peer_trusted:
+    if request.forwarded and protocol.peer_trusted:
         peer = _client_text(protocol)
         (host, port), scheme = worker.proxy.resolve(request.headers, peer, scheme, True)
         if (host, port) != peer:

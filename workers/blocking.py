@@ -140,9 +140,11 @@ def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_lo
             proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
             started: float) -> wsgi.Outcome:
     """Run one WSGI request on a blocking connection and log it."""
-    if conn.peer_trusted is None:
-        conn.peer_trusted = proxy.trusted(conn.client[0])
-    client, scheme = proxy.resolve(request.headers, conn.client, "http", conn.peer_trusted)
+    client, scheme = conn.client, "http"
+    if request.forwarded:
+        if conn.peer_trusted is None:
+            conn.peer_trusted = proxy.trusted(conn.client[0])
+        client, scheme = proxy.resolve(request.headers, client, scheme, conn.peer_trusted)
     environ = wsgi.build_environ(
         request, wsgi.InputStream(conn.body_receiver(request, cfg.body_timeout)),
         server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,

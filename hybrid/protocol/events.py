@@ -21,6 +21,7 @@ class Request(NamedTuple):
     keep_alive: bool  # what the client asked for; the response may still close
     expect_continue: bool
     upgrade: bool  # the connection is to switch protocols after this head
+    forwarded: bool = False  # it carries Forwarded or X-Forwarded-* fields
 
 
 class Data(NamedTuple):

@@ -125,6 +125,7 @@ class RequestParser:
         self._lengths: tuple[bytes, ...] = ()
         self._codings: tuple[bytes, ...] = ()
         self._expect_continue = False
+        self._forwarded = False
         self._trailers: list[tuple[bytes, bytes]] = []
         self._trailer_bytes = 0
 
@@ -461,6 +462,7 @@ class RequestParser:
         self._hosts = 0
         self._lengths = self._codings = ()
         self._expect_continue = False
+        self._forwarded = False
 
     def on_url(self, piece: bytes) -> None:
         target = self._target
@@ -489,6 +491,9 @@ class RequestParser:
 
     def _on_transfer_encoding(self, value: bytes) -> None:
         self._codings += (value,)
+
+    def _on_forwarded(self, value: bytes) -> None:
+        self._forwarded = True  # proxy headers are read only when present
 
     def _on_expect(self, value: bytes) -> None:
         if value.lower() == b"100-continue":
@@ -526,7 +531,7 @@ class RequestParser:
         self._upgrade = upgrade
         self._events.append(Request(
             method, target, path, query, version, headers, parser.should_keep_alive(),
-            self._expect_continue and version == "1.1", upgrade))
+            self._expect_continue and version == "1.1", upgrade, self._forwarded))
         if self._streaming:
             return  # llhttp frames the body and calls on_message_complete
         if body_state == _HEAD:
@@ -598,6 +603,9 @@ _SPECIAL_FIELDS = {
     b"content-length": RequestParser._on_content_length,
     b"transfer-encoding": RequestParser._on_transfer_encoding,
     b"expect": RequestParser._on_expect,
+    b"forwarded": RequestParser._on_forwarded,
+    b"x-forwarded-for": RequestParser._on_forwarded,
+    b"x-forwarded-proto": RequestParser._on_forwarded,
 }
 
 
