@@ -81,6 +81,14 @@ def test_app_close_code_and_reason_reach_the_client(server):
     assert closed.value.rcvd.reason == "bye"
 
 
+def test_send_after_the_apps_own_close_is_dropped(server):
+    with connect(ws_url(server, "/ws/close-then-send")) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv()
+    assert closed.value.rcvd.code == 1000
+    wait_for(lambda: "send after close was dropped" in server.log(), message="the app to go on")
+
+
 def test_client_close_code_reaches_the_app(server):
     with connect(ws_url(server, "/ws/echo")) as ws:
         ws.close(code=4321)

@@ -249,3 +249,22 @@ def test_serves_a_starlette_app(start_server):
     with connect(f"ws://127.0.0.1:{srv.port}/shout") as ws:
         ws.send("hello")
         assert ws.recv() == "HELLO"
+
+
+def test_app_answer_after_a_bad_body_is_sent_and_the_connection_closed(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo-or-sorry HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     b"\r\nZZ\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    status, headers, body = split_response(raw)
+    assert (status, body) == (400, b"sorry")
+
+
+def test_upgrade_answered_as_http_leaves_the_connection_http(server):
+    raw = raw_exchange(server.port, b"GET /path/one HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n"
+                                    b"Connection: Upgrade\r\n\r\n"
+                                    b"GET /path/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.count(b"HTTP/1.1 200 ") == 2
+    assert raw.index(b"/path/one") < raw.index(b"/path/two")

@@ -158,3 +158,14 @@ def test_worker_whose_threads_are_all_stuck_is_replaced(start_server):
     for thread in hangers:
         thread.join()
     assert httpx.get(server.url + "/", timeout=10).text == "hello"
+
+
+def test_accepting_resumes_after_the_connection_bound_under_load(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "8", "--worker-connections", "2")
+
+    def fetch(_: int) -> int:
+        with httpx.Client(timeout=20) as http:
+            return http.get(server.url + "/", headers={"Connection": "close"}).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(fetch, range(300))) == {200}

@@ -267,6 +267,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
         """`cycle` finished its response; go on with the next one, or wait, or close."""
+        if cycle.request.upgrade and not self.closed:
+            # An Upgrade answered as plain HTTP: the connection stays HTTP.
+            for event in self.parser.resume():
+                self._route(event)
         self.active = None
         if self.receiving is cycle and cycle.body_done:
             self.receiving = None
@@ -466,10 +470,8 @@ class RequestCycle:
         if not more:
             data += self.framer.end()
             self.complete = True
-        if self.disconnected:
-            return
         if data:
-            self.protocol.write(data)
+            self.protocol.write(data)  # dropped if the client is gone
         if more:
             await self.protocol.drain()
         else:

@@ -109,6 +109,8 @@ class WebSocketCycle:
             worker.in_flight -= 1
             if self.pinger is not None:
                 self.pinger.cancel()
+            if self.state == _CLOSED and not self.closed_by_us:
+                self.protocol.close_after_websocket()  # e.g. closed by a shutdown mid-handshake
 
     # --- the ASGI interface -------------------------------------------------------------
 
@@ -148,6 +150,8 @@ class WebSocketCycle:
         elif self.state == _OPEN:
             assert self.conn is not None
             if kind == "websocket.send":
+                if self.conn.state != ConnectionState.OPEN:
+                    return  # after a close: dropped, as other servers do
                 text, data = message.get("text"), message.get("bytes")
                 event = TextMessage(data=text) if text is not None else BytesMessage(data=data or b"")
                 self.protocol.write(self.conn.send(event))

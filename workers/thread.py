@@ -111,13 +111,17 @@ class ThreadWorker(Worker):
         self.tend(max(starts) if len(starts) >= self.threads else None)
 
     def _pace_accepting(self) -> None:
-        """Listen while alive and below --worker-connections; other workers take the rest."""
+        """Listen while alive and below --worker-connections; other workers take the rest.
+
+        `_accepting` says whether the listeners are armed; it changes only
+        under `_lock`, together with the arming, here and in `_accept`.
+        """
         with self._lock:
             should = self.alive and len(self._clients) < self.cfg.worker_connections
-        if should != self._accepting:
-            for fd in self._listeners:
-                self._epoll.modify(fd, ARMED if should else 0)
-        self._accepting = should
+            if should != self._accepting:
+                for fd in self._listeners:
+                    self._epoll.modify(fd, ARMED if should else 0)
+                self._accepting = should
 
     def _expire(self, now: float) -> None:
         with self._lock:
@@ -176,7 +180,7 @@ class ThreadWorker(Worker):
         while True:
             with self._lock:
                 if len(self._clients) >= self.cfg.worker_connections or not self.alive:
-                    self._accepting = False  # the main thread re-arms below the bound
+                    self._accepting = False  # left disarmed; the main thread re-arms it
                     return
             try:
                 sock, addr = listener.accept()
@@ -196,7 +200,9 @@ class ThreadWorker(Worker):
             with self._lock:
                 self._clients[client.fd] = client
             self._epoll.register(client.fd, ARMED)
-        self._epoll.modify(listener.fileno(), ARMED)  # one-shot: arm it for the next
+        with self._lock:
+            if self._accepting:  # one-shot: arm it again, unless pacing disarmed it
+                self._epoll.modify(listener.fileno(), ARMED)
 
     def _on_readable(self, client: _Client) -> None:
         """This thread owns `client` (busy): read, and serve what is complete."""
@@ -321,6 +327,11 @@ class ThreadWorker(Worker):
                 return
             client.closed = True
             self._clients.pop(client.fd, None)
+            if not self._accepting and self.alive:
+                # Back below --worker-connections: listen again at once.
+                for fd in self._listeners:
+                    self._epoll.modify(fd, ARMED)
+                self._accepting = True
         try:
             self._epoll.unregister(client.fd)
         except (OSError, ValueError):

@@ -97,6 +97,16 @@ async def echo(scope, receive, send, query):
     await send({"type": "http.response.body", "body": body})
 
 
+async def echo_or_sorry(scope, receive, send, query):
+    """Answers even when the body cannot be read, as Starlette's error handler does."""
+    try:
+        body = await _read_body(receive)
+    except ConnectionError:
+        await _text(send, "sorry", 400)
+        return
+    await _text(send, body.decode("latin-1"))
+
+
 async def _path(scope, receive, send, query):
     await _text(send, scope["path"])
 
@@ -209,6 +219,14 @@ async def ws_echo(scope, receive, send):
             await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
+async def ws_close_then_send(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": 1000})
+    await send({"type": "websocket.send", "text": "after the close"})
+    print("send after close was dropped", flush=True)
+
+
 async def ws_deny(scope, receive, send):
     await receive()
     await send({"type": "websocket.close"})
@@ -236,5 +254,6 @@ async def whoami(scope, receive, send, query):
 
 ROUTES["/ws-last-close-code"] = ws_last_close_code
 ROUTES["/whoami"] = whoami
-WEBSOCKET_ROUTES = {"/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
+ROUTES["/echo-or-sorry"] = echo_or_sorry
+WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
                     "/ws/error": ws_error}
