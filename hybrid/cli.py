@@ -102,13 +102,17 @@ def check(loaded: config.Loaded) -> int:
         return _fail(str(exc), 1)
     interface = detect_interface(app) if cfg.interface == "auto" else cfg.interface
     detected = "detected" if cfg.interface == "auto" else "from --interface"
-    print(f"app: {cfg.app} ({interface}, {detected})")
-    print("settings:")
+    lines = [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
     width = max(len(name) for name in SETTINGS)
     for name in SETTINGS:
         value = getattr(cfg, name)
         shown = ", ".join(value) if isinstance(value, tuple) else value
-        print(f"  {name:<{width}} = {shown!s:<30} ({loaded.sources[name]})")
+        lines.append(f"  {name:<{width}} = {shown!s:<30} ({loaded.sources[name]})")
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:
+        # The reader left early (`hybrid check APP | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
