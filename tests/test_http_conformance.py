@@ -5,7 +5,6 @@ the app, and the worker must go on serving."""
 from __future__ import annotations
 
 import socket
-import time
 
 import httpx
 import pytest

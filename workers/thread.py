@@ -33,7 +33,7 @@ import time
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import ConnectionClosed, ProtocolError, Request, RequestParser, error_response
-from workers.base import HEARTBEAT_INTERVAL, Worker
+from workers.base import Worker
 from workers.blocking import LINGER_SECONDS, RECV_SIZE, Connection, respond
 
 if not hasattr(select, "epoll"):
