@@ -103,3 +103,39 @@ def test_error_response_is_plain_text_and_closes():
     head_part, body = raw.split(b"\r\n\r\n", 1)
     assert b"content-length: %d\r\n" % len(body) in head_part
     assert body == b"431 Request Header Fields Too Large\ntoo many header fields\n"
+
+
+def test_a_repeated_head_gets_the_same_framing_each_time():
+    fields = [(b"content-type", b"text/plain"), (b"content-length", b"3")]
+    first, second = ResponseFramer(), ResponseFramer()
+    assert head(first, headers=fields) == head(second, headers=fields)
+    assert second.body(b"abcdef") == b"abc" and second.keep_alive is False
+
+
+def test_a_repeated_head_carries_the_current_date(monkeypatch):
+    fields = [(b"content-length", b"0")]
+    monkeypatch.setattr("hybrid.protocol.response.time.time", lambda: 0.0)
+    assert b"date: Thu, 01 Jan 1970 00:00:00 GMT\r\n" in head(ResponseFramer(), headers=fields)
+    monkeypatch.setattr("hybrid.protocol.response.time.time", lambda: 86400.0)
+    assert b"date: Fri, 02 Jan 1970 00:00:00 GMT\r\n" in head(ResponseFramer(), headers=fields)
+
+
+def test_heads_differing_only_in_keep_alive_are_framed_apart():
+    fields = [(b"content-length", b"0")]
+    assert b"connection: close" not in head(ResponseFramer(), headers=fields)
+    closing = ResponseFramer()
+    assert b"connection: close\r\n" in head(closing, headers=fields, keep_alive=False)
+    assert closing.keep_alive is False
+
+
+def test_header_pairs_given_as_lists_are_framed_like_tuples():
+    framer = ResponseFramer()
+    raw = head(framer, headers=[[b"x-a", b"1"], [b"content-length", b"2"]])
+    assert b"x-a: 1\r\ncontent-length: 2\r\n" in raw
+    assert framer.body(b"ok") == b"ok"
+
+
+def test_an_invalid_head_is_refused_every_time():
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError):
+            head(ResponseFramer(), headers=[(b"x-a", b"1\r\nx-b: 2")])

@@ -69,6 +69,7 @@ class AsgiWorker(Worker):
         cfg = self.cfg
         self.loop = loop
         self.limits = cfg.request_limits()
+        self.limit_concurrency = cfg.limit_concurrency
         self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
         self.in_flight = 0
@@ -172,11 +173,12 @@ class HttpProtocol(asyncio.Protocol):
         if websocket is not None and websocket.conn is not None:
             websocket.data_received(data)
             return
-        if self.idle:
-            self.idle = False
-            self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
         for event in self.parser.feed(data):
             self._route(event)
+        if self.idle and self.parser.in_message:
+            # Part of the next head came: from now on it has --header-timeout.
+            self.idle = False
+            self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
     def eof_received(self) -> bool:
         if self.websocket is not None:
@@ -206,27 +208,28 @@ class HttpProtocol(asyncio.Protocol):
     # --- events from the parser ------------------------------------------------------------
 
     def _route(self, event: Event) -> None:
-        if isinstance(event, Request):
-            self._cancel_timer()
-            if is_websocket(event) and self.active is None and self.websocket is None:
+        kind = type(event)
+        if kind is Request:
+            self.deadline = None
+            self.idle = False
+            if event.upgrade and is_websocket(event) and self.active is None \
+                    and self.websocket is None:
                 self._start_websocket(event)
                 return
-            cycle = RequestCycle(self, event)
-            self.receiving = cycle
+            cycle = self.receiving = RequestCycle(self, event)
             if self.active is None:
                 self._start(cycle)
             else:
                 self.waiting.append(cycle)
                 if len(self.waiting) >= MAX_PIPELINED:
                     self._pause_reading()
-        elif isinstance(event, (Data, EndOfMessage)):
-            if self.receiving is None:
-                return  # the end of a WebSocket handshake request, which has no body
-            if isinstance(event, Data):
-                self.receiving.body_arrived(event.data)
-            else:
+        elif kind is EndOfMessage:
+            if self.receiving is not None:  # (None: the end of a WebSocket handshake request)
                 self.receiving.body_complete()
-        elif isinstance(event, ProtocolError):
+        elif kind is Data:
+            if self.receiving is not None:
+                self.receiving.body_arrived(event.data)
+        elif kind is ProtocolError:
             if self.receiving is not None and not self.receiving.body_done:
                 self.receiving.body_failed(event)
             if self.active is None:
@@ -259,11 +262,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
-        limit = self.cfg.limit_concurrency
-        if limit and self.worker.in_flight >= limit:
+        worker = self.worker
+        if worker.limit_concurrency and worker.in_flight >= worker.limit_concurrency:
             cycle.refuse(503, "too many requests in flight; try again")
             return
-        self.worker.loop.create_task(cycle.run(self.worker.app))
+        worker.loop.create_task(cycle.run(worker.app))
 
     def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
         """`cycle` finished its response; go on with the next one, or wait, or close."""
@@ -292,7 +295,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._arm_timer(self.cfg.keep_alive, self._close)
             else:
                 self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
-            self._resume_reading()
+            if self.read_paused:
+                self._resume_reading()
 
     def _reject(self, error: ProtocolError) -> None:
         log.debug("Rejected request from %s: %d %s", self.client, error.status, error.detail)
@@ -521,7 +525,8 @@ class RequestCycle:
         if worker.log_access:
             worker.access_log.log(self.request, self.status, self.framer.bytes_sent,
                                   _client_text(self.protocol), self.clock)
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
         self.protocol.response_done(self, keep_alive)
 
 

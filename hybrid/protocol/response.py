@@ -19,6 +19,7 @@ import re
 import time
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Iterable, NamedTuple
 
 SERVER = b"hybrid"
 
@@ -74,16 +75,95 @@ class _DateCache:
     def __init__(self) -> None:
         self._second = -1
         self._value = b""
+        self._line = b""
 
     def get(self) -> bytes:
         now = int(time.time())
         if now != self._second:
-            self._second = now
-            self._value = formatdate(now, usegmt=True).encode("ascii")
+            self._refresh(now)
         return self._value
 
+    def line(self) -> bytes:
+        """The whole Date field line, CRLF included."""
+        now = int(time.time())
+        if now != self._second:
+            self._refresh(now)
+        return self._line
 
-http_date = _DateCache().get
+    def _refresh(self, now: int) -> None:
+        self._second = now
+        self._value = formatdate(now, usegmt=True).encode("ascii")
+        self._line = b"date: %s\r\n" % self._value
+
+
+_DATE = _DateCache()
+http_date = _DATE.get
+
+
+class _Shape(NamedTuple):
+    """What a head's fields decide, apart from the date: remembered per distinct head."""
+
+    before_date: bytes  # status line and fields (a 1xx head: all of it)
+    after_date: bytes  # the fields after the date, and the blank line
+    mode: int
+    length: int  # Content-Length, when the mode is _LENGTH
+    keep_alive: bool
+
+
+# Apps send the same few heads over and over (same status, same fields):
+# validating and framing each once saves most of a head's cost.
+_SHAPES: dict[tuple, _Shape] = {}
+_SHAPES_MAX = 1024
+
+
+def _shape(request_method: str, http_version: str, keep_alive: bool, status: int,
+           reason: bytes, headers: tuple) -> _Shape:
+    if not 100 <= status <= 999:
+        raise LocalProtocolError(f"invalid status code {status}")
+    if reason not in _KNOWN_REASONS and _UNSAFE_VALUE.search(reason):
+        raise LocalProtocolError("status reason contains CR, LF or NUL")
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    content_length: int | None = None
+    for name, value in headers:
+        kind = _NAME_KINDS.get(name)
+        if kind is None:
+            kind = _classify_name(name)
+        if kind:  # a framing field: ours to write, read for intent only
+            if kind == _CONTENT_LENGTH:
+                length = _parse_content_length(value)
+                if content_length is not None and length != content_length:
+                    raise LocalProtocolError("two different Content-Length values")
+                content_length = length
+            elif kind == _CONNECTION and b"close" in value.lower():
+                keep_alive = False
+            elif _UNSAFE_VALUE.search(value):
+                raise LocalProtocolError("a header value contains CR, LF or NUL")
+            continue
+        lines.append(b"%s: %s\r\n" % (name, value))
+    _check_values(lines)
+
+    if request_method == "HEAD" or status < 200 or status in (204, 304):
+        mode = _NO_BODY
+        if content_length is not None and status >= 200 and status != 204:
+            lines.append(b"content-length: %d\r\n" % content_length)
+    elif content_length is not None:
+        mode = _LENGTH
+        lines.append(b"content-length: %d\r\n" % content_length)
+    elif http_version == "1.1":
+        mode = _CHUNKED
+        lines.append(b"transfer-encoding: chunked\r\n")
+    else:
+        mode = _CLOSE
+        keep_alive = False
+    if status < 200:
+        return _Shape(b"".join(lines) + b"\r\n", b"", mode, 0, keep_alive)
+    after = [b"server: %s\r\n" % SERVER]
+    if not keep_alive:
+        after.append(b"connection: close\r\n")
+    elif http_version == "1.0":
+        after.append(b"connection: keep-alive\r\n")
+    after.append(b"\r\n")
+    return _Shape(b"".join(lines), b"".join(after), mode, content_length or 0, keep_alive)
 
 
 class ResponseFramer:
@@ -99,61 +179,30 @@ class ResponseFramer:
         self.bytes_sent = 0  # body bytes, not counting framing
 
     def head(self, request_method: str, http_version: str, keep_alive: bool, status: int,
-             reason: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+             reason: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         """Validate the app's head, choose the framing and return the head's bytes.
 
         `keep_alive` is whether the connection may persist as far as the
         request and the server are concerned; the result may still close.
         """
-        if not 100 <= status <= 999:
-            raise LocalProtocolError(f"invalid status code {status}")
-        if reason not in _KNOWN_REASONS and _UNSAFE_VALUE.search(reason):
-            raise LocalProtocolError("status reason contains CR, LF or NUL")
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-        content_length: int | None = None
-        for name, value in headers:
-            kind = _NAME_KINDS.get(name)
-            if kind is None:
-                kind = _classify_name(name)
-            if kind:  # a framing field: ours to write, read for intent only
-                if kind == _CONTENT_LENGTH:
-                    length = _parse_content_length(value)
-                    if content_length is not None and length != content_length:
-                        raise LocalProtocolError("two different Content-Length values")
-                    content_length = length
-                elif kind == _CONNECTION and b"close" in value.lower():
-                    keep_alive = False
-                elif _UNSAFE_VALUE.search(value):
-                    raise LocalProtocolError("a header value contains CR, LF or NUL")
-                continue
-            lines.append(b"%s: %s\r\n" % (name, value))
-        _check_values(lines)
-
-        if request_method == "HEAD" or status < 200 or status in (204, 304):
-            self._mode = _NO_BODY
-            if content_length is not None and status >= 200 and status != 204:
-                lines.append(b"content-length: %d\r\n" % content_length)
-        elif content_length is not None:
-            self._mode = _LENGTH
-            self._remaining = content_length
-            lines.append(b"content-length: %d\r\n" % content_length)
-        elif http_version == "1.1":
-            self._mode = _CHUNKED
-            lines.append(b"transfer-encoding: chunked\r\n")
-        else:
-            self._mode = _CLOSE
-            keep_alive = False
-
+        headers = tuple(headers)
+        key: tuple | None = (status, reason, request_method == "HEAD", http_version, keep_alive,
+                             headers)
+        try:
+            shape = _SHAPES.get(key)
+        except TypeError:  # a header pair given as a list: unhashable, so never remembered
+            key = shape = None
+        if shape is None:
+            shape = _shape(request_method, http_version, keep_alive, status, reason, headers)
+            if key is not None:
+                if len(_SHAPES) >= _SHAPES_MAX:
+                    _SHAPES.clear()
+                _SHAPES[key] = shape
+        before_date, after_date, self._mode, self._remaining, self.keep_alive = shape
         self.status = status
-        self.keep_alive = keep_alive
-        if status >= 200:
-            lines.append(b"date: %s\r\nserver: %s\r\n" % (http_date(), SERVER))
-            if not keep_alive:
-                lines.append(b"connection: close\r\n")
-            elif http_version == "1.0":
-                lines.append(b"connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+        if status < 200:
+            return before_date
+        return before_date + _DATE.line() + after_date
 
     def body(self, data: bytes) -> bytes:
         """Frame a piece of the body (possibly to nothing)."""
