@@ -91,6 +91,8 @@ _FORBIDDEN_TRAILERS = frozenset({
     b"if-range", b"cache-control", b"proxy-connection",
 })
 _END_NO_TRAILERS = EndOfMessage(())
+# Request(...) runs a Python-level __new__; this builds the same tuple in C.
+_new_request = tuple.__new__
 _HASH = ord("#")
 
 
@@ -116,12 +118,13 @@ class RequestParser:
         self._remaining = 0  # body bytes still due
         self._body_size = 0
         self._feed_size = 0  # size of the bytes llhttp is parsing now
-        self._streaming = False
+        self._careful = False  # llhttp is fed by the careful path (else by the fast one)
         self._in_head = False
         self._upgrade = False
         self._target: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._hosts = 0
+        self._valid_host = b"\0"  # the last Host value found valid (never a valid one)
         self._lengths: tuple[bytes, ...] = ()
         self._codings: tuple[bytes, ...] = ()
         self._expect_continue = False
@@ -138,7 +141,10 @@ class RequestParser:
             return events
         try:
             if self._state == _STREAM:
-                self._stream_read(data)
+                if self._llhttp_idle:
+                    self._stream(data)
+                else:
+                    self._stream_read(data)
             else:
                 self._buffer = self._buffer + data if self._buffer else data
                 self._advance()
@@ -190,16 +196,16 @@ class RequestParser:
     # --- the fast path -----------------------------------------------------------------
 
     def _stream_read(self, data: bytes) -> None:
-        if not self._llhttp_idle:  # inside a Content-Length body
-            body_left = self._remaining
-            if body_left >= len(data):
-                self._stream(data)
-                return
-            self._stream(data[:body_left])
-            data = data[body_left:]
-            if self._state != _STREAM:  # an upgrade paused the parser
-                self._buffer += data
-                return
+        """A read that starts inside a Content-Length body."""
+        body_left = self._remaining
+        if body_left >= len(data):
+            self._stream(data)
+            return
+        self._stream(data[:body_left])
+        data = data[body_left:]
+        if self._state != _STREAM:  # an upgrade paused the parser
+            self._buffer += data
+            return
         self._stream(data)
 
     def _stream(self, data: bytes) -> None:
@@ -208,7 +214,6 @@ class RequestParser:
         if parser is None:
             parser = self._llhttp = httptools.HttpRequestParser(self)
         self._feed_size = len(data)
-        self._streaming = True
         first = len(self._events)
         try:
             parser.feed_data(data)
@@ -221,8 +226,6 @@ class RequestParser:
             failed = True
         else:
             failed = False
-        finally:
-            self._streaming = False
         if failed:
             # Outside the except block, so the careful path's errors carry no context.
             del self._events[first:]  # not delivered yet: the careful path redoes them
@@ -330,10 +333,13 @@ class RequestParser:
 
     def _feed_head(self, data: bytes, head_size: int) -> None:
         self._feed_size = head_size
+        self._careful = True
         try:
             self._feed_llhttp(data)
         except httptools.HttpParserUpgrade:
             self._llhttp = None  # paused for good; the framing here goes on
+        finally:
+            self._careful = False
 
     def _feed_llhttp(self, data: bytes) -> None:
         parser = self._llhttp
@@ -348,8 +354,6 @@ class RequestParser:
         except httptools.HttpParserUpgrade:
             raise
         except httptools.HttpParserInvalidMethodError:
-            if self._streaming:
-                raise ProtocolError(400, "invalid request method") from None
             error = self._method_error()
             if error is None:
                 self._state = _BAD_METHOD
@@ -481,10 +485,13 @@ class RequestParser:
 
     def _on_host(self, value: bytes) -> None:
         self._hosts += 1
+        if value == self._valid_host:
+            return  # a keep-alive client names the same host on every request
         # The common case in C: only reg-name characters, at most one colon.
         if value.translate(None, _REG_NAME_CHARS) or value.count(b":") > 1:
             if not _HOST_OK(value):
                 raise ProtocolError(400, "invalid Host header")
+        self._valid_host = value
 
     def _on_content_length(self, value: bytes) -> None:
         self._lengths += (value,)
@@ -523,16 +530,16 @@ class RequestParser:
         # Framing is decided, and may refuse, before the Request is queued.
         body_state = self._frame_body(version) if self._codings or self._lengths else _HEAD
         upgrade = parser.should_upgrade()
-        if self._streaming and (body_state == _CHUNK_SIZE or (upgrade and body_state != _HEAD)):
+        if not self._careful and (body_state == _CHUNK_SIZE or (upgrade and body_state != _HEAD)):
             # Hand the read over to the careful path, which decodes chunked
             # bodies, and frames the body of an Upgrade request, which llhttp
             # would take for bytes of the new protocol.
             raise ProtocolError(400, "to the careful path")
         self._upgrade = upgrade
-        self._events.append(Request(
+        self._events.append(_new_request(Request, (
             method, target, path, query, version, headers, parser.should_keep_alive(),
-            self._expect_continue and version == "1.1", upgrade, self._forwarded))
-        if self._streaming:
+            self._expect_continue and version == "1.1", upgrade, self._forwarded)))
+        if not self._careful:
             return  # llhttp frames the body and calls on_message_complete
         if body_state == _HEAD:
             self._end_careful_message(_END_NO_TRAILERS)
@@ -553,7 +560,7 @@ class RequestParser:
 
     def on_message_complete(self) -> None:
         self._llhttp_idle = True
-        if self._streaming:
+        if not self._careful:
             self._events.append(_END_NO_TRAILERS)
 
     def _frame_body(self, version: str) -> int:

@@ -19,7 +19,8 @@ import re
 import time
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 SERVER = b"hybrid"
 
