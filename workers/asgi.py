@@ -70,6 +70,7 @@ class AsgiWorker(Worker):
         self.loop = loop
         self.limits = cfg.request_limits()
         self.limit_concurrency = cfg.limit_concurrency
+        self.root_path = cfg.root_path
         self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
         self.in_flight = 0
@@ -533,13 +534,17 @@ class RequestCycle:
 def http_scope(protocol: HttpProtocol, request: Request) -> dict[str, Any]:
     """The ASGI scope of a request (a WebSocket cycle adapts it)."""
     worker = protocol.worker
-    root_path = worker.cfg.root_path
+    root_path = worker.root_path
     client, scheme = protocol.client, "http"
     if request.forwarded and protocol.peer_trusted:
         peer = _client_text(protocol)
         (host, port), scheme = worker.proxy.resolve(request.headers, peer, scheme, True)
         if (host, port) != peer:
             client = (host, int(port) if port.isdigit() else 0)
+    raw_path = request.path
+    path = raw_path.decode("ascii", "replace")  # llhttp admits only ASCII in targets
+    if _PERCENT in raw_path:
+        path = unquote(path)
     return {
         "type": "http",
         "asgi": ASGI_VERSION,
@@ -549,8 +554,8 @@ def http_scope(protocol: HttpProtocol, request: Request) -> dict[str, Any]:
         "scheme": scheme,
         "method": request.method,
         "root_path": root_path,
-        "path": root_path + _decode_path(request.path),
-        "raw_path": request.path,
+        "path": root_path + path if root_path else path,
+        "raw_path": raw_path,
         "query_string": request.query,
         "headers": request.headers,
         "state": worker.state.copy(),
@@ -558,11 +563,6 @@ def http_scope(protocol: HttpProtocol, request: Request) -> dict[str, Any]:
 
 
 _PERCENT = ord("%")
-
-
-def _decode_path(raw: bytes) -> str:
-    text = raw.decode("ascii", "replace")  # llhttp admits only ASCII in targets
-    return unquote(text) if _PERCENT in raw else text
 
 
 def _client_text(protocol: HttpProtocol) -> tuple[str, str]:

@@ -74,26 +74,28 @@ class _DateCache:
     """The Date header value, formatted once per second."""
 
     def __init__(self) -> None:
-        self._second = -1
+        self._second = 0.0  # the second the value is for, and the next one
+        self._next = 0.0
         self._value = b""
         self._line = b""
 
     def get(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
+        now = time.time()
+        if not self._second <= now < self._next:
             self._refresh(now)
         return self._value
 
     def line(self) -> bytes:
         """The whole Date field line, CRLF included."""
-        now = int(time.time())
-        if now != self._second:
+        now = time.time()
+        if not self._second <= now < self._next:
             self._refresh(now)
         return self._line
 
-    def _refresh(self, now: int) -> None:
-        self._second = now
-        self._value = formatdate(now, usegmt=True).encode("ascii")
+    def _refresh(self, now: float) -> None:
+        second = int(now)
+        self._second, self._next = second, second + 1
+        self._value = formatdate(second, usegmt=True).encode("ascii")
         self._line = b"date: %s\r\n" % self._value
 
 
