@@ -237,7 +237,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._reject(event)
             else:
                 self.pending_error = event  # answered after the requests before it
-        elif isinstance(event, ConnectionClosed) and self.active is None:
+        elif kind is ConnectionClosed and self.active is None:
             self._close()
 
     def _start_websocket(self, request: Request) -> None:
