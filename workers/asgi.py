@@ -65,7 +65,8 @@ class AsgiWorker(Worker):
         finally:
             loop.close()
 
-    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set up what connections read from the worker (before any is made)."""
         cfg = self.cfg
         self.loop = loop
         self.limits = cfg.request_limits()
@@ -74,6 +75,11 @@ class AsgiWorker(Worker):
         self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
         self.in_flight = 0
+        self.state: dict[str, Any] = {}
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        cfg = self.cfg
+        self.prepare(loop)
         self._stop = asyncio.Event()
         self._fast_stop = False
         lifespan = Lifespan(self.app, cfg.lifespan)

@@ -1,0 +1,110 @@
+"""Microbenchmark: the `asgi` worker's own cost per request, without sockets.
+
+The real worker class and connection Protocol serve 64 keep-alive
+connections whose transports live in memory: each round feeds every
+connection one GET, then lets the event loop run the request tasks, as
+one turn of the loop under `wrk -c64` would. What is left out is the
+kernel's share (the read and write system calls, about a third of the
+worker's CPU time under load), so this isolates the part our code decides:
+parsing, routing, the scope, the task, the app's two sends, the framing.
+
+    python benchmarks/asgi_path_bench.py [--rounds 3000] [--repeats 5]
+
+Wall time on a shared machine is noisy; for a repeatable count, run it
+under callgrind with two round counts and divide the difference:
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        python benchmarks/asgi_path_bench.py --rounds 100 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.apps import asgi_plaintext  # noqa: E402
+from hybrid.config import Config  # noqa: E402
+from workers.asgi import AsgiWorker, HttpProtocol  # noqa: E402
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
+CONNECTIONS = 64
+
+
+class _Socket:
+    family = socket.AF_UNIX  # no TCP_NODELAY to set
+
+    def getsockname(self) -> str:
+        return "/tmp/bench.sock"
+
+
+class MemoryTransport:
+    """Counts the responses written; never pushes back."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self._extra = {"socket": _Socket(), "peername": ("127.0.0.1", 50000)}
+
+    def get_extra_info(self, name: str) -> Any:
+        return self._extra.get(name)
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        raise AssertionError("a keep-alive connection was closed")
+
+
+async def measure(rounds: int, repeats: int) -> list[float]:
+    """Microseconds per request, one figure per repeat."""
+    worker = AsgiWorker(age=0, ppid=0, listeners=[], cfg=Config(app="benchmarks.apps:x"),
+                        heartbeat=None, status=None, app=asgi_plaintext)  # type: ignore[arg-type]
+    worker.prepare(asyncio.get_running_loop())
+    connections = []
+    for _ in range(CONNECTIONS):
+        protocol = HttpProtocol(worker)
+        protocol.connection_made(MemoryTransport())  # type: ignore[arg-type]
+        connections.append(protocol)
+    figures = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            for protocol in connections:
+                protocol.data_received(REQUEST)
+            await asyncio.sleep(0)
+        figures.append((time.perf_counter() - started) / (rounds * CONNECTIONS) * 1e6)
+    answered = sum(p.transport.writes for p in connections)  # type: ignore[union-attr]
+    if answered != rounds * repeats * CONNECTIONS:
+        raise AssertionError(f"{answered} responses for {rounds * repeats * CONNECTIONS} requests")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    loop = uvloop.new_event_loop()
+    figures = loop.run_until_complete(measure(args.rounds, args.repeats))
+    print(f"asgi worker path: {statistics.median(figures):.2f} us/request "
+          f"(median of {args.repeats}; min {min(figures):.2f}), "
+          f"python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
