@@ -28,3 +28,21 @@ async def asgi_json(scope, receive, send):
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def _starlette_app():
+    """A Starlette app with one JSON route, if Starlette is installed (the test extra has it)."""
+    try:
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+    except ImportError:
+        return None
+
+    async def hello(request):
+        return JSONResponse(JSON)
+
+    return Starlette(routes=[Route("/", hello)])
+
+
+starlette_json = _starlette_app()

@@ -8,7 +8,9 @@ kernel's share (the read and write system calls, about a third of the
 worker's CPU time under load), so this isolates the part our code decides:
 parsing, routing, the scope, the task, the app's two sends, the framing.
 
-    python benchmarks/asgi_path_bench.py [--rounds 3000] [--repeats 5]
+    python benchmarks/asgi_path_bench.py [--rounds 3000] [--repeats 5] [--app asgi_plaintext]
+
+`--app` names another app of `benchmarks/apps.py` (`starlette_json`, say).
 
 Wall time on a shared machine is noisy; for a repeatable count, run it
 under callgrind with two round counts and divide the difference:
@@ -32,7 +34,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.apps import asgi_plaintext  # noqa: E402
+from benchmarks import apps  # noqa: E402
 from hybrid.config import Config  # noqa: E402
 from workers.asgi import AsgiWorker, HttpProtocol  # noqa: E402
 
@@ -70,10 +72,10 @@ class MemoryTransport:
         raise AssertionError("a keep-alive connection was closed")
 
 
-async def measure(rounds: int, repeats: int) -> list[float]:
+async def measure(app: Any, rounds: int, repeats: int) -> list[float]:
     """Microseconds per request, one figure per repeat."""
     worker = AsgiWorker(age=0, ppid=0, listeners=[], cfg=Config(app="benchmarks.apps:x"),
-                        heartbeat=None, status=None, app=asgi_plaintext)  # type: ignore[arg-type]
+                        heartbeat=None, status=None, app=app)  # type: ignore[arg-type]
     worker.prepare(asyncio.get_running_loop())
     connections = []
     for _ in range(CONNECTIONS):
@@ -98,10 +100,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--app", default="asgi_plaintext", help="an app of benchmarks/apps.py")
     args = parser.parse_args()
+    app = getattr(apps, args.app, None)
+    if app is None:
+        parser.error(f"benchmarks/apps.py has no app {args.app!r} (or its framework is missing)")
     loop = uvloop.new_event_loop()
-    figures = loop.run_until_complete(measure(args.rounds, args.repeats))
-    print(f"asgi worker path: {statistics.median(figures):.2f} us/request "
+    figures = loop.run_until_complete(measure(app, args.rounds, args.repeats))
+    print(f"asgi worker path, {args.app}: {statistics.median(figures):.2f} us/request "
           f"(median of {args.repeats}; min {min(figures):.2f}), "
           f"python {sys.version.split()[0]}")
 

@@ -8,6 +8,7 @@ group's baseline. Only these ratios mean something: this machine is noisy.
 
     python benchmarks/load.py --group thread [--rounds 5] [--duration 5]
     python benchmarks/load.py --group sync
+    python benchmarks/load.py --group asgi|asgi-json|starlette
 
 Peers come from `benchmarks/requirements.txt`; wrk from Debian (`apt-get
 install -y wrk`).
@@ -81,6 +82,11 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
         Server("hybrid asgi", hybrid("asgi_json", "-k", "asgi")),
         Server("uvicorn", uvicorn("asgi_json", "--http", "httptools", "--loop", "uvloop")),
         Server("granian asgi", granian("asgi_json", "asgi")),
+    ]),
+    "starlette": ("uvicorn", [
+        Server("hybrid asgi", hybrid("starlette_json", "-k", "asgi")),
+        Server("uvicorn", uvicorn("starlette_json", "--http", "httptools", "--loop", "uvloop")),
+        Server("granian asgi", granian("starlette_json", "asgi")),
     ]),
     "sync": ("gunicorn sync", [
         Server("hybrid sync", hybrid("wsgi_plaintext", "-k", "sync")),
