@@ -381,8 +381,7 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     if not isinstance(status, str):
         raise TypeError(f"status must be a str like '200 OK', not {type(status).__name__}")
     code, _, reason = status.partition(" ")
-    if len(code) != 3 or not code.isdigit() or code < "200":
-        # 1xx responses are the server's to send, never an app's final answer.
+    if len(code) != 3 or not code.isdigit():
         raise LocalProtocolError(f"invalid status {status!r}")
     return int(code), reason.strip().encode("latin-1")
 

@@ -81,7 +81,7 @@ def test_app_close_code_and_reason_reach_the_client(server):
     assert closed.value.rcvd.reason == "bye"
 
 
-def test_send_after_the_apps_own_close_is_dropped(server):
+def test_send_after_the_apps_own_close_is_dropped_while_the_close_completes(server):
     with connect(ws_url(server, "/ws/close-then-send")) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv()
@@ -135,6 +135,21 @@ def test_bad_handshakes_are_refused(server, version, key, status):
                                     b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
                                     b"\r\nSec-WebSocket-Version: " + version + b"\r\n\r\n")
     assert split_response(raw)[0] == status
+
+
+def test_an_unsupported_version_is_told_the_supported_one(server):
+    raw = raw_exchange(server.port, b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+                                    b"\r\nSec-WebSocket-Version: 8\r\n\r\n")
+    status, headers, _ = split_response(raw)
+    assert (status, headers["sec-websocket-version"]) == (426, "13")
+
+
+def test_send_raises_an_oserror_once_the_client_has_gone(server):
+    with connect(ws_url(server, "/ws/send-until-gone")) as ws:
+        assert ws.recv() == "tick"
+    wait_for(lambda: httpx.get(server.url + "/raised?kind=websocket", timeout=5).text
+             == "ClientDisconnected", message="the app's send() to raise")
 
 
 def test_shutdown_closes_open_websockets_with_1001(start_server):

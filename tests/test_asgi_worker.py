@@ -268,3 +268,82 @@ def test_upgrade_answered_as_http_leaves_the_connection_http(server):
                                     b"GET /path/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.count(b"HTTP/1.1 200 ") == 2
     assert raw.index(b"/path/one") < raw.index(b"/path/two")
+
+
+# --- answers that do not wait for the body, and clients that leave ----------------------
+
+def test_unread_short_body_is_skipped_and_the_connection_kept(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        first = b""
+        while not first.endswith(b"ignored"):  # answered before any of the body came
+            first += sock.recv(65536)
+        sock.sendall(b"b" * 1000 + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        second = b""
+        while chunk := sock.recv(65536):
+            second += chunk
+    assert first.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in first
+    assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"hello")
+
+
+def test_answer_to_a_held_back_body_closes_and_says_so(server):
+    raw = raw_exchange(server.port, b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                                    b"Expect: 100-continue\r\n\r\n")
+    status, headers, body = split_response(raw)
+    assert (status, body) == (200, b"ignored")
+    assert headers["connection"] == "close"
+    assert b"100 Continue" not in raw
+
+
+def test_answer_to_a_large_unread_upload_reaches_the_client_before_the_close(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n")
+        sock.sendall(b"u" * (1 << 20))  # more than is skipped; the rest never comes
+        raw = b""
+        while chunk := sock.recv(65536):  # a reset here would be the RST of a hasty close
+            raw += chunk
+    status, _, body = split_response(raw)
+    assert (status, body) == (200, b"ignored")
+
+
+def test_an_interim_status_as_the_answer_is_a_500(client):
+    assert client.get("/early-hint").status_code == 500
+
+
+def test_send_raises_an_oserror_once_the_client_has_gone(client, server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /send-until-gone HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"tick" in sock.recv(65536)
+    wait_for(lambda: client.get("/raised?kind=http").text == "ClientDisconnected",
+             message="the app's send() to raise")
+
+
+def test_an_abandoned_upload_is_not_logged_as_an_app_error(client, server):
+    before = int(client.get("/disconnects").text)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
+    wait_for(lambda: int(client.get("/disconnects").text) == before + 1,
+             message="the app to see http.disconnect")
+    log = server.log()
+    assert "Exception in ASGI application (POST /upload)" not in log
+    assert "returned without a response (POST /upload)" not in log
+
+
+def test_limit_concurrency_counts_requests_started_in_the_same_turn(start_server):
+    srv = start_server(APP, "-k", "asgi", "--limit-concurrency", "1")
+    socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(4)]
+    try:
+        for sock in socks:  # accepted and served once, so that later reads come together
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).endswith(b"hello")
+        blocker = threading.Thread(target=lambda: httpx.get(srv.url + "/block?s=1", timeout=10))
+        blocker.start()
+        wait_for(lambda: "blocking the loop" in srv.log(), message="the loop to block")
+        for sock in socks:  # all four arrive while the loop is blocked
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        statuses = sorted(int(sock.recv(65536).split(b" ")[1]) for sock in socks)
+        blocker.join()
+    finally:
+        for sock in socks:
+            sock.close()
+    assert statuses == [200, 503, 503, 503]

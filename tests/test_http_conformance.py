@@ -241,6 +241,20 @@ def test_100_continue_is_not_sent_when_the_app_ignores_the_body(server):
     assert answer.startswith(b"HTTP/1.1 200 ")
 
 
+def test_100_continue_is_never_sent_once_the_response_started(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post(b"Content-Length: 3", b"Expect: 100-continue", b"Connection: close",
+                          target=b"/body-after-start"))
+        raw = b""
+        while b"started\n" not in raw:
+            raw += sock.recv(65536)
+        sock.sendall(b"abc")
+        while chunk := sock.recv(65536):
+            raw += chunk
+    assert b"100 Continue" not in raw
+    assert raw.endswith(b"abc\r\n0\r\n\r\n")
+
+
 def test_pipelined_requests(server):
     data = (b"GET /path/first HTTP/1.1\r\n" + H + b"\r\n"
             b"GET /path/second HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")

@@ -52,13 +52,19 @@ def test_http10_without_length_is_delimited_by_close():
     assert framer.keep_alive is False
 
 
-@pytest.mark.parametrize("status, method", [(204, "GET"), (304, "GET"), (200, "HEAD"), (101, "GET")])
+@pytest.mark.parametrize("status, method", [(204, "GET"), (304, "GET"), (200, "HEAD")])
 def test_bodiless_responses_never_carry_body_bytes(status, method):
     framer = ResponseFramer()
     raw = head(framer, status=status, method=method)
     assert b"chunked" not in raw
     assert framer.body(b"ignored") == b""
     assert framer.end() == b""
+
+
+@pytest.mark.parametrize("status", [100, 101, 103, 199, 99, 1000])
+def test_a_final_response_refuses_an_interim_or_impossible_status(status):
+    with pytest.raises(LocalProtocolError):
+        head(ResponseFramer(), status=status)
 
 
 def test_head_response_keeps_the_apps_content_length():

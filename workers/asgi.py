@@ -8,6 +8,12 @@ both ways: reading pauses while a request body waits unconsumed beyond
 BODY_HIGH_WATER (or too many pipelined requests wait), and an app's `send`
 waits while the transport's write buffer is above its high-water mark.
 
+A body the app answered without reading is skipped (up to DRAIN_BYTES, as
+the blocking workers do) so the connection stays alive. A connection closed
+while the client may still be sending shuts our side first and drops input
+for a moment (a lingering close): closing with unread input makes the kernel
+send RST, which can destroy the last response before the client reads it.
+
 The heartbeat is beaten by a timer on the loop itself, so a loop blocked
 by CPU-bound code for longer than --timeout gets the worker replaced.
 """
@@ -38,8 +44,14 @@ from hybrid.protocol import (
     error_response,
 )
 from workers.base import HEARTBEAT_INTERVAL, Worker
-from workers.asgi_ws import WebSocketCycle, is_websocket
-from workers.blocking import client_address, server_address
+from workers.asgi_ws import ClientDisconnected, WebSocketCycle, is_websocket
+from workers.blocking import (
+    DRAIN_BYTES,
+    LINGER_BYTES,
+    LINGER_SECONDS,
+    client_address,
+    server_address,
+)
 
 BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
 MAX_PIPELINED = 16  # requests parsed ahead of the one being answered
@@ -153,6 +165,10 @@ class HttpProtocol(asyncio.Protocol):
         self.pending_error: ProtocolError | None = None
         self.websocket: WebSocketCycle | None = None
         self.read_paused = False
+        # Where reads go instead of the parser: an accepted WebSocket, or a lingering close.
+        self.divert: Any = None
+        self.lingering = False
+        self.dropped = 0  # input bytes skipped or lingered over
         self.writable = asyncio.Event()
         self.writable.set()
         self.closed = False
@@ -176,22 +192,20 @@ class HttpProtocol(asyncio.Protocol):
         self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
     def data_received(self, data: bytes) -> None:
-        websocket = self.websocket
-        if websocket is not None and websocket.conn is not None:
-            websocket.data_received(data)
+        divert = self.divert
+        if divert is not None:
+            divert(data)
             return
-        for event in self.parser.feed(data):
-            self._route(event)
+        self._route_all(self.parser.feed(data))
         if self.idle and self.parser.in_message:
             # Part of the next head came: from now on it has --header-timeout.
             self.idle = False
             self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
     def eof_received(self) -> bool:
-        if self.websocket is not None:
-            return False  # connection_lost tells the app
-        for event in self.parser.feed_eof():
-            self._route(event)
+        if self.websocket is not None or self.lingering:
+            return False  # connection_lost tells the app; a lingering close is over
+        self._route_all(self.parser.feed_eof())
         # A client that stops sending has left, as far as an ASGI app can tell
         # (uvicorn does the same): returning False closes the transport after
         # what was written so far, and connection_lost tells the cycles.
@@ -214,6 +228,12 @@ class HttpProtocol(asyncio.Protocol):
 
     # --- events from the parser ------------------------------------------------------------
 
+    def _route_all(self, events: list[Event]) -> None:
+        for event in events:
+            if self.lingering:
+                return  # closing: what the client sent after that is dropped
+            self._route(event)
+
     def _route(self, event: Event) -> None:
         kind = type(event)
         if kind is Request:
@@ -231,14 +251,26 @@ class HttpProtocol(asyncio.Protocol):
                 if len(self.waiting) >= MAX_PIPELINED:
                     self._pause_reading()
         elif kind is EndOfMessage:
-            if self.receiving is not None:  # (None: the end of a WebSocket handshake request)
-                self.receiving.body_complete()
+            receiving = self.receiving
+            if receiving is not None:  # (None: the end of a WebSocket handshake request)
+                receiving.body_complete()
+                if receiving.complete:  # the rest of an answered request's body is skipped
+                    self.receiving = None
+                    self._carry_on()
         elif kind is Data:
-            if self.receiving is not None:
-                self.receiving.body_arrived(event.data)
+            receiving = self.receiving
+            if receiving is not None:
+                if receiving.complete:
+                    self._skip(len(event.data))
+                else:
+                    receiving.body_arrived(event.data)
         elif kind is ProtocolError:
-            if self.receiving is not None and not self.receiving.body_done:
-                self.receiving.body_failed(event)
+            receiving = self.receiving
+            if receiving is not None and not receiving.body_done:
+                receiving.body_failed(event)
+                if receiving.complete:  # answered already: no second answer, just close
+                    self._close()
+                    return
             if self.active is None:
                 self._reject(event)
             else:
@@ -250,14 +282,20 @@ class HttpProtocol(asyncio.Protocol):
         websocket = WebSocketCycle(self, request, http_scope(self, request))
         error = websocket.handshake_error()
         if error is not None:
-            self._reject(ProtocolError(*error))
+            status, detail = error
+            # RFC 6455 4.4: a version we do not speak is answered with the one we do.
+            headers = ((b"sec-websocket-version", b"13"),) if status == 426 else ()
+            self.write(error_response(status, detail, headers))
+            self._close()
             return
         self.websocket = websocket
+        self.worker.in_flight += 1
         self.worker.loop.create_task(websocket.run(self.worker.app))
 
     def upgraded(self, websocket: WebSocketCycle) -> None:
         """The app accepted: from now on the bytes are WebSocket frames."""
         self._cancel_timer()
+        self.divert = websocket.data_received
 
     def close_after_websocket(self, grace: bool = False) -> None:
         """Close now, or, after sending our close frame, once the client answers
@@ -273,6 +311,7 @@ class HttpProtocol(asyncio.Protocol):
         if worker.limit_concurrency and worker.in_flight >= worker.limit_concurrency:
             cycle.refuse(503, "too many requests in flight; try again")
             return
+        worker.in_flight += 1  # counted now: tasks started in this turn of the loop run later
         worker.loop.create_task(cycle.run(worker.app))
 
     def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
@@ -282,13 +321,25 @@ class HttpProtocol(asyncio.Protocol):
             for event in self.parser.resume():
                 self._route(event)
         self.active = None
-        if self.receiving is cycle and cycle.body_done:
-            self.receiving = None
         if self.closed:
             return
-        if not keep_alive or not self.worker.alive or not cycle.body_done:
+        if not keep_alive or not self.worker.alive or cycle.body_error is not None:
             self._close()
             return
+        if not cycle.body_done:
+            # Answered before the body came (a 401 to an upload, say): skip the rest
+            # of it, if it is short and timely, rather than lose the connection.
+            cycle.body.clear()
+            self.dropped = 0
+            self._arm_timer(self.cfg.body_timeout, self._close)
+            self._resume_reading()
+            return
+        if self.receiving is cycle:
+            self.receiving = None
+        self._carry_on()
+
+    def _carry_on(self) -> None:
+        """The last response is done and its request read: the next one, or wait, or close."""
         if self.waiting:
             self._start(self.waiting.popleft())
             self._resume_reading()
@@ -310,10 +361,15 @@ class HttpProtocol(asyncio.Protocol):
         self.write(error_response(error.status, error.detail))
         self._close()
 
+    def _skip(self, size: int) -> None:
+        self.dropped += size
+        if self.dropped > DRAIN_BYTES:
+            self._close()
+
     # --- helpers ----------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self.closed:
+        if not self.closed and not self.lingering:
             assert self.transport is not None
             self.transport.write(data)
 
@@ -355,7 +411,26 @@ class HttpProtocol(asyncio.Protocol):
 
     def _close(self) -> None:
         self._cancel_timer()
-        if not self.closed and self.transport is not None:
+        transport = self.transport
+        if self.closed or self.lingering or transport is None:
+            return
+        parser = self.parser
+        if (parser.in_message or parser.failed) and not transport.is_closing() \
+                and transport.can_write_eof():
+            # The client may still be sending: linger (see the module docstring).
+            self.lingering = True
+            self.divert = self._drop_input
+            self.dropped = 0
+            transport.write_eof()  # after what is buffered
+            self._resume_reading()
+            self._arm_timer(LINGER_SECONDS, transport.close)
+            return
+        transport.close()
+
+    def _drop_input(self, data: bytes) -> None:
+        self.dropped += len(data)
+        if self.dropped > LINGER_BYTES:
+            assert self.transport is not None
             self.transport.close()
 
     def shut_down(self, abort: bool) -> None:
@@ -457,6 +532,8 @@ class RequestCycle:
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
+        if self.protocol.closed:
+            raise ClientDisconnected("the client closed the connection")
         kind = message.get("type")
         if not self.started:
             if kind != "http.response.start":
@@ -464,8 +541,13 @@ class RequestCycle:
             status = message["status"]
             headers = message.get("headers", ())
             request = self.request
-            self.head = self.framer.head(request.method, request.http_version,
-                                         request.keep_alive and self.protocol.worker.alive,
+            keep_alive = request.keep_alive and self.protocol.worker.alive
+            if self.continue_due:
+                # Answered without asking for the body the client holds back: whether it
+                # sends it now is the client's choice, so the connection closes, and says so.
+                self.continue_due = False
+                keep_alive = keep_alive and self.body_done
+            self.head = self.framer.head(request.method, request.http_version, keep_alive,
                                          status, REASONS.get(status, b""), headers)
             self.started = True
             self.status = status
@@ -492,16 +574,21 @@ class RequestCycle:
 
     async def run(self, app: Any) -> None:
         worker = self.protocol.worker
-        worker.in_flight += 1
         try:
             await app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            log.debug("Client left before the response to %s %s was sent", self.request.method,
+                      self.request.target.decode("latin-1"))
+            self._fail()
         except Exception:
             if self.body_error is None:
                 log.exception("Exception in ASGI application (%s %s)", self.request.method,
                               self.request.target.decode("latin-1"))
             self._fail()
         else:
-            if not self.started:
+            if self.disconnected:
+                self._fail()  # the client left, or its body failed: not the app's fault
+            elif not self.started:
                 log.error("ASGI application returned without a response (%s %s)",
                           self.request.method, self.request.target.decode("latin-1"))
                 self._fail()

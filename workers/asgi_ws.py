@@ -33,6 +33,11 @@ GOING_AWAY, ABNORMAL, INTERNAL_ERROR, TOO_BIG = 1001, 1006, 1011, 1009
 _CONNECTING, _OPEN, _CLOSED = range(3)
 
 
+class ClientDisconnected(OSError):
+    """What an app's `send()` raises once the client has gone (ASGI spec 2.4),
+    on a WebSocket or an HTTP response alike."""
+
+
 def is_websocket(request: Request) -> bool:
     return request.upgrade and any(
         name == b"upgrade" and b"websocket" in value.lower() for name, value in request.headers)
@@ -89,10 +94,12 @@ class WebSocketCycle:
         return None
 
     async def run(self, app: Any) -> None:
+        """Run the app (the protocol counted it in the worker's in-flight work)."""
         worker = self.protocol.worker
-        worker.in_flight += 1
         try:
             await app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            log.debug("WebSocket client left (%s)", self.request.target.decode("latin-1"))
         except Exception:
             log.exception("Exception in ASGI WebSocket application (%s)",
                           self.request.target.decode("latin-1"))
@@ -127,6 +134,8 @@ class WebSocketCycle:
         return message
 
     async def send(self, message: dict[str, Any]) -> None:
+        if self.protocol.closed or (self.disconnected and not self.closed_by_us):
+            raise ClientDisconnected("the WebSocket client has gone")
         kind = message.get("type")
         if self.state == _CONNECTING and self.denial is None:
             if kind == "websocket.accept":
@@ -151,7 +160,7 @@ class WebSocketCycle:
             assert self.conn is not None
             if kind == "websocket.send":
                 if self.conn.state != ConnectionState.OPEN:
-                    return  # after a close: dropped, as other servers do
+                    return  # after our own close: dropped
                 text, data = message.get("text"), message.get("bytes")
                 event = TextMessage(data=text) if text is not None else BytesMessage(data=data or b"")
                 self.protocol.write(self.conn.send(event))
@@ -162,7 +171,7 @@ class WebSocketCycle:
                 raise RuntimeError(f"unexpected {kind!r} on an open WebSocket")
         elif kind not in ("websocket.close", "websocket.send"):
             raise RuntimeError(f"unexpected {kind!r} on a closed WebSocket")
-        # Sends after the close are dropped, as other servers do.
+        # Sends after the app's own close are dropped while the handshake finishes.
 
     # --- state changes ------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Connection:
         self.client = client_address(addr)
         self.server = server_address(listener)
         self.body_done = True  # the last request's body was read to its end
+        self.continue_due = False  # 100 Continue goes out at the first read, if still due
         self.peer_trusted: bool | None = None  # proxy headers from this peer believed
 
     def next_event(self, deadline: float, on_wait: Callable[[], None] | None = None) -> Event:
@@ -71,16 +72,16 @@ class Connection:
         return pending.popleft()
 
     def body_receiver(self, request: Request, body_timeout: float) -> Callable[[], bytes]:
-        """The `receive()` behind wsgi.input; sends 100 Continue before the first read."""
-        pending_continue = request.expect_continue
+        """The `receive()` behind wsgi.input; sends 100 Continue before the first read,
+        unless the response has started (`respond()` clears `continue_due` then)."""
+        self.continue_due = request.expect_continue
         self.body_done = False
 
         def receive() -> bytes:
-            nonlocal pending_continue
             if self.body_done:
                 return b""
-            if pending_continue:
-                pending_continue = False
+            if self.continue_due:
+                self.continue_due = False
                 self.sock.sendall(CONTINUE)
             event = self.next_event(time.monotonic() + body_timeout)
             if isinstance(event, Data):
@@ -153,6 +154,7 @@ def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_lo
     write_timeout = cfg.timeout or None
 
     def send(data: bytes) -> None:
+        conn.continue_due = False  # no interim response once the final one has begun
         sock.settimeout(write_timeout)  # reads leave shorter timeouts behind
         sock.sendall(data)
 

@@ -3,14 +3,16 @@
 `ResponseFramer` decides, once per response, how the body is delimited
 (RFC 9112 section 6.3), and every worker class writes through it:
 
-    no body      HEAD, 1xx, 204, 304: head only, whatever the app yields
+    no body      HEAD, 204, 304: head only, whatever the app yields
     length       the app set Content-Length: at most that many bytes go out
     chunked      HTTP/1.1 without Content-Length
     close        HTTP/1.0 without Content-Length: the end is the close
 
-It also refuses header names and values that would split the response
-(CR, LF, NUL, non-token names): the app gets a `LocalProtocolError`, which
-the worker answers with a 500 instead of writing anything.
+It also refuses what no final response may carry: a 1xx status (interim
+responses are the server's to send: `CONTINUE`, `switching_protocols()`)
+and header names and values that would split the response (CR, LF, NUL,
+non-token names). The app gets a `LocalProtocolError`, which the worker
+answers with a 500 instead of writing anything.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ http_date = _DATE.get
 class _Shape(NamedTuple):
     """What a head's fields decide, apart from the date: remembered per distinct head."""
 
-    before_date: bytes  # status line and fields (a 1xx head: all of it)
+    before_date: bytes  # status line and fields
     after_date: bytes  # the fields after the date, and the blank line
     mode: int
     length: int  # Content-Length, when the mode is _LENGTH
@@ -121,8 +123,9 @@ _SHAPES_MAX = 1024
 
 def _shape(request_method: str, http_version: str, keep_alive: bool, status: int,
            reason: bytes, headers: tuple) -> _Shape:
-    if not 100 <= status <= 999:
-        raise LocalProtocolError(f"invalid status code {status}")
+    if not 200 <= status <= 999:
+        # A 1xx is interim: a final response must follow it, so it cannot be the answer.
+        raise LocalProtocolError(f"invalid status code {status} for a final response")
     if reason not in _KNOWN_REASONS and _UNSAFE_VALUE.search(reason):
         raise LocalProtocolError("status reason contains CR, LF or NUL")
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
@@ -145,9 +148,9 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
         lines.append(b"%s: %s\r\n" % (name, value))
     _check_values(lines)
 
-    if request_method == "HEAD" or status < 200 or status in (204, 304):
+    if request_method == "HEAD" or status in (204, 304):
         mode = _NO_BODY
-        if content_length is not None and status >= 200 and status != 204:
+        if content_length is not None and status != 204:
             lines.append(b"content-length: %d\r\n" % content_length)
     elif content_length is not None:
         mode = _LENGTH
@@ -158,8 +161,6 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
     else:
         mode = _CLOSE
         keep_alive = False
-    if status < 200:
-        return _Shape(b"".join(lines) + b"\r\n", b"", mode, 0, keep_alive)
     after = [b"server: %s\r\n" % SERVER]
     if not keep_alive:
         after.append(b"connection: close\r\n")
@@ -203,8 +204,6 @@ class ResponseFramer:
                 _SHAPES[key] = shape
         before_date, after_date, self._mode, self._remaining, self.keep_alive = shape
         self.status = status
-        if status < 200:
-            return before_date
         return before_date + _DATE.line() + after_date
 
     def body(self, data: bytes) -> bytes:
@@ -276,16 +275,22 @@ def _parse_content_length(value: bytes) -> int:
     return int(value)
 
 
-def error_response(status: int, detail: str = "") -> bytes:
-    """A complete plain-text error response that closes the connection."""
+def error_response(status: int, detail: str = "",
+                   headers: Iterable[tuple[bytes, bytes]] = ()) -> bytes:
+    """A complete plain-text error response that closes the connection.
+
+    `headers` are extra fields the status calls for (server constants, not
+    an app's: they are not checked).
+    """
     reason = REASONS.get(status, b"Error")
     body = b"%d %s\n" % (status, reason)
     if detail:
         body += detail.encode("utf-8", "replace") + b"\n"
+    extra = b"".join(b"%s: %s\r\n" % field for field in headers)
     return (
-        b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n%s"
         b"content-length: %d\r\nconnection: close\r\ndate: %s\r\nserver: %s\r\n\r\n%s"
-        % (status, reason, len(body), http_date(), SERVER, body)
+        % (status, reason, extra, len(body), http_date(), SERVER, body)
     )
 
 

@@ -14,6 +14,7 @@ import time
 from urllib.parse import parse_qs
 
 COUNTERS = {"hits": 0, "disconnects": 0, "ws_close_code": 0}
+RAISED: dict[str, str] = {}  # route -> what its send() raised once the client had gone
 
 
 async def app(scope, receive, send):
@@ -173,6 +174,8 @@ async def upload(scope, receive, send, query):
     total = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            COUNTERS["disconnects"] += 1
         total += len(message.get("body", b""))
         if not message.get("more_body"):
             break
@@ -191,12 +194,45 @@ async def disconnects(scope, receive, send, query):
     await _text(send, str(COUNTERS["disconnects"]))
 
 
+async def ignore_body(scope, receive, send, query):
+    await _text(send, "ignored")
+
+
+async def early_hint(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 103, "headers": [(b"link", b"</a>")]})
+    await send({"type": "http.response.body", "body": b"not a final answer"})
+
+
+async def body_after_start(scope, receive, send, query):
+    """Starts the response, then reads the body (of an Expect: 100-continue request)."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"started\n", "more_body": True})
+    body = await _read_body(receive)
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_until_gone(scope, receive, send, query):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        while True:
+            await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
+            await asyncio.sleep(0.01)
+    except OSError as exc:
+        RAISED["http"] = type(exc).__name__
+
+
+async def raised(scope, receive, send, query):
+    await _text(send, RAISED.get(query.get("kind", "http"), ""))
+
+
 ROUTES = {
     "/": index, "/pid": pid, "/hit": hit, "/hits": hits, "/echo": echo, "/scope": scope_dump,
     "/sleep": sleep, "/block": block, "/error": error, "/late-error": late_error,
     "/no-response": no_response, "/bad-order": bad_order, "/stream": stream,
     "/download": download, "/upload": upload, "/until-disconnect": until_disconnect,
-    "/disconnects": disconnects,
+    "/disconnects": disconnects, "/ignore-body": ignore_body, "/early-hint": early_hint,
+    "/body-after-start": body_after_start, "/send-until-gone": send_until_gone,
+    "/raised": raised,
 }
 
 
@@ -225,6 +261,17 @@ async def ws_close_then_send(scope, receive, send):
     await send({"type": "websocket.close", "code": 1000})
     await send({"type": "websocket.send", "text": "after the close"})
     print("send after close was dropped", flush=True)
+
+
+async def ws_send_until_gone(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    try:
+        while True:
+            await send({"type": "websocket.send", "text": "tick"})
+            await asyncio.sleep(0.01)
+    except OSError as exc:
+        RAISED["websocket"] = type(exc).__name__
 
 
 async def ws_deny(scope, receive, send):
@@ -256,4 +303,4 @@ ROUTES["/ws-last-close-code"] = ws_last_close_code
 ROUTES["/whoami"] = whoami
 ROUTES["/echo-or-sorry"] = echo_or_sorry
 WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
-                    "/ws/error": ws_error}
+                    "/ws/error": ws_error, "/ws/send-until-gone": ws_send_until_gone}

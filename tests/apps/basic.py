@@ -105,6 +105,8 @@ def app(environ, start_response):
     if path == "/errors-stream":
         print("hello from wsgi.errors", file=environ["wsgi.errors"])
         return _text(start_response, "logged")
+    if path == "/body-after-start":
+        return _body_after_start(environ, start_response)
     if path == "/content-length":
         start_response("200 OK", [("Content-Length", "5")])
         return [b"12345"]
@@ -128,6 +130,13 @@ def _echo(environ, start_response, query):
     start_response("200 OK", [("Content-Type", "application/octet-stream"),
                               ("X-Body-Length", str(len(body)))])
     return [body]
+
+
+def _body_after_start(environ, start_response):
+    """Sends part of the response, then reads the body (of an Expect: 100-continue request)."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"started\n"
+    yield environ["wsgi.input"].read()
 
 
 def _late_error(start_response):
