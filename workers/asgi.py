@@ -196,7 +196,8 @@ class HttpProtocol(asyncio.Protocol):
         if divert is not None:
             divert(data)
             return
-        self._route_all(self.parser.feed(data))
+        for event in self.parser.feed(data):
+            self._route(event)
         if self.idle and self.parser.in_message:
             # Part of the next head came: from now on it has --header-timeout.
             self.idle = False
@@ -205,7 +206,8 @@ class HttpProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.websocket is not None or self.lingering:
             return False  # connection_lost tells the app; a lingering close is over
-        self._route_all(self.parser.feed_eof())
+        for event in self.parser.feed_eof():
+            self._route(event)
         # A client that stops sending has left, as far as an ASGI app can tell
         # (uvicorn does the same): returning False closes the transport after
         # what was written so far, and connection_lost tells the cycles.
@@ -228,15 +230,11 @@ class HttpProtocol(asyncio.Protocol):
 
     # --- events from the parser ------------------------------------------------------------
 
-    def _route_all(self, events: list[Event]) -> None:
-        for event in events:
-            if self.lingering:
-                return  # closing: what the client sent after that is dropped
-            self._route(event)
-
     def _route(self, event: Event) -> None:
         kind = type(event)
         if kind is Request:
+            if self.lingering:
+                return  # closing: what the client sent after that is dropped
             self.deadline = None
             self.idle = False
             if event.upgrade and is_websocket(event) and self.active is None \
@@ -254,7 +252,7 @@ class HttpProtocol(asyncio.Protocol):
             receiving = self.receiving
             if receiving is not None:  # (None: the end of a WebSocket handshake request)
                 receiving.body_complete()
-                if receiving.complete:  # the rest of an answered request's body is skipped
+                if receiving.complete and not self.lingering:  # its skipped body ended
                     self.receiving = None
                     self._carry_on()
         elif kind is Data:
