@@ -302,8 +302,15 @@ def test_answer_to_a_large_unread_upload_reaches_the_client_before_the_close(ser
         raw = b""
         while chunk := sock.recv(65536):  # a reset here would be the RST of a hasty close
             raw += chunk
-    status, _, body = split_response(raw)
-    assert (status, body) == (200, b"ignored")
+    status, headers, body = split_response(raw)
+    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
+
+
+def test_answer_to_an_unread_chunked_upload_closes_and_says_so(server):
+    raw = raw_exchange(server.port, b"POST /ignore-body HTTP/1.1\r\nHost: x\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    status, headers, body = split_response(raw)
+    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
 
 
 def test_an_interim_status_as_the_answer_is_a_500(client):

@@ -139,6 +139,35 @@ def test_body_arriving_later_is_delivered_as_it_comes():
     assert parser.feed(b"def") == [Data(b"def"), EndOfMessage(())]
 
 
+@pytest.mark.parametrize("how", HOW)
+def test_body_remaining_counts_down_a_content_length_body(how):
+    parser = RequestParser()
+    remaining = []
+    for piece in _splits(head(b"Content-Length: 6") + b"abcdef" + b"GET / HTTP/1.1\r\n", how):
+        parser.feed(piece)
+        remaining.append(parser.body_remaining)
+    assert max(remaining) <= 6 and remaining[-1] == 0
+    parser = RequestParser()
+    parser.feed(head(b"Content-Length: 6") + b"ab")
+    assert parser.body_remaining == 4
+
+
+def test_body_remaining_of_a_chunked_body_is_unknown():
+    parser = RequestParser()
+    parser.feed(head(CHUNKED) + b"3\r\nabc\r\n")
+    assert parser.body_remaining is None
+    parser.feed(b"0\r\n\r\n")
+    assert parser.body_remaining == 0
+
+
+@pytest.mark.parametrize("body", [head(CHUNKED) + b"3\r\nabc\r\n0\r\n\r\n",
+                                  head(b"Content-Length: 3") + b"abc", head()])
+def test_no_message_is_in_progress_after_one_ends(body):
+    parser = RequestParser()
+    assert type(parser.feed(body)[-1]) is EndOfMessage
+    assert not parser.in_message
+
+
 def test_pipelined_requests_come_out_in_order():
     data = (head(b"Content-Length: 3", line=b"POST /1 HTTP/1.1") + b"abc" +
             head(line=b"GET /2 HTTP/1.1") +

@@ -359,6 +359,16 @@ class HttpProtocol(asyncio.Protocol):
         self.write(error_response(error.status, error.detail))
         self._close()
 
+    def may_skip_body(self, held_back: bool) -> bool:
+        """Whether the rest of the body being received will be skipped after the answer
+        (and the connection kept), which the answer's head must say. Not when the
+        client holds the body back for a 100 Continue: whether it sends it now is
+        its choice; nor when more than DRAIN_BYTES are due, or an unknown amount."""
+        if held_back:
+            return False
+        remaining = self.parser.body_remaining
+        return remaining is not None and remaining <= DRAIN_BYTES
+
     def _skip(self, size: int) -> None:
         self.dropped += size
         if self.dropped > DRAIN_BYTES:
@@ -540,11 +550,9 @@ class RequestCycle:
             headers = message.get("headers", ())
             request = self.request
             keep_alive = request.keep_alive and self.protocol.worker.alive
-            if self.continue_due:
-                # Answered without asking for the body the client holds back: whether it
-                # sends it now is the client's choice, so the connection closes, and says so.
-                self.continue_due = False
-                keep_alive = keep_alive and self.body_done
+            if keep_alive and not self.body_done:
+                keep_alive = self.protocol.may_skip_body(held_back=self.continue_due)
+            self.continue_due = False  # no interim response once the final one has begun
             self.head = self.framer.head(request.method, request.http_version, keep_alive,
                                          status, REASONS.get(status, b""), headers)
             self.started = True

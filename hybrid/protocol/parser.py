@@ -193,6 +193,14 @@ class RequestParser:
         """A ProtocolError or ConnectionClosed ended the stream."""
         return self._failed
 
+    @property
+    def body_remaining(self) -> int | None:
+        """Bytes of the body being received still to come: None for a chunked body,
+        whose size is unknown; 0 outside a body."""
+        if self._state == _HEAD or self._in_head or not self.in_message:
+            return 0
+        return None if self._codings else self._remaining
+
     # --- the fast path -----------------------------------------------------------------
 
     def _stream_read(self, data: bytes) -> None:
@@ -445,6 +453,7 @@ class RequestParser:
 
     def _end_careful_message(self, end: EndOfMessage) -> None:
         self._events.append(end)
+        self._llhttp_idle = True  # between messages: the next read starts a new one
         self._state = _PAUSED if self._upgrade else _HEAD
 
     def _count_body(self, size: int) -> None:
