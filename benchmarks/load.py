@@ -3,8 +3,12 @@
 Every server of a group starts once on its own free port (1 worker each);
 then, round after round, `wrk` drives each in turn (the order rotates every
 round) with keep-alive connections. The report is the median requests per
-second and p99 latency over the rounds, and each server's ratio to the
-group's baseline. Only these ratios mean something: this machine is noisy.
+second and p99 latency over the rounds, each server's ratio to the group's
+baseline, and the CPU time its processes (all threads, user and system)
+spent per request. Only these ratios mean something: this machine is noisy.
+Where the load generator shares the server's few cores, a server that moves
+I/O to threads of its own (granian) can use more than one core: CPU per
+request tells efficiency apart from that.
 
     python benchmarks/load.py --group thread [--rounds 5] [--duration 5]
     python benchmarks/load.py --group sync
@@ -29,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -42,6 +48,7 @@ class Server:
     rps: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # CPU time per request
 
 
 def hybrid(app: str, *flags: str) -> list[str]:
@@ -135,10 +142,25 @@ def stop(server: Server) -> None:
             os.killpg(server.proc.pid, signal.SIGKILL)
 
 
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def drive(server: Server, connections: int, duration: float) -> None:
+    assert server.proc is not None
+    root = psutil.Process(server.proc.pid)
+    processes = [root, *root.children(recursive=True)]
+    cpu_before = _cpu_seconds(processes)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency",
          f"http://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=True).stdout
+    cpu = _cpu_seconds(processes) - cpu_before
+    answered = int(re.search(r"(\d+) requests in", out).group(1))
+    server.cpu_us.append(cpu / max(answered, 1) * 1e6)
     server.rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))
     server.p99_ms.append(_millis(re.search(r"99%\s+([\d.]+\w+)", out).group(1)))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -177,13 +199,13 @@ def main() -> None:
     print(f"group {args.group}: wrk -t1 -c{args.connections} -d{args.duration:g}s, "
           f"{args.rounds} interleaved rounds, medians; python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cpus")
-    print(f"| server | requests/s | p99 ms | vs {baseline} | errors |")
-    print("|---|---|---|---|---|")
+    print(f"| server | requests/s | p99 ms | vs {baseline} | CPU us/request | errors |")
+    print("|---|---|---|---|---|---|")
     for server in running:
         rps = statistics.median(server.rps)
         ratio = f"{rps / base_rps:.2f}x" if base_rps else "-"
         print(f"| {server.name} | {rps:,.0f} | {statistics.median(server.p99_ms):.2f} | {ratio} "
-              f"| {sum(server.errors)} |")
+              f"| {statistics.median(server.cpu_us):.1f} | {sum(server.errors)} |")
 
 
 if __name__ == "__main__":
