@@ -223,8 +223,13 @@ class _ClientGone(Exception):
 
 
 def run(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], request: Request,
-        send: Send, *, keep_alive: bool, sendfile: SendFile | None = None) -> Outcome:
+        send: Send, *, keep_alive: bool, sendfile: SendFile | None = None,
+        may_persist: Callable[[], bool] | None = None) -> Outcome:
     """Call the app, write its response through `send`, and always close its iterable.
+
+    `keep_alive`: whether the request and the server allow the connection to
+    persist; `may_persist()`, asked when the head is written, whether what
+    the app left of the request body allows it too.
 
     `sendfile(head, file, count)` writes the head and then `count` bytes of
     the file (all of it when None) and returns the body bytes sent.
@@ -233,7 +238,7 @@ def run(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], request: R
     A `send` that raises OSError means the client is gone (or too slow):
     the response is abandoned quietly.
     """
-    response = _Response(request, send, keep_alive)
+    response = _Response(request, send, keep_alive, may_persist)
     try:
         result = app(environ, response.start_response)
         try:
@@ -276,10 +281,12 @@ def _send_quietly(send: Send, data: bytes) -> None:
 class _Response:
     """start_response, write() and the lazy head of one WSGI response."""
 
-    def __init__(self, request: Request, send: Send, keep_alive: bool) -> None:
+    def __init__(self, request: Request, send: Send, keep_alive: bool,
+                 may_persist: Callable[[], bool] | None) -> None:
         self.request = request
         self._send = send
         self.keep_alive = keep_alive
+        self.may_persist = may_persist
         self.sent = 0  # body bytes the client was sent
         self.framer = ResponseFramer()
         self.status = 0
@@ -371,7 +378,8 @@ class _Response:
     def _head(self) -> bytes:
         assert self.headers is not None
         request = self.request
-        head = self.framer.head(request.method, request.http_version, self.keep_alive,
+        keep_alive = self.keep_alive and (self.may_persist is None or self.may_persist())
+        head = self.framer.head(request.method, request.http_version, keep_alive,
                                 self.status, self.reason, self.headers)
         self.head_sent = True
         return head

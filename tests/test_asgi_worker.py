@@ -272,47 +272,6 @@ def test_upgrade_answered_as_http_leaves_the_connection_http(server):
 
 # --- answers that do not wait for the body, and clients that leave ----------------------
 
-def test_unread_short_body_is_skipped_and_the_connection_kept(server):
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-        first = b""
-        while not first.endswith(b"ignored"):  # answered before any of the body came
-            first += sock.recv(65536)
-        sock.sendall(b"b" * 1000 + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        second = b""
-        while chunk := sock.recv(65536):
-            second += chunk
-    assert first.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in first
-    assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"hello")
-
-
-def test_answer_to_a_held_back_body_closes_and_says_so(server):
-    raw = raw_exchange(server.port, b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
-                                    b"Expect: 100-continue\r\n\r\n")
-    status, headers, body = split_response(raw)
-    assert (status, body) == (200, b"ignored")
-    assert headers["connection"] == "close"
-    assert b"100 Continue" not in raw
-
-
-def test_answer_to_a_large_unread_upload_reaches_the_client_before_the_close(server):
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n")
-        sock.sendall(b"u" * (1 << 20))  # more than is skipped; the rest never comes
-        raw = b""
-        while chunk := sock.recv(65536):  # a reset here would be the RST of a hasty close
-            raw += chunk
-    status, headers, body = split_response(raw)
-    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
-
-
-def test_answer_to_an_unread_chunked_upload_closes_and_says_so(server):
-    raw = raw_exchange(server.port, b"POST /ignore-body HTTP/1.1\r\nHost: x\r\n"
-                                    b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-    status, headers, body = split_response(raw)
-    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
-
-
 def test_an_interim_status_as_the_answer_is_a_500(client):
     assert client.get("/early-hint").status_code == 500
 

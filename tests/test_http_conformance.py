@@ -255,6 +255,50 @@ def test_100_continue_is_never_sent_once_the_response_started(server):
     assert raw.endswith(b"abc\r\n0\r\n\r\n")
 
 
+def test_unread_short_body_is_skipped_and_the_connection_kept(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post(b"Content-Length: 1000", target=b"/ignore-body"))
+        first = b""
+        while not first.endswith(b"ignored"):  # answered before any of the body came
+            first += sock.recv(65536)
+        sock.sendall(b"b" * 1000 + b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+        second = b""
+        while chunk := sock.recv(65536):
+            second += chunk
+    if load_class(server.worker_class).keeps_alive:
+        assert first.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in first
+        assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"hello")
+    else:
+        assert b"connection: close" in first and second == b""
+
+
+def test_answer_to_a_held_back_body_closes_and_says_so(server):
+    raw = raw_exchange(server.port, post(b"Content-Length: 10", b"Expect: 100-continue",
+                                         target=b"/ignore-body"))
+    status, headers, body = split_response(raw)
+    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
+    assert b"100 Continue" not in raw
+
+
+def test_answer_to_an_unread_chunked_upload_closes_and_says_so(server):
+    raw = raw_exchange(server.port, post(b"Transfer-Encoding: chunked", target=b"/ignore-body",
+                                         body=b"5\r\nhello\r\n"))
+    status, headers, body = split_response(raw)
+    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
+
+
+def test_answer_to_a_large_unread_upload_says_close_and_reaches_the_client(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        # More than is skipped (under --limit-request-body); the rest never comes.
+        sock.sendall(post(b"Content-Length: 99999", target=b"/ignore-body"))
+        sock.sendall(b"u" * 90000)
+        raw = b""
+        while chunk := sock.recv(65536):  # a reset here would be the RST of a hasty close
+            raw += chunk
+    status, headers, body = split_response(raw)
+    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
+
+
 def test_pipelined_requests(server):
     data = (b"GET /path/first HTTP/1.1\r\n" + H + b"\r\n"
             b"GET /path/second HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")

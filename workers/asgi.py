@@ -50,6 +50,7 @@ from workers.blocking import (
     LINGER_BYTES,
     LINGER_SECONDS,
     client_address,
+    may_skip_rest,
     server_address,
 )
 
@@ -327,8 +328,8 @@ class HttpProtocol(asyncio.Protocol):
         if not cycle.body_done:
             # Answered before the body came (a 401 to an upload, say): skip the rest
             # of it, if it is short and timely, rather than lose the connection.
+            self.dropped = cycle.buffered  # counted as skipped, as may_skip_rest() did
             cycle.body.clear()
-            self.dropped = 0
             self._arm_timer(self.cfg.body_timeout, self._close)
             self._resume_reading()
             return
@@ -358,16 +359,6 @@ class HttpProtocol(asyncio.Protocol):
         log.debug("Rejected request from %s: %d %s", self.client, error.status, error.detail)
         self.write(error_response(error.status, error.detail))
         self._close()
-
-    def may_skip_body(self, held_back: bool) -> bool:
-        """Whether the rest of the body being received will be skipped after the answer
-        (and the connection kept), which the answer's head must say. Not when the
-        client holds the body back for a 100 Continue: whether it sends it now is
-        its choice; nor when more than DRAIN_BYTES are due, or an unknown amount."""
-        if held_back:
-            return False
-        remaining = self.parser.body_remaining
-        return remaining is not None and remaining <= DRAIN_BYTES
 
     def _skip(self, size: int) -> None:
         self.dropped += size
@@ -551,7 +542,7 @@ class RequestCycle:
             request = self.request
             keep_alive = request.keep_alive and self.protocol.worker.alive
             if keep_alive and not self.body_done:
-                keep_alive = self.protocol.may_skip_body(held_back=self.continue_due)
+                keep_alive = may_skip_rest(self.protocol.parser, self.continue_due, self.buffered)
             self.continue_due = False  # no interim response once the final one has begun
             self.head = self.framer.head(request.method, request.http_version, keep_alive,
                                          status, REASONS.get(status, b""), headers)

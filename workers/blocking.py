@@ -6,6 +6,9 @@ but not consumed yet. `respond()` runs one WSGI request on it: environ,
 sendfile, the access log line. Both workers call it; they differ only in
 how they wait for a request head (sync: a blocking read; thread: a
 selector, so a slow client costs a file descriptor, not a thread).
+
+The limits on skipping an unread body and on lingering, and
+`may_skip_rest()`, are every worker class's policy (the asgi class too).
 """
 
 from __future__ import annotations
@@ -33,6 +36,20 @@ RECV_SIZE = 65536
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 DRAIN_BYTES = 1 << 16  # unread body a kept-alive connection may skip; more closes it
+
+
+def may_skip_rest(parser: RequestParser, held_back: bool, buffered: int = 0) -> bool:
+    """Whether the rest of a request body the app left unread will be skipped to keep
+    the connection (the answer's head must say whether it will close).
+
+    Not when the client holds the body back for a 100 Continue (whether it sends
+    it now is its choice), nor when more than DRAIN_BYTES are left (`buffered`:
+    parsed but not consumed), or an unknown amount (a chunked body).
+    """
+    if held_back:
+        return False
+    remaining = parser.body_remaining
+    return remaining is not None and buffered + remaining <= DRAIN_BYTES
 
 
 class Connection:
@@ -95,6 +112,13 @@ class Connection:
             raise wsgi.BodyReadError(400, "unexpected end of the request")
 
         return receive
+
+    def may_persist(self) -> bool:
+        """Asked when the response head is written: may the connection outlive it?"""
+        if self.body_done:
+            return True
+        buffered = sum(len(event.data) for event in self.pending if type(event) is Data)
+        return may_skip_rest(self.parser, self.continue_due, buffered)
 
     def skip_body(self, body_timeout: float) -> bool:
         """Read and drop what the app left of the request body; False if it is too much."""
@@ -162,7 +186,8 @@ def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_lo
         send(head)
         return sock.sendfile(file, file.tell(), count)
 
-    outcome = wsgi.run(app, environ, request, send, keep_alive=keep_alive, sendfile=sendfile)
+    outcome = wsgi.run(app, environ, request, send, keep_alive=keep_alive, sendfile=sendfile,
+                       may_persist=conn.may_persist)
     access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
     return outcome
 

@@ -275,8 +275,7 @@ class ThreadWorker(Worker):
             if not outcome.keep_alive or not self.alive:
                 return False
             if not client.body_done:
-                if request.expect_continue:
-                    return False  # the client may or may not send the body now
+                # The head promised to persist (Connection.may_persist): skip the rest.
                 if not client.skip_body(cfg.body_timeout):
                     return False
             if request.upgrade:

@@ -105,6 +105,8 @@ def app(environ, start_response):
     if path == "/errors-stream":
         print("hello from wsgi.errors", file=environ["wsgi.errors"])
         return _text(start_response, "logged")
+    if path == "/ignore-body":
+        return _text(start_response, "ignored")
     if path == "/body-after-start":
         return _body_after_start(environ, start_response)
     if path == "/content-length":
