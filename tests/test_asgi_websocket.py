@@ -66,6 +66,13 @@ def test_denial_response_extension(server):
     assert failure.value.response.body == b"no entry"
 
 
+def test_denial_with_an_interim_status_is_500(server):
+    raw = raw_exchange(server.port, b"GET /ws/deny-interim HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+                                    b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert split_response(raw)[0] == 500
+
+
 def test_app_exception_before_accept_is_500(server):
     with pytest.raises(InvalidStatus) as failure:
         connect(ws_url(server, "/ws/error"))

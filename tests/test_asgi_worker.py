@@ -272,6 +272,20 @@ def test_upgrade_answered_as_http_leaves_the_connection_http(server):
 
 # --- answers that do not wait for the body, and clients that leave ----------------------
 
+def test_term_during_a_lingering_close_still_stops_promptly(start_server):
+    srv = start_server(APP, "-k", "asgi", "--graceful-timeout", "20")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(b"POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        sock.sendall(b"u" * 100000)
+        raw = b""
+        while chunk := sock.recv(65536):  # the answer, then our end of the lingering close
+            raw += chunk
+        assert raw.endswith(b"ignored")
+        # The client keeps its socket open: the linger must still end on its own.
+        assert srv.stop(signal.SIGTERM, timeout=15) == 0
+    assert "did not stop in time" not in srv.log()
+
+
 def test_an_interim_status_as_the_answer_is_a_500(client):
     assert client.get("/early-hint").status_code == 500
 

@@ -272,6 +272,36 @@ def test_unread_short_body_is_skipped_and_the_connection_kept(server):
         assert b"connection: close" in first and second == b""
 
 
+def test_a_malformed_request_after_a_skipped_body_gets_its_400(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post(b"Content-Length: 10", target=b"/ignore-body"))
+        raw = b""
+        while not raw.endswith(b"ignored"):
+            raw += sock.recv(65536)
+        sock.sendall(b"0123456789" + b"G@T / HTTP/1.1\r\n" + H + b"\r\n")
+        while chunk := sock.recv(65536):
+            raw += chunk
+    if load_class(server.worker_class).keeps_alive:
+        assert raw.count(b"HTTP/1.1 200 ") == 1 and b"HTTP/1.1 400 " in raw
+    else:
+        assert raw.endswith(b"ignored")
+
+
+def test_an_upgrade_answered_before_its_body_never_stalls_the_connection(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post(b"Content-Length: 10", b"Connection: Upgrade", b"Upgrade: h2c",
+                          target=b"/ignore-body", body=b"01234"))
+        first = b""
+        while not first.endswith(b"ignored"):
+            first += sock.recv(65536)
+        sock.sendall(b"56789GET /path/next HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+    # Either it closes, and says so, or it serves the next request.
+    assert b"connection: close" in first if not rest else rest.endswith(b"/path/next")
+
+
 def test_answer_to_a_held_back_body_closes_and_says_so(server):
     raw = raw_exchange(server.port, post(b"Content-Length: 10", b"Expect: 100-continue",
                                          target=b"/ignore-body"))

@@ -335,17 +335,22 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.receiving is cycle:
             self.receiving = None
+        if not self.waiting and self.pending_error is None and self.parser.failed:
+            self._close()  # the client closed its side after the last request
+            return
         self._carry_on()
 
     def _carry_on(self) -> None:
-        """The last response is done and its request read: the next one, or wait, or close."""
+        """The last response is done and its request read: the next one, or wait.
+
+        Also called while a read's events are being routed (a skipped body
+        ended): the events after it, an error among them, are routed next.
+        """
         if self.waiting:
             self._start(self.waiting.popleft())
             self._resume_reading()
         elif self.pending_error is not None:
             self._reject(self.pending_error)
-        elif self.parser.failed:
-            self._close()  # the client closed its side after the last request
         else:
             self.idle = not self.parser.in_message
             if self.idle:
@@ -409,10 +414,10 @@ class HttpProtocol(asyncio.Protocol):
             self._reject(ProtocolError(408, "the client was too slow to send the request"))
 
     def _close(self) -> None:
-        self._cancel_timer()
         transport = self.transport
         if self.closed or self.lingering or transport is None:
-            return
+            return  # (a lingering close keeps its own deadline)
+        self._cancel_timer()
         parser = self.parser
         if (parser.in_message or parser.failed) and not transport.is_closing() \
                 and transport.can_write_eof():
@@ -542,7 +547,10 @@ class RequestCycle:
             request = self.request
             keep_alive = request.keep_alive and self.protocol.worker.alive
             if keep_alive and not self.body_done:
-                keep_alive = may_skip_rest(self.protocol.parser, self.continue_due, self.buffered)
+                # An Upgrade request's parser pauses at its end; after a skip, closing
+                # is simpler than resuming it, and such a request is rare.
+                keep_alive = not request.upgrade and may_skip_rest(
+                    self.protocol.parser, self.continue_due, self.buffered)
             self.continue_due = False  # no interim response once the final one has begun
             self.head = self.framer.head(request.method, request.http_version, keep_alive,
                                          status, REASONS.get(status, b""), headers)

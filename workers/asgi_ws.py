@@ -202,10 +202,11 @@ class WebSocketCycle:
             self.pinger = self.protocol.worker.loop.create_task(self._ping_regularly())
 
     def _deny(self, message: dict[str, Any]) -> None:
-        self.denial = ResponseFramer()
+        framer = ResponseFramer()
         status = message["status"]
-        head = self.denial.head(self.request.method, self.request.http_version, False, status,
-                                REASONS.get(status, b""), list(message.get("headers", ())))
+        head = framer.head(self.request.method, self.request.http_version, False, status,
+                           REASONS.get(status, b""), list(message.get("headers", ())))
+        self.denial = framer  # only once the head is valid: else run() answers 500
         self.protocol.write(head)
 
     def _respond_and_close(self, status: int, detail: str) -> None:

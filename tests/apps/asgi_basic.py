@@ -286,6 +286,12 @@ async def ws_denial_response(scope, receive, send):
     await send({"type": "websocket.http.response.body", "body": b"no entry"})
 
 
+async def ws_deny_with_interim_status(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.http.response.start", "status": 103, "headers": []})
+    await send({"type": "websocket.http.response.body", "body": b"not a final answer"})
+
+
 async def ws_error(scope, receive, send):
     await receive()
     raise RuntimeError("websocket app failed")
@@ -303,4 +309,5 @@ ROUTES["/ws-last-close-code"] = ws_last_close_code
 ROUTES["/whoami"] = whoami
 ROUTES["/echo-or-sorry"] = echo_or_sorry
 WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
-                    "/ws/error": ws_error, "/ws/send-until-gone": ws_send_until_gone}
+                    "/ws/error": ws_error, "/ws/send-until-gone": ws_send_until_gone,
+                    "/ws/deny-interim": ws_deny_with_interim_status}
