@@ -13,6 +13,7 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group thread [--rounds 5] [--duration 5]
     python benchmarks/load.py --group sync
     python benchmarks/load.py --group asgi|asgi-json|starlette
+    python benchmarks/load.py --group asgi --pin   # one core for the servers, one for wrk
 
 Peers come from `benchmarks/requirements.txt`; wrk from Debian (`apt-get
 install -y wrk`).
@@ -108,12 +109,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# `--pin`: taskset prefixes confining the servers and the load generator to
+# different cores, so that no server gets more than one core of CPU time.
+PIN_SERVER: list[str] = []
+PIN_LOAD: list[str] = []
+
+
 def start(server: Server) -> bool:
     server.port = free_port()
     argv = [part.replace("{port}", str(server.port)) for part in server.argv]
     if not Path(argv[0]).exists():
         print(f"skip {server.name}: {argv[0]} is not installed", file=sys.stderr)
         return False
+    argv = PIN_SERVER + argv
     server.proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
@@ -156,7 +164,7 @@ def drive(server: Server, connections: int, duration: float) -> None:
     processes = [root, *root.children(recursive=True)]
     cpu_before = _cpu_seconds(processes)
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency",
+        [*PIN_LOAD, "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency",
          f"http://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=True).stdout
     cpu = _cpu_seconds(processes) - cpu_before
     answered = int(re.search(r"(\d+) requests in", out).group(1))
@@ -181,7 +189,15 @@ def main() -> None:
     options.add_argument("--rounds", type=int, default=5)
     options.add_argument("--duration", type=float, default=5.0)
     options.add_argument("--connections", type=int, default=64)
+    options.add_argument("--pin", action="store_true",
+                         help="run the servers on the last CPU and wrk on the first (taskset)")
     args = options.parse_args()
+    if args.pin:
+        cpus = os.cpu_count() or 1
+        if cpus < 2 or not shutil.which("taskset"):
+            sys.exit("--pin needs two CPUs and taskset (util-linux)")
+        PIN_SERVER.extend(["taskset", "-c", str(cpus - 1)])
+        PIN_LOAD.extend(["taskset", "-c", "0"])
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
     baseline, servers = GROUPS[args.group]
@@ -198,7 +214,7 @@ def main() -> None:
     base_rps = statistics.median(base.rps) if base else None
     print(f"group {args.group}: wrk -t1 -c{args.connections} -d{args.duration:g}s, "
           f"{args.rounds} interleaved rounds, medians; python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus")
+          f"{os.cpu_count()} cpus" + (", servers and wrk pinned to a core each" if args.pin else ""))
     print(f"| server | requests/s | p99 ms | vs {baseline} | CPU us/request | errors |")
     print("|---|---|---|---|---|---|")
     for server in running:
