@@ -281,11 +281,8 @@ class HttpProtocol(asyncio.Protocol):
         websocket = WebSocketCycle(self, request, http_scope(self, request))
         error = websocket.handshake_error()
         if error is not None:
-            status, detail = error
-            # RFC 6455 4.4: a version we do not speak is answered with the one we do.
-            headers = ((b"sec-websocket-version", b"13"),) if status == 426 else ()
-            self.write(error_response(status, detail, headers))
-            self._close()
+            status, detail, headers = error
+            self._reject(ProtocolError(status, detail), headers)
             return
         self.websocket = websocket
         self.worker.in_flight += 1
@@ -360,9 +357,9 @@ class HttpProtocol(asyncio.Protocol):
             if self.read_paused:
                 self._resume_reading()
 
-    def _reject(self, error: ProtocolError) -> None:
+    def _reject(self, error: ProtocolError, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         log.debug("Rejected request from %s: %d %s", self.client, error.status, error.detail)
-        self.write(error_response(error.status, error.detail))
+        self.write(error_response(error.status, error.detail, headers))
         self._close()
 
     def _skip(self, size: int) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 MAX_QUEUED = 64  # received messages waiting for the app before reading pauses
 GOING_AWAY, ABNORMAL, INTERNAL_ERROR, TOO_BIG = 1001, 1006, 1011, 1009
 _CONNECTING, _OPEN, _CLOSED = range(3)
+_SUPPORTED_VERSION = ((b"sec-websocket-version", b"13"),)
 
 
 class ClientDisconnected(OSError):
@@ -75,22 +76,24 @@ class WebSocketCycle:
 
     # --- the handshake -----------------------------------------------------------------
 
-    def handshake_error(self) -> tuple[int, str] | None:
-        """What RFC 6455 section 4.2.1 adds to the HTTP checks, as (status, reason)."""
+    def handshake_error(self) -> tuple[int, str, tuple[tuple[bytes, bytes], ...]] | None:
+        """What RFC 6455 section 4.2.1 adds to the HTTP checks, as (status, reason,
+        extra header fields of the refusal)."""
         request = self.request
         if request.method != "GET" or request.http_version != "1.1":
-            return 400, "a WebSocket handshake is a GET over HTTP/1.1"
+            return 400, "a WebSocket handshake is a GET over HTTP/1.1", ()
         if b"upgrade" not in (_header(request, b"connection") or b"").lower():
-            return 400, "a WebSocket handshake needs Connection: Upgrade"
+            return 400, "a WebSocket handshake needs Connection: Upgrade", ()
         if _header(request, b"sec-websocket-version") != b"13":
-            return 426, "only WebSocket version 13 is supported"
+            # Section 4.4: a version we do not speak is answered with the one we do.
+            return 426, "only WebSocket version 13 is supported", _SUPPORTED_VERSION
         key = _header(request, b"sec-websocket-key")
         try:
             valid = key is not None and len(base64.b64decode(key, validate=True)) == 16
         except ValueError:
             valid = False
         if not valid:
-            return 400, "a WebSocket handshake needs a valid Sec-WebSocket-Key"
+            return 400, "a WebSocket handshake needs a valid Sec-WebSocket-Key", ()
         return None
 
     async def run(self, app: Any) -> None:

@@ -38,7 +38,7 @@ LINGER_BYTES = 1 << 20
 DRAIN_BYTES = 1 << 16  # unread body a kept-alive connection may skip; more closes it
 
 
-def may_skip_rest(parser: RequestParser, held_back: bool, buffered: int = 0) -> bool:
+def may_skip_rest(parser: RequestParser, held_back: bool, buffered: int) -> bool:
     """Whether the rest of a request body the app left unread will be skipped to keep
     the connection (the answer's head must say whether it will close).
 
