@@ -41,8 +41,8 @@ from hybrid import __version__, config, logs, sockets
 from hybrid.heartbeat import Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError
 from hybrid.logs import error_log as log
-from workers import load_class
-from workers.base import BOOT_ERROR, HANDLED_SIGNALS, Worker, load_app_for
+from hybrid.workers import load_class
+from hybrid.workers.base import BOOT_ERROR, HANDLED_SIGNALS, Worker, load_app_for
 
 LOOP_INTERVAL = 1.0
 ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL

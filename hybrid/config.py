@@ -135,7 +135,7 @@ def _bind_list(raw: Any) -> tuple[str, ...]:
 
 
 def _worker_class(raw: Any) -> str:
-    from workers import resolve_name  # the registry owns the names
+    from hybrid.workers import resolve_name  # the registry owns the names
 
     return resolve_name(_text(raw).strip())
 

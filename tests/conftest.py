@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from workers import WORKER_CLASSES, load_class
+from hybrid.workers import WORKER_CLASSES, load_class
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import app_for, launch, raw_exchange, split_response
-from workers import WORKER_CLASSES, load_class
+from hybrid.workers import WORKER_CLASSES, load_class
 
 HEADER_TIMEOUT = 1.5
 

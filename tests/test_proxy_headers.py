@@ -8,7 +8,7 @@ import pytest
 
 from hybrid.proxy import ProxyHeaders
 from tests.conftest import app_for
-from workers import WORKER_CLASSES
+from hybrid.workers import WORKER_CLASSES
 
 PEER = ("10.0.0.5", "40000")
 

@@ -10,12 +10,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workers.base import Worker
+    from hybrid.workers.base import Worker
 
 WORKER_CLASSES: dict[str, str] = {
-    "sync": "workers.sync:SyncWorker",
-    "thread": "workers.thread:ThreadWorker",
-    "asgi": "workers.asgi:AsgiWorker",
+    "sync": "hybrid.workers.sync:SyncWorker",
+    "thread": "hybrid.workers.thread:ThreadWorker",
+    "asgi": "hybrid.workers.asgi:AsgiWorker",
 }
 ALIASES = {"gthread": "thread"}  # gunicorn's name
 

@@ -43,9 +43,9 @@ from hybrid.protocol import (
     ResponseFramer,
     error_response,
 )
-from workers.base import HEARTBEAT_INTERVAL, Worker
-from workers.asgi_ws import ClientDisconnected, WebSocketCycle, is_websocket
-from workers.blocking import (
+from hybrid.workers.base import HEARTBEAT_INTERVAL, Worker
+from hybrid.workers.asgi_ws import ClientDisconnected, WebSocketCycle, is_websocket
+from hybrid.workers.blocking import (
     DRAIN_BYTES,
     LINGER_BYTES,
     LINGER_SECONDS,

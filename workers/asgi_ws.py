@@ -26,7 +26,7 @@ from hybrid.logs import error_log as log
 from hybrid.protocol import REASONS, Request, ResponseFramer, error_response, switching_protocols
 
 if TYPE_CHECKING:
-    from workers.asgi import HttpProtocol
+    from hybrid.workers.asgi import HttpProtocol
 
 MAX_QUEUED = 64  # received messages waiting for the app before reading pauses
 GOING_AWAY, ABNORMAL, INTERNAL_ERROR, TOO_BIG = 1001, 1006, 1011, 1009

@@ -17,8 +17,8 @@ import time
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_response
-from workers.base import HEARTBEAT_INTERVAL, Worker
-from workers.blocking import Connection, respond
+from hybrid.workers.base import HEARTBEAT_INTERVAL, Worker
+from hybrid.workers.blocking import Connection, respond
 
 
 class SyncWorker(Worker):

@@ -33,8 +33,8 @@ import time
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import ConnectionClosed, ProtocolError, Request, RequestParser, error_response
-from workers.base import Worker
-from workers.blocking import LINGER_SECONDS, RECV_SIZE, Connection, respond
+from hybrid.workers.base import Worker
+from hybrid.workers.blocking import LINGER_SECONDS, RECV_SIZE, Connection, respond
 
 if not hasattr(select, "epoll"):
     raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")

@@ -1,0 +1,108 @@
+"""What a user installs: the wheel, its one top-level name, and a project of
+the user's own that has a `workers` package (as Celery projects often do)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Server, free_port, wait_for
+
+CLASSES_AND_APPS = [("sync", "wsgi_app:app"), ("thread", "wsgi_app:app"), ("asgi", "asgi_app:app")]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
+                    str(ROOT)], check=True, timeout=300)
+    (built,) = out.glob("hybrid_server-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def unpacked(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("site")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(target)
+    return target
+
+
+@pytest.fixture
+def user_project(tmp_path: Path) -> Path:
+    """A project with its own `workers` package, imported by its app."""
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "workers" / "__init__.py").write_text("")
+    (tmp_path / "workers" / "tasks.py").write_text("def job():\n    return b'job done'\n")
+    (tmp_path / "wsgi_app.py").write_text(
+        "from workers.tasks import job\n\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [job()]\n")
+    (tmp_path / "asgi_app.py").write_text(
+        "from workers.tasks import job\n\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': job()})\n")
+    return tmp_path
+
+
+def _top_level_names(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        (path,) = [n for n in archive.namelist() if n.endswith(".dist-info/top_level.txt")]
+        return archive.read(path).decode().split()
+
+
+def _modules_in(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {n for n in archive.namelist() if n.endswith(".py")}
+
+
+def test_the_wheel_installs_one_top_level_name(wheel: Path) -> None:
+    assert _top_level_names(wheel) == ["hybrid"]
+
+
+def test_the_wheel_carries_every_module_of_the_source_tree(wheel: Path) -> None:
+    expected = {str(p.relative_to(ROOT)) for p in (ROOT / "hybrid").rglob("*.py")}
+    expected |= {"hybrid/workers/" + str(p.relative_to(ROOT / "workers"))
+                 for p in (ROOT / "workers").rglob("*.py")}
+    assert _modules_in(wheel) == expected
+
+
+def test_the_worker_classes_import_as_hybrid_workers_from_the_wheel(unpacked: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import hybrid.workers.sync, hybrid.workers.thread, "
+         "hybrid.workers.asgi as m; print(m.__file__)"],
+        env={"PYTHONPATH": str(unpacked)}, cwd=unpacked, capture_output=True, text=True,
+        timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(unpacked / "hybrid" / "workers"))
+
+
+@pytest.fixture
+def served(user_project: Path, unpacked: Path) -> Iterator[list[Server]]:
+    servers: list[Server] = []
+    yield servers
+    for server in servers:
+        assert server.stop() == 0, server.log()
+
+
+@pytest.mark.parametrize("worker_class,app", CLASSES_AND_APPS)
+def test_a_project_with_its_own_workers_package_boots_and_serves(
+        user_project: Path, unpacked: Path, served: list[Server], worker_class: str,
+        app: str) -> None:
+    port = free_port()
+    # Only the unpacked wheel on the path: nothing of the repository's layout.
+    server = Server([app, "-k", worker_class, "--bind", f"127.0.0.1:{port}"], user_project,
+                    {"PYTHONPATH": str(unpacked)}, port)
+    served.append(server)
+    wait_for(server.accepts, message="the server to accept connections")
+    assert httpx.get(server.url).text == "job done"
