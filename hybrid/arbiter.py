@@ -33,16 +33,14 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
-from hybrid import __version__, config, logs, sockets
-from hybrid.heartbeat import Heartbeat, StatusPipe
-from hybrid.loader import AppLoadError
+from hybrid import __version__, config, logs, sockets, workers
+from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
+from hybrid.loader import AppLoadError, load_app_for
 from hybrid.logs import error_log as log
-from hybrid.workers import load_class
-from hybrid.workers.base import BOOT_ERROR, HANDLED_SIGNALS, Worker, load_app_for
 
 LOOP_INTERVAL = 1.0
 ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL
@@ -84,7 +82,7 @@ class Arbiter:
         self.cfg = loaded.config
         self.sources = loaded.sources
         self.cli_values = dict(cli_values)
-        self.worker_class: type[Worker] = load_class(self.cfg.worker_class)
+        self.worker_class = workers.load_class(self.cfg.worker_class)
         self.num_workers = self.cfg.workers
         self.listeners: list = []
         self.workers: dict[int, WorkerProcess] = {}
@@ -139,9 +137,9 @@ class Arbiter:
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
         for listener in self.listeners:
             log.info("Listening at: %s", sockets.describe(listener))
-        why = self.sources.get("worker_class", "")
+        why = self.sources["worker_class"]
         log.info("Using worker class: %s%s", cfg.worker_class,
-                 f" ({why})" if why.startswith("--threads") else "")
+                 f" ({why})" if why == workers.THREADS_TURNED_SYNC else "")
         if cfg.preload:
             self.app = self._preload()
         self._install_signals()
@@ -357,9 +355,9 @@ class Arbiter:
             self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status)
             log.info("Booting worker with pid %d", pid)
             return
-        self._become_worker(worker)
+        self._become_worker(worker.init_process, status)
 
-    def _become_worker(self, worker: Worker) -> None:
+    def _become_worker(self, serve: Callable[[], None], status: StatusPipe) -> NoReturn:
         """In the child: drop the arbiter's state, run the worker, never return."""
         code = 0
         try:
@@ -369,8 +367,8 @@ class Arbiter:
             for other in self.workers.values():
                 other.status.close()
                 other.heartbeat.close()
-            worker.status.close_read_end()
-            worker.init_process()
+            status.close_read_end()
+            serve()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:
@@ -430,8 +428,8 @@ class Arbiter:
     def handle_hup(self) -> None:
         log.info("Received HUP: reloading")
         try:
-            loaded = config.load(self.cli_values)
-            worker_class = load_class(loaded.config.worker_class)
+            loaded = workers.resolve(config.load(self.cli_values))
+            worker_class = workers.load_class(loaded.config.worker_class)
         except (config.ConfigError, ValueError) as exc:
             log.error("Reload aborted, keeping the running workers: %s", exc)
             return

@@ -13,10 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from hybrid import __version__, config, logs
+from hybrid import __version__, config, logs, workers
 from hybrid.config import SETTINGS, ConfigError
-from hybrid.loader import AppLoadError, detect_interface, load_app, prepare_path
+from hybrid.loader import AppLoadError, app_interface, load_app_for
 from hybrid.sockets import BindError
+
+INTERFACES = ("wsgi", "asgi")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config_path:
         args["config"] = os.path.abspath(config_path)
     try:
-        loaded = config.load(args)
+        loaded = workers.resolve(config.load(args))
         if not loaded.config.app:
             raise ConfigError("APP is missing: say which app to serve, e.g. 'hybrid run myapp:app'")
         if loaded.config.chdir:
@@ -95,12 +97,11 @@ def serve(loaded: config.Loaded, cli_values: dict[str, Any]) -> int:
 def check(loaded: config.Loaded) -> int:
     cfg = loaded.config
     logs.setup(cfg.log_level, "-", None)
-    prepare_path(cfg.pythonpath)
     try:
-        app = load_app(cfg.app or "", factory=cfg.factory)
+        app = load_app_for(cfg, INTERFACES)  # reported, whichever class would serve it
     except AppLoadError as exc:
         return _fail(str(exc), 1)
-    interface = detect_interface(app) if cfg.interface == "auto" else cfg.interface
+    interface = app_interface(app, cfg.interface)
     detected = "detected" if cfg.interface == "auto" else "from --interface"
     lines = [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
     width = max(len(name) for name in SETTINGS)

@@ -104,6 +104,10 @@ def _text(raw: Any) -> str:
     return str(raw)
 
 
+def _stripped_text(raw: Any) -> str:
+    return _text(raw).strip()
+
+
 def _optional_text(raw: Any) -> str | None:
     text = _text(raw)
     return text or None
@@ -132,12 +136,6 @@ def _bind_list(raw: Any) -> tuple[str, ...]:
     if not addresses:
         raise ValueError("needs at least one address")
     return tuple(str(sockets.parse_address(text)) for text in addresses)
-
-
-def _worker_class(raw: Any) -> str:
-    from hybrid.workers import resolve_name  # the registry owns the names
-
-    return resolve_name(_text(raw).strip())
 
 
 def _networks(raw: Any) -> tuple[str, ...]:
@@ -196,12 +194,12 @@ class Config:
         1, "-w", "--workers", parse=_positive_int, metavar="N",
         help="number of worker processes (default $WEB_CONCURRENCY when set)")
     worker_class: str = setting(
-        "sync", "-k", "--worker-class", parse=_worker_class, metavar="CLASS",
-        help="worker class: a registered name or 'module:Class'")
-    threads: int | None = setting(
-        None, "--threads", parse=_positive_int, metavar="N",
-        help="threads per worker for the thread class (default 4); more than 1 with "
-             "the sync class switches to the thread class, as gunicorn does")
+        "sync", "-k", "--worker-class", parse=_stripped_text, metavar="CLASS",
+        help="worker class: sync, thread (alias gthread), asgi, or 'module:Class'")
+    threads: int = setting(
+        4, "--threads", parse=_positive_int, metavar="N",
+        help="threads per worker for the thread class; given with the sync class, "
+             "more than 1 switches to the thread class, as gunicorn does")
     worker_connections: int = setting(
         1000, "--worker-connections", parse=_positive_int, metavar="N",
         help="most open connections per worker (thread class); at the bound it stops "
@@ -347,10 +345,6 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Loaded
             label = _label(name, source)
             values[name] = _validate(name, raw, label)
             sources[name] = label
-    if values["worker_class"] == "sync" and (values["threads"] or 1) > 1:
-        # gunicorn's rule: sync with threads is the threaded worker.
-        values["worker_class"] = "thread"
-        sources["worker_class"] = "--threads > 1 turned sync into thread"
     return Loaded(Config(**values), sources)
 
 
@@ -378,8 +372,13 @@ def _validate(name: str, raw: Any, label: str) -> Any:
     try:
         return SETTINGS[name].parse(raw)
     except ValueError as exc:
-        where = "" if label == "command line" else f" (from {label})"
-        raise ConfigError(f"{flag_name(name)}: {exc}{where}") from None
+        raise setting_error(name, str(exc), label) from None
+
+
+def setting_error(name: str, problem: str, source: str) -> ConfigError:
+    """The one line that says a setting is wrong, and where the value came from."""
+    where = "" if source == "command line" else f" (from {source})"
+    return ConfigError(f"{flag_name(name)}: {problem}{where}")
 
 
 def read_file(path: str) -> dict[str, Any]:

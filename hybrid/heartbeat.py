@@ -7,14 +7,31 @@ without asking the worker anything.
 
 `StatusPipe`: a one-way pipe for the two things the arbiter must hear once:
 "ready" (the app is loaded, the worker serves) and "boot failed: <reason>".
+
+Also the constants both sides of these channels agree on: the exit status
+of a worker that cannot boot, the signals blocked across fork, and how often
+a healthy worker beats.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import signal
 import struct
 import time
+
+BOOT_ERROR = 3
+"""Exit status of a worker whose app could not be loaded (and of the arbiter then)."""
+
+HANDLED_SIGNALS = {
+    signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH, signal.SIGCHLD,
+    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGABRT, signal.SIGUSR1,
+}
+"""Every signal the arbiter or a worker handles; blocked across fork."""
+
+HEARTBEAT_INTERVAL = 1.0
+"""Seconds between a healthy worker's beats, at most."""
 
 _STAMP = struct.Struct("d")
 

@@ -13,7 +13,10 @@ import inspect
 import os
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hybrid.config import Config
 
 
 class AppLoadError(Exception):
@@ -26,6 +29,25 @@ def prepare_path(pythonpath: tuple[str, ...] = ()) -> None:
         if entry in sys.path:
             sys.path.remove(entry)
         sys.path.insert(0, entry)
+
+
+def load_app_for(cfg: Config, interfaces: tuple[str, ...]) -> Any:
+    """Import the app `cfg` names and check that a worker class serving
+    `interfaces` can run it."""
+    prepare_path(cfg.pythonpath)
+    app = load_app(cfg.app or "", factory=cfg.factory)
+    interface = app_interface(app, cfg.interface)
+    if interface not in interfaces:
+        article = "an" if interface == "asgi" else "a"
+        raise AppLoadError(
+            f"{cfg.app!r} is {article} {interface.upper()} app; the {cfg.worker_class!r} worker "
+            f"class serves {' and '.join(i.upper() for i in interfaces)} only")
+    return app
+
+
+def app_interface(app: Any, choice: str) -> str:
+    """The interface to serve `app` with: `--interface`, unless it says auto."""
+    return detect_interface(app) if choice == "auto" else choice
 
 
 def load_app(spec: str, *, factory: bool = False) -> Any:

@@ -1,37 +1,112 @@
-"""The layering DESIGN.md promises, checked on the source."""
+"""The layering DESIGN.md promises, checked on the imports themselves.
+
+Every module of the package is parsed and each import (top of the file,
+inside functions, under TYPE_CHECKING alike) resolved to the full name of
+what it imports, so a rule cannot be dodged by spelling an import another way.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 IO_MODULES = {"socket", "selectors", "select", "threading", "asyncio", "ssl", "uvloop",
-              "concurrent", "multiprocessing"}
+              "concurrent", "multiprocessing", "subprocess", "os", "signal", "mmap"}
 
 
-def imported_modules(path: Path) -> set[str]:
-    names = set()
+def module_name(path: Path) -> str:
+    """The name a source file installs as (`workers/` is `hybrid.workers`)."""
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = list(relative.parts)
+    if parts[0] == "workers":
+        parts.insert(0, "hybrid")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def package_modules() -> dict[str, Path]:
+    files = [*(ROOT / "hybrid").rglob("*.py"), *(ROOT / "workers").rglob("*.py")]
+    return {module_name(path): path for path in files}
+
+
+MODULES = package_modules()
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module `path` imports; `from a import b` counts as a and as a.b."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+                source = f"{base}.{node.module}" if node.module else base
+            else:
+                source = node.module or ""
+            found.add(source)
+            found.update(f"{source}.{alias.name}" for alias in node.names)
+    return found
 
 
-def test_protocol_core_does_no_io():
-    for path in (ROOT / "hybrid" / "protocol").glob("*.py"):
-        assert not imported_modules(path) & IO_MODULES, path.name
+def within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
 
 
-def test_supervisor_package_does_not_import_worker_classes_directly():
-    for path in (ROOT / "hybrid").rglob("*.py"):
-        source = path.read_text()
-        assert "workers.sync" not in source, path.name
+def modules_under(prefix: str) -> list[str]:
+    return sorted(name for name in MODULES if within(name, prefix))
+
+
+def test_the_rules_see_every_module_of_the_package():
+    assert {"hybrid.config", "hybrid.arbiter", "hybrid.protocol.parser", "hybrid.workers",
+            "hybrid.workers.base", "hybrid.workers.thread"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("directory", ["hybrid", "workers", "tests", "benchmarks", "examples"])
+def test_nothing_imports_a_top_level_workers_name(directory):
+    for path in (ROOT / directory).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(within(name, "workers") for name in names), path
+
+
+def test_the_settings_table_imports_no_worker_code():
+    assert not {n for n in imports_of(MODULES["hybrid.config"]) if within(n, "hybrid.workers")}
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if not within(n, "hybrid.workers")])
+def test_the_supervisor_reaches_workers_only_through_the_registry(name):
+    worker_modules = [n for n in MODULES if n.startswith("hybrid.workers.")]
+    reached = {n for n in imports_of(MODULES[name])
+               if any(within(n, module) for module in worker_modules)}
+    assert not reached, name
+
+
+@pytest.mark.parametrize("name", modules_under("hybrid.protocol"))
+def test_the_protocol_core_imports_no_io_process_or_settings_module(name):
+    imported = imports_of(MODULES[name])
+    assert not {n.split(".")[0] for n in imported} & IO_MODULES, name
+    outside = {n for n in imported if within(n, "hybrid") and not within(n, "hybrid.protocol")}
+    assert not outside, (name, outside)
+
+
+@pytest.mark.parametrize("name", modules_under("hybrid.workers"))
+def test_workers_never_import_the_arbiter_or_the_cli(name):
+    imported = imports_of(MODULES[name])
+    assert not {n for n in imported if within(n, "hybrid.arbiter") or within(n, "hybrid.cli")}
 
 
 def test_only_one_http_parser_exists():
-    users = [p.relative_to(ROOT) for p in list((ROOT / "hybrid").rglob("*.py")) +
-             list((ROOT / "workers").rglob("*.py")) if "HttpRequestParser" in p.read_text()]
+    users = [p.relative_to(ROOT) for p in MODULES.values() if "HttpRequestParser" in p.read_text()]
     assert users == [Path("hybrid/protocol/parser.py")]

@@ -1,13 +1,18 @@
 """The worker-class registry: names to dotted paths, imported only when used.
 
-The arbiter reaches worker code only through these paths, so importing the
-supervisor never imports a worker's I/O stack.
+It owns the worker names: the aliases, the check of a `--worker-class`
+value, and gunicorn's rule that the sync class given threads is the thread
+class. The arbiter reaches worker code only through these paths, so
+importing the supervisor never imports a worker's I/O stack.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import TYPE_CHECKING
+
+from hybrid.config import Loaded, setting_error
 
 if TYPE_CHECKING:
     from hybrid.workers.base import Worker
@@ -18,6 +23,7 @@ WORKER_CLASSES: dict[str, str] = {
     "asgi": "hybrid.workers.asgi:AsgiWorker",
 }
 ALIASES = {"gthread": "thread"}  # gunicorn's name
+THREADS_TURNED_SYNC = "--threads > 1 turned sync into thread"
 
 
 def resolve_name(name: str) -> str:
@@ -29,10 +35,27 @@ def resolve_name(name: str) -> str:
     raise ValueError(f"unknown worker class {name!r}; choose one of: {known} (or 'module:Class')")
 
 
+def resolve(loaded: Loaded) -> Loaded:
+    """The configuration with its worker class settled: validated, the alias
+    followed, and sync given --threads > 1 turned into thread (gunicorn's rule;
+    only a thread count someone set counts, not the default)."""
+    cfg, sources = loaded.config, loaded.sources
+    try:
+        name = resolve_name(cfg.worker_class)
+    except ValueError as exc:
+        raise setting_error("worker_class", str(exc), sources["worker_class"]) from None
+    if name == "sync" and cfg.threads > 1 and sources["threads"] != "default":
+        name, sources = "thread", {**sources, "worker_class": THREADS_TURNED_SYNC}
+    if name == cfg.worker_class:
+        return Loaded(cfg, sources)
+    return Loaded(dataclasses.replace(cfg, worker_class=name), sources)
+
+
 def load_class(name: str) -> type[Worker]:
     """Import the worker class behind a `--worker-class` value."""
     module_name, _, attr = WORKER_CLASSES.get(name, name).partition(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)
+        worker_class: type[Worker] = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot load worker class {name!r}: {exc}") from None
+    return worker_class

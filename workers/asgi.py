@@ -43,7 +43,8 @@ from hybrid.protocol import (
     ResponseFramer,
     error_response,
 )
-from hybrid.workers.base import HEARTBEAT_INTERVAL, Worker
+from hybrid.heartbeat import HEARTBEAT_INTERVAL
+from hybrid.workers.base import Worker
 from hybrid.workers.asgi_ws import ClientDisconnected, WebSocketCycle, is_websocket
 from hybrid.workers.blocking import (
     DRAIN_BYTES,

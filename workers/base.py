@@ -34,35 +34,11 @@ from typing import Any, NoReturn
 
 from hybrid import logs
 from hybrid.config import Config
-from hybrid.heartbeat import Heartbeat, StatusPipe
-from hybrid.loader import AppLoadError, detect_interface, load_app, prepare_path
+from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
+from hybrid.loader import AppLoadError, load_app_for
 from hybrid.logs import error_log as log
 from hybrid.proxy import ProxyHeaders
 from hybrid.wsgi import WorkerExit
-
-# Every signal the arbiter or a worker handles; blocked across fork.
-HANDLED_SIGNALS = {
-    signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH, signal.SIGCHLD,
-    signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGABRT, signal.SIGUSR1,
-}
-
-BOOT_ERROR = 3
-"""Exit status of a worker whose app could not be loaded."""
-
-HEARTBEAT_INTERVAL = 1.0
-
-
-def load_app_for(cfg: Config, interfaces: tuple[str, ...]) -> Any:
-    """Import the app and check that a worker class serving `interfaces` can run it."""
-    prepare_path(cfg.pythonpath)
-    app = load_app(cfg.app or "", factory=cfg.factory)
-    interface = detect_interface(app) if cfg.interface == "auto" else cfg.interface
-    if interface not in interfaces:
-        article = "an" if interface == "asgi" else "a"
-        raise AppLoadError(
-            f"{cfg.app!r} is {article} {interface.upper()} app; the {cfg.worker_class!r} worker "
-            f"class serves {' and '.join(i.upper() for i in interfaces)} only")
-    return app
 
 
 class Worker(abc.ABC):

@@ -17,7 +17,8 @@ import time
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_response
-from hybrid.workers.base import HEARTBEAT_INTERVAL, Worker
+from hybrid.heartbeat import HEARTBEAT_INTERVAL
+from hybrid.workers.base import Worker
 from hybrid.workers.blocking import Connection, respond
 
 

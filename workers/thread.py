@@ -39,7 +39,6 @@ from hybrid.workers.blocking import LINGER_SECONDS, RECV_SIZE, Connection, respo
 if not hasattr(select, "epoll"):
     raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")
 
-DEFAULT_THREADS = 4
 HOUSEKEEPING_INTERVAL = 0.25
 POLL_TIMEOUT = 0.5
 ARMED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
@@ -65,7 +64,7 @@ class ThreadWorker(Worker):
     def run(self) -> None:
         cfg = self.cfg
         self.limits = cfg.request_limits()
-        self.threads = cfg.threads or DEFAULT_THREADS
+        self.threads = cfg.threads
         self._epoll = select.epoll()
         self._lock = threading.Lock()
         self._clients: dict[int, _Client] = {}
