@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import apps  # noqa: E402
 from hybrid.config import Config  # noqa: E402
-from hybrid.workers.asgi import AsgiWorker, HttpProtocol  # noqa: E402
+from hybrid.workers.asgi.connection import HttpProtocol  # noqa: E402
+from hybrid.workers.asgi.worker import AsgiWorker  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 CONNECTIONS = 64

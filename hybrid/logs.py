@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from hybrid.protocol import Request
+from hybrid.protocol import ProtocolError, Request
 
 ERROR_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -53,6 +53,12 @@ def _detach(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
+
+
+def rejected(client_host: str, error: ProtocolError) -> None:
+    """The debug line for a request the core refused before the app saw it."""
+    error_log.debug("Rejected request from %s: %d %s", client_host or "-", error.status,
+                    error.detail)
 
 
 def reopen_files() -> None:

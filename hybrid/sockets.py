@@ -145,6 +145,21 @@ def _explain(address: Address, exc: OSError) -> str:
     return f"cannot bind {address}: {exc.strerror or exc}"
 
 
+def client_address(peer: object) -> tuple[str, str]:
+    """A connection's peer as (host, port) strings; ("", "") for a UNIX socket peer."""
+    if isinstance(peer, tuple):
+        return str(peer[0]), str(peer[1])
+    return "", ""
+
+
+def server_address(listener: socket.socket) -> tuple[str, str]:
+    """The address a connection was accepted on, as (host, port) strings."""
+    name = listener.getsockname()
+    if isinstance(name, tuple):
+        return str(name[0]), str(name[1])
+    return str(name), ""
+
+
 def describe(sock: socket.socket) -> str:
     """The address a bound socket listens on, as a user would write it."""
     name = sock.getsockname()

@@ -17,6 +17,7 @@ from urllib.parse import unquote_to_bytes
 
 from hybrid import __version__
 from hybrid.protocol import LocalProtocolError, Request, ResponseFramer, error_response
+from hybrid.typing import WSGIApp
 
 log = logging.getLogger("hybrid.error")
 
@@ -222,7 +223,7 @@ class _ClientGone(Exception):
     """Sending to the client failed: it left, or read too slowly."""
 
 
-def run(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], request: Request,
+def run(app: WSGIApp, environ: dict[str, Any], request: Request,
         send: Send, *, keep_alive: bool, sendfile: SendFile | None = None,
         may_persist: Callable[[], bool] | None = None) -> Outcome:
     """Call the app, write its response through `send`, and always close its iterable.

@@ -3,6 +3,7 @@ the user's own that has a `workers` package (as Celery projects often do)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,9 +20,17 @@ CLASSES_AND_APPS = [("sync", "wsgi_app:app"), ("thread", "wsgi_app:app"), ("asgi
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy of the sources: a build/ folder left in the checkout
+    # by an earlier build would slip stale modules into the wheel.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("hybrid", "workers"):
+        shutil.copytree(ROOT / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
-                    str(ROOT)], check=True, timeout=300)
+                    str(source)], check=True, timeout=300)
     (built,) = out.glob("hybrid_server-*.whl")
     return built
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 WORKER_CLASSES: dict[str, str] = {
     "sync": "hybrid.workers.sync:SyncWorker",
     "thread": "hybrid.workers.thread:ThreadWorker",
-    "asgi": "hybrid.workers.asgi:AsgiWorker",
+    "asgi": "hybrid.workers.asgi.worker:AsgiWorker",
 }
 ALIASES = {"gthread": "thread"}  # gunicorn's name
 THREADS_TURNED_SYNC = "--threads > 1 turned sync into thread"

@@ -1,18 +1,18 @@
 """Blocking-socket plumbing shared by the `sync` and `thread` workers.
 
-`Connection` is one client socket with its parser and the events parsed
-but not consumed yet. `respond()` runs one WSGI request on it: environ,
-`wsgi.input` fed from the socket, the response written with sendall /
-sendfile, the access log line. Both workers call it; they differ only in
-how they wait for a request head (sync: a blocking read; thread: a
-selector, so a slow client costs a file descriptor, not a thread).
-
-The limits on skipping an unread body and on lingering, and
-`may_skip_rest()`, are every worker class's policy (the asgi class too).
+`accept()` takes the next connection off a listener. `Connection` is one
+client socket with its parser and the events parsed but not consumed yet.
+`respond()` runs one WSGI request on it: environ, `wsgi.input` fed from the
+socket, the response written with sendall / sendfile, the access log line.
+Both workers call it; they differ only in how they wait for a request head
+(sync: a blocking read; thread: a selector, so a slow client costs a file
+descriptor, not a thread). What HTTP decides (100 Continue, skipping an
+unread body, lingering) is the parser's to answer; this only moves bytes.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from collections import deque
@@ -20,10 +20,12 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from hybrid import wsgi
+from hybrid.config import Config
 from hybrid.logs import AccessLog
-from hybrid.proxy import ProxyHeaders
+from hybrid.logs import error_log as log
 from hybrid.protocol import (
-    CONTINUE,
+    LINGER_BYTES,
+    LINGER_SECONDS,
     Data,
     EndOfMessage,
     Event,
@@ -31,25 +33,27 @@ from hybrid.protocol import (
     Request,
     RequestParser,
 )
+from hybrid.proxy import ProxyHeaders
+from hybrid.sockets import client_address, server_address
 
 RECV_SIZE = 65536
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 1 << 20
-DRAIN_BYTES = 1 << 16  # unread body a kept-alive connection may skip; more closes it
+# accept() failing for want of resources: the worker goes on serving what it has.
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
-def may_skip_rest(parser: RequestParser, held_back: bool, buffered: int) -> bool:
-    """Whether the rest of a request body the app left unread will be skipped to keep
-    the connection (the answer's head must say whether it will close).
-
-    Not when the client holds the body back for a 100 Continue (whether it sends
-    it now is its choice), nor when more than DRAIN_BYTES are left (`buffered`:
-    parsed but not consumed), or an unknown amount (a chunked body).
-    """
-    if held_back:
-        return False
-    remaining = parser.body_remaining
-    return remaining is not None and buffered + remaining <= DRAIN_BYTES
+def accept(listener: socket.socket) -> tuple[socket.socket, object] | None:
+    """The next connection on a non-blocking listener, or None when there is none
+    to take: another worker took it, the client left already, or this process is
+    out of file descriptors or memory (logged)."""
+    try:
+        return listener.accept()
+    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+        return None
+    except OSError as exc:
+        if exc.errno not in _OUT_OF_RESOURCES:
+            raise
+        log.warning("Cannot accept more connections: %s", exc.strerror)
+        return None
 
 
 class Connection:
@@ -63,7 +67,7 @@ class Connection:
         self.client = client_address(addr)
         self.server = server_address(listener)
         self.body_done = True  # the last request's body was read to its end
-        self.continue_due = False  # 100 Continue goes out at the first read, if still due
+        self.responding = False  # the answer to the current request has begun
         self.peer_trusted: bool | None = None  # proxy headers from this peer believed
 
     def next_event(self, deadline: float, on_wait: Callable[[], None] | None = None) -> Event:
@@ -76,7 +80,7 @@ class Connection:
         while not pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return ProtocolError(408, "the client was too slow to send the request")
+                return self.parser.timeout_error()
             self.sock.settimeout(min(remaining, 1.0))
             try:
                 data = self.sock.recv(RECV_SIZE)
@@ -88,18 +92,18 @@ class Connection:
                 pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
         return pending.popleft()
 
-    def body_receiver(self, request: Request, body_timeout: float) -> Callable[[], bytes]:
-        """The `receive()` behind wsgi.input; sends 100 Continue before the first read,
-        unless the response has started (`respond()` clears `continue_due` then)."""
-        self.continue_due = request.expect_continue
+    def body_receiver(self, body_timeout: float) -> Callable[[], bytes]:
+        """The `receive()` behind wsgi.input; sends 100 Continue before the first
+        read when the parser says one is due."""
         self.body_done = False
+        self.responding = False
 
         def receive() -> bytes:
             if self.body_done:
                 return b""
-            if self.continue_due:
-                self.continue_due = False
-                self.sock.sendall(CONTINUE)
+            interim = self.parser.continue_response(self.responding)
+            if interim:
+                self.sock.sendall(interim)
             event = self.next_event(time.monotonic() + body_timeout)
             if isinstance(event, Data):
                 return event.data
@@ -118,7 +122,7 @@ class Connection:
         if self.body_done:
             return True
         buffered = sum(len(event.data) for event in self.pending if type(event) is Data)
-        return may_skip_rest(self.parser, self.continue_due, buffered)
+        return self.parser.may_skip_rest(buffered)
 
     def skip_body(self, body_timeout: float) -> bool:
         """Read and drop what the app left of the request body; False if it is too much."""
@@ -127,7 +131,7 @@ class Connection:
             event = self.next_event(time.monotonic() + body_timeout)
             if isinstance(event, Data):
                 skipped += len(event.data)
-                if skipped > DRAIN_BYTES:
+                if not self.parser.may_skip(skipped):
                     return False
             elif isinstance(event, EndOfMessage):
                 self.body_done = True
@@ -136,13 +140,10 @@ class Connection:
         return True
 
     def close(self) -> None:
-        """Close; if the client may still be sending, drain briefly first.
-
-        Closing a socket with unread input makes the kernel send RST, which
-        can destroy the response before the client reads it.
-        """
+        """Close; if the client may still be sending, drain briefly first (a
+        lingering close: see `RequestParser.client_may_be_sending`)."""
         sock = self.sock
-        if self.parser.in_message or self.parser.failed:
+        if self.parser.client_may_be_sending:
             try:
                 sock.shutdown(socket.SHUT_WR)
                 deadline = time.monotonic() + LINGER_SECONDS
@@ -161,7 +162,8 @@ class Connection:
         sock.close()
 
 
-def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_log: AccessLog,
+def respond(app: wsgi.WSGIApp, conn: Connection, request: Request, *, cfg: Config,
+            access_log: AccessLog,
             proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
             started: float) -> wsgi.Outcome:
     """Run one WSGI request on a blocking connection and log it."""
@@ -171,14 +173,14 @@ def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_lo
             conn.peer_trusted = proxy.trusted(conn.client[0])
         client, scheme = proxy.resolve(request.headers, client, scheme, conn.peer_trusted)
     environ = wsgi.build_environ(
-        request, wsgi.InputStream(conn.body_receiver(request, cfg.body_timeout)),
+        request, wsgi.InputStream(conn.body_receiver(cfg.body_timeout)),
         server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,
         multithread=multithread)
     sock = conn.sock
     write_timeout = cfg.timeout or None
 
     def send(data: bytes) -> None:
-        conn.continue_due = False  # no interim response once the final one has begun
+        conn.responding = True  # no interim response once the final one has begun
         sock.settimeout(write_timeout)  # reads leave shorter timeouts behind
         sock.sendall(data)
 
@@ -191,15 +193,3 @@ def respond(app: Any, conn: Connection, request: Request, *, cfg: Any, access_lo
     access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
     return outcome
 
-
-def client_address(addr: object) -> tuple[str, str]:
-    if isinstance(addr, tuple):
-        return str(addr[0]), str(addr[1])
-    return "", ""  # UNIX socket peers have no address
-
-
-def server_address(listener: socket.socket) -> tuple[str, str]:
-    name = listener.getsockname()
-    if isinstance(name, tuple):
-        return str(name[0]), str(name[1])
-    return str(name), ""

@@ -15,11 +15,12 @@ import selectors
 import socket
 import time
 
+from hybrid import logs
+from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_response
-from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import Connection, respond
+from hybrid.workers.blocking import Connection, accept, respond
 
 
 class SyncWorker(Worker):
@@ -45,11 +46,10 @@ class SyncWorker(Worker):
                     break
                 listener = key.fileobj
                 assert isinstance(listener, socket.socket)
-                try:
-                    sock, addr = listener.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue  # another worker took it, or the client left already
-                self.serve(Connection(sock, addr, listener, RequestParser(self.limits)))
+                accepted = accept(listener)
+                if accepted is not None:
+                    sock, peer = accepted
+                    self.serve(Connection(sock, peer, listener, RequestParser(self.limits)))
         selector.close()
 
     def serve(self, conn: Connection) -> None:
@@ -58,12 +58,12 @@ class SyncWorker(Worker):
         try:
             event = conn.next_event(time.monotonic() + self.cfg.header_timeout, self.notify)
             if isinstance(event, Request):
-                self.current_request = f"{event.method} {event.target.decode('latin-1')}"
+                self.current_request = event.summary()
                 respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
-                        proxy=self.proxy, keep_alive=False, multithread=False, started=started)
+                        proxy=self.proxy, keep_alive=self.keeps_alive, multithread=False,
+                        started=started)
             elif isinstance(event, ProtocolError):
-                log.debug("Rejected request from %s: %d %s", conn.client[0], event.status,
-                          event.detail)
+                logs.rejected(conn.client[0], event)
                 conn.sock.sendall(error_response(event.status, event.detail))
         except OSError as exc:
             log.debug("Connection from %s failed: %s", conn.client[0], exc)

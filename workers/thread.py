@@ -25,16 +25,23 @@ again. The main thread closes a client only by claiming it the same way.
 
 from __future__ import annotations
 
-import errno
 import select
 import socket
 import threading
 import time
 
+from hybrid import logs
 from hybrid.logs import error_log as log
-from hybrid.protocol import ConnectionClosed, ProtocolError, Request, RequestParser, error_response
+from hybrid.protocol import (
+    LINGER_SECONDS,
+    ConnectionClosed,
+    ProtocolError,
+    Request,
+    RequestParser,
+    error_response,
+)
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import LINGER_SECONDS, RECV_SIZE, Connection, respond
+from hybrid.workers.blocking import RECV_SIZE, Connection, accept, respond
 
 if not hasattr(select, "epoll"):
     raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")
@@ -131,9 +138,9 @@ class ThreadWorker(Worker):
             if client.lingering or client.idle:
                 self._close(client)  # keep-alive timeout, or the drain is over
             else:
-                log.debug("Client %s too slow to send its request head", client.client[0])
-                self._answer_and_linger(client, error_response(
-                    408, "the client was too slow to send the request"))
+                error = client.parser.timeout_error()
+                logs.rejected(client.client[0], error)
+                self._answer_and_linger(client, error_response(error.status, error.detail))
                 self._release(client)
 
     def _stop_when_drained(self) -> bool:
@@ -181,20 +188,14 @@ class ThreadWorker(Worker):
                 if len(self._clients) >= self.cfg.worker_connections or not self.alive:
                     self._accepting = False  # left disarmed; the main thread re-arms it
                     return
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            accepted = accept(listener)
+            if accepted is None:
                 break
-            except OSError as exc:
-                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    raise
-                log.warning("Worker %d cannot accept more connections: %s", self.pid,
-                            exc.strerror)
-                break
+            sock, peer = accepted
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = _Client(sock, addr, listener, RequestParser(self.limits),
+            client = _Client(sock, peer, listener, RequestParser(self.limits),
                              time.monotonic() + self.cfg.header_timeout)
             with self._lock:
                 self._clients[client.fd] = client
@@ -242,8 +243,7 @@ class ThreadWorker(Worker):
                 return
             self._release(client)
         elif isinstance(event, ProtocolError):
-            log.debug("Rejected request from %s: %d %s", client.client[0], event.status,
-                      event.detail)
+            logs.rejected(client.client[0], event)
             self._answer_and_linger(client, error_response(event.status, event.detail))
             self._release(client)
         elif isinstance(event, ConnectionClosed):
@@ -259,12 +259,12 @@ class ThreadWorker(Worker):
             assert isinstance(request, Request)
             started = time.perf_counter()
             with self._lock:
-                self._in_flight[client] = (time.monotonic(),
-                                           f"{request.method} {request.target.decode('latin-1')}")
+                self._in_flight[client] = (time.monotonic(), request.summary())
             try:
                 outcome = respond(self.app, client, request, cfg=cfg, access_log=self.access_log,
                                   proxy=self.proxy,
-                                  keep_alive=request.keep_alive and self.alive, multithread=True,
+                                  keep_alive=self.keeps_alive and request.keep_alive and self.alive,
+                                  multithread=True,
                                   started=started)
             except OSError:
                 return False
@@ -294,7 +294,7 @@ class ThreadWorker(Worker):
 
     def _finish(self, client: _Client) -> None:
         """The connection is over: close it, lingering if the client may still send."""
-        if client.parser.in_message or client.parser.failed:
+        if client.parser.client_may_be_sending:
             self._linger(client)
             self._release(client)
         else:

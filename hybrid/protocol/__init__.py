@@ -13,7 +13,13 @@ from hybrid.protocol.events import (
     ProtocolError,
     Request,
 )
-from hybrid.protocol.parser import DEFAULT_LIMITS, Limits, RequestParser
+from hybrid.protocol.parser import (
+    DEFAULT_LIMITS,
+    LINGER_BYTES,
+    LINGER_SECONDS,
+    Limits,
+    RequestParser,
+)
 from hybrid.protocol.response import (
     CONTINUE,
     REASONS,
@@ -25,7 +31,8 @@ from hybrid.protocol.response import (
 )
 
 __all__ = [
-    "CONTINUE", "DEFAULT_LIMITS", "REASONS", "ConnectionClosed", "Data",
+    "CONTINUE", "DEFAULT_LIMITS", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
+    "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
     "RequestParser", "ResponseFramer", "error_response", "http_date", "switching_protocols",
 ]

@@ -23,6 +23,10 @@ class Request(NamedTuple):
     upgrade: bool  # the connection is to switch protocols after this head
     forwarded: bool = False  # it carries Forwarded or X-Forwarded-* fields
 
+    def summary(self) -> str:
+        """'METHOD target', as logs name a request."""
+        return f"{self.method} {self.target.decode('latin-1')}"
+
 
 class Data(NamedTuple):
     """A piece of the request body, de-chunked."""

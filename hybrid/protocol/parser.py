@@ -30,6 +30,14 @@ status to answer, after every event before it; the parser then ignores
 further input. Memory is bounded whatever the client sends: heads,
 chunk-size lines and trailers are capped, and body bytes are handed out as
 they arrive.
+
+The parser is also the connection's HTTP state, so the decisions a driver
+would otherwise make are its answers (as h11 keeps 100-continue and
+keep-alive in its connection state): whether to send 100 Continue, whether
+an unread body may be skipped, whether the client may still be sending
+(so closing must linger), and which 408 a timeout gets. Bodies arrive one
+after another, so the message being received is the one being answered
+whenever that one's body is incomplete: the only time these are asked.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from hybrid.protocol.events import (
     ProtocolError,
     Request,
 )
+from hybrid.protocol.response import CONTINUE
 
 
 class Limits(NamedTuple):
@@ -65,7 +74,8 @@ class Limits(NamedTuple):
 
 DEFAULT_LIMITS = Limits()
 
-# States. STREAM: llhttp frames everything. The others are the careful path.
+# States. STREAM: llhttp frames everything. The others are the careful path;
+# _LENGTH to _TRAILERS, in this order, are inside a body.
 (_STREAM, _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _PAUSED,
  _BAD_METHOD) = range(9)
 
@@ -80,6 +90,11 @@ _FIELD_VALUE_OK = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z").match
 _REG_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:"
 _HOST_OK = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
 MAX_CHUNK_LINE = 4096
+DRAIN_BYTES = 1 << 16
+"""Unread body a kept-alive connection may skip after the answer; more closes it."""
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
+"""A lingering close drops input for at most this long, and this much."""
 MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
 
 # Fields a trailer must not carry (RFC 9110 section 6.5.1): dropped, not obeyed.
@@ -98,6 +113,10 @@ _HASH = ord("#")
 
 class _NeedMore(Exception):
     """Internal: stop the careful path until more bytes arrive."""
+
+
+class _HandOver(Exception):
+    """Internal: the fast path stops at this head; the careful path parses the read again."""
 
 
 class RequestParser:
@@ -128,6 +147,7 @@ class RequestParser:
         self._lengths: tuple[bytes, ...] = ()
         self._codings: tuple[bytes, ...] = ()
         self._expect_continue = False
+        self._continue_due = False  # the body being received waits for a 100 Continue
         self._forwarded = False
         self._trailers: list[tuple[bytes, bytes]] = []
         self._trailer_bytes = 0
@@ -200,6 +220,52 @@ class RequestParser:
         if self._state == _HEAD or self._in_head or not self.in_message:
             return 0
         return None if self._codings else self._remaining
+
+    # --- the connection's HTTP decisions ----------------------------------------------
+
+    def continue_response(self, response_started: bool) -> bytes:
+        """Before the app's first read of an incomplete body: the 100 Continue to
+        send, or b"". Due only while the client holds its body back for one (none of
+        it has come) and no answer has begun; said once."""
+        if not self._continue_due:
+            return b""
+        self._continue_due = False
+        return b"" if response_started else CONTINUE
+
+    def may_skip_rest(self, buffered: int) -> bool:
+        """Whether the rest of a body the app left unread will be skipped to keep
+        the connection (asked when the answer's head is written, which must say
+        whether it closes).
+
+        Not when the client holds the body back for a 100 Continue (whether it
+        sends it now is its choice), nor when more than DRAIN_BYTES are left
+        (`buffered`: parsed but not consumed), or an unknown amount (chunked).
+        """
+        if self._continue_due:
+            return False
+        remaining = self.body_remaining
+        return remaining is not None and buffered + remaining <= DRAIN_BYTES
+
+    def may_skip(self, skipped: int) -> bool:
+        """Whether a connection that has skipped `skipped` bytes of an unread body
+        may go on skipping rather than close."""
+        return skipped <= DRAIN_BYTES
+
+    @property
+    def client_may_be_sending(self) -> bool:
+        """Closing now must linger: the client may still be sending (a request is
+        under way, or the stream stopped being read as HTTP: an error, a switch of
+        protocols). Closing with unread input makes the kernel send RST, which can
+        destroy the last answer before the client reads it."""
+        return self.in_message or self._failed
+
+    def timeout_error(self) -> ProtocolError:
+        """The 408 for a client too slow with what it sends now: a head, or a body."""
+        state = self._state
+        if (_LENGTH <= state <= _TRAILERS if state != _STREAM
+                else not self._llhttp_idle and not self._in_head):
+            return ProtocolError(408, "the request body stalled")
+        return ProtocolError(408, "the client was too slow to send the request")
 
     # --- the fast path -----------------------------------------------------------------
 
@@ -396,6 +462,7 @@ class RequestParser:
         else:
             data, self._buffer = buffer[:remaining], buffer[remaining:]
         self._remaining = remaining - len(data)
+        self._continue_due = False  # the client did not wait for it
         self._events.append(Data(data))
         if self._remaining:
             return
@@ -452,6 +519,7 @@ class RequestParser:
         return True
 
     def _end_careful_message(self, end: EndOfMessage) -> None:
+        self._continue_due = False
         self._events.append(end)
         self._llhttp_idle = True  # between messages: the next read starts a new one
         self._state = _PAUSED if self._upgrade else _HEAD
@@ -543,11 +611,12 @@ class RequestParser:
             # Hand the read over to the careful path, which decodes chunked
             # bodies, and frames the body of an Upgrade request, which llhttp
             # would take for bytes of the new protocol.
-            raise ProtocolError(400, "to the careful path")
+            raise _HandOver
         self._upgrade = upgrade
+        expect_continue = self._continue_due = self._expect_continue and version == "1.1"
         self._events.append(_new_request(Request, (
             method, target, path, query, version, headers, parser.should_keep_alive(),
-            self._expect_continue and version == "1.1", upgrade, self._forwarded)))
+            expect_continue, upgrade, self._forwarded)))
         if not self._careful:
             return  # llhttp frames the body and calls on_message_complete
         if body_state == _HEAD:
@@ -565,10 +634,12 @@ class RequestParser:
 
     def on_body(self, body: bytes) -> None:
         self._remaining -= len(body)
+        self._continue_due = False  # the client did not wait for it
         self._events.append(Data(body))
 
     def on_message_complete(self) -> None:
         self._llhttp_idle = True
+        self._continue_due = False
         if not self._careful:
             self._events.append(_END_NO_TRAILERS)
 

@@ -3,8 +3,9 @@
 The HTTP core has already parsed and checked the upgrade request; this
 module checks what RFC 6455 adds (version 13, a key), runs the app, and on
 `websocket.accept` writes the 101 response itself and hands the bytes that
-followed the request (`RequestParser.take_unparsed()`) to a wsproto
-`Connection`: layers are composed, the request is never re-serialised.
+followed the request (what `WebSocketChannel.upgraded()` returns) to a
+wsproto `Connection`: layers are composed, the request is never
+re-serialised.
 wsproto answers pings and reports protocol (1002) and UTF-8 (1007)
 errors as a CloseConnection, which is echoed like a client's close.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
@@ -24,9 +25,10 @@ from wsproto.utilities import generate_accept_token
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import REASONS, Request, ResponseFramer, error_response, switching_protocols
+from hybrid.workers.asgi.cycle import Channel, ClientDisconnected, Cycle
 
 if TYPE_CHECKING:
-    from hybrid.workers.asgi import HttpProtocol
+    from hybrid.typing import Message, Scope
 
 MAX_QUEUED = 64  # received messages waiting for the app before reading pauses
 GOING_AWAY, ABNORMAL, INTERNAL_ERROR, TOO_BIG = 1001, 1006, 1011, 1009
@@ -34,9 +36,15 @@ _CONNECTING, _OPEN, _CLOSED = range(3)
 _SUPPORTED_VERSION = ((b"sec-websocket-version", b"13"),)
 
 
-class ClientDisconnected(OSError):
-    """What an app's `send()` raises once the client has gone (ASGI spec 2.4),
-    on a WebSocket or an HTTP response alike."""
+class WebSocketChannel(Channel, Protocol):
+    """What a WebSocket cycle sees of its connection, beyond what every cycle does."""
+
+    def upgraded(self, websocket: WebSocketCycle) -> bytes:
+        """The app accepted: route the bytes to `websocket.data_received` from now
+        on, and return those that followed the request."""
+
+    def close_after_websocket(self, grace: bool = False) -> None:
+        """Close now, or (`grace`: our close frame went out) once the client answers."""
 
 
 def is_websocket(request: Request) -> bool:
@@ -49,13 +57,15 @@ def _header(request: Request, name: bytes) -> bytes | None:
     return b", ".join(values) if values else None
 
 
-class WebSocketCycle:
+class WebSocketCycle(Cycle):
     """One WebSocket: its ASGI scope, `receive` and `send`."""
 
-    def __init__(self, protocol: HttpProtocol, request: Request, scope: dict[str, Any]) -> None:
-        self.protocol = protocol
+    channel: WebSocketChannel
+
+    def __init__(self, channel: WebSocketChannel, request: Request, scope: Scope) -> None:
+        super().__init__(channel)
         self.request = request
-        self.cfg = protocol.cfg
+        self.cfg = channel.server.cfg
         offered = _header(request, b"sec-websocket-protocol") or b""
         self.scope = {**scope, "type": "websocket",
                       "scheme": "wss" if scope["scheme"] == "https" else "ws",
@@ -64,8 +74,7 @@ class WebSocketCycle:
         self.scope.pop("method", None)
         self.state = _CONNECTING
         self.conn: Connection | None = None
-        self.incoming: deque[dict[str, Any]] = deque([{"type": "websocket.connect"}])
-        self._waiter: asyncio.Future[None] | None = None
+        self.incoming: deque[Message] = deque([{"type": "websocket.connect"}])
         self.parts: list[bytes | str] = []
         self.size = 0
         self.closed_by_us = False
@@ -96,48 +105,43 @@ class WebSocketCycle:
             return 400, "a WebSocket handshake needs a valid Sec-WebSocket-Key", ()
         return None
 
-    async def run(self, app: Any) -> None:
-        """Run the app (the protocol counted it in the worker's in-flight work)."""
-        worker = self.protocol.worker
-        try:
-            await app(self.scope, self.receive, self.send)
-        except ClientDisconnected:
-            log.debug("WebSocket client left (%s)", self.request.target.decode("latin-1"))
-        except Exception:
-            log.exception("Exception in ASGI WebSocket application (%s)",
-                          self.request.target.decode("latin-1"))
-            if self.state == _CONNECTING and self.denial is None:
-                self._respond_and_close(500, "")
-            elif self.state == _OPEN:
-                self._close(INTERNAL_ERROR, "")
-        else:
-            if self.state == _CONNECTING and self.denial is None:
-                self._respond_and_close(403, "")  # returned without accepting
-            elif self.state == _OPEN:
-                self._close(1000, "")
-        finally:
-            worker.in_flight -= 1
-            if self.pinger is not None:
-                self.pinger.cancel()
-            if self.state == _CLOSED and not self.closed_by_us:
-                self.protocol.close_after_websocket()  # e.g. closed by a shutdown mid-handshake
+    # --- how the app ended --------------------------------------------------------------
+
+    def _client_left(self) -> None:
+        log.debug("WebSocket client left (%s)", self.request.target.decode("latin-1"))
+
+    def _app_raised(self) -> None:
+        log.exception("Exception in ASGI WebSocket application (%s)",
+                      self.request.target.decode("latin-1"))
+        if self.state == _CONNECTING and self.denial is None:
+            self._respond_and_close(500, "")
+        elif self.state == _OPEN:
+            self._close(INTERNAL_ERROR, "")
+
+    def _app_returned(self) -> None:
+        if self.state == _CONNECTING and self.denial is None:
+            self._respond_and_close(403, "")  # returned without accepting
+        elif self.state == _OPEN:
+            self._close(1000, "")
+
+    def _app_ended(self) -> None:
+        if self.pinger is not None:
+            self.pinger.cancel()
+        if self.state == _CLOSED and not self.closed_by_us:
+            self.channel.close_after_websocket()  # e.g. closed by a shutdown mid-handshake
 
     # --- the ASGI interface -------------------------------------------------------------
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> Message:
         while not self.incoming:
-            self._waiter = self.protocol.worker.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._wait()
         message = self.incoming.popleft()
         if len(self.incoming) < MAX_QUEUED // 2:
-            self.protocol.body_consumed()
+            self.channel.input_consumed()
         return message
 
-    async def send(self, message: dict[str, Any]) -> None:
-        if self.protocol.closed or (self.disconnected and not self.closed_by_us):
+    async def send(self, message: Message) -> None:
+        if self.channel.closed or (self.disconnected and not self.closed_by_us):
             raise ClientDisconnected("the WebSocket client has gone")
         kind = message.get("type")
         if self.state == _CONNECTING and self.denial is None:
@@ -154,11 +158,11 @@ class WebSocketCycle:
                 raise RuntimeError(f"expected 'websocket.http.response.body', got {kind!r}")
             data = self.denial.body(message.get("body", b""))
             if not message.get("more_body", False):
-                self.protocol.write(data + self.denial.end())
+                self.channel.write(data + self.denial.end())
                 self.state = _CLOSED
-                self.protocol.close_after_websocket()
+                self.channel.close_after_websocket()
             else:
-                self.protocol.write(data)
+                self.channel.write(data)
         elif self.state == _OPEN:
             assert self.conn is not None
             if kind == "websocket.send":
@@ -166,8 +170,8 @@ class WebSocketCycle:
                     return  # after our own close: dropped
                 text, data = message.get("text"), message.get("bytes")
                 event = TextMessage(data=text) if text is not None else BytesMessage(data=data or b"")
-                self.protocol.write(self.conn.send(event))
-                await self.protocol.drain()
+                self.channel.write(self.conn.send(event))
+                await self.channel.drain()
             elif kind == "websocket.close":
                 self._close(message.get("code", 1000), message.get("reason") or "")
             else:
@@ -178,7 +182,7 @@ class WebSocketCycle:
 
     # --- state changes ------------------------------------------------------------------
 
-    def _accept(self, message: dict[str, Any]) -> None:
+    def _accept(self, message: Message) -> None:
         key = _header(self.request, b"sec-websocket-key") or b""
         headers = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
                    (b"sec-websocket-accept", generate_accept_token(key))]
@@ -193,37 +197,36 @@ class WebSocketCycle:
             if accepted:
                 headers.append((b"sec-websocket-extensions", accepted))
         headers.extend((bytes(n), bytes(v)) for n, v in message.get("headers", ()))
-        self.protocol.write(switching_protocols(headers))
+        self.channel.write(switching_protocols(headers))
         self.conn = Connection(ConnectionType.SERVER,
                                extensions=[e for e in extensions if e.enabled()])
         self.state = _OPEN
-        self.protocol.upgraded(self)
-        leftover = self.protocol.parser.take_unparsed()
+        leftover = self.channel.upgraded(self)
         if leftover:
             self.data_received(leftover)
         if self.cfg.ws_ping_interval:
-            self.pinger = self.protocol.worker.loop.create_task(self._ping_regularly())
+            self.pinger = self.channel.server.loop.create_task(self._ping_regularly())
 
-    def _deny(self, message: dict[str, Any]) -> None:
+    def _deny(self, message: Message) -> None:
         framer = ResponseFramer()
         status = message["status"]
         head = framer.head(self.request.method, self.request.http_version, False, status,
                            REASONS.get(status, b""), list(message.get("headers", ())))
         self.denial = framer  # only once the head is valid: else run() answers 500
-        self.protocol.write(head)
+        self.channel.write(head)
 
     def _respond_and_close(self, status: int, detail: str) -> None:
         self.state = _CLOSED
-        self.protocol.write(error_response(status, detail))
-        self.protocol.close_after_websocket()
+        self.channel.write(error_response(status, detail))
+        self.channel.close_after_websocket()
 
     def _close(self, code: int, reason: str) -> None:
         """Start the closing handshake; the transport closes when the client answers."""
         if self.conn is None or self.conn.state != ConnectionState.OPEN:
             return
         self.closed_by_us = True
-        self.protocol.write(self.conn.send(CloseConnection(code=code, reason=reason)))
-        self.protocol.close_after_websocket(grace=True)
+        self.channel.write(self.conn.send(CloseConnection(code=code, reason=reason)))
+        self.channel.close_after_websocket(grace=True)
 
     def shut_down(self) -> None:
         """The worker stops: a going-away close for an open socket."""
@@ -231,7 +234,7 @@ class WebSocketCycle:
             self._close(GOING_AWAY, "server shutting down")
         self._deliver({"type": "websocket.disconnect", "code": GOING_AWAY, "reason": ""})
 
-    # --- from the protocol --------------------------------------------------------------
+    # --- from the connection ------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         assert self.conn is not None
@@ -240,23 +243,23 @@ class WebSocketCycle:
             if isinstance(event, Message):
                 self._message_part(event)
             elif isinstance(event, Ping):
-                self.protocol.write(self.conn.send(event.response()))
+                self.channel.write(self.conn.send(event.response()))
             elif isinstance(event, Pong):
                 if self.pong is not None and not self.pong.done():
                     self.pong.set_result(None)
             elif isinstance(event, CloseConnection):
                 if self.conn.state == ConnectionState.REMOTE_CLOSING:
-                    self.protocol.write(self.conn.send(event.response()))
+                    self.channel.write(self.conn.send(event.response()))
                 elif self.conn.state == ConnectionState.OPEN:
                     # wsproto found a protocol (1002) or UTF-8 (1007) error: say so.
-                    self.protocol.write(self.conn.send(
+                    self.channel.write(self.conn.send(
                         CloseConnection(code=event.code, reason=event.reason)))
                 self._deliver({"type": "websocket.disconnect", "code": event.code,
                                "reason": event.reason or ""})
-                self.protocol.close_after_websocket()
+                self.channel.close_after_websocket()
                 return
         if len(self.incoming) >= MAX_QUEUED:
-            self.protocol.body_backlogged()
+            self.channel.input_backlogged()
 
     def _message_part(self, event: Message) -> None:
         self.parts.append(event.data)
@@ -279,25 +282,23 @@ class WebSocketCycle:
         self.state = _CLOSED
         self._deliver({"type": "websocket.disconnect", "code": ABNORMAL, "reason": ""})
 
-    def _deliver(self, message: dict[str, Any]) -> None:
+    def _deliver(self, message: Message) -> None:
         if self.disconnected:
             return
         if message["type"] == "websocket.disconnect":
             self.disconnected = True
             self.state = _CLOSED
         self.incoming.append(message)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
 
     async def _ping_regularly(self) -> None:
-        loop = self.protocol.worker.loop
+        loop = self.channel.server.loop
         while self.state == _OPEN and self.conn is not None:
             await asyncio.sleep(self.cfg.ws_ping_interval)
             if self.state != _OPEN:
                 return
             self.pong = loop.create_future()
-            self.protocol.write(self.conn.send(Ping(payload=b"hybrid")))
+            self.channel.write(self.conn.send(Ping(payload=b"hybrid")))
             try:
                 await asyncio.wait_for(self.pong, self.cfg.ws_ping_timeout or None)
             except asyncio.TimeoutError:

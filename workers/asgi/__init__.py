@@ -1,0 +1,20 @@
+"""The `asgi` worker class: an event loop (uvloop by default), one asyncio
+Protocol per connection, ASGI 3 HTTP and WebSocket cycles, and lifespan.
+
+One module a seam:
+
+    worker.py       the worker: the loop, signals, the heartbeat tick, the
+                    graceful drain, lifespan around serving
+    connection.py   `HttpProtocol`: bytes to the shared HTTP core, events to
+                    cycles, timers, lingering close; it moves bytes only
+    flow.py         `FlowControl`: reading pauses while the app is behind,
+                    `send()` waits while the write buffer is full
+    cycle.py        what a cycle sees of its connection and worker (typed
+                    interfaces), the waiter, and the ladder that runs the app
+    http_cycle.py   `RequestCycle`: one request's scope, `receive`, `send`
+    websocket.py    `WebSocketCycle`: the ASGI websocket cycle on wsproto
+    lifespan.py     the ASGI lifespan protocol
+
+The worker class is `hybrid.workers.asgi.worker:AsgiWorker` (registered as
+"asgi").
+"""

@@ -1,0 +1,339 @@
+"""One HTTP/1.1 connection of the asgi worker: an asyncio Protocol that
+only moves bytes.
+
+It feeds what it reads to the shared HTTP core (`hybrid.protocol`) and
+routes the events to `RequestCycle`s, one per request, answered strictly in
+arrival order (pipelining), or hands the connection to a `WebSocketCycle`.
+`FlowControl` pauses reading while a cycle is behind (a body waits
+unconsumed, or MAX_PIPELINED requests wait) and makes `send()` wait while
+the write buffer is full. What HTTP decides is asked of the core's
+connection state: whether an unread body may be skipped (then it is, so the
+connection stays alive), whether closing must linger because the client may
+still be sending (then our side is shut first and input dropped for a
+moment), and which 408 a timeout gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, cast
+
+from hybrid import logs
+from hybrid.protocol import (
+    LINGER_BYTES,
+    LINGER_SECONDS,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    ProtocolError,
+    Request,
+    Limits,
+    RequestParser,
+    error_response,
+)
+from hybrid.sockets import client_address, server_address
+from hybrid.workers.asgi.cycle import Server
+from hybrid.workers.asgi.flow import FlowControl
+from hybrid.workers.asgi.http_cycle import RequestCycle, http_scope
+from hybrid.workers.asgi.websocket import WebSocketCycle, is_websocket
+
+if TYPE_CHECKING:
+    from hybrid.typing import ASGIApp
+
+MAX_PIPELINED = 16  # requests parsed ahead of the one being answered
+WEBSOCKET_CLOSE_GRACE = 5.0  # seconds a client has to answer our close frame
+
+
+class Host(Server, Protocol):
+    """What a connection reads of its worker, beyond what its cycles do."""
+
+    app: ASGIApp
+    connections: set[HttpProtocol]
+    limits: Limits
+    limit_concurrency: int  # 0: no limit
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: bytes to the core, events to request cycles."""
+
+    transport: asyncio.Transport
+    flow: FlowControl
+
+    def __init__(self, server: Host) -> None:
+        self.server = server
+        self.cfg = server.cfg
+        self.parser = RequestParser(server.limits)
+        self.client: tuple[str, int] | None = None
+        self.peer_trusted = False  # may this peer speak for the client (proxy headers)
+        self.address: tuple[str, int | None] | None = None
+        self.active: RequestCycle | None = None  # the one being answered
+        self.receiving: RequestCycle | None = None  # the one whose body arrives now
+        self.waiting: deque[RequestCycle] = deque()  # pipelined, not started
+        self.pending_error: ProtocolError | None = None
+        self.websocket: WebSocketCycle | None = None
+        # Where reads go instead of the parser: an accepted WebSocket, or a lingering close.
+        self.divert: Callable[[bytes], None] | None = None
+        self.lingering = False
+        self.dropped = 0  # input bytes skipped or lingered over
+        self.closed = False
+        self.deadline: float | None = None  # swept once a second by the worker's tick
+        self.on_deadline: Callable[[], None] = self._close
+        self.idle = False
+
+    # --- transport callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # (uvloop's is no subclass)
+        self.flow = FlowControl(self.transport)
+        self.server.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = client_address(transport.get_extra_info("peername"))
+        self.client = (client[0], int(client[1])) if client[1] else None
+        host, port = server_address(sock) if sock is not None else ("", "")
+        self.address = (host, int(port) if port else None)
+        self.peer_trusted = self.server.proxy.trusted(client[0])
+        self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        divert = self.divert
+        if divert is not None:
+            divert(data)
+            return
+        for event in self.parser.feed(data):
+            self._route(event)
+        if self.idle and self.parser.in_message:
+            # Part of the next head came: from now on it has --header-timeout.
+            self.idle = False
+            self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+
+    def eof_received(self) -> bool:
+        if self.websocket is not None or self.lingering:
+            return False  # connection_lost tells the app; a lingering close is over
+        for event in self.parser.feed_eof():
+            self._route(event)
+        # A client that stops sending has left, as far as an ASGI app can tell
+        # (uvicorn does the same): returning False closes the transport after
+        # what was written so far, and connection_lost tells the cycles.
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        self._cancel_timer()
+        self.flow.connection_lost()
+        for cycle in (self.active, self.receiving, *self.waiting, self.websocket):
+            if cycle is not None:
+                cycle.client_gone()
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    # --- events from the parser ------------------------------------------------------------
+
+    def _route(self, event: Event) -> None:
+        kind = type(event)
+        if kind is Request:
+            if self.lingering:
+                return  # closing: what the client sent after that is dropped
+            self.deadline = None
+            self.idle = False
+            if event.upgrade and is_websocket(event) and self.active is None \
+                    and self.websocket is None:
+                self._start_websocket(event)
+                return
+            cycle = self.receiving = RequestCycle(self, event)
+            if self.active is None:
+                self._start(cycle)
+            else:
+                self.waiting.append(cycle)
+                if len(self.waiting) >= MAX_PIPELINED:
+                    self.flow.pause_reading()
+        elif kind is EndOfMessage:
+            receiving = self.receiving
+            if receiving is not None:  # (None: the end of a WebSocket handshake request)
+                receiving.body_complete()
+                if receiving.complete and not self.lingering:  # its skipped body ended
+                    self.receiving = None
+                    self._carry_on()
+        elif kind is Data:
+            receiving = self.receiving
+            if receiving is not None:
+                if receiving.complete:
+                    self._skip(len(event.data))
+                else:
+                    receiving.body_arrived(event.data)
+        elif kind is ProtocolError:
+            receiving = self.receiving
+            if receiving is not None and not receiving.body_done:
+                receiving.body_failed(event)
+                if receiving.complete:  # answered already: no second answer, just close
+                    self._close()
+                    return
+            if self.active is None:
+                self._reject(event)
+            else:
+                self.pending_error = event  # answered after the requests before it
+        elif kind is ConnectionClosed and self.active is None:
+            self._close()
+
+    def _start_websocket(self, request: Request) -> None:
+        websocket = WebSocketCycle(self, request, http_scope(self, request))
+        error = websocket.handshake_error()
+        if error is not None:
+            status, detail, headers = error
+            self._reject(ProtocolError(status, detail), headers)
+            return
+        self.websocket = websocket
+        server = self.server
+        server.in_flight += 1
+        server.loop.create_task(websocket.run(server.app))
+
+    def upgraded(self, websocket: WebSocketCycle) -> bytes:
+        """The app accepted: from now on the bytes are WebSocket frames; those that
+        followed the request are returned."""
+        self._cancel_timer()
+        self.divert = websocket.data_received
+        return self.parser.take_unparsed()
+
+    def close_after_websocket(self, grace: bool = False) -> None:
+        """Close now, or, after sending our close frame, once the client answers
+        (or within a few seconds)."""
+        if grace:
+            self._arm_timer(WEBSOCKET_CLOSE_GRACE, self._close)
+        else:
+            self._close()
+
+    def _start(self, cycle: RequestCycle) -> None:
+        self.active = cycle
+        server = self.server
+        if server.limit_concurrency and server.in_flight >= server.limit_concurrency:
+            cycle.refuse(503, "too many requests in flight; try again")
+            return
+        server.in_flight += 1  # counted now: tasks started in this turn of the loop run later
+        server.loop.create_task(cycle.run(server.app))
+
+    def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
+        """`cycle` finished its response; go on with the next one, or wait, or close."""
+        if cycle.request.upgrade and not self.closed:
+            # An Upgrade answered as plain HTTP: the connection stays HTTP.
+            for event in self.parser.resume():
+                self._route(event)
+        self.active = None
+        if self.closed:
+            return
+        if not keep_alive or not self.server.alive or cycle.body_error is not None:
+            self._close()
+            return
+        if not cycle.body_done:
+            # Answered before the body came (a 401 to an upload, say): skip the rest
+            # of it, if it is short and timely, rather than lose the connection.
+            self.dropped = cycle.buffered  # counted as skipped, as may_skip_rest() did
+            cycle.body.clear()
+            self._arm_timer(self.cfg.body_timeout, self._close)
+            self.flow.resume_reading()
+            return
+        if self.receiving is cycle:
+            self.receiving = None
+        if not self.waiting and self.pending_error is None and self.parser.failed:
+            self._close()  # the client closed its side after the last request
+            return
+        self._carry_on()
+
+    def _carry_on(self) -> None:
+        """The last response is done and its request read: the next one, or wait.
+
+        Also called while a read's events are being routed (a skipped body
+        ended): the events after it, an error among them, are routed next.
+        """
+        if self.waiting:
+            self._start(self.waiting.popleft())
+            self.flow.resume_reading()
+        elif self.pending_error is not None:
+            self._reject(self.pending_error)
+        else:
+            self.idle = not self.parser.in_message
+            if self.idle:
+                self._arm_timer(self.cfg.keep_alive, self._close)
+            else:
+                self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+            self.flow.resume_reading()
+
+    def _reject(self, error: ProtocolError, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        logs.rejected(self.client[0] if self.client else "", error)
+        self.write(error_response(error.status, error.detail, headers))
+        self._close()
+
+    def _skip(self, size: int) -> None:
+        self.dropped += size
+        if not self.parser.may_skip(self.dropped):
+            self._close()
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and not self.lingering:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        await self.flow.drain()
+
+    def input_consumed(self) -> None:
+        if len(self.waiting) < MAX_PIPELINED:
+            self.flow.resume_reading()
+
+    def input_backlogged(self) -> None:
+        self.flow.pause_reading()
+
+    def _arm_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        # A deadline the worker checks every second, not a loop timer per
+        # request: arming and cancelling one costs more than serving a request.
+        self.deadline = self.server.loop.time() + delay
+        self.on_deadline = callback
+
+    def _cancel_timer(self) -> None:
+        self.deadline = None
+
+    def _on_head_timeout(self) -> None:
+        if self.active is None:
+            self._reject(self.parser.timeout_error())
+
+    def _close(self) -> None:
+        transport = self.transport
+        if self.closed or self.lingering:
+            return  # (a lingering close keeps its own deadline)
+        self._cancel_timer()
+        if self.parser.client_may_be_sending and not transport.is_closing() \
+                and transport.can_write_eof():
+            # Linger (see the module docstring): shut our side, drop input a moment.
+            self.lingering = True
+            self.divert = self._drop_input
+            self.dropped = 0
+            transport.write_eof()  # after what is buffered
+            self.flow.resume_reading()
+            self._arm_timer(LINGER_SECONDS, transport.close)
+            return
+        transport.close()
+
+    def _drop_input(self, data: bytes) -> None:
+        self.dropped += len(data)
+        if self.dropped > LINGER_BYTES:
+            self.transport.close()
+
+    def shut_down(self, abort: bool) -> None:
+        """The worker stops: close now if idle (or if aborting), else after this response;
+        an open WebSocket gets a going-away close."""
+        if abort:
+            self.transport.abort()
+        elif self.websocket is not None:
+            self.websocket.shut_down()
+        elif self.active is None:
+            self._close()

@@ -1,0 +1,227 @@
+"""One HTTP request on the asgi worker: its ASGI scope, `receive` and `send`.
+
+The connection feeds the cycle its body (`body_arrived`, `body_complete`,
+`body_failed`) and learns from `response_done` that the answer is out. The
+cycle frames the answer with the core's `ResponseFramer` and asks the
+core's connection state (`RequestParser`) the HTTP questions: whether 100
+Continue is due, whether an unread body may be skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from hybrid.logs import error_log as log
+from hybrid.protocol import REASONS, ProtocolError, Request, ResponseFramer, error_response
+from hybrid.workers.asgi.cycle import Channel, ClientDisconnected, Cycle
+
+if TYPE_CHECKING:
+    from hybrid.typing import Message, Scope
+
+BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+class RequestCycle(Cycle):
+    """One request: its ASGI scope, `receive` and `send`."""
+
+    __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
+                 "body_error", "disconnected", "framer", "head", "started", "complete",
+                 "status", "clock")
+
+    def __init__(self, channel: Channel, request: Request) -> None:
+        super().__init__(channel)
+        self.request = request
+        self.scope = http_scope(channel, request)
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.body_done = False
+        self.body_delivered = False
+        self.body_error: ProtocolError | None = None
+        self.disconnected = False
+        self.framer = ResponseFramer()
+        self.head: bytes | None = None
+        self.started = False
+        self.complete = False
+        self.status = 0
+        self.clock = time.perf_counter()
+
+    # --- from the connection ------------------------------------------------------------
+
+    def body_arrived(self, data: bytes) -> None:
+        self.body.append(data)
+        self.buffered += len(data)
+        self._wake()
+        if self.buffered > BODY_HIGH_WATER:
+            self.channel.input_backlogged()
+
+    def body_complete(self) -> None:
+        self.body_done = True
+        self._wake()
+
+    def body_failed(self, error: ProtocolError) -> None:
+        """The body cannot be read (malformed, or too slow): the app's next receive()
+        sees http.disconnect, and the answer, if the app has not started one, is
+        the error's status."""
+        self.body_error = error
+        self.disconnected = True
+        self._wake()
+
+    def client_gone(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    # --- the ASGI interface -------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        channel = self.channel
+        if not self.body_done:
+            interim = channel.parser.continue_response(self.started)
+            if interim:
+                channel.write(interim)
+        while not self.body and not self.body_done and not self.disconnected:
+            try:
+                await self._wait(channel.server.cfg.body_timeout)
+            except asyncio.TimeoutError:
+                self.body_failed(channel.parser.timeout_error())
+        if self.body or (self.body_done and not self.body_delivered):
+            data = b"".join(self.body)
+            self.body.clear()
+            self.buffered = 0
+            channel.input_consumed()
+            self.body_delivered = self.body_done
+            return {"type": "http.request", "body": data, "more_body": not self.body_done}
+        # The body was delivered: the next event is the client leaving.
+        while not self.disconnected and not self.complete:
+            await self._wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        channel = self.channel
+        if channel.closed:
+            raise ClientDisconnected("the client closed the connection")
+        kind = message.get("type")
+        if not self.started:
+            if kind != "http.response.start":
+                raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+            status = message["status"]
+            headers = message.get("headers", ())
+            request = self.request
+            keep_alive = request.keep_alive and channel.server.alive
+            if keep_alive and not self.body_done:
+                # An Upgrade request's parser pauses at its end; after a skip, closing
+                # is simpler than resuming it, and such a request is rare.
+                keep_alive = not request.upgrade and channel.parser.may_skip_rest(self.buffered)
+            self.head = self.framer.head(request.method, request.http_version, keep_alive,
+                                         status, REASONS.get(status, b""), headers)
+            self.started = True  # no interim response once the final one has begun
+            self.status = status
+            return
+        if kind != "http.response.body":
+            raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+        if self.complete:
+            raise RuntimeError("'http.response.body' sent after the response was complete")
+        more = message.get("more_body", False)
+        data = self.framer.body(message.get("body", b""))
+        if self.head is not None:  # the head goes out with the first body: one write
+            data, self.head = self.head + data, None
+        if not more:
+            data += self.framer.end()
+            self.complete = True
+        if data:
+            channel.write(data)  # dropped if the client is gone
+        if more:
+            await channel.drain()
+        else:
+            self._finish(self.framer.keep_alive)
+
+    # --- how the app ended --------------------------------------------------------------
+
+    def _client_left(self) -> None:
+        log.debug("Client left before the response to %s was sent", self.request.summary())
+        self._fail()
+
+    def _app_raised(self) -> None:
+        if self.body_error is None:
+            log.exception("Exception in ASGI application (%s)", self.request.summary())
+        self._fail()
+
+    def _app_returned(self) -> None:
+        if self.disconnected:
+            self._fail()  # the client left, or its body failed: not the app's fault
+        elif not self.started:
+            log.error("ASGI application returned without a response (%s)",
+                      self.request.summary())
+            self._fail()
+        elif not self.complete:
+            log.error("ASGI application returned before its response was complete")
+            self._fail()
+
+    def refuse(self, status: int, detail: str) -> None:
+        """Answer without running the app (a limit said no)."""
+        self.status = status
+        self.channel.write(error_response(status, detail))
+        self.complete = True
+        self._finish(keep_alive=False)
+
+    def _fail(self) -> None:
+        if self.complete:
+            return
+        self.complete = True
+        if not self.started or self.head is not None:
+            error = self.body_error
+            self.status = error.status if error else 500
+            self.channel.write(error_response(self.status, error.detail if error else ""))
+        self._finish(keep_alive=False)  # a started response cannot be mended: cut it
+
+    def _finish(self, keep_alive: bool) -> None:
+        server = self.channel.server
+        if server.log_access:
+            server.access_log.log(self.request, self.status, self.framer.bytes_sent,
+                                  client_text(self.channel), self.clock)
+        if self._waiter is not None:
+            self._wake()
+        self.channel.response_done(self, keep_alive)
+
+
+def http_scope(channel: Channel, request: Request) -> Scope:
+    """The ASGI scope of a request (a WebSocket cycle adapts it)."""
+    server = channel.server
+    root_path = server.root_path
+    client, scheme = channel.client, "http"
+    if request.forwarded and channel.peer_trusted:
+        peer = client_text(channel)
+        (host, port), scheme = server.proxy.resolve(request.headers, peer, scheme, True)
+        if (host, port) != peer:
+            client = (host, int(port) if port.isdigit() else 0)
+    raw_path = request.path
+    path = raw_path.decode("ascii", "replace")  # llhttp admits only ASCII in targets
+    if _PERCENT in raw_path:
+        path = unquote(path)
+    return {
+        "type": "http",
+        "asgi": ASGI_VERSION,
+        "http_version": request.http_version,
+        "server": channel.address,
+        "client": client,
+        "scheme": scheme,
+        "method": request.method,
+        "root_path": root_path,
+        "path": root_path + path if root_path else path,
+        "raw_path": raw_path,
+        "query_string": request.query,
+        "headers": request.headers,
+        "state": server.state.copy(),
+    }
+
+
+_PERCENT = ord("%")
+
+
+def client_text(channel: Channel) -> tuple[str, str]:
+    """The connection's client as (host, port) strings, as the logs and proxy take it."""
+    if channel.client is None:
+        return "", ""
+    return channel.client[0], str(channel.client[1])

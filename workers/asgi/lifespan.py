@@ -1,0 +1,91 @@
+"""The ASGI lifespan protocol: the app's startup before the worker serves,
+its shutdown after the last connection is done.
+
+`--lifespan auto` uses it when the app supports it (an app that raises on
+the lifespan scope before answering is served without it), `on` requires
+it (a failed startup stops the worker with its reason, and the arbiter with
+exit status 3), `off` never sends it. The `state` dict the app fills at
+startup is shallow-copied into every request's scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hybrid.logs import error_log as log
+from hybrid.typing import ASGIApp, Message
+
+class Lifespan:
+    """The ASGI lifespan protocol: startup before serving, shutdown after."""
+
+    def __init__(self, app: ASGIApp, mode: str) -> None:
+        self.app = app
+        self.mode = mode
+        self.state: dict[str, Any] = {}
+        self.supported = mode != "off"
+        self._messages: asyncio.Queue[Message] = asyncio.Queue()
+        self._started = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._failure = ""
+        self._task: asyncio.Task[None] | None = None
+
+    async def startup(self) -> str:
+        """Run the app's startup; return why it failed ('' when it did not)."""
+        if self.mode == "off":
+            return ""
+        self._task = asyncio.get_running_loop().create_task(self._main())
+        await self._messages.put({"type": "lifespan.startup"})
+        await self._started.wait()
+        if self._failure:
+            return self._failure
+        if not self.supported and self.mode == "on":
+            return "the app does not support the ASGI lifespan protocol (--lifespan on)"
+        return ""
+
+    async def shutdown(self, timeout: float) -> None:
+        if not self.supported or self._task is None or self._task.done():
+            return
+        await self._messages.put({"type": "lifespan.shutdown"})
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("ASGI lifespan shutdown did not finish within %g s", timeout)
+
+    async def _main(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
+                 "state": self.state}
+        try:
+            await self.app(scope, self._receive, self._send)
+        except Exception as exc:
+            if self._started.is_set():
+                log.exception("ASGI lifespan failed")
+            elif self.mode == "on":
+                self._failure = f"ASGI lifespan startup raised {type(exc).__name__}: {exc}"
+            else:
+                log.info("ASGI lifespan not supported by the app (%s: %s); serving without it",
+                         type(exc).__name__, exc)
+                self.supported = False
+        else:
+            if not self._started.is_set():
+                self.supported = False  # returned without answering the startup
+        finally:
+            self._started.set()
+            self._stopped.set()
+
+    async def _receive(self) -> Message:
+        return await self._messages.get()
+
+    async def _send(self, message: Message) -> None:
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self._started.set()
+        elif kind == "lifespan.startup.failed":
+            self._failure = "ASGI lifespan startup failed: " + (message.get("message") or "no reason given")
+            self._started.set()
+        elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if kind.endswith("failed"):
+                log.error("ASGI lifespan shutdown failed: %s", message.get("message", ""))
+            self._stopped.set()
+        else:
+            raise RuntimeError(f"unexpected lifespan message {kind!r}")

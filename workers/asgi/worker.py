@@ -1,0 +1,110 @@
+"""The `asgi` worker: an event loop (uvloop by default) serving ASGI 3 apps.
+
+It runs the app's lifespan startup, creates one `HttpProtocol` per
+connection on every listener, and reports ready. The heartbeat is beaten
+by a timer on the loop itself, so a loop blocked by CPU-bound code for
+longer than --timeout gets the worker replaced; the same tick sweeps the
+connections' header and keep-alive deadlines. TERM stops accepting, lets
+answers in flight finish within --graceful-timeout (open WebSockets get a
+going-away close), then runs the lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from hybrid import logs
+from hybrid.heartbeat import HEARTBEAT_INTERVAL
+from hybrid.workers.asgi.connection import HttpProtocol
+from hybrid.workers.asgi.lifespan import Lifespan
+from hybrid.workers.base import Worker
+
+
+class AsgiWorker(Worker):
+    """Serves ASGI 3 apps on an event loop."""
+
+    interfaces = ("asgi",)
+
+    def run(self) -> None:
+        if self.cfg.loop == "uvloop":
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        else:
+            loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve(loop))
+        finally:
+            loop.close()
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set up what connections read from the worker (before any is made)."""
+        cfg = self.cfg
+        self.loop = loop
+        self.limits = cfg.request_limits()
+        self.limit_concurrency = cfg.limit_concurrency
+        self.root_path = cfg.root_path
+        self.log_access = self.access_log.enabled
+        self.connections: set[HttpProtocol] = set()
+        self.in_flight = 0
+        self.state: dict[str, Any] = {}
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        cfg = self.cfg
+        self.prepare(loop)
+        self._stop = asyncio.Event()
+        self._fast_stop = False
+        lifespan = Lifespan(self.app, cfg.lifespan)
+        failure = await lifespan.startup()
+        if failure:
+            self.boot_failed(failure)
+        self.state = lifespan.state
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, False)
+        loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, True)
+        loop.add_signal_handler(signal.SIGQUIT, self._on_stop_signal, True)
+        loop.add_signal_handler(signal.SIGUSR1, logs.reopen_files)
+        if not self.alive:  # a TERM came before the loop took the signals over
+            self._stop.set()
+        servers = [await loop.create_server(lambda: HttpProtocol(self), sock=listener,
+                                            backlog=cfg.backlog)
+                   for listener in self.listeners]
+        self.report_ready()
+        self._tick()
+        await self._stop.wait()
+        for server in servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.shut_down(abort=self._fast_stop)
+        deadline = loop.time() + (0 if self._fast_stop else cfg.graceful_timeout)
+        while self.connections and loop.time() < deadline and not self._fast_stop:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.shut_down(abort=True)
+        if not self._fast_stop:
+            await lifespan.shutdown(cfg.graceful_timeout)
+
+    def describe_work(self) -> str:
+        return ", ".join(c.active.request.summary() for c in self.connections
+                         if c.active is not None)
+
+    def _on_stop_signal(self, fast: bool) -> None:
+        self.alive = False
+        self._fast_stop = self._fast_stop or fast
+        self._stop.set()
+
+    def _tick(self) -> None:
+        """Heartbeat from the loop (it beats only while the loop turns), and the
+        connections' header and keep-alive deadlines."""
+        self.tend()
+        if self.parent_changed():
+            self._on_stop_signal(False)
+            return
+        now = self.loop.time()
+        for connection in [c for c in self.connections
+                           if c.deadline is not None and c.deadline <= now]:
+            connection.deadline = None
+            connection.on_deadline()
+        self.loop.call_later(HEARTBEAT_INTERVAL, self._tick)
