@@ -38,9 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _options_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     for name, setting in SETTINGS.items():
-        default = config.DEFAULTS[name]
-        shown = ", ".join(default) if isinstance(default, tuple) else default
-        help_text = f"{setting.help} [default: {shown}; env {config.env_name(name)}]"
+        default = config.shown(config.DEFAULTS[name])
+        help_text = f"{setting.help} [default: {default}; env {config.env_name(name)}]"
         help_text = help_text.replace("%", "%%")  # argparse formats help with %
         if not setting.flags[0].startswith("-"):
             parser.add_argument(name, nargs="?", metavar=setting.metavar, help=help_text)
@@ -106,9 +105,8 @@ def check(loaded: config.Loaded) -> int:
     lines = [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
     width = max(len(name) for name in SETTINGS)
     for name in SETTINGS:
-        value = getattr(cfg, name)
-        shown = ", ".join(value) if isinstance(value, tuple) else value
-        lines.append(f"  {name:<{width}} = {shown!s:<30} ({loaded.sources[name]})")
+        value = config.shown(getattr(cfg, name))
+        lines.append(f"  {name:<{width}} = {value:<30} ({loaded.sources[name]})")
     try:
         print("\n".join(lines), flush=True)
     except BrokenPipeError:

@@ -6,10 +6,10 @@ environment variable is `HYBRID_<NAME>` and the config-file key is the field
 name, so the CLI, the environment, TOML / Python config files and `hybrid
 check` are all derived from this one table.
 
-Precedence, lowest first: built-in default < platform variables (`PORT`,
-`WEB_CONCURRENCY`, `FORWARDED_ALLOW_IPS`: they only change defaults, as in
-gunicorn) < config file <
-`HYBRID_*` environment < command line.
+Precedence, lowest first (`PRECEDENCE`, the order `load()` merges in):
+built-in default < platform variables (`PORT`, `WEB_CONCURRENCY`,
+`FORWARDED_ALLOW_IPS`: they only change defaults, as in gunicorn) < config
+file < `HYBRID_*` environment < command line.
 """
 
 from __future__ import annotations
@@ -316,6 +316,22 @@ def flag_name(name: str) -> str:
     """The spelling people know a setting by: its long flag."""
     flags = SETTINGS[name].flags
     return next((flag for flag in flags if flag.startswith("--")), flags[0])
+
+
+def shown(value: Any) -> str:
+    """A setting's value as `--help`, the README and `hybrid check` show it."""
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
+
+
+PRECEDENCE = (
+    "the built-in default",
+    "platform variables (`PORT`, `WEB_CONCURRENCY`, `FORWARDED_ALLOW_IPS`: they only "
+    "change defaults, as in gunicorn)",
+    "a config file",
+    "`HYBRID_<NAME>` environment variables",
+    "the command line",
+)
+"""Where a setting's value comes from, lowest first: the order `load()` merges in."""
 
 
 # --- loading -------------------------------------------------------------------

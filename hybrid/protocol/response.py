@@ -173,11 +173,10 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
 class ResponseFramer:
     """Frames one response on one connection."""
 
-    __slots__ = ("keep_alive", "status", "_mode", "_remaining", "bytes_sent")
+    __slots__ = ("keep_alive", "_mode", "_remaining", "bytes_sent")
 
     def __init__(self) -> None:
         self.keep_alive = False
-        self.status = 0
         self._mode = _NO_BODY
         self._remaining = 0
         self.bytes_sent = 0  # body bytes, not counting framing
@@ -203,7 +202,6 @@ class ResponseFramer:
                     _SHAPES.clear()
                 _SHAPES[key] = shape
         before_date, after_date, self._mode, self._remaining, self.keep_alive = shape
-        self.status = status
         return before_date + _DATE.line() + after_date
 
     def body(self, data: bytes) -> bytes:

@@ -265,7 +265,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._arm_timer(self.cfg.keep_alive, self._close)
             else:
                 self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
-            self.flow.resume_reading()
+            if self.flow.read_paused:
+                self.flow.resume_reading()
 
     def _reject(self, error: ProtocolError, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         logs.rejected(self.client[0] if self.client else "", error)
