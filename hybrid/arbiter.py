@@ -30,6 +30,7 @@ import errno
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from collections import deque
@@ -48,7 +49,7 @@ FAST_STOP_GRACE = 2.0
 MAX_SILENT_BOOT_DEATHS = 5  # deaths before "ready" with no reason given
 MAX_SPAWN_BACKOFF = 60.0  # seconds between attempts while new workers cannot boot
 
-SIGNAL_NAMES = {
+SIGNAL_NAMES: dict[int, str] = {
     signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
     signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGUSR1: "usr1", signal.SIGCHLD: "chld",
 }
@@ -84,7 +85,7 @@ class Arbiter:
         self.cli_values = dict(cli_values)
         self.worker_class = workers.load_class(self.cfg.worker_class)
         self.num_workers = self.cfg.workers
-        self.listeners: list = []
+        self.listeners: list[socket.socket] = []
         self.workers: dict[int, WorkerProcess] = {}
         self.app: Any = None
         self.age = 0

@@ -49,7 +49,8 @@ class Heartbeat:
 
     def silence(self) -> float:
         """Seconds since the last beat (CLOCK_MONOTONIC is shared by all processes)."""
-        return time.monotonic() - _STAMP.unpack_from(self._shm, 0)[0]
+        (last,) = _STAMP.unpack_from(self._shm, 0)
+        return time.monotonic() - float(last)
 
     def close(self) -> None:
         self._shm.close()

@@ -99,7 +99,7 @@ class AccessLog:
 _DEFAULT_FALLBACK = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 
-class _Atoms(dict):
+class _Atoms(dict[str, Any]):
     """The values of the format atoms; request headers are looked up on demand."""
 
     def __init__(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
@@ -134,7 +134,7 @@ class _Atoms(dict):
                       if name.lower() == wanted]
             return ",".join(values) or "-"
         if key == "f":
-            return self["{referer}i"]
+            return str(self["{referer}i"])
         if key == "a":
-            return self["{user-agent}i"]
+            return str(self["{user-agent}i"])
         return "-"

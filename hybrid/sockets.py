@@ -13,6 +13,7 @@ import os
 import socket
 import stat
 from dataclasses import dataclass
+from typing import Any
 
 
 class BindError(Exception):
@@ -125,7 +126,8 @@ def _someone_listens(path: str) -> bool:
         return True
 
 
-def _listen(sock: socket.socket, sockaddr: object, address: Address, backlog: int) -> socket.socket:
+def _listen(sock: socket.socket, sockaddr: str | tuple[Any, ...], address: Address,
+            backlog: int) -> socket.socket:
     try:
         sock.bind(sockaddr)
         sock.listen(backlog)

@@ -187,8 +187,8 @@ def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[st
             environ[key] = text
     host = environ.get("HTTP_HOST")
     default_port = _DEFAULT_PORTS.get(url_scheme, "80")
-    name, port = _split_host(host, default_port) if host else server
-    environ["SERVER_NAME"], environ["SERVER_PORT"] = name, port or default_port
+    server_name, port = _split_host(host, default_port) if host else server
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = server_name, port or default_port
     return environ
 
 

@@ -35,6 +35,7 @@ from hybrid.protocol import (
 )
 from hybrid.proxy import ProxyHeaders
 from hybrid.sockets import client_address, server_address
+from hybrid.typing import WSGIApp
 
 RECV_SIZE = 65536
 # accept() failing for want of resources: the worker goes on serving what it has.
@@ -162,7 +163,7 @@ class Connection:
         sock.close()
 
 
-def respond(app: wsgi.WSGIApp, conn: Connection, request: Request, *, cfg: Config,
+def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
             access_log: AccessLog,
             proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
             started: float) -> wsgi.Outcome:

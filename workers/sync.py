@@ -44,12 +44,12 @@ class SyncWorker(Worker):
                     continue
                 if not self.alive:
                     break
-                listener = key.fileobj
-                assert isinstance(listener, socket.socket)
-                accepted = accept(listener)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)  # (the rest are listeners)
+                accepted = accept(ready)
                 if accepted is not None:
                     sock, peer = accepted
-                    self.serve(Connection(sock, peer, listener, RequestParser(self.limits)))
+                    self.serve(Connection(sock, peer, ready, RequestParser(self.limits)))
         selector.close()
 
     def serve(self, conn: Connection) -> None:

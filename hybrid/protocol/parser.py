@@ -81,7 +81,7 @@ DEFAULT_LIMITS = Limits()
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _IS_TOKEN = re.compile(_TOKEN + rb"\Z").match
-_LEADING_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*").match
+_TCHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _QUOTED = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _CHUNK_LINE = re.compile(
     rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _TOKEN +
@@ -446,7 +446,7 @@ class RequestParser:
         that ends them decides.
         """
         buffer = self._buffer.lstrip(b"\r\n")
-        method = _LEADING_TOKEN(buffer).group()
+        method = buffer[:len(buffer) - len(buffer.lstrip(_TCHARS))]
         after = buffer[len(method):len(method) + 1]
         if not after:
             return None
@@ -586,6 +586,7 @@ class RequestParser:
     def on_headers_complete(self) -> None:
         self._in_head = False
         parser = self._llhttp
+        assert parser is not None  # (it is calling us)
         headers = self._headers
         if len(headers) > self.limits.fields:
             raise ProtocolError(431, "too many header fields")

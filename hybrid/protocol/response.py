@@ -117,12 +117,13 @@ class _Shape(NamedTuple):
 
 # Apps send the same few heads over and over (same status, same fields):
 # validating and framing each once saves most of a head's cost.
-_SHAPES: dict[tuple, _Shape] = {}
+_ShapeKey = tuple[int, bytes, bool, str, bool, tuple[tuple[bytes, bytes], ...]]
+_SHAPES: dict[_ShapeKey, _Shape] = {}
 _SHAPES_MAX = 1024
 
 
 def _shape(request_method: str, http_version: str, keep_alive: bool, status: int,
-           reason: bytes, headers: tuple) -> _Shape:
+           reason: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> _Shape:
     if not 200 <= status <= 999:
         # A 1xx is interim: a final response must follow it, so it cannot be the answer.
         raise LocalProtocolError(f"invalid status code {status} for a final response")
@@ -189,15 +190,15 @@ class ResponseFramer:
         request and the server are concerned; the result may still close.
         """
         headers = tuple(headers)
-        key: tuple | None = (status, reason, request_method == "HEAD", http_version, keep_alive,
-                             headers)
+        key: _ShapeKey = (status, reason, request_method == "HEAD", http_version, keep_alive,
+                          headers)
         try:
             shape = _SHAPES.get(key)
         except TypeError:  # a header pair given as a list: unhashable, so never remembered
-            key = shape = None
-        if shape is None:
             shape = _shape(request_method, http_version, keep_alive, status, reason, headers)
-            if key is not None:
+        else:
+            if shape is None:
+                shape = _shape(request_method, http_version, keep_alive, status, reason, headers)
                 if len(_SHAPES) >= _SHAPES_MAX:
                     _SHAPES.clear()
                 _SHAPES[key] = shape

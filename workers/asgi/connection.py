@@ -140,8 +140,8 @@ class HttpProtocol(asyncio.Protocol):
     # --- events from the parser ------------------------------------------------------------
 
     def _route(self, event: Event) -> None:
-        kind = type(event)
-        if kind is Request:
+        # Exact types, most common first (type() is cheaper than isinstance()).
+        if type(event) is Request:
             if self.lingering:
                 return  # closing: what the client sent after that is dropped
             self.deadline = None
@@ -157,21 +157,21 @@ class HttpProtocol(asyncio.Protocol):
                 self.waiting.append(cycle)
                 if len(self.waiting) >= MAX_PIPELINED:
                     self.flow.pause_reading()
-        elif kind is EndOfMessage:
+        elif type(event) is EndOfMessage:
             receiving = self.receiving
             if receiving is not None:  # (None: the end of a WebSocket handshake request)
                 receiving.body_complete()
                 if receiving.complete and not self.lingering:  # its skipped body ended
                     self.receiving = None
                     self._carry_on()
-        elif kind is Data:
+        elif type(event) is Data:
             receiving = self.receiving
             if receiving is not None:
                 if receiving.complete:
                     self._skip(len(event.data))
                 else:
                     receiving.body_arrived(event.data)
-        elif kind is ProtocolError:
+        elif type(event) is ProtocolError:
             receiving = self.receiving
             if receiving is not None and not receiving.body_done:
                 receiving.body_failed(event)
@@ -182,7 +182,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._reject(event)
             else:
                 self.pending_error = event  # answered after the requests before it
-        elif kind is ConnectionClosed and self.active is None:
+        elif type(event) is ConnectionClosed and self.active is None:
             self._close()
 
     def _start_websocket(self, request: Request) -> None:

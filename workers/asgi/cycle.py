@@ -49,7 +49,9 @@ class Server(Protocol):
 class Channel(Protocol):
     """What cycles see of their connection."""
 
-    server: Server
+    @property
+    def server(self) -> Server: ...
+
     parser: RequestParser  # the connection's HTTP state: 100-continue, skipping
     closed: bool  # the transport is gone: writes are dropped
     client: tuple[str, int] | None

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
-from wsproto.extensions import PerMessageDeflate
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
@@ -75,7 +75,7 @@ class WebSocketCycle(Cycle):
         self.state = _CONNECTING
         self.conn: Connection | None = None
         self.incoming: deque[Message] = deque([{"type": "websocket.connect"}])
-        self.parts: list[bytes | str] = []
+        self.parts: list[str | bytes | bytearray] = []
         self.size = 0
         self.closed_by_us = False
         self.disconnected = False
@@ -168,8 +168,9 @@ class WebSocketCycle(Cycle):
             if kind == "websocket.send":
                 if self.conn.state != ConnectionState.OPEN:
                     return  # after our own close: dropped
-                text, data = message.get("text"), message.get("bytes")
-                event = TextMessage(data=text) if text is not None else BytesMessage(data=data or b"")
+                text, payload = message.get("text"), message.get("bytes")
+                event = (TextMessage(data=text) if text is not None
+                         else BytesMessage(data=payload or b""))
                 self.channel.write(self.conn.send(event))
                 await self.channel.drain()
             elif kind == "websocket.close":
@@ -189,7 +190,8 @@ class WebSocketCycle(Cycle):
         subprotocol = message.get("subprotocol")
         if subprotocol:
             headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
-        extensions = [PerMessageDeflate()] if self.cfg.ws_per_message_deflate else []
+        extensions: list[Extension] = (
+            [PerMessageDeflate()] if self.cfg.ws_per_message_deflate else [])
         offered = _header(self.request, b"sec-websocket-extensions")
         if offered and extensions:
             accepted = server_extensions_handshake(
@@ -240,7 +242,7 @@ class WebSocketCycle(Cycle):
         assert self.conn is not None
         self.conn.receive_data(data)
         for event in self.conn.events():
-            if isinstance(event, Message):
+            if isinstance(event, (TextMessage, BytesMessage)):
                 self._message_part(event)
             elif isinstance(event, Ping):
                 self.channel.write(self.conn.send(event.response()))
@@ -261,7 +263,7 @@ class WebSocketCycle(Cycle):
         if len(self.incoming) >= MAX_QUEUED:
             self.channel.input_backlogged()
 
-    def _message_part(self, event: Message) -> None:
+    def _message_part(self, event: TextMessage | BytesMessage) -> None:
         self.parts.append(event.data)
         self.size += len(event.data)
         if self.size > self.cfg.ws_max_size:
@@ -271,10 +273,13 @@ class WebSocketCycle(Cycle):
             return
         if not event.message_finished:
             return
+        # The pieces of one message are all text or all bytes, as its first frame said.
+        message: Message
         if isinstance(event, TextMessage):
-            message = {"type": "websocket.receive", "text": "".join(self.parts)}  # type: ignore[arg-type]
+            message = {"type": "websocket.receive", "text": "".join(cast("list[str]", self.parts))}
         else:
-            message = {"type": "websocket.receive", "bytes": b"".join(self.parts)}  # type: ignore[arg-type]
+            message = {"type": "websocket.receive",
+                       "bytes": b"".join(cast("list[bytes | bytearray]", self.parts))}
         self.parts, self.size = [], 0
         self._deliver(message)
 

@@ -28,6 +28,7 @@ class AsgiWorker(Worker):
     interfaces = ("asgi",)
 
     def run(self) -> None:
+        loop: asyncio.AbstractEventLoop
         if self.cfg.loop == "uvloop":
             import uvloop
 
