@@ -14,6 +14,8 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group sync
     python benchmarks/load.py --group asgi|asgi-json|starlette
     python benchmarks/load.py --group asgi --pin   # one core for the servers, one for wrk
+    python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
+                                                   # checkout (git worktree add /tmp/old REV)
 
 Peers come from `benchmarks/requirements.txt`; wrk from Debian (`apt-get
 install -y wrk`).
@@ -50,6 +52,7 @@ class Server:
     p99_ms: list[float] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)  # CPU time per request
+    root: Path = ROOT  # the checkout whose code (and benchmarks.apps) it serves
 
 
 def hybrid(app: str, *flags: str) -> list[str]:
@@ -103,6 +106,12 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
 }
 
 
+def from_tree(server: Server, tree: Path) -> Server:
+    """`server`, a hybrid one, running the code of the checkout `tree` instead."""
+    argv = [sys.executable, "-m", "hybrid", *server.argv[1:]]
+    return Server(f"{server.name} @ {tree.name}", argv, root=tree)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -122,7 +131,8 @@ def start(server: Server) -> bool:
         print(f"skip {server.name}: {argv[0]} is not installed", file=sys.stderr)
         return False
     argv = PIN_SERVER + argv
-    server.proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    server.proc = subprocess.Popen(argv, cwd=server.root,
+                                   env={**os.environ, "PYTHONPATH": str(server.root)},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
     deadline = time.monotonic() + 20
@@ -191,6 +201,9 @@ def main() -> None:
     options.add_argument("--connections", type=int, default=64)
     options.add_argument("--pin", action="store_true",
                          help="run the servers on the last CPU and wrk on the first (taskset)")
+    options.add_argument("--tree", type=Path,
+                         help="also run each hybrid server from this checkout of another "
+                              "commit (its ratio to this checkout's is the change's cost)")
     args = options.parse_args()
     if args.pin:
         cpus = os.cpu_count() or 1
@@ -201,6 +214,9 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
     baseline, servers = GROUPS[args.group]
+    if args.tree:
+        servers = [*servers, *(from_tree(s, args.tree.resolve()) for s in servers
+                               if s.name.startswith("hybrid"))]
     running = [s for s in servers if start(s)]
     try:
         for round_number in range(args.rounds):
@@ -215,13 +231,27 @@ def main() -> None:
     print(f"group {args.group}: wrk -t1 -c{args.connections} -d{args.duration:g}s, "
           f"{args.rounds} interleaved rounds, medians; python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cpus" + (", servers and wrk pinned to a core each" if args.pin else ""))
+    print("Each cell: the median, then the min-max over the rounds.")
     print(f"| server | requests/s | p99 ms | vs {baseline} | CPU us/request | errors |")
     print("|---|---|---|---|---|---|")
     for server in running:
         rps = statistics.median(server.rps)
-        ratio = f"{rps / base_rps:.2f}x" if base_rps else "-"
-        print(f"| {server.name} | {rps:,.0f} | {statistics.median(server.p99_ms):.2f} | {ratio} "
-              f"| {statistics.median(server.cpu_us):.1f} | {sum(server.errors)} |")
+        ratio = "-"
+        if base is not None and base_rps:
+            # Per round, against the baseline's run in the same round.
+            ratios = [a / b for a, b in zip(server.rps, base.rps)]
+            ratio = f"{rps / base_rps:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        print(f"| {server.name} | {rps:,.0f} ({min(server.rps):,.0f}-{max(server.rps):,.0f}) "
+              f"| {statistics.median(server.p99_ms):.2f} ({min(server.p99_ms):.2f}-"
+              f"{max(server.p99_ms):.2f}) | {ratio} | {statistics.median(server.cpu_us):.1f} "
+              f"({min(server.cpu_us):.1f}-{max(server.cpu_us):.1f}) | {sum(server.errors)} |")
+    by_name = {server.name: server for server in running}
+    for server in running:
+        twin = by_name.get(f"{server.name} @ {args.tree.resolve().name}") if args.tree else None
+        if twin is not None:
+            ratios = [a / b for a, b in zip(server.rps, twin.rps)]
+            print(f"{server.name} / {twin.name}: {statistics.median(ratios):.3f}x requests/s "
+                  f"(per-round min-max {min(ratios):.3f}-{max(ratios):.3f})")
 
 
 if __name__ == "__main__":
