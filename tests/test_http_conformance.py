@@ -329,6 +329,55 @@ def test_answer_to_a_large_unread_upload_says_close_and_reaches_the_client(serve
     assert (status, body, headers["connection"]) == (200, b"ignored", "close")
 
 
+def test_100_continue_goes_to_the_pipelined_request_that_expects_it(server):
+    expecting = post(b"Content-Length: 5", b"Expect: 100-continue", b"Connection: close",
+                     target=b"/echo")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post(b"Content-Length: 5", target=b"/echo", body=b"hello") + expecting)
+        raw = b""
+        while b"hello" not in raw:  # the first answer, whole
+            raw += sock.recv(65536)
+        first_end = raw.index(b"hello")
+        assert b"100 Continue" not in raw[:first_end], "the first request got the second's 100"
+        if not load_class(server.worker_class).keeps_alive:
+            assert b"connection: close" in raw[:first_end]
+            return
+        while b"100 Continue" not in raw[first_end:]:
+            raw += sock.recv(65536)
+        sock.sendall(b"world")
+        while chunk := sock.recv(65536):
+            raw += chunk
+    assert raw.count(b"HTTP/1.1 200 ") == 2 and raw.endswith(b"world")
+
+
+def test_a_pipelined_expectation_does_not_close_the_request_before_it(server):
+    data = (b"GET /path/first HTTP/1.1\r\n" + H + b"\r\n" +
+            post(b"Content-Length: 5", b"Expect: 100-continue", b"Connection: close",
+                 target=b"/echo"))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(data)
+        raw = b""
+        while b"100 Continue" not in raw and not raw.endswith(b"/path/first"):
+            raw += sock.recv(65536)
+        if not load_class(server.worker_class).keeps_alive:
+            assert b"connection: close" in raw
+            return
+        while b"100 Continue" not in raw:
+            raw += sock.recv(65536)
+        first = raw[:raw.index(b"HTTP/1.1 100")]
+        assert b"connection: close" not in first
+        sock.sendall(b"hello")
+        while chunk := sock.recv(65536):
+            raw += chunk
+    assert raw.count(b"HTTP/1.1 200 ") == 2 and raw.endswith(b"hello")
+
+
+def test_no_100_continue_when_the_body_came_without_waiting(server):
+    raw = raw_exchange(server.port, post(b"Content-Length: 5", b"Expect: 100-continue",
+                                         b"Connection: close", target=b"/echo", body=b"hello"))
+    assert b"100 Continue" not in raw and split_response(raw)[2] == b"hello"
+
+
 def test_pipelined_requests(server):
     data = (b"GET /path/first HTTP/1.1\r\n" + H + b"\r\n"
             b"GET /path/second HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")

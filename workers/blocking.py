@@ -102,9 +102,10 @@ class Connection:
         def receive() -> bytes:
             if self.body_done:
                 return b""
-            interim = self.parser.continue_response(self.responding)
-            if interim:
-                self.sock.sendall(interim)
+            if self._unread_body()[1] is None:  # the parser is still inside this request
+                interim = self.parser.continue_response(self.responding)
+                if interim:
+                    self.sock.sendall(interim)
             event = self.next_event(time.monotonic() + body_timeout)
             if isinstance(event, Data):
                 return event.data
@@ -122,8 +123,22 @@ class Connection:
         """Asked when the response head is written: may the connection outlive it?"""
         if self.body_done:
             return True
-        buffered = sum(len(event.data) for event in self.pending if type(event) is Data)
-        return self.parser.may_skip_rest(buffered)
+        buffered, end = self._unread_body()
+        if end is None:
+            return self.parser.may_skip_rest(buffered)
+        return type(end) is EndOfMessage and self.parser.may_skip(buffered)
+
+    def _unread_body(self) -> tuple[int, Event | None]:
+        """The request's body bytes parsed and not read yet, and the event after
+        them when the parser has passed the request's end (its EndOfMessage, or an
+        error; None while more of it is to come). Until then the parser's answers
+        are about this request; after it, about a pipelined one."""
+        buffered = 0
+        for event in self.pending:
+            if type(event) is not Data:
+                return buffered, event
+            buffered += len(event.data)
+        return buffered, None
 
     def skip_body(self, body_timeout: float) -> bool:
         """Read and drop what the app left of the request body; False if it is too much."""

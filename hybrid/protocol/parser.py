@@ -35,9 +35,11 @@ The parser is also the connection's HTTP state, so the decisions a driver
 would otherwise make are its answers (as h11 keeps 100-continue and
 keep-alive in its connection state): whether to send 100 Continue, whether
 an unread body may be skipped, whether the client may still be sending
-(so closing must linger), and which 408 a timeout gets. Bodies arrive one
-after another, so the message being received is the one being answered
-whenever that one's body is incomplete: the only time these are asked.
+(so closing must linger), and which 408 a timeout gets. The first two are
+about the message being received now, so a driver asks them only while the
+parser has not passed the end of the request being answered (its
+EndOfMessage not returned yet): once it has, they may be about a pipelined
+request that follows.
 """
 
 from __future__ import annotations
