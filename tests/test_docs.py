@@ -1,15 +1,19 @@
 """The README's settings reference is generated from the settings table, and
-stays so: a change to a setting without `python -m hybrid.reference --write`
-fails here."""
+stays so: a change to a setting without `python -m hybrid.reference --write
+README.md` fails here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hybrid import config, reference
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_the_readme_settings_reference_is_what_the_table_generates():
-    assert reference.readme_copy(reference.README.read_text()) == reference.markdown(), (
-        "README.md is stale: run `python -m hybrid.reference --write`")
+    assert reference.readme_copy(README.read_text()) == reference.markdown(), (
+        "README.md is stale: run `python -m hybrid.reference --write README.md`")
 
 
 def test_the_reference_has_a_row_for_every_setting():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybrid.protocol import CONTINUE, ProtocolError, RequestParser
+from hybrid.protocol import CONTINUE, RequestParser
 from tests.test_protocol import HOW, _splits
 
 EXPECTING = (b"POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
@@ -121,7 +121,6 @@ def test_a_silent_connection_is_408_too_slow():
 @pytest.mark.parametrize("how", HOW)
 def test_a_stalled_body_is_408_stalled(how):
     error = fed(post(10, b"abc"), how).timeout_error()
-    assert isinstance(error, ProtocolError)
     assert (error.status, error.detail) == (408, "the request body stalled")
 
 

@@ -1,6 +1,6 @@
 """Blocking-socket plumbing shared by the `sync` and `thread` workers.
 
-`accept()` takes the next connection off a listener. `Connection` is one
+`Acceptor` takes connections off the listeners. `Connection` is one
 client socket with its parser and the events parsed but not consumed yet.
 `respond()` runs one WSGI request on it: environ, `wsgi.input` fed from the
 socket, the response written with sendall / sendfile, the access log line.
@@ -38,23 +38,46 @@ from hybrid.sockets import client_address, server_address
 from hybrid.typing import WSGIApp
 
 RECV_SIZE = 65536
+ACCEPT_REST = 0.5  # seconds accepting stops when out of descriptors (nginx waits as long)
+REST_LOG_INTERVAL = 10.0  # seconds between two log lines about it, at least
 # accept() failing for want of resources: the worker goes on serving what it has.
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
-def accept(listener: socket.socket) -> tuple[socket.socket, object] | None:
-    """The next connection on a non-blocking listener, or None when there is none
-    to take: another worker took it, the client left already, or this process is
-    out of file descriptors or memory (logged)."""
-    try:
-        return listener.accept()
-    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-        return None
-    except OSError as exc:
-        if exc.errno not in _OUT_OF_RESOURCES:
-            raise
-        log.warning("Cannot accept more connections: %s", exc.strerror)
-        return None
+class Acceptor:
+    """Takes connections off non-blocking listeners.
+
+    When the process is out of file descriptors (or memory), the listener
+    stays readable and accepting again at once would spin: accepting rests
+    for ACCEPT_REST seconds instead (the driver stops watching the
+    listeners while `resting()`), connections already open are served, and
+    the log says so at most once per REST_LOG_INTERVAL.
+    """
+
+    def __init__(self) -> None:
+        self.rest_until = 0.0  # a time.monotonic() reading
+        self._logged_at = -REST_LOG_INTERVAL
+
+    def accept(self, listener: socket.socket) -> tuple[socket.socket, object] | None:
+        """The next connection, or None when there is none to take: another
+        worker took it, the client left already, or accepting must rest."""
+        try:
+            return listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return None
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_RESOURCES:
+                raise
+            now = time.monotonic()
+            self.rest_until = now + ACCEPT_REST
+            if now - self._logged_at >= REST_LOG_INTERVAL:
+                self._logged_at = now
+                log.warning("Cannot accept connections (%s); serving the open ones, and "
+                            "trying again every %g s", exc.strerror, ACCEPT_REST)
+            return None
+
+    def resting(self, now: float) -> bool:
+        return now < self.rest_until
 
 
 class Connection:

@@ -20,7 +20,7 @@ from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_response
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import Connection, accept, respond
+from hybrid.workers.blocking import Acceptor, Connection, respond
 
 
 class SyncWorker(Worker):
@@ -31,14 +31,26 @@ class SyncWorker(Worker):
     def run(self) -> None:
         self.limits = self.cfg.request_limits()
         self.report_ready()
+        acceptor = Acceptor()
         selector = selectors.DefaultSelector()
+        selector.register(self.wakeup_fd, selectors.EVENT_READ)
         for listener in self.listeners:
             listener.setblocking(False)
-            selector.register(listener, selectors.EVENT_READ)
-        selector.register(self.wakeup_fd, selectors.EVENT_READ)
+        listening = False
         while self.alive and not self.parent_changed():
             self.tend()
-            for key, _ in selector.select(HEARTBEAT_INTERVAL):
+            now = time.monotonic()
+            resting = acceptor.resting(now)
+            if listening == resting:  # watch the listeners only while accepting
+                listening = not resting
+                for listener in self.listeners:
+                    if listening:
+                        selector.register(listener, selectors.EVENT_READ)
+                    else:
+                        selector.unregister(listener)
+            wait = min(HEARTBEAT_INTERVAL, acceptor.rest_until - now) if resting \
+                else HEARTBEAT_INTERVAL
+            for key, _ in selector.select(wait):
                 if key.fileobj == self.wakeup_fd:
                     self.drain_wakeups()
                     continue
@@ -46,7 +58,7 @@ class SyncWorker(Worker):
                     break
                 ready = key.fileobj
                 assert isinstance(ready, socket.socket)  # (the rest are listeners)
-                accepted = accept(ready)
+                accepted = acceptor.accept(ready)
                 if accepted is not None:
                     sock, peer = accepted
                     self.serve(Connection(sock, peer, ready, RequestParser(self.limits)))

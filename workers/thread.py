@@ -41,7 +41,7 @@ from hybrid.protocol import (
     error_response,
 )
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import RECV_SIZE, Connection, accept, respond
+from hybrid.workers.blocking import RECV_SIZE, Acceptor, Connection, respond
 
 if not hasattr(select, "epoll"):
     raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")
@@ -78,6 +78,7 @@ class ThreadWorker(Worker):
         self._in_flight: dict[_Client, tuple[float, str]] = {}
         self._listeners = {listener.fileno(): listener for listener in self.listeners}
         self._accepting = False
+        self._acceptor = Acceptor()
         self._done = False
         for fd, listener in self._listeners.items():
             listener.setblocking(False)
@@ -117,13 +118,15 @@ class ThreadWorker(Worker):
         self.tend(max(starts) if len(starts) >= self.threads else None)
 
     def _pace_accepting(self) -> None:
-        """Listen while alive and below --worker-connections; other workers take the rest.
+        """Listen while alive, below --worker-connections and not resting (out of
+        descriptors); other workers take the rest.
 
         `_accepting` says whether the listeners are armed; it changes only
-        under `_lock`, together with the arming, here and in `_accept`.
+        under `_lock`, together with the arming, here, in `_accept` and `_close`.
         """
         with self._lock:
-            should = self.alive and len(self._clients) < self.cfg.worker_connections
+            should = (self.alive and len(self._clients) < self.cfg.worker_connections
+                      and not self._acceptor.resting(time.monotonic()))
             if should != self._accepting:
                 for fd in self._listeners:
                     self._epoll.modify(fd, ARMED if should else 0)
@@ -188,8 +191,12 @@ class ThreadWorker(Worker):
                 if len(self._clients) >= self.cfg.worker_connections or not self.alive:
                     self._accepting = False  # left disarmed; the main thread re-arms it
                     return
-            accepted = accept(listener)
+            accepted = self._acceptor.accept(listener)
             if accepted is None:
+                if self._acceptor.resting(time.monotonic()):
+                    with self._lock:
+                        self._accepting = False  # left disarmed; the main thread re-arms it
+                    return
                 break
             sock, peer = accepted
             sock.setblocking(False)
@@ -325,7 +332,8 @@ class ThreadWorker(Worker):
                 return
             client.closed = True
             self._clients.pop(client.fd, None)
-            if not self._accepting and self.alive:
+            if not self._accepting and self.alive \
+                    and not self._acceptor.resting(time.monotonic()):
                 # Back below --worker-connections: listen again at once.
                 for fd in self._listeners:
                     self._epoll.modify(fd, ARMED)

@@ -194,11 +194,12 @@ class ResponseFramer:
                           headers)
         try:
             shape = _SHAPES.get(key)
+            remember = True
         except TypeError:  # a header pair given as a list: unhashable, so never remembered
+            shape, remember = None, False
+        if shape is None:
             shape = _shape(request_method, http_version, keep_alive, status, reason, headers)
-        else:
-            if shape is None:
-                shape = _shape(request_method, http_version, keep_alive, status, reason, headers)
+            if remember:
                 if len(_SHAPES) >= _SHAPES_MAX:
                     _SHAPES.clear()
                 _SHAPES[key] = shape

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from urllib.parse import parse_qs
 
@@ -109,10 +110,33 @@ def app(environ, start_response):
         return _text(start_response, "ignored")
     if path == "/body-after-start":
         return _body_after_start(environ, start_response)
+    if path == "/hold-fds":
+        _hold_fds(float(query.get("s", "2")))
+        return _text(start_response, "holding")
     if path == "/content-length":
         start_response("200 OK", [("Content-Length", "5")])
         return [b"12345"]
     return _text(start_response, "not found", "404 Not Found")
+
+
+def _hold_fds(seconds):
+    """Keep every free file descriptor of the process taken for `seconds` (taking
+    back any that is freed meanwhile), so that accept() fails with EMFILE."""
+    deadline = time.monotonic() + seconds
+
+    def hold():
+        held = []
+        while time.monotonic() < deadline:
+            try:
+                while True:
+                    held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                pass
+            time.sleep(0.005)
+        for fd in held:
+            os.close(fd)
+
+    threading.Thread(target=hold, daemon=True).start()
 
 
 def _echo(environ, start_response, query):
