@@ -124,6 +124,13 @@ class _HandOver(Exception):
 class RequestParser:
     """A sans-IO HTTP/1.1 request parser for one connection."""
 
+    __slots__ = ("limits", "_head_limit", "_max_target", "_events", "_state", "_failed",
+                 "_buffer", "_llhttp", "_llhttp_idle", "_fed", "_head_seen", "_remaining",
+                 "_body_size", "_feed_size", "_careful", "_in_head", "_upgrade", "_target",
+                 "_headers", "_hosts", "_valid_host", "_lengths", "_codings",
+                 "_expect_continue", "_continue_due", "_forwarded", "_trailers",
+                 "_trailer_bytes", "__weakref__")
+
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._head_limit = limits.head
