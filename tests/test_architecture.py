@@ -110,3 +110,26 @@ def test_workers_never_import_the_arbiter_or_the_cli(name):
 def test_only_one_http_parser_exists():
     users = [p.relative_to(ROOT) for p in MODULES.values() if "HttpRequestParser" in p.read_text()]
     assert users == [Path("hybrid/protocol/parser.py")]
+
+
+def test_no_module_of_the_package_imports_itself_back():
+    """No import cycle, not even one only a type checker follows."""
+    graph = {name: {m for m in MODULES if m != name and m in imports_of(path)}
+             for name, path in MODULES.items()}
+    # A package's own __init__ is imported by its modules implicitly: not a cycle.
+    graph = {name: {m for m in deps if not within(name, m)} for name, deps in graph.items()}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        assert name not in visiting, " -> ".join(visiting[visiting.index(name):] + [name])
+        if name in done:
+            return
+        visiting.append(name)
+        for dependency in sorted(graph[name]):
+            visit(dependency)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)

@@ -24,7 +24,6 @@ from hybrid.proxy import ProxyHeaders
 if TYPE_CHECKING:
     from hybrid.config import Config
     from hybrid.typing import ASGIApp, Message, Scope
-    from hybrid.workers.asgi.http_cycle import RequestCycle
 
 
 class ClientDisconnected(OSError):
@@ -67,9 +66,6 @@ class Channel(Protocol):
 
     def input_consumed(self) -> None:
         """The cycle took its input: reading may resume."""
-
-    def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
-        """`cycle`'s answer is out: the next request, or wait, or close."""
 
 
 class Cycle(abc.ABC):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
 from hybrid.logs import error_log as log
@@ -24,14 +24,23 @@ if TYPE_CHECKING:
 BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
+class HttpChannel(Channel, Protocol):
+    """What a request cycle sees of its connection, beyond what every cycle does."""
+
+    def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
+        """`cycle`'s answer is out: the next request, or wait, or close."""
+
+
 class RequestCycle(Cycle):
     """One request: its ASGI scope, `receive` and `send`."""
+
+    channel: HttpChannel
 
     __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
                  "body_error", "disconnected", "framer", "head", "started", "complete",
                  "status", "clock")
 
-    def __init__(self, channel: Channel, request: Request) -> None:
+    def __init__(self, channel: HttpChannel, request: Request) -> None:
         # Cycle's fields set here, not through super(): one call less per request.
         self.channel = channel
         self._waiter = None
