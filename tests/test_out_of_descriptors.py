@@ -1,9 +1,12 @@
 """A worker out of file descriptors rests accepting instead of spinning on a
 listener that stays readable, says so once, and serves again once
-descriptors are free (the blocking classes; see blocking.Acceptor)."""
+descriptors are free (the blocking classes; see blocking.Acceptor). Other
+accept() failures: a connection that failed on its way in is skipped."""
 
 from __future__ import annotations
 
+import errno
+import os
 import resource
 import socket
 import subprocess
@@ -15,6 +18,7 @@ import httpx
 import psutil
 import pytest
 
+from hybrid.workers.blocking import Acceptor
 from tests.conftest import child_env, free_port, wait_for
 
 LIMIT = 128  # descriptors the server may open
@@ -63,3 +67,28 @@ def _answers(url: str) -> bool:
         return httpx.get(url + "/").status_code == 200
     except httpx.HTTPError:
         return False
+
+
+class _FailingListener:
+    def __init__(self, errno_value: int) -> None:
+        self.errno_value = errno_value
+
+    def accept(self):
+        raise OSError(self.errno_value, os.strerror(self.errno_value))
+
+
+def test_out_of_descriptors_the_acceptor_rests():
+    acceptor = Acceptor()
+    assert acceptor.accept(_FailingListener(errno.EMFILE)) is None
+    assert acceptor.resting(time.monotonic())
+
+
+def test_a_connection_that_failed_in_accept_is_skipped_without_resting():
+    acceptor = Acceptor()
+    assert acceptor.accept(_FailingListener(errno.EPROTO)) is None
+    assert not acceptor.resting(time.monotonic())
+
+
+def test_an_unexpected_accept_error_is_raised():
+    with pytest.raises(OSError):
+        Acceptor().accept(_FailingListener(errno.EBADF))

@@ -8,6 +8,7 @@ import socket
 import time
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import WSGI_CLASSES, Server, launch, raw_exchange, split_response, wait_for
@@ -139,6 +140,21 @@ def test_chunked_request_body_is_dechunked(server):
     status, headers, body = split_response(raw)
     assert status == 200
     assert body == b"hello world"
+
+
+def test_a_body_of_many_tiny_chunks_costs_the_worker_in_proportion(server, client):
+    """100,000 one-byte chunks in one go: every read of wsgi.input is O(1), not a
+    scan of what is still queued (that took a whole worker 17 s of CPU)."""
+    chunks = 100_000
+    worker = psutil.Process(int(client.get("/pid").text))
+    before = worker.cpu_times()
+    raw = raw_exchange(server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                    b"Connection: close\r\n\r\n" + b"1\r\na\r\n" * chunks + b"0\r\n\r\n",
+                       timeout=60)
+    after = worker.cpu_times()
+    assert split_response(raw)[2] == b"a" * chunks
+    busy = (after.user + after.system) - (before.user + before.system)
+    assert busy < 5.0, f"{busy:.1f} s of CPU for a {chunks}-chunk body"
 
 
 def test_truncated_body_is_never_handed_over_as_complete(server):

@@ -42,6 +42,10 @@ ACCEPT_REST = 0.5  # seconds accepting stops when out of descriptors (nginx wait
 REST_LOG_INTERVAL = 10.0  # seconds between two log lines about it, at least
 # accept() failing for want of resources: the worker goes on serving what it has.
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+# accept() passing on a network error of the connection it was taking: Linux's
+# accept(2) says to treat these like EAGAIN (the next connection may be fine).
+_CONNECTION_FAILED = (errno.EPROTO, errno.ENOPROTOOPT, errno.ENETDOWN, errno.ENONET,
+                      errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EOPNOTSUPP)
 
 
 class Acceptor:
@@ -60,12 +64,15 @@ class Acceptor:
 
     def accept(self, listener: socket.socket) -> tuple[socket.socket, object] | None:
         """The next connection, or None when there is none to take: another
-        worker took it, the client left already, or accepting must rest."""
+        worker took it, the client left already (or its connection failed), or
+        accepting must rest."""
         try:
             return listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None
         except OSError as exc:
+            if exc.errno in _CONNECTION_FAILED:
+                return None
             if exc.errno not in _OUT_OF_RESOURCES:
                 raise
             now = time.monotonic()
@@ -125,7 +132,9 @@ class Connection:
         def receive() -> bytes:
             if self.body_done:
                 return b""
-            if self._unread_body()[1] is None:  # the parser is still inside this request
+            # Nothing parsed ahead: the parser is still inside this request, whose
+            # body has not begun (any Data would have cancelled a due 100 Continue).
+            if not self.pending:
                 interim = self.parser.continue_response(self.responding)
                 if interim:
                     self.sock.sendall(interim)

@@ -173,6 +173,10 @@ class ThreadWorker(Worker):
                         self._accept(listener)
                     except OSError as exc:
                         log.error("Worker %d failed to accept: %s", self.pid, exc)
+                        with self._lock:
+                            # The one-shot listener fired and is disarmed: let
+                            # _pace_accepting arm it again.
+                            self._accepting = False
                     continue
                 with self._lock:
                     client = self._clients.get(fd)
