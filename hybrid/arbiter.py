@@ -82,6 +82,7 @@ class Arbiter:
     def __init__(self, loaded: config.Loaded, cli_values: Mapping[str, Any]) -> None:
         self.cfg = loaded.config
         self.sources = loaded.sources
+        self.warnings = loaded.warnings
         self.cli_values = dict(cli_values)
         self.worker_class = workers.load_class(self.cfg.worker_class)
         self.num_workers = self.cfg.workers
@@ -136,6 +137,8 @@ class Arbiter:
         if cfg.pid:
             _write_pidfile(cfg.pid, self.pid)
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
+        for warning in self.warnings:
+            log.warning("%s", warning)
         for listener in self.listeners:
             log.info("Listening at: %s", sockets.describe(listener))
         why = self.sources["worker_class"]
@@ -439,6 +442,8 @@ class Arbiter:
             log.warning("--bind changed; the new addresses take effect after a restart")
             new = replace(new, bind=self.cfg.bind)
         logs.setup(new.log_level, new.error_logfile, new.access_logfile)
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
         self.cfg = new
         self.worker_class = worker_class
         self.num_workers = new.workers

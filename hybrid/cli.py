@@ -102,7 +102,8 @@ def check(loaded: config.Loaded) -> int:
         return _fail(str(exc), 1)
     interface = app_interface(app, cfg.interface)
     detected = "detected" if cfg.interface == "auto" else "from --interface"
-    lines = [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
+    lines = [f"warning: {warning}" for warning in loaded.warnings]
+    lines += [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
     width = max(len(name) for name in SETTINGS)
     for name in SETTINGS:
         value = config.shown(getattr(cfg, name))

@@ -64,6 +64,13 @@ def _integer(raw: Any) -> int:
         raise ValueError(f"expected a whole number, got {text!r}") from None
 
 
+MAX_SECONDS = 1_000_000.0
+"""The longest duration a setting takes (11.5 days): beyond it, socket and
+clock arithmetic overflows, and no deployment needs more."""
+MAX_BACKLOG = 65535  # the kernel caps the listen queue at net.core.somaxconn anyway
+WORKERS_PER_CPU = 16  # beyond this many processes per CPU (and 64 in all), -w is a typo
+
+
 def _seconds(raw: Any) -> float:
     if isinstance(raw, bool):
         raise ValueError(f"expected a number of seconds, got {raw!r}")
@@ -73,6 +80,8 @@ def _seconds(raw: Any) -> float:
         raise ValueError(f"expected a number of seconds, got {raw!r}") from None
     if value < 0 or value != value:
         raise ValueError(f"must be zero or more seconds, got {raw!r}")
+    if value > MAX_SECONDS:
+        raise ValueError(f"must be at most {MAX_SECONDS:.0f} seconds, got {raw!r}")
     return value
 
 
@@ -84,6 +93,24 @@ def _positive_seconds(raw: Any) -> float:
     value = _seconds(raw)
     if value == 0:
         raise ValueError("must be more than 0 seconds")
+    return value
+
+
+def _backlog(raw: Any) -> int:
+    value = _positive_int(raw)
+    if value > MAX_BACKLOG:
+        raise ValueError(f"must be at most {MAX_BACKLOG}, got {value}")
+    return value
+
+
+def _worker_count(raw: Any) -> int:
+    value = _positive_int(raw)
+    cpus = os.cpu_count() or 1
+    most = max(64, WORKERS_PER_CPU * cpus)
+    if value > most:
+        raise ValueError(f"{value} workers is more than this machine can use: it has {cpus} "
+                         f"CPU{'s' if cpus > 1 else ''}, and at most {most} worker processes "
+                         f"are accepted ({WORKERS_PER_CPU} per CPU, or 64)")
     return value
 
 
@@ -135,7 +162,11 @@ def _bind_list(raw: Any) -> tuple[str, ...]:
     addresses = _text_list(raw)
     if not addresses:
         raise ValueError("needs at least one address")
-    return tuple(str(sockets.parse_address(text)) for text in addresses)
+    parsed = tuple(str(sockets.parse_address(text)) for text in addresses)
+    for address in parsed:
+        if parsed.count(address) > 1:
+            raise ValueError(f"{address} is given more than once")
+    return parsed
 
 
 def _networks(raw: Any) -> tuple[str, ...]:
@@ -191,7 +222,7 @@ class Config:
         help="HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; repeat for several "
              "(default 0.0.0.0:$PORT when PORT is set)")
     workers: int = setting(
-        1, "-w", "--workers", parse=_positive_int, metavar="N",
+        1, "-w", "--workers", parse=_worker_count, metavar="N",
         help="number of worker processes (default $WEB_CONCURRENCY when set)")
     worker_class: str = setting(
         "sync", "-k", "--worker-class", parse=_stripped_text, metavar="CLASS",
@@ -236,7 +267,7 @@ class Config:
         30.0, "--graceful-timeout", parse=_seconds, metavar="SECONDS",
         help="after a stop or reload, how long workers may finish in-flight requests")
     backlog: int = setting(
-        2048, "--backlog", parse=_positive_int, metavar="N",
+        2048, "--backlog", parse=_backlog, metavar="N",
         help="the listen queue length of each socket")
     log_level: str = setting(
         "info", "--log-level", parse=_choice(*LOG_LEVELS), metavar="LEVEL",
@@ -338,10 +369,12 @@ PRECEDENCE = (
 
 @dataclass
 class Loaded:
-    """A Config plus, for each setting, where its value came from."""
+    """A Config plus, for each setting, where its value came from, and the
+    warnings to log at start-up (values given but not used, for instance)."""
 
     config: Config
     sources: dict[str, str]
+    warnings: tuple[str, ...] = ()
 
 
 def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Loaded:
@@ -356,12 +389,20 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Loaded
 
     values = dict(DEFAULTS)
     sources = {name: "default" for name in SETTINGS}
-    for source, layer in layers:
+    warnings: list[str] = []
+    for index, (source, layer) in enumerate(layers):
         for name, raw in layer.items():
             label = _label(name, source)
-            values[name] = _validate(name, raw, label)
+            try:
+                values[name] = _validate(name, raw, label)
+            except ConfigError as exc:
+                if source != "platform" or not any(name in above for _, above in layers[index + 1:]):
+                    raise
+                # A platform default that a higher layer replaces is not used: no error.
+                warnings.append(f"{exc}; ignored, as it is set elsewhere too")
+                continue
             sources[name] = label
-    return Loaded(Config(**values), sources)
+    return Loaded(Config(**values), sources, tuple(warnings))
 
 
 def _platform_layer(env: Mapping[str, str]) -> dict[str, Any]:
@@ -399,6 +440,8 @@ def setting_error(name: str, problem: str, source: str) -> ConfigError:
 
 def read_file(path: str) -> dict[str, Any]:
     """Read a TOML or Python config file into {setting: raw value}."""
+    if os.path.isdir(path):
+        raise ConfigError(f"config file {path!r} is a directory; give the file in it")
     if not os.path.isfile(path):
         raise ConfigError(f"config file {path!r} does not exist")
     if path.endswith(".toml"):
@@ -412,6 +455,9 @@ def _read_toml(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path!r} is not UTF-8 text (byte {exc.object[exc.start]:#x} "
+                          f"at offset {exc.start}); TOML files are UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path!r}: {exc}") from None
     values: dict[str, Any] = {}
@@ -426,6 +472,9 @@ def _read_toml(path: str) -> dict[str, Any]:
 def _read_python(path: str) -> dict[str, Any]:
     try:
         namespace = runpy.run_path(path, run_name="__config__")
+    except SystemExit as exc:
+        raise ConfigError(f"config file {path!r} called sys.exit({exc.code!r}); a config file "
+                          f"only sets names") from None
     except Exception as exc:  # the file is user code: report any failure in one line
         raise ConfigError(f"config file {path!r} failed: {type(exc).__name__}: {exc}") from None
     # A Python config may hold helpers and imports, so only setting names count.

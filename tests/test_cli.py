@@ -102,6 +102,12 @@ def test_unknown_worker_class_lists_the_known_ones():
     (["-b", "[::1"], "--bind: '[::1': expected [IPV6]:PORT"),
     (["-b", "host:http"], "--bind: 'host:http': port must be a number"),
     (["--root-path", "api"], "--root-path: must start with '/'"),
+    (["--backlog", "99999999999"], "--backlog: must be at most 65535"),
+    (["-t", "inf"], "--timeout: must be at most 1000000 seconds, got 'inf'"),
+    (["-t", "1e10"], "--timeout: must be at most 1000000 seconds"),
+    (["--graceful-timeout", "nan"], "--graceful-timeout: must be zero or more seconds"),
+    (["-w", "100000"], "--workers: 100000 workers is more than this machine can use: it has"),
+    (["-b", "127.0.0.1:9", "-b", "127.0.0.1:9"], "--bind: 127.0.0.1:9 is given more than once"),
 ])
 def test_bad_setting_is_one_line_and_exit_1(flags, expected):
     result = run_hybrid("run", APP, *flags)
@@ -197,6 +203,46 @@ def test_unknown_key_in_toml_file_is_an_error(tmp_path):
     result = run_hybrid("check", APP, "-c", str(config))
     assert result.returncode == 1
     assert "unknown setting 'wrokers'" in result.stderr
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("x.toml", b"workers = 2\n# caf\xe9\n", "is not UTF-8 text (byte 0xe9 at offset 17)"),
+    ("x.py", b"import sys\nsys.exit(5)\n", "called sys.exit(5); a config file only sets names"),
+    ("x.py", b"import sys\nsys.exit(0)\n", "called sys.exit(0)"),
+])
+def test_a_broken_config_file_is_one_line_and_exit_1(tmp_path, name, content, expected):
+    config = tmp_path / name
+    config.write_bytes(content)
+    result = run_hybrid("run", APP, "-c", str(config))
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"hybrid: error: config file {str(config)!r} {expected}")
+
+
+def test_a_config_path_that_is_a_directory_says_so(tmp_path):
+    result = run_hybrid("run", APP, "-c", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"hybrid: error: config file {str(tmp_path)!r} is a "
+                                     f"directory; give the file in it")
+
+
+def test_a_bad_platform_default_that_is_not_used_is_a_warning():
+    result = run_hybrid("check", APP, "--bind", "127.0.0.1:9000", env={"PORT": "abc"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("warning: --bind: '0.0.0.0:abc': port must be a number")
+    assert settings_shown(result.stdout)["bind"] == ("127.0.0.1:9000", "command line")
+
+
+def test_a_bad_platform_default_that_is_used_is_an_error():
+    result = run_hybrid("run", APP, env={"PORT": "abc"})
+    assert result.returncode == 1
+    assert "(from env PORT)" in result.stderr
+
+
+def test_the_longest_timeout_accepted_serves(start_server):
+    for worker_class in ("sync", "thread"):
+        server = start_server(APP, "-k", worker_class, "-t", "1000000", "--keep-alive", "1000000")
+        assert httpx.get(server.url + "/", timeout=10).text == "hello"
 
 
 def test_platform_port_and_concurrency_set_defaults():

@@ -46,9 +46,9 @@ def resolve(loaded: Loaded) -> Loaded:
         raise setting_error("worker_class", str(exc), sources["worker_class"]) from None
     if name == "sync" and cfg.threads > 1 and sources["threads"] != "default":
         name, sources = "thread", {**sources, "worker_class": THREADS_TURNED_SYNC}
-    if name == cfg.worker_class:
-        return Loaded(cfg, sources)
-    return Loaded(dataclasses.replace(cfg, worker_class=name), sources)
+    if name != cfg.worker_class:
+        cfg = dataclasses.replace(cfg, worker_class=name)
+    return Loaded(cfg, sources, loaded.warnings)
 
 
 def load_class(name: str) -> type[Worker]:
