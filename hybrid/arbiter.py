@@ -72,6 +72,7 @@ class WorkerProcess:
     generation: int
     heartbeat: Heartbeat
     status: StatusPipe
+    loading: bool = False  # importing the app (it said so, and not yet ready)
     ready: bool = False
     boot_error: str = ""
     retiring_since: float | None = None  # TERM sent at this time
@@ -228,7 +229,10 @@ class Arbiter:
 
     def _read_status(self, worker: WorkerProcess) -> None:
         for kind, text in worker.status.messages():
-            if kind == StatusPipe.READY:
+            if kind == StatusPipe.LOADING:
+                worker.loading = True
+            elif kind == StatusPipe.READY:
+                worker.loading = False
                 worker.ready = True
                 self.silent_boot_deaths = self.boot_failures = 0
                 self.last_boot_error = ""
@@ -276,6 +280,9 @@ class Arbiter:
         serving = [w for w in self.workers.values() if w.ready and w.retiring_since is None]
         if worker.boot_error or code == BOOT_ERROR:
             reason = worker.boot_error or f"worker exited with status {code} before it booted"
+        elif worker.loading:
+            # The app ended the process itself (os._exit, a crash in C) while it loaded.
+            reason = f"the worker died while loading the app ({_describe_exit(code)})"
         else:
             self.silent_boot_deaths += 1
             if self.silent_boot_deaths < MAX_SILENT_BOOT_DEATHS or serving:
@@ -319,6 +326,12 @@ class Arbiter:
                     log.warning("Worker %d did not finish within --graceful-timeout; killing it",
                                 worker.pid)
                     self._signal(worker, signal.SIGKILL)
+            elif timeout and worker.loading and worker.heartbeat.silence() > timeout:
+                log.error("Worker %d took longer than --timeout (%g s) to load the app; killing it "
+                          "(raise --timeout if the app is slow to import)", worker.pid, timeout)
+                worker.boot_error = f"the app took longer than --timeout ({timeout:g} s) to load"
+                worker.aborted_at = now
+                self._signal(worker, signal.SIGABRT)
             elif timeout and worker.heartbeat.silence() > timeout:
                 log.critical("WORKER TIMEOUT: worker %d sent no heartbeat for %.0f s "
                              "(--timeout %g); killing it", worker.pid, worker.heartbeat.silence(),

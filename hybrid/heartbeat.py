@@ -5,8 +5,9 @@ last `time.monotonic()` reading. Beating is one memory write (no syscall, no
 file whose mtime a slow overlay disk delays), and the arbiter reads the age
 without asking the worker anything.
 
-`StatusPipe`: a one-way pipe for the two things the arbiter must hear once:
-"ready" (the app is loaded, the worker serves) and "boot failed: <reason>".
+`StatusPipe`: a one-way pipe for what the arbiter must hear once: "loading"
+(the worker is importing the app), "ready" (the app is loaded, the worker
+serves) and "boot failed: <reason>".
 
 Also the constants both sides of these channels agree on: the exit status
 of a worker that cannot boot, the signals blocked across fork, and how often
@@ -57,8 +58,9 @@ class Heartbeat:
 
 
 class StatusPipe:
-    """Worker-to-arbiter messages: READY, or BOOT_ERROR with a one-line reason."""
+    """Worker-to-arbiter messages: LOADING, READY, or BOOT_ERROR with a one-line reason."""
 
+    LOADING = "loading"
     READY = "ready"
     BOOT_ERROR = "boot-error"
 
@@ -68,6 +70,9 @@ class StatusPipe:
         self._pending = b""
 
     # worker side
+    def loading(self) -> None:
+        self._write(self.LOADING)
+
     def ready(self) -> None:
         self._write(self.READY)
 

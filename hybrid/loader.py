@@ -13,7 +13,7 @@ import inspect
 import os
 import sys
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from hybrid.config import Config
@@ -69,6 +69,8 @@ def load_app(spec: str, *, factory: bool = False) -> Any:
             raise AppLoadError(f"{spec!r}: {attr_path!r} is not callable, so it is no factory")
         try:
             app = app(*call_args)
+        except SystemExit as exc:
+            _app_exited(exc, f"factory {attr_path!r} ran")
         except Exception as exc:
             _debug_traceback()
             raise AppLoadError(f"factory {attr_path!r} failed: {type(exc).__name__}: {exc}") from None
@@ -109,10 +111,21 @@ def _import(module_name: str) -> Any:
         _debug_traceback()
         raise AppLoadError(f"importing {module_name!r} failed: SyntaxError: {exc.msg} "
                            f"({exc.filename}, line {exc.lineno})") from None
+    except SystemExit as exc:
+        _app_exited(exc, f"importing {module_name!r}")
     except Exception as exc:
         _debug_traceback()
         where = _innermost_frame(exc)
         raise AppLoadError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}{where}") from None
+
+
+def _app_exited(exc: SystemExit, during: str) -> NoReturn:
+    """The app called sys.exit() while it was being loaded: a load failure. A
+    subclass of SystemExit is the server's own (a worker stopping): passed on."""
+    if type(exc) is not SystemExit:
+        raise exc
+    where = _innermost_frame(exc)
+    raise AppLoadError(f"the app called sys.exit({exc.code!r}) while {during}{where}") from None
 
 
 def _innermost_frame(exc: BaseException) -> str:

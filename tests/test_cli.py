@@ -72,6 +72,48 @@ def test_preload_failure_is_reported_by_the_arbiter(tmp_path):
     assert result.stderr.count("no module named 'nosuch_module'") == 1
 
 
+@pytest.mark.parametrize("code", ["0", "5"])
+def test_an_app_that_exits_at_import_under_preload_is_one_line_and_exit_3(tmp_path, code):
+    (tmp_path / "exits.py").write_text(f"import sys\nsys.exit({code})\n")
+    result = run_hybrid("run", "exits:app", "--preload", "-b", f"127.0.0.1:{free_port()}",
+                        cwd=tmp_path)
+    assert result.returncode == 3
+    assert (f"hybrid: error: app failed to load: the app called sys.exit({code}) while importing "
+            f"'exits' ({tmp_path / 'exits.py'}, line 2)") in result.stderr
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "thread"])
+def test_an_app_that_exits_at_import_is_named_once_after_one_fork(tmp_path, worker_class):
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(0)\n")
+    result = run_hybrid("run", "exits:app", "-k", worker_class, "-b", f"127.0.0.1:{free_port()}",
+                        cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.count("Booting worker") == 1
+    assert result.stderr.count("[ERROR]") == 1
+    assert "Worker failed to boot: the app called sys.exit(0) while importing 'exits'" in result.stderr
+
+
+def test_an_app_that_ends_its_process_at_import_is_named_once_after_one_fork(tmp_path):
+    (tmp_path / "exits.py").write_text("import os\nos._exit(7)\n")
+    result = run_hybrid("run", "exits:app", "-b", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.count("Booting worker") == 1
+    assert ("Worker failed to boot: the worker died while loading the app (exit status 7)"
+            in result.stderr)
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi"])
+def test_an_app_slower_to_import_than_the_timeout_is_killed_and_named(tmp_path, worker_class):
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(30)\n")
+    result = run_hybrid("run", "slow:app", "-k", worker_class, "-t", "2",
+                        "-b", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "took longer than --timeout (2 s) to load the app; killing it" in result.stderr
+    assert ("Worker failed to boot: the app took longer than --timeout (2 s) to load"
+            in result.stderr)
+    assert "Traceback" not in result.stderr and "AttributeError" not in result.stderr
+
+
 # --- sockets and settings ----------------------------------------------------------
 
 def test_port_in_use_is_one_line_and_exit_1():

@@ -65,6 +65,7 @@ class Worker(abc.ABC):
         self.proxy = ProxyHeaders(cfg.forwarded_allow_ips)
         self.current_request = ""
         """What the worker is serving now, for the log line if it is killed."""
+        self.serving = False  # run() has set up its loop and reported ready
         self.reopen_logs = False
 
     # --- in the child ---------------------------------------------------------
@@ -74,6 +75,7 @@ class Worker(abc.ABC):
         self.pid = os.getpid()
         self._install_signals()
         if self.app is None:
+            self.status.loading()
             try:
                 self.app = self.load_app()
             except AppLoadError as exc:
@@ -83,6 +85,7 @@ class Worker(abc.ABC):
 
     def report_ready(self) -> None:
         """Tell the arbiter this worker serves; `run()` calls it once it does."""
+        self.serving = True
         self.notify()
         self.status.ready()
         log.info("Worker %d booted (%s)", self.pid, self.cfg.worker_class)
@@ -149,8 +152,11 @@ class Worker(abc.ABC):
         return self.current_request
 
     def _handle_abort(self, signum: int, frame: FrameType | None) -> None:
-        work = self.describe_work()
-        doing = f" while serving {work}" if work else ""
+        if self.serving:
+            work = self.describe_work()
+            doing = f" while serving {work}" if work else ""
+        else:  # (describe_work() reads state that exists once run() serves)
+            doing = " while loading the app"
         log.error("Worker %d timed out%s; exiting", self.pid, doing)
         raise WorkerExit(1)
 
