@@ -217,6 +217,15 @@ def test_failed_lifespan_startup_stops_the_server_with_the_reason():
     assert result.stderr.count("database unreachable") == 1
 
 
+def test_a_startup_that_raises_after_taking_its_message_stops_the_server_under_auto():
+    result = run_hybrid("run", APP, "-k", "asgi", "-b", "127.0.0.1:0",
+                        env={"ASGI_LIFESPAN": "raise-in-startup"})
+    assert result.returncode == 3
+    assert result.stderr.count(
+        "ASGI lifespan startup raised RuntimeError: the cache would not warm up") == 1
+    assert "not supported" not in result.stderr
+
+
 def test_lifespan_auto_serves_an_app_without_lifespan(start_server):
     srv = start_server(APP, "-k", "asgi", env={"ASGI_LIFESPAN": "raise"})
     assert httpx.get(srv.url + "/", timeout=10).text == "hello"

@@ -2,7 +2,9 @@
 
 Lifespan: startup puts {"started": True} in the state; the environment
 variable ASGI_LIFESPAN sets the behaviour: "fail" sends startup.failed,
-"raise" raises (an app without lifespan support), anything else completes.
+"raise" raises (an app without lifespan support), "raise-in-startup" raises
+after it received the startup message (a startup handler that fails),
+anything else completes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ async def _lifespan(scope, receive, send):
         raise RuntimeError("this app does not do lifespan")
     message = await receive()
     assert message["type"] == "lifespan.startup"
+    if behaviour == "raise-in-startup":
+        raise RuntimeError("the cache would not warm up")
     if behaviour == "fail":
         await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
         return

@@ -2,8 +2,8 @@
 its shutdown after the last connection is done.
 
 `--lifespan auto` uses it when the app supports it (an app that raises on
-the lifespan scope before answering is served without it), `on` requires
-it (a failed startup stops the worker with its reason, and the arbiter with
+the lifespan scope before it takes the startup message is served without
+it; one that raises after that has a failed startup), `on` requires it (a failed startup stops the worker with its reason, and the arbiter with
 exit status 3), `off` never sends it. The `state` dict the app fills at
 startup is shallow-copied into every request's scope.
 """
@@ -28,6 +28,7 @@ class Lifespan:
         self._started = asyncio.Event()
         self._stopped = asyncio.Event()
         self._failure = ""
+        self._received = False  # the app took the startup message: it speaks lifespan
         self._task: asyncio.Task[None] | None = None
 
     async def startup(self) -> str:
@@ -60,7 +61,9 @@ class Lifespan:
         except Exception as exc:
             if self._started.is_set():
                 log.exception("ASGI lifespan failed")
-            elif self.mode == "on":
+            elif self.mode == "on" or self._received:
+                # Raising before it takes the first message is how an app says it has
+                # no lifespan (uvicorn draws the same line); after it, startup failed.
                 self._failure = f"ASGI lifespan startup raised {type(exc).__name__}: {exc}"
             else:
                 log.info("ASGI lifespan not supported by the app (%s: %s); serving without it",
@@ -74,6 +77,7 @@ class Lifespan:
             self._stopped.set()
 
     async def _receive(self) -> Message:
+        self._received = True
         return await self._messages.get()
 
     async def _send(self, message: Message) -> None:
