@@ -454,7 +454,11 @@ class Arbiter:
         if new.bind != self.cfg.bind:
             log.warning("--bind changed; the new addresses take effect after a restart")
             new = replace(new, bind=self.cfg.bind)
-        logs.setup(new.log_level, new.error_logfile, new.access_logfile)
+        try:
+            logs.setup(new.log_level, new.error_logfile, new.access_logfile)
+        except logs.LogFileError as exc:
+            log.error("Reload aborted, keeping the running workers: %s", exc)
+            return
         for warning in loaded.warnings:
             log.warning("%s", warning)
         self.cfg = new

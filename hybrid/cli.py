@@ -87,7 +87,7 @@ def serve(loaded: config.Loaded, cli_values: dict[str, Any]) -> int:
         logs.setup(cfg.log_level, cfg.error_logfile, cfg.access_logfile)
         arbiter = Arbiter(loaded, cli_values)
         return arbiter.run()
-    except (BindError, ValueError, OSError) as exc:
+    except (BindError, logs.LogFileError, ValueError, OSError) as exc:
         return _fail(str(exc), 1)
     except StartupError as exc:
         return _fail(str(exc), exc.exit_status)
@@ -95,7 +95,7 @@ def serve(loaded: config.Loaded, cli_values: dict[str, Any]) -> int:
 
 def check(loaded: config.Loaded) -> int:
     cfg = loaded.config
-    logs.setup(cfg.log_level, "-", None)
+    logs.setup(cfg.log_level, "-", None)  # (check writes no log file)
     try:
         app = load_app_for(cfg, INTERFACES)  # reported, whichever class would serve it
     except AppLoadError as exc:

@@ -25,8 +25,21 @@ error_log = logging.getLogger("hybrid.error")
 access_logger = logging.getLogger("hybrid.access")
 
 
+REPORT_INTERVAL = 60.0  # seconds between two reports that a log file cannot be written
+
+
+class LogFileError(Exception):
+    """A log file cannot be opened for writing; the message is one line for people."""
+
+
 def setup(log_level: str, error_logfile: str, access_logfile: str | None) -> None:
-    """(Re)configure both logs; safe to call again after a reload."""
+    """(Re)configure both logs; safe to call again after a reload.
+
+    Raises LogFileError, changing nothing, if a log file cannot be written.
+    """
+    for flag, target in (("--error-logfile", error_logfile), ("--access-logfile", access_logfile)):
+        if target and target != "-":
+            _check_writable(flag, target)
     _attach(error_log, error_logfile, sys.stderr, logging.Formatter(ERROR_FORMAT, DATE_FORMAT))
     error_log.setLevel(log_level.upper())
     if access_logfile:
@@ -37,16 +50,61 @@ def setup(log_level: str, error_logfile: str, access_logfile: str | None) -> Non
         access_logger.setLevel(logging.CRITICAL + 1)
 
 
+def _check_writable(flag: str, path: str) -> None:
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise LogFileError(f"{flag}: cannot write to {path!r}: {exc.strerror}") from None
+
+
 def _attach(logger: logging.Logger, target: str, stream: Any, formatter: logging.Formatter) -> None:
     _detach(logger)
     handler: logging.Handler
     if target == "-":
         handler = logging.StreamHandler(stream)
     else:
-        handler = logging.FileHandler(target, delay=True)
+        handler = _LogFile(target, logger is access_logger)
     handler.setFormatter(formatter)
     logger.addHandler(handler)
     logger.propagate = False
+
+
+class _LogFile(logging.FileHandler):
+    """A log file that, once it cannot be written (its directory removed before a
+    USR1 reopen, a full disk), loses lines instead of failing the request that
+    logged them, and says so at most once per REPORT_INTERVAL: on the error
+    log for the access log, on stderr for the error log itself.
+
+    Each process opens the file itself, at its first line (so workers never
+    share the arbiter's file offset).
+    """
+
+    def __init__(self, path: str, is_access_log: bool) -> None:
+        super().__init__(path, delay=True)
+        self._is_access_log = is_access_log
+        self._reported_at = -REPORT_INTERVAL
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is None:
+            try:
+                self.stream = self._open()
+            except OSError:
+                self.handleError(record)
+                return
+        super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        now = time.monotonic()
+        if now - self._reported_at < REPORT_INTERVAL:
+            return
+        self._reported_at = now
+        problem = sys.exc_info()[1]
+        what = f"{self.baseFilename}: {problem}; lines are lost until it can be written again"
+        if self._is_access_log:
+            error_log.error("Cannot write the access log %s", what)
+        else:
+            print(f"hybrid: cannot write the error log {what}", file=sys.stderr, flush=True)
 
 
 def _detach(logger: logging.Logger) -> None:

@@ -343,6 +343,39 @@ def test_access_log_has_one_line_per_request(start_server):
     assert line.endswith("ms")
 
 
+def test_an_access_log_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path):
+    result = run_hybrid("run", APP, "--access-logfile", str(tmp_path / "no" / "a.log"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"hybrid: error: --access-logfile: cannot write to "
+                                     f"{str(tmp_path / 'no' / 'a.log')!r}: No such file or directory")
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi"])
+def test_an_access_log_lost_after_start_is_reported_once_and_serving_goes_on(
+        start_server, tmp_path, worker_class):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    server = start_server("tests.apps.asgi_basic:app" if worker_class == "asgi" else APP,
+                          "-k", worker_class, "--access-logfile", str(logs / "access.log"))
+    assert httpx.get(server.url + "/", timeout=10).status_code == 200
+    (logs / "access.log").unlink()
+    logs.rmdir()
+    server.send(signal.SIGUSR1)  # reopen: the directory is gone
+    wait_for(lambda: "log files reopened" in server.log(), message="the reopen")
+    for _ in range(3):
+        raw = b""
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while chunk := sock.recv(65536):  # the server closes after the second
+                raw += chunk
+        expected = 1 if worker_class == "sync" else 2  # (sync answers one per connection)
+        assert raw.count(b"HTTP/1.1 200 ") == expected
+    log = server.log()
+    assert log.count("Cannot write the access log") == 1
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
 def test_custom_access_log_format(start_server):
     server = start_server(APP, "--access-logfile", "-", "--access-logformat",
                           "method=%(m)s path=%(U)s status=%(s)s agent=%({user-agent}i)s")
