@@ -287,6 +287,28 @@ def test_the_longest_timeout_accepted_serves(start_server):
         assert httpx.get(server.url + "/", timeout=10).text == "hello"
 
 
+def test_a_setting_the_worker_class_does_not_use_is_a_warning_at_start_up(start_server):
+    server = start_server(APP, "-k", "sync", "--lifespan", "on")
+    wait_for(lambda: "booted" in server.log(), message="a booted worker")
+    assert ("[WARNING] --lifespan (from command line) is ignored: the 'sync' worker class does "
+            "not use it (-k asgi uses it)") in server.log()
+
+
+def test_settings_a_class_uses_or_nobody_gave_are_not_warned_about():
+    result = run_hybrid("check", APP, "-k", "thread", "--keep-alive", "3", "--threads", "2")
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stdout
+
+
+def test_check_names_each_setting_the_class_ignores(tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text("loop = 'asyncio'\n")
+    result = run_hybrid("check", APP, "-k", "thread", "-c", str(config))
+    assert result.stdout.splitlines()[0] == (
+        f"warning: --loop (from file {config}) is ignored: the 'thread' worker class does not "
+        f"use it (-k asgi uses it)")
+
+
 def test_platform_port_and_concurrency_set_defaults():
     result = run_hybrid("check", APP, env={"PORT": "5005", "WEB_CONCURRENCY": "4"})
     shown = settings_shown(result.stdout)

@@ -145,3 +145,9 @@ def test_an_invalid_head_is_refused_every_time():
     for _ in range(2):
         with pytest.raises(LocalProtocolError):
             head(ResponseFramer(), headers=[(b"x-a", b"1\r\nx-b: 2")])
+
+
+@pytest.mark.parametrize("header", [("content-type", b"text/plain"), (b"content-type", "text/plain")])
+def test_a_header_given_as_str_is_refused_with_its_name(header):
+    with pytest.raises(LocalProtocolError, match="content-type.*must be bytes"):
+        ResponseFramer().head("GET", "1.1", True, 200, b"OK", [header])

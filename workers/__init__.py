@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 from typing import TYPE_CHECKING
 
-from hybrid.config import Loaded, setting_error
+from hybrid.config import Loaded, flag_name, setting_error
 
 if TYPE_CHECKING:
     from hybrid.workers.base import Worker
@@ -24,6 +24,21 @@ WORKER_CLASSES: dict[str, str] = {
 }
 ALIASES = {"gthread": "thread"}  # gunicorn's name
 THREADS_TURNED_SYNC = "--threads > 1 turned sync into thread"
+
+USED_ONLY_BY: dict[str, tuple[str, ...]] = {
+    "threads": ("thread",),
+    "worker_connections": ("thread",),
+    "keep_alive": ("thread", "asgi"),  # sync answers one request per connection
+    "loop": ("asgi",),
+    "lifespan": ("asgi",),
+    "limit_concurrency": ("asgi",),
+    "ws_max_size": ("asgi",),
+    "ws_ping_interval": ("asgi",),
+    "ws_ping_timeout": ("asgi",),
+    "ws_per_message_deflate": ("asgi",),
+}
+"""The settings only some registered classes read; given to another, they are
+ignored, and start-up says so."""
 
 
 def resolve_name(name: str) -> str:
@@ -48,7 +63,24 @@ def resolve(loaded: Loaded) -> Loaded:
         name, sources = "thread", {**sources, "worker_class": THREADS_TURNED_SYNC}
     if name != cfg.worker_class:
         cfg = dataclasses.replace(cfg, worker_class=name)
-    return Loaded(cfg, sources, loaded.warnings)
+    return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded))
+
+
+def _unused_settings(name: str, loaded: Loaded) -> tuple[str, ...]:
+    """A warning for each setting someone gave that the `name` class never reads."""
+    if name not in WORKER_CLASSES:
+        return ()  # a class of the user's own: what it reads is its business
+    warnings = []
+    for setting, classes in USED_ONLY_BY.items():
+        source = loaded.sources[setting]
+        value = getattr(loaded.config, setting)
+        if name in classes or source == "default" or (setting == "threads" and value == 1):
+            continue
+        users = " and ".join(f"-k {c}" for c in classes)
+        verb = "use" if len(classes) > 1 else "uses"
+        warnings.append(f"{flag_name(setting)} (from {source}) is ignored: the {name!r} worker "
+                        f"class does not use it ({users} {verb} it)")
+    return tuple(warnings)
 
 
 def load_class(name: str) -> type[Worker]:

@@ -132,6 +132,10 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
     content_length: int | None = None
     for name, value in headers:
+        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+            raise LocalProtocolError(f"header {name!r}: {value!r}: names and values must be "
+                                     f"bytes, not {type(name).__name__} and "
+                                     f"{type(value).__name__}")
         kind = _NAME_KINDS.get(name)
         if kind is None:
             kind = _classify_name(name)
