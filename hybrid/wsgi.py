@@ -51,12 +51,18 @@ class InputStream:
         self._receive = receive
         self._buffer = bytearray()
         self._eof = False
+        self.error: BodyReadError | None = None
+        """Why reading failed, if it did (the app may have turned it into another error)."""
 
     def _fill(self) -> bool:
         """Append one more piece to the buffer; False at the end of the body."""
         if self._eof:
             return False
-        data = self._receive()
+        try:
+            data = self._receive()
+        except BodyReadError as exc:
+            self.error = exc
+            raise
         if not data:
             self._eof = True
             return False
@@ -240,6 +246,7 @@ def run(app: WSGIApp, environ: dict[str, Any], request: Request,
     the response is abandoned quietly.
     """
     response = _Response(request, send, keep_alive, may_persist)
+    body = environ["wsgi.input"]  # before the app can replace it
     try:
         result = app(environ, response.start_response)
         try:
@@ -248,12 +255,6 @@ def run(app: WSGIApp, environ: dict[str, Any], request: Request,
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-    except BodyReadError as exc:
-        log.debug("bad request body in %s %s: %s", request.method, environ["RAW_URI"], exc)
-        if not response.head_sent:
-            _send_quietly(send, error_response(exc.status, exc.detail))
-            return Outcome(exc.status, 0, False)
-        return Outcome(response.status, response.sent, False)
     except _ClientGone as exc:
         log.debug("client went away during %s %s: %s", request.method, environ["RAW_URI"],
                   exc.__cause__)
@@ -261,6 +262,16 @@ def run(app: WSGIApp, environ: dict[str, Any], request: Request,
     except WorkerExit:
         raise
     except (Exception, SystemExit) as exc:
+        failed = exc if isinstance(exc, BodyReadError) else getattr(body, "error", None)
+        if failed is not None:
+            # The body was cut short, malformed or too slow: the client's doing,
+            # whatever the app made of it.
+            log.debug("bad request body in %s %s: %s (the app raised %s)", request.method,
+                      environ["RAW_URI"], failed, type(exc).__name__)
+            if not response.head_sent:
+                _send_quietly(send, error_response(failed.status, failed.detail))
+                return Outcome(failed.status, 0, False)
+            return Outcome(response.status, response.sent, False)
         if isinstance(exc, LocalProtocolError):
             log.error("Invalid response to %s %s: %s", request.method, environ["RAW_URI"], exc)
         else:

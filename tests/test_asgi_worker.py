@@ -108,6 +108,16 @@ def test_client_disconnect_reaches_the_app(client, server):
              message="the app to see http.disconnect")
 
 
+def test_an_app_that_raises_once_its_client_left_is_not_logged_as_an_app_error(client, server):
+    before = int(client.get("/disconnects").text)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /raise-after-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"streaming" in sock.recv(65536)
+    wait_for(lambda: int(client.get("/disconnects").text) == before + 1,
+             message="the app to see http.disconnect")
+    assert "GET /raise-after-disconnect" not in server.log()
+
+
 def test_head_response_has_no_body(server):
     raw = raw_exchange(server.port, b"HEAD /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     status, headers, body = split_response(raw)

@@ -157,6 +157,13 @@ def test_a_body_of_many_tiny_chunks_costs_the_worker_in_proportion(server, clien
     assert busy < 5.0, f"{busy:.1f} s of CPU for a {chunks}-chunk body"
 
 
+def test_an_app_that_wraps_a_failed_body_read_gets_the_clients_status_not_500(server):
+    raw = raw_exchange(server.port, b"POST /read-and-wrap HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Length: 100\r\n\r\n" + b"x" * 10, half_close=True)
+    assert split_response(raw)[0] == 400
+    assert "Error handling request POST /read-and-wrap" not in server.log()
+
+
 def test_truncated_body_is_never_handed_over_as_complete(server):
     raw = raw_exchange(server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
                                     b"only ten b", half_close=True)

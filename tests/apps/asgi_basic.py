@@ -194,6 +194,16 @@ async def until_disconnect(scope, receive, send, query):
     COUNTERS["disconnects"] += 1
 
 
+async def raise_after_disconnect(scope, receive, send, query):
+    """What Starlette does when its client leaves: turn the news into an exception."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"streaming\n", "more_body": True})
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    COUNTERS["disconnects"] += 1
+    raise RuntimeError("the client disconnected")
+
+
 async def disconnects(scope, receive, send, query):
     await _text(send, str(COUNTERS["disconnects"]))
 
@@ -311,6 +321,7 @@ async def whoami(scope, receive, send, query):
 
 ROUTES["/ws-last-close-code"] = ws_last_close_code
 ROUTES["/whoami"] = whoami
+ROUTES["/raise-after-disconnect"] = raise_after_disconnect
 ROUTES["/echo-or-sorry"] = echo_or_sorry
 WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
                     "/ws/error": ws_error, "/ws/send-until-gone": ws_send_until_gone,

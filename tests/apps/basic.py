@@ -110,6 +110,12 @@ def app(environ, start_response):
         return _text(start_response, "ignored")
     if path == "/body-after-start":
         return _body_after_start(environ, start_response)
+    if path == "/read-and-wrap":
+        try:
+            environ["wsgi.input"].read()
+        except OSError as exc:  # what a framework may do with a failed read
+            raise RuntimeError("could not read the upload") from exc
+        return _text(start_response, "read")
     if path == "/hold-fds":
         _hold_fds(float(query.get("s", "2")))
         return _text(start_response, "holding")

@@ -155,7 +155,10 @@ class RequestCycle(Cycle):
         self._fail()
 
     def _app_raised(self) -> None:
-        if self.body_error is None:
+        if self.disconnected:  # the client left, or its body failed: not the app's fault
+            log.debug("ASGI application raised after the client left (%s)",
+                      self.request.summary(), exc_info=True)
+        else:
             log.exception("Exception in ASGI application (%s)", self.request.summary())
         self._fail()
 

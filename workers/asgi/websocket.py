@@ -111,8 +111,12 @@ class WebSocketCycle(Cycle):
         log.debug("WebSocket client left (%s)", self.request.target.decode("latin-1"))
 
     def _app_raised(self) -> None:
-        log.exception("Exception in ASGI WebSocket application (%s)",
-                      self.request.target.decode("latin-1"))
+        if self.disconnected and not self.closed_by_us:  # the client left
+            log.debug("ASGI WebSocket application raised after the client left (%s)",
+                      self.request.target.decode("latin-1"), exc_info=True)
+        else:
+            log.exception("Exception in ASGI WebSocket application (%s)",
+                          self.request.target.decode("latin-1"))
         if self.state == _CONNECTING and self.denial is None:
             self._respond_and_close(500, "")
         elif self.state == _OPEN:
