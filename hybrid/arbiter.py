@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 
 from hybrid import __version__, config, logs, sockets, workers
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
-from hybrid.loader import AppLoadError, load_app_for
+from hybrid.loader import AppLoadError, app_interface, load_app_for
 from hybrid.logs import error_log as log
 
 LOOP_INTERVAL = 1.0
@@ -142,9 +142,12 @@ class Arbiter:
             log.warning("%s", warning)
         for listener in self.listeners:
             log.info("Listening at: %s", sockets.describe(listener))
-        why = self.sources["worker_class"]
-        log.info("Using worker class: %s%s", cfg.worker_class,
-                 f" ({why})" if why == workers.THREADS_TURNED_SYNC else "")
+        note = ""
+        if self.sources["worker_class"] == workers.THREADS_TURNED_SYNC:
+            note = f" ({workers.THREADS_TURNED_SYNC})"
+        elif cfg.worker_class == workers.AUTO:
+            note = " (sync for a WSGI app, asgi for an ASGI app; -k chooses)"
+        log.info("Using worker class: %s%s", cfg.worker_class, note)
         if cfg.preload:
             self.app = self._preload()
         self._install_signals()
@@ -152,9 +155,15 @@ class Arbiter:
 
     def _preload(self) -> Any:
         try:
-            return load_app_for(self.cfg, self.worker_class.interfaces)
+            app = load_app_for(self.cfg, self.worker_class.interfaces)
         except AppLoadError as exc:
             raise StartupError(f"app failed to load: {exc}", BOOT_ERROR) from None
+        name = workers.class_for(self.cfg.worker_class, app_interface(app, self.cfg.interface))
+        if name != self.cfg.worker_class:
+            log.info("Serving %s with the %r worker class", self.cfg.app, name)
+            self.cfg = replace(self.cfg, worker_class=name)
+            self.worker_class = workers.load_class(name)
+        return app
 
     def _install_signals(self) -> None:
         self._wakeup_r, self._wakeup_w = os.pipe()

@@ -15,7 +15,7 @@ from typing import Any
 
 from hybrid import __version__, config, logs, workers
 from hybrid.config import SETTINGS, ConfigError
-from hybrid.loader import AppLoadError, app_interface, load_app_for
+from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.sockets import BindError
 
 INTERFACES = ("wsgi", "asgi")
@@ -102,7 +102,15 @@ def check(loaded: config.Loaded) -> int:
         return _fail(str(exc), 1)
     interface = app_interface(app, cfg.interface)
     detected = "detected" if cfg.interface == "auto" else "from --interface"
-    lines = [f"warning: {warning}" for warning in loaded.warnings]
+    warnings = list(loaded.warnings)
+    try:
+        serves = workers.load_class(cfg.worker_class).interfaces
+    except ValueError as exc:  # a 'module:Class' that does not load
+        warnings.append(str(exc))
+    else:
+        if interface not in serves:
+            warnings.append(interface_mismatch(cfg, interface, serves))
+    lines = [f"warning: {warning}" for warning in warnings]
     lines += [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
     width = max(len(name) for name in SETTINGS)
     for name in SETTINGS:

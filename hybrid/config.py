@@ -225,8 +225,9 @@ class Config:
         1, "-w", "--workers", parse=_worker_count, metavar="N",
         help="number of worker processes (default $WEB_CONCURRENCY when set)")
     worker_class: str = setting(
-        "sync", "-k", "--worker-class", parse=_stripped_text, metavar="CLASS",
-        help="worker class: sync, thread (alias gthread), asgi, or 'module:Class'")
+        "auto", "-k", "--worker-class", parse=_stripped_text, metavar="CLASS",
+        help="worker class: auto (sync for a WSGI app, asgi for an ASGI app), sync, thread "
+             "(alias gthread), asgi, or 'module:Class'")
     threads: int = setting(
         4, "--threads", parse=_positive_int, metavar="N",
         help="threads per worker for the thread class; given with the sync class, "

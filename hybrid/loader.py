@@ -38,11 +38,20 @@ def load_app_for(cfg: Config, interfaces: tuple[str, ...]) -> Any:
     app = load_app(cfg.app or "", factory=cfg.factory)
     interface = app_interface(app, cfg.interface)
     if interface not in interfaces:
-        article = "an" if interface == "asgi" else "a"
-        raise AppLoadError(
-            f"{cfg.app!r} is {article} {interface.upper()} app; the {cfg.worker_class!r} worker "
-            f"class serves {' and '.join(i.upper() for i in interfaces)} only")
+        raise AppLoadError(interface_mismatch(cfg, interface, interfaces))
     return app
+
+
+def interface_mismatch(cfg: Config, interface: str, interfaces: tuple[str, ...]) -> str:
+    """Why the configured worker class cannot serve an app of `interface`."""
+    if cfg.interface == "auto":
+        article = "an" if interface == "asgi" else "a"
+        what = f"{cfg.app!r} is {article} {interface.upper()} app"
+    else:
+        what = f"--interface {cfg.interface} serves {cfg.app!r} as {interface.upper()}"
+    return (f"{what}; the {cfg.worker_class!r} worker class serves "
+            f"{' and '.join(i.upper() for i in interfaces)} only (without -k, the app's "
+            f"interface picks the class)")
 
 
 def app_interface(app: Any, choice: str) -> str:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import child_env, free_port, run_hybrid, wait_for
@@ -62,7 +63,55 @@ def test_asgi_app_on_the_sync_worker_is_refused_with_the_reason():
     result = run_hybrid("run", "tests.apps.asgi_app:app", "-k", "sync", "-b",
                         f"127.0.0.1:{free_port()}")
     assert result.returncode == 3
-    assert "is an ASGI app" in result.stderr
+    assert ("'tests.apps.asgi_app:app' is an ASGI app; the 'sync' worker class serves WSGI only "
+            "(without -k, the app's interface picks the class)") in result.stderr
+
+
+def test_a_forced_interface_is_named_as_forced():
+    result = run_hybrid("run", "tests.apps.asgi_app:app", "-k", "asgi", "--interface", "wsgi",
+                        "-b", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 3
+    assert "--interface wsgi serves 'tests.apps.asgi_app:app' as WSGI" in result.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["--preload"]])
+def test_without_k_an_asgi_app_gets_the_asgi_class(start_server, flags):
+    server = start_server("tests.apps.asgi_basic:app", *flags)
+    assert httpx.get(server.url + "/", timeout=10).text == "hello"
+    wait_for(lambda: "booted (asgi)" in server.log(), message="an asgi worker")
+    assert "Using worker class: auto (sync for a WSGI app, asgi for an ASGI app" in server.log()
+
+
+def test_without_k_a_wsgi_app_gets_the_sync_class(start_server):
+    server = start_server(APP)
+    assert httpx.get(server.url + "/", timeout=10).text == "hello"
+    wait_for(lambda: "booted (sync)" in server.log(), message="a sync worker")
+
+
+def test_without_k_a_term_during_the_import_stops_cleanly(tmp_path):
+    (tmp_path / "slowapp.py").write_text("import time\ntime.sleep(1)\n"
+                                         "def app(environ, start_response):\n    return []\n")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid", "run", "slowapp:app", "-b",
+                             f"127.0.0.1:{port}"], cwd=tmp_path, env=child_env(None),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _count_children(proc.pid) == 1, message="a worker")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+
+
+def _count_children(pid: int) -> int:
+    return len(psutil.Process(pid).children())
+
+
+def test_check_warns_when_the_class_cannot_serve_the_app():
+    result = run_hybrid("check", "tests.apps.asgi_app:app", "-k", "sync")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0].startswith(
+        "warning: 'tests.apps.asgi_app:app' is an ASGI app; the 'sync' worker class serves")
 
 
 def test_preload_failure_is_reported_by_the_arbiter(tmp_path):

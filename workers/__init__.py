@@ -22,6 +22,10 @@ WORKER_CLASSES: dict[str, str] = {
     "thread": "hybrid.workers.thread:ThreadWorker",
     "asgi": "hybrid.workers.asgi.worker:AsgiWorker",
 }
+AUTO = "auto"  # the default: the app's interface picks (hybrid.workers.auto)
+AUTO_PATH = "hybrid.workers.auto:AutoWorker"
+CLASS_FOR_INTERFACE = {"wsgi": "sync", "asgi": "asgi"}
+"""The class `auto` picks for an app of each interface."""
 ALIASES = {"gthread": "thread"}  # gunicorn's name
 THREADS_TURNED_SYNC = "--threads > 1 turned sync into thread"
 
@@ -44,9 +48,9 @@ ignored, and start-up says so."""
 def resolve_name(name: str) -> str:
     """Validate a `--worker-class` value: a registered name or 'module:Class'."""
     name = ALIASES.get(name, name)
-    if name in WORKER_CLASSES or (":" in name and all(name.partition(":")[::2])):
+    if name in WORKER_CLASSES or name == AUTO or (":" in name and all(name.partition(":")[::2])):
         return name
-    known = ", ".join(sorted(WORKER_CLASSES))
+    known = ", ".join([AUTO, *sorted(WORKER_CLASSES)])
     raise ValueError(f"unknown worker class {name!r}; choose one of: {known} (or 'module:Class')")
 
 
@@ -59,7 +63,7 @@ def resolve(loaded: Loaded) -> Loaded:
         name = resolve_name(cfg.worker_class)
     except ValueError as exc:
         raise setting_error("worker_class", str(exc), sources["worker_class"]) from None
-    if name == "sync" and cfg.threads > 1 and sources["threads"] != "default":
+    if name in ("sync", AUTO) and cfg.threads > 1 and sources["threads"] != "default":
         name, sources = "thread", {**sources, "worker_class": THREADS_TURNED_SYNC}
     if name != cfg.worker_class:
         cfg = dataclasses.replace(cfg, worker_class=name)
@@ -74,7 +78,9 @@ def _unused_settings(name: str, loaded: Loaded) -> tuple[str, ...]:
     for setting, classes in USED_ONLY_BY.items():
         source = loaded.sources[setting]
         value = getattr(loaded.config, setting)
-        if name in classes or source == "default" or (setting == "threads" and value == 1):
+        reads = CLASS_FOR_INTERFACE.values() if name == AUTO else (name,)
+        if any(reader in classes for reader in reads) or source == "default" \
+                or (setting == "threads" and value == 1):
             continue
         users = " and ".join(f"-k {c}" for c in classes)
         verb = "use" if len(classes) > 1 else "uses"
@@ -83,9 +89,15 @@ def _unused_settings(name: str, loaded: Loaded) -> tuple[str, ...]:
     return tuple(warnings)
 
 
+def class_for(name: str, interface: str) -> str:
+    """The class that serves an app of `interface` when `name` was chosen."""
+    return CLASS_FOR_INTERFACE[interface] if name == AUTO else name
+
+
 def load_class(name: str) -> type[Worker]:
     """Import the worker class behind a `--worker-class` value."""
-    module_name, _, attr = WORKER_CLASSES.get(name, name).partition(":")
+    path = AUTO_PATH if name == AUTO else WORKER_CLASSES.get(name, name)
+    module_name, _, attr = path.partition(":")
     try:
         worker_class: type[Worker] = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

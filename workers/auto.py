@@ -1,0 +1,50 @@
+"""The `auto` worker class (the default): the app's interface picks the class.
+
+The arbiter never imports the app (unless --preload), so it cannot know
+whether an app is WSGI or ASGI. An `AutoWorker` is forked like any worker;
+in the child it imports the app, and hands the process to the class that
+serves it: `sync` for a WSGI app, `asgi` for an ASGI one (what `-k` would
+choose; give `-k` for another). Signals stay blocked from the fork until
+that class installs its handlers, so a TERM during the import is handled
+by the worker that serves, once it does. With --preload the arbiter picks
+the class itself (`hybrid.workers.class_for()`), before forking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from hybrid.loader import AppLoadError, app_interface
+from hybrid.logs import error_log as log
+from hybrid.workers import AUTO, class_for, load_class
+from hybrid.workers.base import Worker
+
+
+class AutoWorker(Worker):
+    """Loads the app, then becomes the worker class its interface calls for."""
+
+    interfaces = ("wsgi", "asgi")
+
+    def init_process(self) -> None:
+        self.pid = os.getpid()
+        app = self.app  # (preloaded: a reload under --preload keeps the old app)
+        if app is None:
+            self.status.loading()
+            try:
+                app = self.load_app()
+            except AppLoadError as exc:
+                self.boot_failed(str(exc))
+        interface = app_interface(app, self.cfg.interface)
+        name = class_for(AUTO, interface)
+        log.info("Worker %d serves %s, a%s %s app, with the %r worker class", self.pid,
+                 self.cfg.app, "n" if interface == "asgi" else "", interface.upper(), name)
+        worker = load_class(name)(
+            age=self.age, ppid=self.ppid, listeners=self.listeners,
+            cfg=dataclasses.replace(self.cfg, worker_class=name), heartbeat=self.heartbeat,
+            status=self.status, app=app)
+        worker.init_process()
+
+    def run(self) -> None:
+        """Never called: `init_process()` runs the chosen class instead."""
+        raise AssertionError("AutoWorker.run")
