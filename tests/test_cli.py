@@ -554,3 +554,17 @@ def test_reload_rereads_the_config_file(start_server, tmp_path):
     config.write_text("workers = 3\n")
     server.send(signal.SIGHUP)
     server.wait_workers(3)
+
+
+def test_quick_reloads_converge_on_the_last_config(start_server, tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text("workers = 1\n")
+    server = start_server(APP, "-c", str(config))
+    server.wait_workers(1)
+    # Five HUPs, each after a new config, no waiting; the signals may coalesce.
+    # Only the last config makes 8 workers: the older pools together are at most
+    # 7, and a pool is forked whole, so 8 live and booted workers are the last pool.
+    for workers in (2, 1, 2, 1, 8):
+        config.write_text(f"workers = {workers}\n")
+        server.send(signal.SIGHUP)
+    server.wait_workers(8)
