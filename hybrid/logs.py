@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hybrid.protocol import ProtocolError, Request
 
@@ -62,7 +62,7 @@ def _attach(logger: logging.Logger, target: str, stream: Any, formatter: logging
     _detach(logger)
     handler: logging.Handler
     if target == "-":
-        handler = logging.StreamHandler(stream)
+        handler = _LogStream(stream, logger is access_logger)
     else:
         handler = _LogFile(target, logger is access_logger)
     handler.setFormatter(formatter)
@@ -70,20 +70,47 @@ def _attach(logger: logging.Logger, target: str, stream: Any, formatter: logging
     logger.propagate = False
 
 
-class _LogFile(logging.FileHandler):
-    """A log file that, once it cannot be written (its directory removed before a
-    USR1 reopen, a full disk), loses lines instead of failing the request that
-    logged them, and says so at most once per REPORT_INTERVAL: on the error
-    log for the access log, on stderr for the error log itself.
+if TYPE_CHECKING:
+    _StreamHandler = logging.StreamHandler[Any]
+else:  # (not subscriptable at run time before Python 3.11)
+    _StreamHandler = logging.StreamHandler
 
-    Each process opens the file itself, at its first line (so workers never
-    share the arbiter's file offset).
-    """
+
+class _Losing:
+    """What a log does once it cannot be written (its directory removed before a
+    USR1 reopen, a full disk, a closed pipe): it loses lines instead of failing
+    the request that logged them, and says so at most once per REPORT_INTERVAL:
+    on the error log for the access log, on stderr for the error log itself
+    (and not at all when that fails too)."""
+
+    name_for_people = ""
+    is_access_log = False
+    _reported_at = -REPORT_INTERVAL
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        now = time.monotonic()
+        if now - self._reported_at < REPORT_INTERVAL:
+            return
+        self._reported_at = now
+        problem = sys.exc_info()[1]
+        what = f"{self.name_for_people}: {problem}; lines are lost until it can be written again"
+        try:
+            if self.is_access_log:
+                error_log.error("Cannot write the access log %s", what)
+            else:
+                print(f"hybrid: cannot write the error log {what}", file=sys.stderr, flush=True)
+        except Exception:
+            pass  # nowhere left to say it; serving goes on
+
+
+class _LogFile(_Losing, logging.FileHandler):
+    """A log file. Each process opens it itself, at its first line (so workers
+    never share the arbiter's file offset)."""
 
     def __init__(self, path: str, is_access_log: bool) -> None:
         super().__init__(path, delay=True)
-        self._is_access_log = is_access_log
-        self._reported_at = -REPORT_INTERVAL
+        self.is_access_log = is_access_log
+        self.name_for_people = self.baseFilename
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.stream is None:
@@ -94,17 +121,14 @@ class _LogFile(logging.FileHandler):
                 return
         super().emit(record)
 
-    def handleError(self, record: logging.LogRecord) -> None:
-        now = time.monotonic()
-        if now - self._reported_at < REPORT_INTERVAL:
-            return
-        self._reported_at = now
-        problem = sys.exc_info()[1]
-        what = f"{self.baseFilename}: {problem}; lines are lost until it can be written again"
-        if self._is_access_log:
-            error_log.error("Cannot write the access log %s", what)
-        else:
-            print(f"hybrid: cannot write the error log {what}", file=sys.stderr, flush=True)
+
+class _LogStream(_Losing, _StreamHandler):
+    """A log on stdout or stderr (`-`)."""
+
+    def __init__(self, stream: Any, is_access_log: bool) -> None:
+        super().__init__(stream)
+        self.is_access_log = is_access_log
+        self.name_for_people = "on stdout" if stream is sys.stdout else "on stderr"
 
 
 def _detach(logger: logging.Logger) -> None:

@@ -568,3 +568,36 @@ def test_quick_reloads_converge_on_the_last_config(start_server, tmp_path):
         config.write_text(f"workers = {workers}\n")
         server.send(signal.SIGHUP)
     server.wait_workers(8)
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi"])
+def test_logs_on_an_unwritable_stdout_and_stderr_lose_lines_not_requests(tmp_path, worker_class):
+    port = free_port()
+    app = "tests.apps.asgi_basic:app" if worker_class == "asgi" else APP
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hybrid", "run", app, "-k", worker_class, "--bind",
+             f"127.0.0.1:{port}", "--access-logfile", "-"],
+            cwd=tmp_path, env=child_env(None), stdout=full, stderr=full)
+    try:
+        wait_for(lambda: _served(port), message="the server to serve")
+        raw = b""
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while chunk := sock.recv(65536):
+                raw += chunk
+        assert raw.count(b"HTTP/1.1 200 ") == (1 if worker_class == "sync" else 2)
+        proc.send_signal(signal.SIGTTIN)  # the arbiter logs it: it must live on
+        wait_for(lambda: len(psutil.Process(proc.pid).children()) == 2, message="a second worker")
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+
+
+def _served(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
