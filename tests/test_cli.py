@@ -570,14 +570,15 @@ def test_quick_reloads_converge_on_the_last_config(start_server, tmp_path):
     server.wait_workers(8)
 
 
+@pytest.mark.parametrize("target", ["-", "/dev/full"])
 @pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi"])
-def test_logs_on_an_unwritable_stdout_and_stderr_lose_lines_not_requests(tmp_path, worker_class):
+def test_logs_that_cannot_be_written_lose_lines_not_requests(tmp_path, worker_class, target):
     port = free_port()
     app = "tests.apps.asgi_basic:app" if worker_class == "asgi" else APP
-    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC, stderr's too
         proc = subprocess.Popen(
             [sys.executable, "-m", "hybrid", "run", app, "-k", worker_class, "--bind",
-             f"127.0.0.1:{port}", "--access-logfile", "-"],
+             f"127.0.0.1:{port}", "--access-logfile", target, "--error-logfile", target],
             cwd=tmp_path, env=child_env(None), stdout=full, stderr=full)
     try:
         wait_for(lambda: _served(port), message="the server to serve")
