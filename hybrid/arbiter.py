@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 
 from hybrid import __version__, config, logs, sockets, workers
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
-from hybrid.loader import AppLoadError, app_interface, load_app_for
+from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.logs import error_log as log
 
 LOOP_INTERVAL = 1.0
@@ -72,7 +72,8 @@ class WorkerProcess:
     generation: int
     heartbeat: Heartbeat
     status: StatusPipe
-    loading: bool = False  # importing the app (it said so, and not yet ready)
+    loading: bool = False  # importing the app (it said so)
+    starting: bool = False  # it has the app, and is not ready yet (ASGI lifespan startup)
     ready: bool = False
     boot_error: str = ""
     retiring_since: float | None = None  # TERM sent at this time
@@ -143,27 +144,36 @@ class Arbiter:
         for listener in self.listeners:
             log.info("Listening at: %s", sockets.describe(listener))
         note = ""
-        if self.sources["worker_class"] == workers.THREADS_TURNED_SYNC:
-            note = f" ({workers.THREADS_TURNED_SYNC})"
+        if self.sources["worker_class"] == workers.THREADS_CHOSE_THREAD:
+            note = f" ({workers.THREADS_CHOSE_THREAD})"
         elif cfg.worker_class == workers.AUTO:
             note = " (sync for a WSGI app, asgi for an ASGI app; -k chooses)"
         log.info("Using worker class: %s%s", cfg.worker_class, note)
         if cfg.preload:
-            self.app = self._preload()
+            self._preload()
         self._install_signals()
         self._manage_workers()
 
-    def _preload(self) -> Any:
+    def _preload(self) -> None:
         try:
             app = load_app_for(self.cfg, self.worker_class.interfaces)
         except AppLoadError as exc:
             raise StartupError(f"app failed to load: {exc}", BOOT_ERROR) from None
-        name = workers.class_for(self.cfg.worker_class, app_interface(app, self.cfg.interface))
-        if name != self.cfg.worker_class:
-            log.info("Serving %s with the %r worker class", self.cfg.app, name)
-            self.cfg = replace(self.cfg, worker_class=name)
-            self.worker_class = workers.load_class(name)
-        return app
+        self.app = app
+        name = self.cfg.worker_class
+        self.cfg, self.worker_class = self._fit_to_app(self.cfg)
+        if self.cfg.worker_class != name:
+            log.info("Serving %s with the %r worker class", self.cfg.app, self.cfg.worker_class)
+
+    def _fit_to_app(self, cfg: config.Config) -> tuple[config.Config, type[workers.Worker]]:
+        """The config and class that serve the preloaded app (`auto` picks one);
+        AppLoadError if the configured class cannot serve it."""
+        interface = app_interface(self.app, cfg.interface)
+        name = workers.class_for(cfg.worker_class, interface)
+        worker_class = workers.load_class(name)
+        if interface not in worker_class.interfaces:
+            raise AppLoadError(interface_mismatch(cfg, interface, worker_class.interfaces))
+        return replace(cfg, worker_class=name), worker_class
 
     def _install_signals(self) -> None:
         self._wakeup_r, self._wakeup_w = os.pipe()
@@ -240,8 +250,10 @@ class Arbiter:
         for kind, text in worker.status.messages():
             if kind == StatusPipe.LOADING:
                 worker.loading = True
+            elif kind == StatusPipe.LOADED:
+                worker.loading, worker.starting = False, True
             elif kind == StatusPipe.READY:
-                worker.loading = False
+                worker.loading = worker.starting = False
                 worker.ready = True
                 self.silent_boot_deaths = self.boot_failures = 0
                 self.last_boot_error = ""
@@ -289,9 +301,10 @@ class Arbiter:
         serving = [w for w in self.workers.values() if w.ready and w.retiring_since is None]
         if worker.boot_error or code == BOOT_ERROR:
             reason = worker.boot_error or f"worker exited with status {code} before it booted"
-        elif worker.loading:
+        elif worker.loading or worker.starting:
             # The app ended the process itself (os._exit, a crash in C) while it loaded.
-            reason = f"the worker died while loading the app ({_describe_exit(code)})"
+            doing = "loading the app" if worker.loading else "starting to serve"
+            reason = f"the worker died while {doing} ({_describe_exit(code)})"
         else:
             self.silent_boot_deaths += 1
             if self.silent_boot_deaths < MAX_SILENT_BOOT_DEATHS or serving:
@@ -339,6 +352,13 @@ class Arbiter:
                 log.error("Worker %d took longer than --timeout (%g s) to load the app; killing it "
                           "(raise --timeout if the app is slow to import)", worker.pid, timeout)
                 worker.boot_error = f"the app took longer than --timeout ({timeout:g} s) to load"
+                worker.aborted_at = now
+                self._signal(worker, signal.SIGABRT)
+            elif timeout and worker.starting and worker.heartbeat.silence() > timeout:
+                log.error("Worker %d took longer than --timeout (%g s) to start serving (its ASGI "
+                          "lifespan startup?); killing it", worker.pid, timeout)
+                worker.boot_error = (f"the app took longer than --timeout ({timeout:g} s) to "
+                                     f"start (its ASGI lifespan startup?)")
                 worker.aborted_at = now
                 self._signal(worker, signal.SIGABRT)
             elif timeout and worker.heartbeat.silence() > timeout:
@@ -455,11 +475,14 @@ class Arbiter:
         log.info("Received HUP: reloading")
         try:
             loaded = workers.resolve(config.load(self.cli_values))
-            worker_class = workers.load_class(loaded.config.worker_class)
-        except (config.ConfigError, ValueError) as exc:
+            new = loaded.config
+            if self.app is not None:  # --preload: the reload keeps the old app
+                new, worker_class = self._fit_to_app(new)
+            else:
+                worker_class = workers.load_class(new.worker_class)
+        except (config.ConfigError, AppLoadError, ValueError) as exc:
             log.error("Reload aborted, keeping the running workers: %s", exc)
             return
-        new = loaded.config
         if new.bind != self.cfg.bind:
             log.warning("--bind changed; the new addresses take effect after a restart")
             new = replace(new, bind=self.cfg.bind)

@@ -6,8 +6,9 @@ file whose mtime a slow overlay disk delays), and the arbiter reads the age
 without asking the worker anything.
 
 `StatusPipe`: a one-way pipe for what the arbiter must hear once: "loading"
-(the worker is importing the app), "ready" (the app is loaded, the worker
-serves) and "boot failed: <reason>".
+(the worker is importing the app), "loaded" (it has the app and is starting
+to serve: an ASGI lifespan startup runs now), "ready" (it serves) and "boot
+failed: <reason>".
 
 Also the constants both sides of these channels agree on: the exit status
 of a worker that cannot boot, the signals blocked across fork, and how often
@@ -58,9 +59,11 @@ class Heartbeat:
 
 
 class StatusPipe:
-    """Worker-to-arbiter messages: LOADING, READY, or BOOT_ERROR with a one-line reason."""
+    """Worker-to-arbiter messages: LOADING, LOADED, READY, or BOOT_ERROR with a
+    one-line reason."""
 
     LOADING = "loading"
+    LOADED = "loaded"
     READY = "ready"
     BOOT_ERROR = "boot-error"
 
@@ -72,6 +75,9 @@ class StatusPipe:
     # worker side
     def loading(self) -> None:
         self._write(self.LOADING)
+
+    def loaded(self) -> None:
+        self._write(self.LOADED)
 
     def ready(self) -> None:
         self._write(self.READY)

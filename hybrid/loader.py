@@ -42,16 +42,20 @@ def load_app_for(cfg: Config, interfaces: tuple[str, ...]) -> Any:
     return app
 
 
+_CLASSES_SERVING = {"asgi": "-k asgi", "wsgi": "-k sync or -k thread"}
+
+
 def interface_mismatch(cfg: Config, interface: str, interfaces: tuple[str, ...]) -> str:
-    """Why the configured worker class cannot serve an app of `interface`."""
+    """Why the configured worker class cannot serve an app of `interface`, and
+    what would."""
+    serves = " and ".join(i.upper() for i in interfaces)
     if cfg.interface == "auto":
         article = "an" if interface == "asgi" else "a"
-        what = f"{cfg.app!r} is {article} {interface.upper()} app"
-    else:
-        what = f"--interface {cfg.interface} serves {cfg.app!r} as {interface.upper()}"
-    return (f"{what}; the {cfg.worker_class!r} worker class serves "
-            f"{' and '.join(i.upper() for i in interfaces)} only (without -k, the app's "
-            f"interface picks the class)")
+        return (f"{cfg.app!r} is {article} {interface.upper()} app; the {cfg.worker_class!r} "
+                f"worker class serves {serves} only: use {_CLASSES_SERVING[interface]}")
+    return (f"--interface {cfg.interface} serves {cfg.app!r} as {interface.upper()}; the "
+            f"{cfg.worker_class!r} worker class serves {serves} only: leave --interface out, "
+            f"or use {_CLASSES_SERVING[interface]}")
 
 
 def app_interface(app: Any, choice: str) -> str:

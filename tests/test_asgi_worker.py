@@ -236,6 +236,17 @@ def test_a_startup_that_raises_after_taking_its_message_stops_the_server_under_a
     assert "not supported" not in result.stderr
 
 
+@pytest.mark.parametrize("flags", [[], ["--preload"]])
+def test_a_startup_longer_than_the_timeout_is_named_as_such(flags):
+    result = run_hybrid("run", APP, "-k", "asgi", "-t", "2", "-b", "127.0.0.1:0", *flags,
+                        env={"ASGI_LIFESPAN": "slow"})
+    assert result.returncode == 3
+    assert result.stderr.count("Booting worker") == 1
+    assert ("Worker failed to boot: the app took longer than --timeout (2 s) to start (its ASGI "
+            "lifespan startup?)") in result.stderr
+    assert "to load the app" not in result.stderr
+
+
 def test_lifespan_auto_serves_an_app_without_lifespan(start_server):
     srv = start_server(APP, "-k", "asgi", env={"ASGI_LIFESPAN": "raise"})
     assert httpx.get(srv.url + "/", timeout=10).text == "hello"

@@ -63,15 +63,23 @@ def test_asgi_app_on_the_sync_worker_is_refused_with_the_reason():
     result = run_hybrid("run", "tests.apps.asgi_app:app", "-k", "sync", "-b",
                         f"127.0.0.1:{free_port()}")
     assert result.returncode == 3
-    assert ("'tests.apps.asgi_app:app' is an ASGI app; the 'sync' worker class serves WSGI only "
-            "(without -k, the app's interface picks the class)") in result.stderr
+    assert ("'tests.apps.asgi_app:app' is an ASGI app; the 'sync' worker class serves WSGI only: "
+            "use -k asgi") in result.stderr
 
 
 def test_a_forced_interface_is_named_as_forced():
     result = run_hybrid("run", "tests.apps.asgi_app:app", "-k", "asgi", "--interface", "wsgi",
                         "-b", f"127.0.0.1:{free_port()}")
     assert result.returncode == 3
-    assert "--interface wsgi serves 'tests.apps.asgi_app:app' as WSGI" in result.stderr
+    assert ("--interface wsgi serves 'tests.apps.asgi_app:app' as WSGI; the 'asgi' worker class "
+            "serves ASGI only: leave --interface out, or use -k sync or -k thread") in result.stderr
+
+
+def test_a_setting_only_thread_reads_is_warned_about_under_auto():
+    result = run_hybrid("check", APP, "--worker-connections", "5")
+    assert result.stdout.splitlines()[0] == (
+        "warning: --worker-connections (from command line) is ignored: the 'auto' worker class "
+        "does not use it (-k thread uses it)")
 
 
 @pytest.mark.parametrize("flags", [[], ["--preload"]])
@@ -101,6 +109,37 @@ def test_without_k_a_term_during_the_import_stops_cleanly(tmp_path):
         assert proc.wait(30) == 0
     finally:
         proc.kill()
+
+
+def test_without_k_an_int_during_the_import_stops_at_once(tmp_path):
+    (tmp_path / "slowapp.py").write_text("import time\ntime.sleep(20)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid", "run", "slowapp:app", "-b",
+                             f"127.0.0.1:{free_port()}"], cwd=tmp_path, env=child_env(None),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _count_children(proc.pid) == 1, message="a worker")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert "did not stop in time" not in err and "SIGKILL" not in err
+    finally:
+        proc.kill()
+
+
+def test_without_k_what_the_app_starts_at_import_has_no_blocked_signals(start_server, tmp_path):
+    (tmp_path / "spawner.py").write_text(
+        "import subprocess\nchild = subprocess.Popen(['sleep', '60'])\n"
+        "open('child.pid', 'w').write(str(child.pid))\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [])\n    return [b'ok']\n")
+    start_server("spawner:app")
+    child = int(wait_for(lambda: (tmp_path / "child.pid").exists() and
+                         (tmp_path / "child.pid").read_text(), message="the child's pid"))
+    try:
+        status = open(f"/proc/{child}/status").read()
+        assert re.search(r"^SigBlk:\s*0+$", status, re.M), status
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def _count_children(pid: int) -> int:
@@ -151,7 +190,7 @@ def test_an_app_that_ends_its_process_at_import_is_named_once_after_one_fork(tmp
             in result.stderr)
 
 
-@pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi"])
+@pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi", "auto"])
 def test_an_app_slower_to_import_than_the_timeout_is_killed_and_named(tmp_path, worker_class):
     (tmp_path / "slow.py").write_text("import time\ntime.sleep(30)\n")
     result = run_hybrid("run", "slow:app", "-k", worker_class, "-t", "2",

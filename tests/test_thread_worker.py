@@ -97,7 +97,7 @@ def test_connection_bound_holds_and_every_connection_is_served(start_server):
 def test_sync_with_threads_switches_to_the_thread_class(start_server):
     server = start_server(APP, "-k", "sync", "--threads", "4")
     server.wait_workers(1)
-    assert "Using worker class: thread (--threads > 1 turned sync into thread)" in server.log()
+    assert "Using worker class: thread (--threads > 1 chose the thread class)" in server.log()
     with httpx.Client(base_url=server.url, timeout=10) as http:
         assert http.get("/").headers.get("connection") != "close"
 

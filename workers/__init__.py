@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hybrid.config import Loaded, flag_name, setting_error
 
 if TYPE_CHECKING:
-    from hybrid.workers.base import Worker
+    from hybrid.workers.base import Worker as Worker  # (for annotations elsewhere)
 
 WORKER_CLASSES: dict[str, str] = {
     "sync": "hybrid.workers.sync:SyncWorker",
@@ -27,7 +27,7 @@ AUTO_PATH = "hybrid.workers.auto:AutoWorker"
 CLASS_FOR_INTERFACE = {"wsgi": "sync", "asgi": "asgi"}
 """The class `auto` picks for an app of each interface."""
 ALIASES = {"gthread": "thread"}  # gunicorn's name
-THREADS_TURNED_SYNC = "--threads > 1 turned sync into thread"
+THREADS_CHOSE_THREAD = "--threads > 1 chose the thread class"
 
 USED_ONLY_BY: dict[str, tuple[str, ...]] = {
     "threads": ("thread",),
@@ -64,7 +64,9 @@ def resolve(loaded: Loaded) -> Loaded:
     except ValueError as exc:
         raise setting_error("worker_class", str(exc), sources["worker_class"]) from None
     if name in ("sync", AUTO) and cfg.threads > 1 and sources["threads"] != "default":
-        name, sources = "thread", {**sources, "worker_class": THREADS_TURNED_SYNC}
+        # (Under auto too: --threads asks for the thread class, as in gunicorn; an
+        # ASGI app then needs -k asgi, and the refusal says so.)
+        name, sources = "thread", {**sources, "worker_class": THREADS_CHOSE_THREAD}
     if name != cfg.worker_class:
         cfg = dataclasses.replace(cfg, worker_class=name)
     return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded))
@@ -72,7 +74,7 @@ def resolve(loaded: Loaded) -> Loaded:
 
 def _unused_settings(name: str, loaded: Loaded) -> tuple[str, ...]:
     """A warning for each setting someone gave that the `name` class never reads."""
-    if name not in WORKER_CLASSES:
+    if name not in WORKER_CLASSES and name != AUTO:
         return ()  # a class of the user's own: what it reads is its business
     warnings = []
     for setting, classes in USED_ONLY_BY.items():

@@ -3,11 +3,12 @@
 The arbiter never imports the app (unless --preload), so it cannot know
 whether an app is WSGI or ASGI. An `AutoWorker` is forked like any worker;
 in the child it imports the app, and hands the process to the class that
-serves it: `sync` for a WSGI app, `asgi` for an ASGI one (what `-k` would
-choose; give `-k` for another). Signals stay blocked from the fork until
-that class installs its handlers, so a TERM during the import is handled
-by the worker that serves, once it does. With --preload the arbiter picks
-the class itself (`hybrid.workers.class_for()`), before forking.
+serves it: `sync` for a WSGI app, `asgi` for an ASGI one (give `-k` for
+another). During the import it handles signals as every worker does (INT
+and QUIT stop it, ABRT is the timeout kill); a TERM that came meanwhile is
+passed on, so the serving worker stops as soon as it has started. With
+--preload the arbiter picks the class itself (`hybrid.workers.class_for()`),
+before forking.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class AutoWorker(Worker):
 
     def init_process(self) -> None:
         self.pid = os.getpid()
+        self._install_signals()
         app = self.app  # (preloaded: a reload under --preload keeps the old app)
         if app is None:
             self.status.loading()
@@ -43,6 +45,8 @@ class AutoWorker(Worker):
             age=self.age, ppid=self.ppid, listeners=self.listeners,
             cfg=dataclasses.replace(self.cfg, worker_class=name), heartbeat=self.heartbeat,
             status=self.status, app=app)
+        worker.alive, worker.reopen_logs = self.alive, self.reopen_logs
+        self.hand_over_signals()
         worker.init_process()
 
     def run(self) -> None:

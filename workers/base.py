@@ -61,6 +61,7 @@ class Worker(abc.ABC):
         self.alive = True
         self.pid = 0
         self.wakeup_fd = -1
+        self._wakeup_write = -1
         self.access_log = logs.AccessLog(cfg.access_logformat)
         self.proxy = ProxyHeaders(cfg.forwarded_allow_ips)
         self.current_request = ""
@@ -80,6 +81,7 @@ class Worker(abc.ABC):
                 self.app = self.load_app()
             except AppLoadError as exc:
                 self.boot_failed(str(exc))
+        self.status.loaded()
         self.notify()
         self.run()
 
@@ -120,6 +122,7 @@ class Worker(abc.ABC):
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
         self.wakeup_fd = read_fd
+        self._wakeup_write = write_fd
         signal.set_wakeup_fd(write_fd)
         for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH):
             signal.signal(signum, signal.SIG_IGN)
@@ -133,6 +136,15 @@ class Worker(abc.ABC):
         signal.siginterrupt(signal.SIGTERM, False)
         # The arbiter forked with these blocked; any that came meanwhile run now.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+
+    def hand_over_signals(self) -> None:
+        """Block the signals again and drop this object's wakeup pipe, so that
+        another Worker in this process can install its own handlers (which
+        unblocks them: what came meanwhile is then handled by that one)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        signal.set_wakeup_fd(-1)
+        os.close(self.wakeup_fd)
+        os.close(self._wakeup_write)
 
     def drain_wakeups(self) -> None:
         try:
@@ -156,7 +168,7 @@ class Worker(abc.ABC):
             work = self.describe_work()
             doing = f" while serving {work}" if work else ""
         else:  # (describe_work() reads state that exists once run() serves)
-            doing = " while loading the app"
+            doing = " while loading the app" if self.app is None else " while starting to serve"
         log.error("Worker %d timed out%s; exiting", self.pid, doing)
         raise WorkerExit(1)
 

@@ -4,7 +4,7 @@ Lifespan: startup puts {"started": True} in the state; the environment
 variable ASGI_LIFESPAN sets the behaviour: "fail" sends startup.failed,
 "raise" raises (an app without lifespan support), "raise-in-startup" raises
 after it received the startup message (a startup handler that fails),
-anything else completes.
+"slow" takes 30 s to start, anything else completes.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ async def _lifespan(scope, receive, send):
     assert message["type"] == "lifespan.startup"
     if behaviour == "raise-in-startup":
         raise RuntimeError("the cache would not warm up")
+    if behaviour == "slow":
+        await asyncio.sleep(30)
     if behaviour == "fail":
         await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
         return
