@@ -641,3 +641,17 @@ def _served(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_reload_under_preload_to_a_class_that_cannot_serve_the_app_is_refused(
+        start_server, tmp_path):
+    config = tmp_path / "hybrid.toml"
+    config.write_text("workers = 1\n")
+    server = start_server("tests.apps.asgi_basic:app", "--preload", "-c", str(config))
+    server.wait_workers(1)
+    config.write_text("workers = 1\nworker_class = 'sync'\n")
+    server.send(signal.SIGHUP)
+    wait_for(lambda: "Reload aborted" in server.log(), message="the refusal")
+    assert ("Reload aborted, keeping the running workers: 'tests.apps.asgi_basic:app' is an "
+            "ASGI app; the 'sync' worker class serves WSGI only: use -k asgi") in server.log()
+    assert httpx.get(server.url + "/", timeout=10).text == "hello"
