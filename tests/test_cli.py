@@ -382,6 +382,12 @@ def test_a_setting_the_worker_class_does_not_use_is_a_warning_at_start_up(start_
             "not use it (-k asgi uses it)") in server.log()
 
 
+def test_under_auto_a_setting_the_picked_class_does_not_use_is_a_warning(start_server):
+    server = start_server(APP, "--lifespan", "on")
+    wait_for(lambda: "booted (sync)" in server.log(), message="a sync worker")
+    assert "--lifespan on is ignored: the 'sync' worker class does not use it" in server.log()
+
+
 def test_settings_a_class_uses_or_nobody_gave_are_not_warned_about():
     result = run_hybrid("check", APP, "-k", "thread", "--keep-alive", "3", "--threads", "2")
     assert result.returncode == 0, result.stderr

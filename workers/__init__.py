@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 from typing import TYPE_CHECKING
 
-from hybrid.config import Loaded, flag_name, setting_error
+from hybrid.config import DEFAULTS, Config, Loaded, flag_name, setting_error, shown
 
 if TYPE_CHECKING:
     from hybrid.workers.base import Worker as Worker  # (for annotations elsewhere)
@@ -70,6 +70,19 @@ def resolve(loaded: Loaded) -> Loaded:
     if name != cfg.worker_class:
         cfg = dataclasses.replace(cfg, worker_class=name)
     return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded))
+
+
+def ignored_by_the_pick(name: str, cfg: Config) -> list[str]:
+    """In an `auto` worker, once the app's interface has picked `name`: the
+    settings set to other than their default that `name` never reads, though
+    the class picked for the other interface would. (The sources are not known
+    there; the ones no pick reads were named at start-up.)"""
+    picks = CLASS_FOR_INTERFACE.values()
+    return [f"{flag_name(setting)} {shown(getattr(cfg, setting))} is ignored: the {name!r} "
+            f"worker class does not use it"
+            for setting, classes in USED_ONLY_BY.items()
+            if name not in classes and any(pick in classes for pick in picks)
+            and getattr(cfg, setting) != DEFAULTS[setting]]
 
 
 def _unused_settings(name: str, loaded: Loaded) -> tuple[str, ...]:

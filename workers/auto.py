@@ -18,7 +18,7 @@ import os
 
 from hybrid.loader import AppLoadError, app_interface
 from hybrid.logs import error_log as log
-from hybrid.workers import AUTO, class_for, load_class
+from hybrid.workers import AUTO, class_for, ignored_by_the_pick, load_class
 from hybrid.workers.base import Worker
 
 
@@ -41,6 +41,8 @@ class AutoWorker(Worker):
         name = class_for(AUTO, interface)
         log.info("Worker %d serves %s, a%s %s app, with the %r worker class", self.pid,
                  self.cfg.app, "n" if interface == "asgi" else "", interface.upper(), name)
+        for warning in ignored_by_the_pick(name, self.cfg):
+            log.warning("Worker %d: %s", self.pid, warning)
         worker = load_class(name)(
             age=self.age, ppid=self.ppid, listeners=self.listeners,
             cfg=dataclasses.replace(self.cfg, worker_class=name), heartbeat=self.heartbeat,
