@@ -271,6 +271,15 @@ def test_wsgi_app_on_the_asgi_class_is_refused_with_the_reason():
     assert "is a WSGI app" in result.stderr
 
 
+def test_a_failed_starlette_startup_is_one_line_naming_the_cause():
+    result = run_hybrid("run", "tests.apps.starlette_app:app", "-b", "127.0.0.1:0",
+                        env={"STARLETTE_STARTUP": "fail"})
+    assert result.returncode == 3
+    assert ("Worker failed to boot: ASGI lifespan startup failed: ConnectionError: the database "
+            "is unreachable") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_serves_a_starlette_app(start_server):
     srv = start_server("tests.apps.starlette_app:app", "-k", "asgi")
     with httpx.Client(base_url=srv.url, timeout=10) as http:

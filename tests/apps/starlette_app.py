@@ -1,6 +1,7 @@
 """A real Starlette app with a lifespan, to show hybrid serves what people run."""
 
 import contextlib
+import os
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,6 +26,8 @@ async def shout(websocket: WebSocket) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
+    if os.environ.get("STARLETTE_STARTUP") == "fail":
+        raise ConnectionError("the database is unreachable")
     yield {"started": True}
 
 

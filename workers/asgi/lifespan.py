@@ -59,7 +59,10 @@ class Lifespan:
         try:
             await self.app(scope, self._receive, self._send)
         except Exception as exc:
-            if self._started.is_set():
+            if self._failure:
+                # It said startup.failed, then raised (Starlette does): said once already.
+                log.debug("ASGI lifespan raised after its failed startup", exc_info=True)
+            elif self._started.is_set():
                 log.exception("ASGI lifespan failed")
             elif self.mode == "on" or self._received:
                 # Raising before it takes the first message is how an app says it has
@@ -85,7 +88,10 @@ class Lifespan:
         if kind == "lifespan.startup.complete":
             self._started.set()
         elif kind == "lifespan.startup.failed":
-            self._failure = "ASGI lifespan startup failed: " + (message.get("message") or "no reason given")
+            # A framework may send a whole traceback: its last line says what failed.
+            lines = [line for line in str(message.get("message") or "").splitlines() if line.strip()]
+            self._failure = "ASGI lifespan startup failed: " + (
+                lines[-1].strip() if lines else "no reason given")
             self._started.set()
         elif kind in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
             if kind.endswith("failed"):
