@@ -56,8 +56,9 @@ def resolve_name(name: str) -> str:
 
 def resolve(loaded: Loaded) -> Loaded:
     """The configuration with its worker class settled: validated, the alias
-    followed, and sync given --threads > 1 turned into thread (gunicorn's rule;
-    only a thread count someone set counts, not the default)."""
+    followed, and sync or auto given --threads > 1 turned into thread
+    (gunicorn's rule; only a thread count someone set counts, not the default),
+    with a warning for each given setting the class never reads."""
     cfg, sources = loaded.config, loaded.sources
     try:
         name = resolve_name(cfg.worker_class)
