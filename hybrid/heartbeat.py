@@ -20,7 +20,6 @@ from __future__ import annotations
 import mmap
 import os
 import signal
-import struct
 import time
 
 BOOT_ERROR = 3
@@ -35,26 +34,29 @@ HANDLED_SIGNALS = {
 HEARTBEAT_INTERVAL = 1.0
 """Seconds between a healthy worker's beats, at most."""
 
-_STAMP = struct.Struct("d")
-
-
 class Heartbeat:
     """Shared-memory liveness stamp for one worker."""
 
     def __init__(self) -> None:
-        self._shm = mmap.mmap(-1, _STAMP.size)
+        self._shm = mmap.mmap(-1, mmap.PAGESIZE)
+        # One aligned 8-byte store per beat and one load per reading, so the
+        # arbiter never sees half a stamp. (struct.pack_into zero-fills before
+        # it writes: a reading in between saw 0.0, an "uptime-long silence",
+        # and killed a healthy worker.)
+        self._stamp = memoryview(self._shm).cast("d")
         self.beat()
 
     def beat(self, stamp: float | None = None) -> None:
         """Record progress at `stamp` (a time.monotonic() reading; default now)."""
-        _STAMP.pack_into(self._shm, 0, time.monotonic() if stamp is None else stamp)
+        self._stamp[0] = time.monotonic() if stamp is None else stamp
 
     def silence(self) -> float:
         """Seconds since the last beat (CLOCK_MONOTONIC is shared by all processes)."""
-        (last,) = _STAMP.unpack_from(self._shm, 0)
-        return time.monotonic() - float(last)
+        last: float = self._stamp[0]
+        return time.monotonic() - last
 
     def close(self) -> None:
+        self._stamp.release()
         self._shm.close()
 
 
