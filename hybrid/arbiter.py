@@ -46,6 +46,9 @@ from hybrid.logs import error_log as log
 LOOP_INTERVAL = 1.0
 ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL
 FAST_STOP_GRACE = 2.0
+OVERDUE_GRACE = 1.0
+"""Seconds past --graceful-timeout before a stopping worker is killed: a worker
+ends its own graceful stop at --graceful-timeout, and logs what it cut."""
 MAX_SILENT_BOOT_DEATHS = 5  # deaths before "ready" with no reason given
 MAX_SPAWN_BACKOFF = 60.0  # seconds between attempts while new workers cannot boot
 
@@ -226,7 +229,7 @@ class Arbiter:
         for worker in list(self.workers.values()):
             worker.retiring_since = worker.retiring_since or now
             self._signal(worker, signal.SIGTERM if graceful else signal.SIGQUIT)
-        return now + (self.cfg.graceful_timeout if graceful else FAST_STOP_GRACE)
+        return now + (self.cfg.graceful_timeout + OVERDUE_GRACE if graceful else FAST_STOP_GRACE)
 
     # --- the loop's steps --------------------------------------------------------
 

@@ -230,8 +230,10 @@ class Config:
              "(alias gthread), asgi, or 'module:Class'")
     threads: int = setting(
         4, "--threads", parse=_positive_int, metavar="N",
-        help="threads per worker for the thread class; given with the sync class, "
-             "more than 1 switches to the thread class, as gunicorn does")
+        help="threads per worker: the thread class's pool, and the asgi class's pool for a "
+             "WSGI app (4: a slow call does not hold up the rest, and few threads contend for "
+             "the GIL; raise it for apps that wait on I/O); given with the sync class, more "
+             "than 1 switches to the thread class, as gunicorn does")
     worker_connections: int = setting(
         1000, "--worker-connections", parse=_positive_int, metavar="N",
         help="most open connections per worker (thread class); at the bound it stops "

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterable
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, Protocol
 from urllib.parse import unquote_to_bytes
 
 from hybrid import __version__
-from hybrid.protocol import LocalProtocolError, Request, ResponseFramer, error_response
-from hybrid.typing import WSGIApp
+from hybrid.protocol import LocalProtocolError, Request
+from hybrid.typing import Scope, WSGIApp
 
 log = logging.getLogger("hybrid.error")
 
@@ -145,26 +145,77 @@ class FileWrapper:
 def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[str, str],
                   client: tuple[str, str], url_scheme: str = "http", root_path: str = "",
                   multithread: bool = False) -> dict[str, Any]:
-    """The PEP 3333 environ for one request.
+    """The PEP 3333 environ for one parsed request (the sync and thread workers).
 
-    `server` and `client` are (host, port) strings; the Host header, when
-    present, names the server instead (as the client addressed it).
+    `server` and `client` are (host, port) strings, the client's after proxy
+    headers; the Host header, when present, names the server instead (as the
+    client addressed it).
     """
-    path_info = unquote_to_bytes(request.path).decode("latin-1")
-    script_name = ""
-    if root_path and (path_info == root_path or path_info.startswith(root_path + "/")):
-        script_name, path_info = root_path, path_info[len(root_path):]
-    elif root_path:
-        script_name = root_path
-    target = request.target.decode("latin-1")
+    path = unquote_to_bytes(request.path).decode("latin-1")
+    return _environ(request.method, request.http_version, path, request.query, request.headers,
+                    server=server, client=client, url_scheme=url_scheme,
+                    script_name=root_path, raw_uri=request.target.decode("latin-1"),
+                    wsgi_input=wsgi_input, multithread=multithread)
+
+
+def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
+    """The PEP 3333 environ for an ASGI HTTP scope (the bridge), built by the
+    same code as `build_environ`, so an app sees the same environ whichever
+    worker class serves it.
+
+    PATH_INFO comes from `raw_path` when the server gives it (the bytes the
+    client sent, as the blocking workers read them), else from `path`;
+    `root_path` is SCRIPT_NAME, stripped from the path when the path starts
+    with it (a mount point, or a proxy that kept its prefix).
+    """
+    root_path: str = scope.get("root_path", "")
+    raw_path: bytes | None = scope.get("raw_path")
+    decoded: str = scope["path"]
+    path = unquote_to_bytes(raw_path).decode("latin-1") if raw_path else _latin1(decoded)
+    script_name = _latin1(root_path)
+    if script_name and not _under(path, script_name) and _under(decoded, root_path):
+        # The server put root_path in `path` but not in `raw_path` (uvicorn and
+        # hybrid do, for --root-path): `path` is the one to strip it from.
+        path = _latin1(decoded)
+    query: bytes = scope.get("query_string", b"")
+    raw_uri = (raw_path or decoded.encode("utf-8")).decode("latin-1")
+    if query:
+        raw_uri += "?" + query.decode("latin-1")
+    server = scope.get("server") or ("", None)
+    client = scope.get("client") or ("", 0)
+    return _environ(scope.get("method", "GET"), scope.get("http_version", "1.1"), path, query,
+                    scope.get("headers", ()),
+                    server=(server[0], "" if server[1] is None else str(server[1])),
+                    client=(client[0], str(client[1])), url_scheme=scope.get("scheme", "http"),
+                    script_name=script_name, raw_uri=raw_uri, wsgi_input=wsgi_input,
+                    multithread=True)
+
+
+def _latin1(text: str) -> str:
+    """A decoded str as PEP 3333 wants it: its UTF-8 bytes, one char per byte."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + "/")
+
+
+def _environ(method: str, http_version: str, path: str, query: bytes,
+             headers: Iterable[tuple[bytes, bytes]], *, server: tuple[str, str],
+             client: tuple[str, str], url_scheme: str, script_name: str, raw_uri: str,
+             wsgi_input: InputStream, multithread: bool) -> dict[str, Any]:
+    """`path` is the request's path as latin-1 text; `script_name` is stripped
+    from its start when it is there."""
+    if script_name and _under(path, script_name):
+        path = path[len(script_name):]
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
+        "REQUEST_METHOD": method,
         "SCRIPT_NAME": script_name,
-        "PATH_INFO": path_info,
-        "QUERY_STRING": request.query.decode("latin-1"),
-        "RAW_URI": target,
-        "REQUEST_URI": target,
-        "SERVER_PROTOCOL": "HTTP/" + request.http_version,
+        "PATH_INFO": path,
+        "QUERY_STRING": query.decode("latin-1"),
+        "RAW_URI": raw_uri,
+        "REQUEST_URI": raw_uri,
+        "SERVER_PROTOCOL": "HTTP/" + http_version,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
         "REMOTE_ADDR": client[0],
         "REMOTE_PORT": client[1],
@@ -178,7 +229,7 @@ def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[st
         "wsgi.run_once": False,
         "wsgi.file_wrapper": FileWrapper,
     }
-    for name, value in request.headers:
+    for name, value in headers:
         if b"_" in name:
             # "X_Forwarded_For" and "X-Forwarded-For" would both become
             # HTTP_X_FORWARDED_FOR: drop the spelling a proxy may not strip.
@@ -216,8 +267,35 @@ class Outcome(NamedTuple):
     keep_alive: bool  # False: the driver must close the connection
 
 
-Send = Callable[[bytes], None]
-SendFile = Callable[[bytes, IO[bytes], "int | None"], int]
+class Responder(Protocol):
+    """Where a WSGI response goes: the blocking workers frame it as HTTP/1.1
+    bytes with the core's `ResponseFramer`, the bridge turns it into ASGI
+    messages. `run()` calls `start()` once, then `body()` until `last`; or
+    `error()` instead, when the app failed before its head was due.
+
+    A method that finds the client gone raises OSError.
+    """
+
+    def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """The head (it may wait to go out with the first piece of the body)."""
+
+    def body(self, data: bytes, last: bool) -> None:
+        """A piece of the body; `last`: the response ends with it."""
+
+    def file(self, wrapper: FileWrapper) -> bool:
+        """Send the rest of the response from a `wsgi.file_wrapper`, if this
+        responder can do better than iterating it; False: iterate it."""
+
+    def error(self, status: int, detail: str) -> None:
+        """Answer with an error instead (nothing of the response was sent)."""
+
+    @property
+    def sent(self) -> int:
+        """Body bytes the client was sent."""
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the connection may outlive the response, as sent."""
 
 
 class WorkerExit(SystemExit):
@@ -229,36 +307,28 @@ class _ClientGone(Exception):
     """Sending to the client failed: it left, or read too slowly."""
 
 
-def run(app: WSGIApp, environ: dict[str, Any], request: Request,
-        send: Send, *, keep_alive: bool, sendfile: SendFile | None = None,
-        may_persist: Callable[[], bool] | None = None) -> Outcome:
-    """Call the app, write its response through `send`, and always close its iterable.
+def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
+    """Call the app, hand its response to `responder`, and always close its iterable.
 
-    `keep_alive`: whether the request and the server allow the connection to
-    persist; `may_persist()`, asked when the head is written, whether what
-    the app left of the request body allows it too.
-
-    `sendfile(head, file, count)` writes the head and then `count` bytes of
-    the file (all of it when None) and returns the body bytes sent.
     An app exception before the response started becomes a 500; after it
     started, the connection is closed so the client sees the truncation.
-    A `send` that raises OSError means the client is gone (or too slow):
+    A responder that raises OSError means the client is gone (or too slow):
     the response is abandoned quietly.
     """
-    response = _Response(request, send, keep_alive, may_persist)
+    response = _Response(responder)
     body = environ["wsgi.input"]  # before the app can replace it
+    what = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']}"
     try:
         result = app(environ, response.start_response)
         try:
-            response.write_result(result, sendfile)
+            response.write_result(result)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
     except _ClientGone as exc:
-        log.debug("client went away during %s %s: %s", request.method, environ["RAW_URI"],
-                  exc.__cause__)
-        return Outcome(response.status or 499, response.sent, False)
+        log.debug("client went away during %s: %s", what, exc.__cause__)
+        return Outcome(response.status or 499, responder.sent, False)
     except WorkerExit:
         raise
     except (Exception, SystemExit) as exc:
@@ -266,26 +336,26 @@ def run(app: WSGIApp, environ: dict[str, Any], request: Request,
         if failed is not None:
             # The body was cut short, malformed or too slow: the client's doing,
             # whatever the app made of it.
-            log.debug("bad request body in %s %s: %s (the app raised %s)", request.method,
-                      environ["RAW_URI"], failed, type(exc).__name__)
+            log.debug("bad request body in %s: %s (the app raised %s)", what, failed,
+                      type(exc).__name__)
             if not response.head_sent:
-                _send_quietly(send, error_response(failed.status, failed.detail))
+                _error_quietly(responder, failed.status, failed.detail)
                 return Outcome(failed.status, 0, False)
-            return Outcome(response.status, response.sent, False)
+            return Outcome(response.status, responder.sent, False)
         if isinstance(exc, LocalProtocolError):
-            log.error("Invalid response to %s %s: %s", request.method, environ["RAW_URI"], exc)
+            log.error("Invalid response to %s: %s", what, exc)
         else:
-            log.exception("Error handling request %s %s", request.method, environ["RAW_URI"])
+            log.exception("Error handling request %s", what)
         if response.head_sent:
-            return Outcome(response.status, response.sent, False)
-        _send_quietly(send, error_response(500))
+            return Outcome(response.status, responder.sent, False)
+        _error_quietly(responder, 500, "")
         return Outcome(500, 0, False)
-    return Outcome(response.status, response.sent, response.framer.keep_alive)
+    return Outcome(response.status, responder.sent, responder.keep_alive)
 
 
-def _send_quietly(send: Send, data: bytes) -> None:
+def _error_quietly(responder: Responder, status: int, detail: str) -> None:
     try:
-        send(data)
+        responder.error(status, detail)
     except OSError:
         pass  # the client is gone; nothing more to tell it
 
@@ -293,14 +363,8 @@ def _send_quietly(send: Send, data: bytes) -> None:
 class _Response:
     """start_response, write() and the lazy head of one WSGI response."""
 
-    def __init__(self, request: Request, send: Send, keep_alive: bool,
-                 may_persist: Callable[[], bool] | None) -> None:
-        self.request = request
-        self._send = send
-        self.keep_alive = keep_alive
-        self.may_persist = may_persist
-        self.sent = 0  # body bytes the client was sent
-        self.framer = ResponseFramer()
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
         self.status = 0
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] | None = None
@@ -320,27 +384,29 @@ class _Response:
         self.headers = [_encode_header(header) for header in headers]
         return self.write
 
-    def send(self, data: bytes) -> None:
-        try:
-            self._send(data)
-        except OSError as exc:
-            raise _ClientGone() from exc
-        self.sent = self.framer.bytes_sent
-
     def write(self, data: bytes) -> None:
         """The write() callable, and each piece the app yields."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"WSGI body pieces must be bytes, not {type(data).__name__}")
         if self.headers is None:
             raise AssertionError("write() called before start_response()")
-        if not data:
-            return  # PEP 3333: the head waits for the first non-empty piece
-        if not self.head_sent:
-            self.send(self._head() + self.framer.body(bytes(data)))
-        else:
-            self.send(self.framer.body(bytes(data)))
+        if data:  # PEP 3333: the head waits for the first non-empty piece
+            self._send(bytes(data), last=False)
 
-    def write_result(self, result: Iterable[bytes], sendfile: SendFile | None) -> None:
+    def _start(self) -> None:
+        assert self.headers is not None
+        self.responder.start(self.status, self.reason, self.headers)  # (it may refuse the head)
+        self.head_sent = True
+
+    def _send(self, data: bytes, last: bool) -> None:
+        try:
+            if not self.head_sent:
+                self._start()
+            self.responder.body(data, last)
+        except OSError as exc:
+            raise _ClientGone() from exc
+
+    def write_result(self, result: Iterable[bytes]) -> None:
         if self.headers is None:
             # start_response may legally wait for the first iteration.
             iterator = iter(result)
@@ -351,50 +417,33 @@ class _Response:
                 self.write(first)
             for piece in iterator:
                 self.write(piece)
-        elif isinstance(result, FileWrapper) and sendfile is not None and not self.head_sent:
-            self._send_file(result, sendfile)
-        else:
-            if not self.head_sent and isinstance(result, (list, tuple)) and len(result) == 1:
-                self._add_content_length(len(result[0]))
+        elif isinstance(result, FileWrapper) and not self.head_sent:
+            try:
+                self._start()
+                if self.responder.file(result):
+                    return
+            except OSError as exc:
+                raise _ClientGone() from exc
             for piece in result:
                 self.write(piece)
-        if not self.head_sent:
-            self.send(self._head() + self.framer.end())
+        elif not self.head_sent and isinstance(result, (list, tuple)) and len(result) == 1:
+            # One piece: the whole body is known, so it gets a Content-Length
+            # and goes out with the head, marked last (one hand-off, one write).
+            (piece,) = result
+            if not isinstance(piece, (bytes, bytearray, memoryview)):
+                raise TypeError(f"WSGI body pieces must be bytes, not {type(piece).__name__}")
+            self._add_content_length(len(piece))
+            self._send(bytes(piece), last=True)
+            return
         else:
-            tail = self.framer.end()
-            if tail:
-                self.send(tail)
-
-    def _send_file(self, wrapper: FileWrapper, sendfile: SendFile) -> None:
-        head = self._head()
-        framer = self.framer
-        if not framer.has_body or framer.length_remaining == 0:
-            self.send(head)
-            return
-        if framer.chunked or wrapper.fileno() is None:
-            self.send(head + framer.body(next(wrapper, b"")))
-            for piece in wrapper:
-                self.send(framer.body(piece))
-            return
-        try:
-            framer.account(sendfile(head, wrapper.filelike, framer.length_remaining))
-        except OSError as exc:
-            raise _ClientGone() from exc
-        self.sent = framer.bytes_sent
+            for piece in result:
+                self.write(piece)
+        self._send(b"", last=True)
 
     def _add_content_length(self, length: int) -> None:
         assert self.headers is not None
         if not any(name.lower() == b"content-length" for name, _ in self.headers):
             self.headers.append((b"Content-Length", b"%d" % length))
-
-    def _head(self) -> bytes:
-        assert self.headers is not None
-        request = self.request
-        keep_alive = self.keep_alive and (self.may_persist is None or self.may_persist())
-        head = self.framer.head(request.method, request.http_version, keep_alive,
-                                self.status, self.reason, self.headers)
-        self.head_sent = True
-        return head
 
 
 def _parse_status(status: str) -> tuple[int, bytes]:

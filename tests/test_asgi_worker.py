@@ -265,12 +265,6 @@ def test_lifespan_off_never_calls_it(start_server):
     assert json.loads(httpx.get(srv.url + "/scope", timeout=10).text)["state"] == {}
 
 
-def test_wsgi_app_on_the_asgi_class_is_refused_with_the_reason():
-    result = run_hybrid("run", "tests.apps.basic:app", "-k", "asgi", "-b", "127.0.0.1:0")
-    assert result.returncode == 3
-    assert "is a WSGI app" in result.stderr
-
-
 def test_a_failed_starlette_startup_is_one_line_naming_the_cause():
     result = run_hybrid("run", "tests.apps.starlette_app:app", "-b", "127.0.0.1:0",
                         env={"STARLETTE_STARTUP": "fail"})

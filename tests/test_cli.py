@@ -68,11 +68,11 @@ def test_asgi_app_on_the_sync_worker_is_refused_with_the_reason():
 
 
 def test_a_forced_interface_is_named_as_forced():
-    result = run_hybrid("run", "tests.apps.asgi_app:app", "-k", "asgi", "--interface", "wsgi",
+    result = run_hybrid("run", "tests.apps.basic:app", "-k", "sync", "--interface", "asgi",
                         "-b", f"127.0.0.1:{free_port()}")
     assert result.returncode == 3
-    assert ("--interface wsgi serves 'tests.apps.asgi_app:app' as WSGI; the 'asgi' worker class "
-            "serves ASGI only: leave --interface out, or use -k sync or -k thread") in result.stderr
+    assert ("--interface asgi serves 'tests.apps.basic:app' as ASGI; the 'sync' worker class "
+            "serves WSGI only: leave --interface out, or use -k asgi") in result.stderr
 
 
 def test_a_setting_only_thread_reads_is_warned_about_under_auto():

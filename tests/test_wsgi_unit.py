@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from hybrid.protocol import Request
+from hybrid.workers.blocking import FramingResponder
 from hybrid.wsgi import BodyReadError, InputStream, build_environ, run
 
 
@@ -60,10 +61,16 @@ REQUEST = Request("GET", b"/p?q=1", b"/p", b"q=1", "1.1", [(b"host", b"example.c
                   True, False, False)
 
 
+def _no_sendfile(file, count):
+    raise AssertionError("no sendfile in these tests")
+
+
 def serve(app, request=REQUEST):
     sent: list[bytes] = []
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
-    outcome = run(app, environ, request, sent.append, keep_alive=True)
+    responder = FramingResponder(request, sent.append, _no_sendfile, keep_alive=True,
+                                 may_persist=lambda: True)
+    outcome = run(app, environ, responder)
     return outcome, b"".join(sent)
 
 

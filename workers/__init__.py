@@ -30,7 +30,7 @@ ALIASES = {"gthread": "thread"}  # gunicorn's name
 THREADS_CHOSE_THREAD = "--threads > 1 chose the thread class"
 
 USED_ONLY_BY: dict[str, tuple[str, ...]] = {
-    "threads": ("thread",),
+    "threads": ("thread", "asgi"),  # asgi: the bridge's pool, for a WSGI app
     "worker_connections": ("thread",),
     "keep_alive": ("thread", "asgi"),  # sync answers one request per connection
     "loop": ("asgi",),

@@ -32,6 +32,8 @@ from hybrid.protocol import (
     ProtocolError,
     Request,
     RequestParser,
+    ResponseFramer,
+    error_response,
 )
 from hybrid.proxy import ProxyHeaders
 from hybrid.sockets import client_address, server_address
@@ -232,12 +234,74 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
         sock.settimeout(write_timeout)  # reads leave shorter timeouts behind
         sock.sendall(data)
 
-    def sendfile(head: bytes, file: IO[bytes], count: int | None) -> int:
-        send(head)
+    def sendfile(file: IO[bytes], count: int | None) -> int:
         return sock.sendfile(file, file.tell(), count)
 
-    outcome = wsgi.run(app, environ, request, send, keep_alive=keep_alive, sendfile=sendfile,
-                       may_persist=conn.may_persist)
+    responder = FramingResponder(request, send, sendfile, keep_alive=keep_alive,
+                                 may_persist=conn.may_persist)
+    outcome = wsgi.run(app, environ, responder)
     access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
     return outcome
 
+
+class FramingResponder:
+    """A WSGI response as HTTP/1.1 bytes on a blocking socket, framed by the core.
+
+    The head waits to go out with the first piece of the body (one write);
+    a `wsgi.file_wrapper` over a real file goes out with `sendfile(file,
+    count)` (all of it when count is None), which returns the bytes sent.
+    `keep_alive`: whether the request and the server allow the connection to
+    persist; `may_persist()`, asked when the head is written, whether what
+    the app left of the request body allows it too.
+    """
+
+    def __init__(self, request: Request, send: Callable[[bytes], None],
+                 sendfile: Callable[[IO[bytes], int | None], int], *, keep_alive: bool,
+                 may_persist: Callable[[], bool]) -> None:
+        self._request = request
+        self._send = send
+        self._sendfile = sendfile
+        self._keep_alive = keep_alive
+        self._may_persist = may_persist
+        self._framer = ResponseFramer()
+        self._head = b""
+
+    def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        request = self._request
+        keep_alive = self._keep_alive and self._may_persist()
+        self._head = self._framer.head(request.method, request.http_version, keep_alive, status,
+                                       reason, headers)
+
+    def body(self, data: bytes, last: bool) -> None:
+        framer = self._framer
+        out = framer.body(data)
+        if self._head:
+            out, self._head = self._head + out, b""
+        if last:
+            out += framer.end()
+        if out:
+            self._send(out)
+
+    def file(self, wrapper: wsgi.FileWrapper) -> bool:
+        framer = self._framer
+        if framer.chunked or not framer.has_body or wrapper.fileno() is None:
+            return False
+        head, self._head = self._head, b""
+        self._send(head)
+        remaining = framer.length_remaining  # (None: the body runs to the close)
+        if remaining != 0:
+            framer.account(self._sendfile(wrapper.filelike, remaining))
+        self.body(b"", last=True)
+        return True
+
+    def error(self, status: int, detail: str) -> None:
+        self._keep_alive = False
+        self._send(error_response(status, detail))
+
+    @property
+    def sent(self) -> int:
+        return self._framer.bytes_sent
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._keep_alive and self._framer.keep_alive

@@ -25,6 +25,7 @@ from hybrid.protocol.response import (
     REASONS,
     LocalProtocolError,
     ResponseFramer,
+    error_body,
     error_response,
     http_date,
     switching_protocols,
@@ -34,5 +35,5 @@ __all__ = [
     "CONTINUE", "DEFAULT_LIMITS", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
     "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
-    "RequestParser", "ResponseFramer", "error_response", "http_date", "switching_protocols",
+    "RequestParser", "ResponseFramer", "error_body", "error_response", "http_date", "switching_protocols",
 ]

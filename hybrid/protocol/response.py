@@ -287,15 +287,21 @@ def error_response(status: int, detail: str = "",
     an app's: they are not checked).
     """
     reason = REASONS.get(status, b"Error")
-    body = b"%d %s\n" % (status, reason)
-    if detail:
-        body += detail.encode("utf-8", "replace") + b"\n"
+    body = error_body(status, detail)
     extra = b"".join(b"%s: %s\r\n" % field for field in headers)
     return (
         b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n%s"
         b"content-length: %d\r\nconnection: close\r\ndate: %s\r\nserver: %s\r\n\r\n%s"
         % (status, reason, extra, len(body), http_date(), SERVER, body)
     )
+
+
+def error_body(status: int, detail: str = "") -> bytes:
+    """The plain-text body of an error response: the status line, then `detail`."""
+    body = b"%d %s\n" % (status, REASONS.get(status, b"Error"))
+    if detail:
+        body += detail.encode("utf-8", "replace") + b"\n"
+    return body
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

@@ -54,6 +54,9 @@ def app(environ, start_response):
         return [json.dumps(safe).encode("utf-8")]
     if path == "/echo":
         return _echo(environ, start_response, query)
+    if path == "/count":  # reads the body piece by piece, keeps none of it
+        stream = environ["wsgi.input"]
+        return _text(start_response, str(sum(map(len, iter(lambda: stream.read(65536), b"")))))
     if path == "/sleep":
         print("sleep started", file=environ["wsgi.errors"], flush=True)
         time.sleep(float(query.get("s", "1")))

@@ -16,6 +16,7 @@ moment), and which 408 a timeout gets.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class HttpProtocol(asyncio.Protocol):
 
     transport: asyncio.Transport
     flow: FlowControl
+    base_context: contextvars.Context  # what each request's task starts from a copy of
 
     def __init__(self, server: Host) -> None:
         self.server = server
@@ -88,6 +90,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # (uvloop's is no subclass)
+        self.base_context = contextvars.copy_context()
         self.flow = FlowControl(self.transport)
         self.server.connections.add(self)
         sock = transport.get_extra_info("socket")
@@ -117,8 +120,13 @@ class HttpProtocol(asyncio.Protocol):
             return False  # connection_lost tells the app; a lingering close is over
         for event in self.parser.feed_eof():
             self._route(event)
-        # A client that stops sending has left, as far as an ASGI app can tell
-        # (uvicorn does the same): returning False closes the transport after
+        active = self.active
+        if active is not None and active.body_error is not None and not active.complete:
+            # The body was cut short by this half-close: its 4xx is still due, and
+            # the client may be reading; the cycle closes once it is written.
+            return True
+        # Otherwise a client that stops sending has left, as far as an ASGI app can
+        # tell (uvicorn does the same): returning False closes the transport after
         # what was written so far, and connection_lost tells the cycles.
         return False
 
@@ -195,7 +203,7 @@ class HttpProtocol(asyncio.Protocol):
         self.websocket = websocket
         server = self.server
         server.in_flight += 1
-        server.loop.create_task(websocket.run(server.app))
+        self.base_context.copy().run(server.loop.create_task, websocket.run(server.app))
 
     def upgraded(self, websocket: WebSocketCycle) -> bytes:
         """The app accepted: from now on the bytes are WebSocket frames; those that
@@ -219,7 +227,10 @@ class HttpProtocol(asyncio.Protocol):
             cycle.refuse(503, "too many requests in flight; try again")
             return
         server.in_flight += 1  # counted now: tasks started in this turn of the loop run later
-        server.loop.create_task(cycle.run(server.app))
+        # In a fresh copy of the connection's context: a pipelined or kept-alive
+        # request starts from inside the previous one's send(), whose context
+        # (its ContextVars, an executor asgiref bound to it) is not this one's.
+        self.base_context.copy().run(server.loop.create_task, cycle.run(server.app))
 
     def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
         """`cycle` finished its response; go on with the next one, or wait, or close."""

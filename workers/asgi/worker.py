@@ -1,4 +1,5 @@
-"""The `asgi` worker: an event loop (uvloop by default) serving ASGI 3 apps.
+"""The `asgi` worker: an event loop (uvloop by default) serving ASGI 3 apps,
+and WSGI apps wrapped in `hybrid.bridge.WSGIBridge` (a pool of --threads).
 
 It runs the app's lifespan startup, creates one `HttpProtocol` per
 connection on every listener, and reports ready. The heartbeat is beaten
@@ -6,7 +7,8 @@ by a timer on the loop itself, so a loop blocked by CPU-bound code for
 longer than --timeout gets the worker replaced; the same tick sweeps the
 connections' header and keep-alive deadlines. TERM stops accepting, lets
 answers in flight finish within --graceful-timeout (open WebSockets get a
-going-away close), then runs the lifespan shutdown.
+going-away close), names what is still running when that time is over,
+then runs the lifespan shutdown.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ import signal
 from typing import Any
 
 from hybrid import logs
+from hybrid.bridge import WSGIBridge
 from hybrid.heartbeat import HEARTBEAT_INTERVAL
+from hybrid.loader import app_interface
+from hybrid.logs import error_log as log
 from hybrid.workers.asgi.connection import HttpProtocol
 from hybrid.workers.asgi.lifespan import Lifespan
 from hybrid.workers.base import Worker
 
 
 class AsgiWorker(Worker):
-    """Serves ASGI 3 apps on an event loop."""
+    """Serves ASGI 3 apps on an event loop, and WSGI apps through `WSGIBridge`."""
 
-    interfaces = ("asgi",)
+    interfaces = ("asgi", "wsgi")
 
     def run(self) -> None:
         loop: asyncio.AbstractEventLoop
@@ -56,6 +61,8 @@ class AsgiWorker(Worker):
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         cfg = self.cfg
         self.prepare(loop)
+        if app_interface(self.app, cfg.interface) == "wsgi":
+            self.app = WSGIBridge(self.app, threads=cfg.threads)
         self._stop = asyncio.Event()
         self._fast_stop = False
         lifespan = Lifespan(self.app, cfg.lifespan)
@@ -82,6 +89,9 @@ class AsgiWorker(Worker):
         deadline = loop.time() + (0 if self._fast_stop else cfg.graceful_timeout)
         while self.connections and loop.time() < deadline and not self._fast_stop:
             await asyncio.sleep(0.05)
+        if not self._fast_stop and (work := self.describe_work()):
+            log.warning("Worker %d: --graceful-timeout (%g s) is over; cutting what is still "
+                        "running: %s", self.pid, cfg.graceful_timeout, work)
         for connection in list(self.connections):
             connection.shut_down(abort=True)
         if not self._fast_stop:

@@ -1,0 +1,338 @@
+"""`WSGIBridge`: a WSGI app served as an ASGI 3 app, on a bounded pool of threads.
+
+The `asgi` worker wraps a WSGI app in it (`--interface auto` or `wsgi`), and
+it is public, so a Starlette or FastAPI app can mount a legacy Flask or
+Django app beside its async routes. The PEP 3333 rules are not repeated
+here: the environ is `hybrid.wsgi.environ_from_scope` (the builder the sync
+and thread workers use) and the response is driven by `hybrid.wsgi.run`,
+whose responder seam this module fills with ASGI messages.
+
+Theory of operation. Each HTTP request is one `_Exchange`. On the loop it
+takes the first body message (for most requests the whole body, already
+read), builds the environ and queues the WSGI call for a pool thread, in a
+copy of the request task's context. The thread calls the app and drains the
+iterable; the loop only sends what the thread produced and fetches body
+chunks the thread asks for. The two sides meet in a small inbox guarded by
+a lock; a thread wakes the loop only when the loop is not already going to
+look (one `call_soon_threadsafe` per burst), and holds a response's final
+messages until `close()` has run, so a request whose response is one piece
+costs one hand-off each way.
+
+Backpressure, both ways: a thread that asks for body waits for the loop
+to receive it, and the server stops reading the socket while nobody does;
+a thread that streams waits once more than WINDOW bytes are sent but not
+yet taken by the transport (the server's `send()` waits out its write
+buffer). A client that leaves makes the thread's next hand-off raise, so
+iteration stops within one piece and `close()` runs, in the thread, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections import deque
+from collections.abc import Callable
+from queue import SimpleQueue
+from typing import Any
+
+from hybrid.logs import error_log as log
+from hybrid.protocol import error_body
+from hybrid.typing import Message, Receive, Scope, Send, WSGIApp
+from hybrid.wsgi import BodyReadError, FileWrapper, InputStream, environ_from_scope, run
+
+DEFAULT_THREADS = 4
+"""Threads per bridge when not told: a few, so that a slow call does not hold
+up the rest, and few enough that threads contending for the GIL do not cost
+a CPU-bound app its speed (raise it for an app that waits on I/O)."""
+
+WINDOW = 262144
+"""Bytes of a streamed response a thread may run ahead of the transport."""
+
+_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+
+
+class WSGIBridge:
+    """An ASGI 3 app that runs `app` (WSGI) on `threads` threads.
+
+    The threads start with the first request (so a bridge made before a
+    fork works in the child) and stop at the lifespan shutdown. When every
+    thread is busy, requests wait in line; the pool never grows.
+    """
+
+    def __init__(self, app: WSGIApp, threads: int = DEFAULT_THREADS) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        self.app = app
+        self.threads = threads
+        self._jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
+        self._pool: list[threading.Thread] = []
+        self._pool_lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await _Exchange(self, scope, receive, send).serve()
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})  # a WSGI app has none: 403
+        else:
+            raise ValueError(f"WSGIBridge serves http, not {kind!r}")
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run `job` on a pool thread (it must not raise)."""
+        if len(self._pool) < self.threads:
+            self._start_threads()
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        """Let the threads end once the jobs queued before this are done."""
+        with self._pool_lock:
+            for _ in self._pool:
+                self._jobs.put(None)
+            self._pool.clear()
+
+    def _start_threads(self) -> None:
+        with self._pool_lock:
+            while len(self._pool) < self.threads:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"hybrid-wsgi-{len(self._pool)}")
+                thread.start()
+                self._pool.append(thread)
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while (job := jobs.get()) is not None:
+            job()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _expects_continue(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"expect" and value.lower() == b"100-continue":
+            return True
+    return False
+
+
+class _ClientGone(OSError):
+    """The client left (or the server refused the response): stop producing it."""
+
+
+class _Exchange:
+    """One HTTP request between the loop (`serve`) and a pool thread (`_call`)."""
+
+    __slots__ = ("bridge", "scope", "receive", "send", "loop", "lock", "inbox", "posted",
+                 "arrived", "gone", "unacked", "space", "chunks", "body_done", "body_ready",
+                 "head", "held", "watcher")
+
+    def __init__(self, bridge: WSGIBridge, scope: Scope, receive: Receive, send: Send) -> None:
+        self.bridge = bridge
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.lock = threading.Lock()
+        self.inbox: list[Message | None] = []  # None: the thread is done
+        self.posted = False  # the loop will look at the inbox without being woken
+        self.arrived: asyncio.Future[None] | None = None
+        self.gone = False
+        self.unacked = 0  # streamed bytes handed to the loop, not yet sent
+        self.space = threading.Event()
+        self.chunks: deque[bytes] = deque()  # body received, not read yet
+        self.body_done = False
+        self.body_ready = threading.Event()
+        self.head: Message | None = None  # held until the first piece of the body
+        self.held: list[Message] = []  # the final messages, posted with "done"
+        self.watcher: asyncio.Task[None] | None = None  # waits for http.disconnect
+
+    # --- on the loop -----------------------------------------------------------------
+
+    async def serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        scope = self.scope
+        # The body comes to the thread on demand; but the first piece (for most
+        # requests all of it) is taken now, sparing the thread a round trip,
+        # unless the client waits for 100 Continue: that is due only once the
+        # app reads the body.
+        if not _expects_continue(scope) and not await self._take_body():
+            return  # the client left before the app could start
+        environ = environ_from_scope(scope, InputStream(self._read_body))
+        context = contextvars.copy_context()
+        self.bridge.submit(lambda: context.run(self._call, environ))
+        try:
+            await self._relay()
+        except asyncio.CancelledError:
+            self._leave()
+            raise
+        finally:
+            if self.watcher is not None:
+                self.watcher.cancel()
+
+    async def _take_body(self) -> bool:
+        """Receive one body message; False if it says the client left."""
+        message = await self.receive()
+        if message["type"] != "http.request":
+            self._leave()
+            return False
+        data = message.get("body", b"")
+        if data:
+            self.chunks.append(data)
+        self.body_done = not message.get("more_body", False)
+        return True
+
+    async def _relay(self) -> None:
+        """Send what the thread produces, fetch the body it asks for, until it is done."""
+        lock = self.lock
+        while True:
+            with lock:
+                items, self.inbox = self.inbox, []
+                if not items:
+                    self.posted = False
+            if not items:
+                arrived = self.arrived = self.loop.create_future()
+                await arrived
+                continue
+            for item in items:
+                if item is None:
+                    return
+                if item["type"] == "hybrid.body":
+                    await self._fetch_body()
+                else:
+                    await self._send(item)
+
+    async def _send(self, message: Message) -> None:
+        size = len(message.get("body", b""))
+        if not self.gone:
+            try:
+                await self.send(message)
+            except OSError:  # (the client left: ClientDisconnected and the like)
+                self._leave()
+            except Exception as exc:
+                self._leave()
+                if message["type"] != "http.response.start":
+                    raise
+                # The server refused the app's head (a header it may not send, say).
+                log.error("Invalid response to %s %s: %s", self.scope.get("method"),
+                          self.scope.get("path"), exc)
+                await self.send({"type": "http.response.start", "status": 500,
+                                 "headers": _ERROR_HEADERS})
+                await self.send({"type": "http.response.body", "body": error_body(500)})
+            if message.get("more_body") and self.watcher is None and self.body_done:
+                # A streamed response: a server whose send() does not fail once the
+                # client left still says so through receive().
+                self.watcher = self.loop.create_task(self._watch())
+        if size:
+            with self.lock:
+                self.unacked -= size
+                if self.unacked <= WINDOW:
+                    self.space.set()
+
+    async def _fetch_body(self) -> None:
+        if not self.gone:
+            try:
+                await self._take_body()
+            except Exception:
+                self._leave()
+        self.body_ready.set()
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self._leave()
+
+    def _leave(self) -> None:
+        """Stop the thread's work: its next hand-off or body read raises."""
+        self.gone = True
+        self.space.set()
+        self.body_ready.set()
+
+    def _wake(self) -> None:
+        arrived = self.arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    # --- on the pool thread ------------------------------------------------------------
+
+    def _call(self, environ: dict[str, Any]) -> None:
+        try:
+            run(self.bridge.app, environ, self)
+        finally:
+            self._post([*self.held, None], 0)
+
+    def _post(self, items: list[Message | None], size: int) -> None:
+        with self.lock:
+            self.inbox += items
+            self.unacked += size
+            wake = not self.posted
+            self.posted = True
+            ahead = self.unacked > WINDOW
+            if ahead:
+                self.space.clear()
+        if wake:
+            try:
+                self.loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:  # the loop is closed: the worker is gone
+                self.gone = True
+        if ahead:
+            self.space.wait()
+
+    def _read_body(self) -> bytes:
+        """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""
+        chunks = self.chunks
+        while not chunks:
+            if self.body_done:
+                return b""
+            if self.gone:
+                raise BodyReadError(400, "the client left before the body ended")
+            self.body_ready.clear()
+            self._post([{"type": "hybrid.body"}], 0)
+            self.body_ready.wait()
+        return chunks.popleft()
+
+    # --- the responder `hybrid.wsgi.run` drives --------------------------------------
+
+    def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.head = {"type": "http.response.start", "status": status, "headers": headers}
+
+    def body(self, data: bytes, last: bool) -> None:
+        if self.gone:
+            raise _ClientGone("the client left")
+        messages: list[Message] = []
+        if self.head is not None:
+            messages.append(self.head)
+            self.head = None
+        messages.append({"type": "http.response.body", "body": data, "more_body": not last})
+        if last:
+            self.held = messages  # sent once close() has run: one hand-off for all
+        else:
+            self._post(list(messages), len(data))
+
+    def file(self, wrapper: FileWrapper) -> bool:
+        return False  # iterated in its blocks
+
+    def error(self, status: int, detail: str) -> None:
+        if self.gone:
+            raise _ClientGone("the client left")
+        self.head = None
+        self.held = [
+            {"type": "http.response.start", "status": status, "headers": _ERROR_HEADERS},
+            {"type": "http.response.body", "body": error_body(status, detail)},
+        ]
+
+    @property
+    def sent(self) -> int:
+        return 0  # the server counts what it sends
+
+    @property
+    def keep_alive(self) -> bool:
+        return True  # the server decides
+
