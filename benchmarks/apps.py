@@ -1,6 +1,7 @@
 """The apps every server under benchmark serves: the same bytes for all."""
 
 import json
+import time
 
 BODY = b"Hello, World!"
 JSON = {"message": "Hello, World!"}
@@ -9,6 +10,25 @@ JSON = {"message": "Hello, World!"}
 def wsgi_plaintext(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))])
     return [BODY]
+
+
+def wsgi_io(environ, start_response):
+    """An app that waits 20 ms on I/O (a database, say) per request."""
+    time.sleep(0.02)
+    return wsgi_plaintext(environ, start_response)
+
+
+def _a2wsgi(app, threads):
+    """`app` behind a2wsgi's WSGIMiddleware (what uvicorn users run a WSGI app with)."""
+    try:
+        from a2wsgi import WSGIMiddleware
+    except ImportError:
+        return None
+    return WSGIMiddleware(app, workers=threads)
+
+
+a2wsgi_plaintext = _a2wsgi(wsgi_plaintext, 4)
+a2wsgi_io = _a2wsgi(wsgi_io, 16)
 
 
 async def asgi_plaintext(scope, receive, send):

@@ -12,6 +12,7 @@ request tells efficiency apart from that.
 
     python benchmarks/load.py --group thread [--rounds 5] [--duration 5]
     python benchmarks/load.py --group sync
+    python benchmarks/load.py --group bridge|bridge-io   # a WSGI app on an event loop
     python benchmarks/load.py --group asgi|asgi-json|starlette
     python benchmarks/load.py --group asgi --pin   # one core for the servers, one for wrk
     python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
@@ -77,6 +78,18 @@ def uvicorn(app: str, *flags: str) -> list[str]:
             *flags]
 
 
+def _wsgi_on_threads(app: str, a2wsgi_app: str, threads: int) -> tuple[str, list[Server]]:
+    """A WSGI app on a pool of `threads`, under every server that has one."""
+    count = str(threads)
+    return ("uvicorn + a2wsgi", [
+        Server("hybrid asgi (bridge)", hybrid(app, "-k", "asgi", "--threads", count)),
+        Server("hybrid thread", hybrid(app, "-k", "thread", "--threads", count)),
+        Server("uvicorn + a2wsgi", uvicorn(a2wsgi_app, "--http", "httptools", "--loop", "uvloop")),
+        Server("gunicorn gthread", gunicorn(app, "-k", "gthread", "--threads", count)),
+        Server("granian wsgi", granian(app, "wsgi", "--blocking-threads", count)),
+    ])
+
+
 GROUPS: dict[str, tuple[str, list[Server]]] = {
     # (baseline, servers)
     "thread": ("gunicorn gthread", [
@@ -84,6 +97,11 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
         Server("gunicorn gthread", gunicorn("wsgi_plaintext", "-k", "gthread", "--threads", "4")),
         Server("granian wsgi", granian("wsgi_plaintext", "wsgi", "--blocking-threads", "4")),
     ]),
+    # A WSGI app on an event loop: hybrid's bridge against uvicorn + a2wsgi.
+    "bridge": _wsgi_on_threads("wsgi_plaintext", "a2wsgi_plaintext", 4),
+    # The same, with an app that waits 20 ms per request, on 16 threads: the
+    # ideal is 16 / 20 ms = 800 requests/s.
+    "bridge-io": _wsgi_on_threads("wsgi_io", "a2wsgi_io", 16),
     "asgi": ("uvicorn", [
         Server("hybrid asgi", hybrid("asgi_plaintext", "-k", "asgi")),
         Server("uvicorn", uvicorn("asgi_plaintext", "--http", "httptools", "--loop", "uvloop")),

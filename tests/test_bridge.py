@@ -15,7 +15,7 @@ import psutil
 import pytest
 import websockets.sync.client
 
-from tests.conftest import raw_exchange, split_response, wait_for
+from tests.conftest import ROOT, raw_exchange, split_response, wait_for
 
 FRAMEWORK_APPS = {"flask": "tests.apps.flask_app:app", "django": "tests.apps.django_app:application"}
 
@@ -278,3 +278,16 @@ def test_a_websocket_to_a_bare_wsgi_app_is_refused(start_server):
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         websockets.sync.client.connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=10)
     assert refused.value.response.status_code == 403
+
+
+def test_the_readmes_mounting_example_serves_as_it_says(start_server, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### WSGI inside an ASGI app"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", 10)]
+    (tmp_path / "main.py").write_text(code)
+    server = start_server("main:app", "-k", "asgi")
+    assert httpx.get(server.url + "/legacy/", timeout=10).text == "hello from flask"
+    assert httpx.get(server.url + "/status", timeout=10).text == "async ok"
+    with websockets.sync.client.connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "ping"
