@@ -49,7 +49,6 @@ a CPU-bound app its speed (raise it for an app that waits on I/O)."""
 WINDOW = 262144
 """Bytes of a streamed response a thread may run ahead of the transport."""
 
-_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
 
 
 class WSGIBridge:
@@ -104,7 +103,10 @@ class WSGIBridge:
     def _work(self) -> None:
         jobs = self._jobs
         while (job := jobs.get()) is not None:
-            job()
+            try:
+                job()
+            except BaseException:  # a bug of ours: log it, but never lose the thread
+                log.exception("WSGI bridge job failed")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -117,15 +119,20 @@ class WSGIBridge:
                 return
 
 
+def _error_messages(status: int, detail: str) -> list[Message]:
+    """The core's plain-text error answer, as ASGI messages."""
+    body = error_body(status, detail)
+    headers = [(b"content-type", b"text/plain; charset=utf-8"),
+               (b"content-length", b"%d" % len(body)), (b"connection", b"close")]
+    return [{"type": "http.response.start", "status": status, "headers": headers},
+            {"type": "http.response.body", "body": body}]
+
+
 def _expects_continue(scope: Scope) -> bool:
     for name, value in scope.get("headers", ()):
         if name == b"expect" and value.lower() == b"100-continue":
             return True
     return False
-
-
-class _ClientGone(OSError):
-    """The client left (or the server refused the response): stop producing it."""
 
 
 class _Exchange:
@@ -210,7 +217,8 @@ class _Exchange:
                     await self._send(item)
 
     async def _send(self, message: Message) -> None:
-        size = len(message.get("body", b""))
+        # (Only streamed pieces were counted in `unacked`; the final ones are held.)
+        size = len(message["body"]) if message.get("more_body") else 0
         if not self.gone:
             try:
                 await self.send(message)
@@ -223,9 +231,8 @@ class _Exchange:
                 # The server refused the app's head (a header it may not send, say).
                 log.error("Invalid response to %s %s: %s", self.scope.get("method"),
                           self.scope.get("path"), exc)
-                await self.send({"type": "http.response.start", "status": 500,
-                                 "headers": _ERROR_HEADERS})
-                await self.send({"type": "http.response.body", "body": error_body(500)})
+                for error in _error_messages(500, ""):
+                    await self.send(error)
             if message.get("more_body") and self.watcher is None and self.body_done:
                 # A streamed response: a server whose send() does not fail once the
                 # client left still says so through receive().
@@ -245,15 +252,18 @@ class _Exchange:
         self.body_ready.set()
 
     async def _watch(self) -> None:
-        while (await self.receive())["type"] != "http.disconnect":
-            pass
-        self._leave()
+        # Once the body is in, the next message is the client leaving (a server
+        # that answers anything else has nothing to tell).
+        if (await self.receive())["type"] == "http.disconnect":
+            self._leave()
 
     def _leave(self) -> None:
-        """Stop the thread's work: its next hand-off or body read raises."""
-        self.gone = True
-        self.space.set()
-        self.body_ready.set()
+        """Stop the thread's work: its next hand-off or body read raises, and a
+        wait of its returns (under the lock: a wait begins only while not gone)."""
+        with self.lock:
+            self.gone = True
+            self.space.set()
+            self.body_ready.set()
 
     def _wake(self) -> None:
         arrived = self.arrived
@@ -269,19 +279,21 @@ class _Exchange:
             self._post([*self.held, None], 0)
 
     def _post(self, items: list[Message | None], size: int) -> None:
+        """Hand `items` to the loop; `size`: bytes of a streamed piece among them,
+        which may make the thread wait for the transport."""
         with self.lock:
             self.inbox += items
             self.unacked += size
             wake = not self.posted
             self.posted = True
-            ahead = self.unacked > WINDOW
+            ahead = size > 0 and not self.gone and self.unacked > WINDOW
             if ahead:
                 self.space.clear()
         if wake:
             try:
                 self.loop.call_soon_threadsafe(self._wake)
             except RuntimeError:  # the loop is closed: the worker is gone
-                self.gone = True
+                self._leave()
         if ahead:
             self.space.wait()
 
@@ -291,9 +303,10 @@ class _Exchange:
         while not chunks:
             if self.body_done:
                 return b""
-            if self.gone:
-                raise BodyReadError(400, "the client left before the body ended")
-            self.body_ready.clear()
+            with self.lock:
+                if self.gone:
+                    raise BodyReadError(400, "the client left before the body ended")
+                self.body_ready.clear()
             self._post([{"type": "hybrid.body"}], 0)
             self.body_ready.wait()
         return chunks.popleft()
@@ -305,7 +318,7 @@ class _Exchange:
 
     def body(self, data: bytes, last: bool) -> None:
         if self.gone:
-            raise _ClientGone("the client left")
+            raise ConnectionAbortedError("the client left")
         messages: list[Message] = []
         if self.head is not None:
             messages.append(self.head)
@@ -321,12 +334,9 @@ class _Exchange:
 
     def error(self, status: int, detail: str) -> None:
         if self.gone:
-            raise _ClientGone("the client left")
+            raise ConnectionAbortedError("the client left")
         self.head = None
-        self.held = [
-            {"type": "http.response.start", "status": status, "headers": _ERROR_HEADERS},
-            {"type": "http.response.body", "body": error_body(status, detail)},
-        ]
+        self.held = _error_messages(status, detail)
 
     @property
     def sent(self) -> int:

@@ -1,10 +1,13 @@
-"""PEP 3333 for every worker that serves WSGI: the environ, `wsgi.input`,
+"""PEP 3333 for every worker that serves WSGI: the environ (from a parsed
+request or from an ASGI scope, by the same code), `wsgi.input`,
 `start_response` with its exc_info rules, the `write()` callable, the
 response iteration, `wsgi.file_wrapper`, and the 500 for a failing app.
 
-The I/O stays with the caller: it passes `receive()` (the next piece of the
-request body, b"" at its end) and `send(bytes)` (blocking until written), so
-the sync worker, the thread worker and the ASGI bridge share this code.
+The I/O stays with the caller: `wsgi.input` reads through a `receive()`
+(the next piece of the request body, b"" at its end), and the response goes
+to a `Responder` (start, body pieces, or an error), so the sync worker, the
+thread worker (`FramingResponder`: HTTP/1.1 bytes) and the ASGI bridge
+(ASGI messages) share this code and write no PEP 3333 rule twice.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from typing import IO, Any, NamedTuple, Protocol
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
 
 from hybrid import __version__
 from hybrid.protocol import LocalProtocolError, Request
@@ -173,9 +176,11 @@ def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
     decoded: str = scope["path"]
     path = unquote_to_bytes(raw_path).decode("latin-1") if raw_path else _latin1(decoded)
     script_name = _latin1(root_path)
-    if script_name and not _under(path, script_name) and _under(decoded, root_path):
-        # The server put root_path in `path` but not in `raw_path` (uvicorn and
-        # hybrid do, for --root-path): `path` is the one to strip it from.
+    if script_name and not _under(path, script_name) and _under(decoded, root_path) \
+            and not (raw_path and decoded == root_path + unquote(raw_path.decode("latin-1"))):
+        # root_path is in `path` but not in `raw_path`: a mount point's prefix
+        # that a proxy stripped, say. (If `path` is only root_path + `raw_path`,
+        # as uvicorn and hybrid give --root-path, `raw_path` is exact as it is.)
         path = _latin1(decoded)
     query: bytes = scope.get("query_string", b"")
     raw_uri = (raw_path or decoded.encode("utf-8")).decode("latin-1")
@@ -283,8 +288,9 @@ class Responder(Protocol):
         """A piece of the body; `last`: the response ends with it."""
 
     def file(self, wrapper: FileWrapper) -> bool:
-        """Send the rest of the response from a `wsgi.file_wrapper`, if this
-        responder can do better than iterating it; False: iterate it."""
+        """Send the rest of the response (after `start()`) from a
+        `wsgi.file_wrapper` over a file with a descriptor, if this responder
+        can do better than iterating it; False: iterate it."""
 
     def error(self, status: int, detail: str) -> None:
         """Answer with an error instead (nothing of the response was sent)."""
@@ -331,7 +337,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
         return Outcome(response.status or 499, responder.sent, False)
     except WorkerExit:
         raise
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:  # (an app's SystemExit or CancelledError too: a 500)
         failed = exc if isinstance(exc, BodyReadError) else getattr(body, "error", None)
         if failed is not None:
             # The body was cut short, malformed or too slow: the client's doing,
@@ -417,7 +423,10 @@ class _Response:
                 self.write(first)
             for piece in iterator:
                 self.write(piece)
-        elif isinstance(result, FileWrapper) and not self.head_sent:
+        elif isinstance(result, FileWrapper) and not self.head_sent \
+                and result.fileno() is not None:
+            # (A file without a descriptor is iterated like any body: its head
+            # waits for the first read, so a read that fails is still a 500.)
             try:
                 self._start()
                 if self.responder.file(result):

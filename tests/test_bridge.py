@@ -91,10 +91,10 @@ ENVIRON_REQUEST = (
 )
 
 
-def environ_under(start_server, worker_class: str) -> dict:
+def environ_under(start_server, worker_class: str, request: bytes = ENVIRON_REQUEST) -> dict:
     server = start_server("tests.apps.basic:app", "-k", worker_class, "--root-path", "/api",
                           "--forwarded-allow-ips", "127.0.0.1")
-    status, _, body = split_response(raw_exchange(server.port, ENVIRON_REQUEST))
+    status, _, body = split_response(raw_exchange(server.port, request))
     assert status == 200
     environ = json.loads(body)
     assert environ["REMOTE_PORT"].isdigit()
@@ -119,6 +119,23 @@ def test_the_bridge_builds_the_environ_the_blocking_classes_build(start_server, 
     assert (bridged["SERVER_NAME"], bridged["SERVER_PORT"]) == ("example.com", "8443")
     assert (bridged["CONTENT_TYPE"], bridged["CONTENT_LENGTH"]) == ("text/plain", "0")
     assert bridged["wsgi.input_terminated"] is True
+
+
+@pytest.mark.parametrize("target", [b"/api/environ/caf%FF", b"/environ/caf%FF", b"/environ/%C3%A9"])
+def test_path_info_is_the_same_bytes_under_sync_and_asgi(start_server, target):
+    request = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target
+    bridged = environ_under(start_server, "asgi", request)
+    blocking = environ_under(start_server, "sync", request)
+    assert (bridged["SCRIPT_NAME"], bridged["PATH_INFO"]) == \
+        (blocking["SCRIPT_NAME"], blocking["PATH_INFO"])
+
+
+def test_a_bridged_error_answer_is_the_cores_plain_text_with_a_length(start_server):
+    server = start_server("tests.apps.basic:app", "-k", "asgi")
+    response = httpx.get(server.url + "/error", timeout=10)
+    assert response.status_code == 500
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.text == "500 Internal Server Error\n"
 
 
 # --- streaming both ways, memory bounded ------------------------------------------------

@@ -278,6 +278,17 @@ def test_sys_exit_in_the_app_is_a_500_and_the_worker_lives_on(client):
     assert client.get("/pid").text == pid
 
 
+def test_a_base_exception_from_the_app_is_a_500_and_every_thread_serves_on(client):
+    pid = client.get("/pid").text
+    for _ in range(8):  # more than any pool's threads
+        assert client.get("/base-exception").status_code == 500
+    assert client.get("/pid").text == pid
+
+
+def test_a_file_wrapper_whose_first_read_fails_is_a_500(client):
+    assert client.get("/file-fails").status_code == 500
+
+
 def test_conflicting_content_lengths_from_the_app_are_a_500(client):
     assert client.get("/two-lengths").status_code == 500
 

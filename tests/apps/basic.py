@@ -28,6 +28,17 @@ class ClosingBody:
         CLOSED["count"] += 1
 
 
+class Unusual(BaseException):
+    """What some libraries raise (asyncio.CancelledError is one)."""
+
+
+class FailingFile:
+    """A file-like without a descriptor whose first read fails."""
+
+    def read(self, size=-1):
+        raise OSError("the disk went away")
+
+
 def _query(environ):
     return {key: values[0] for key, values in parse_qs(environ["QUERY_STRING"]).items()}
 
@@ -83,6 +94,10 @@ def app(environ, start_response):
         return _text(start_response, str(IMPORTED_BY))
     if path == "/sys-exit":
         sys.exit(3)
+    if path == "/base-exception":
+        raise Unusual("an exception that is not an Exception")
+    if path == "/file-fails":
+        return environ["wsgi.file_wrapper"](FailingFile())
     if path == "/two-lengths":
         start_response("200 OK", [("Content-Length", "3"), ("Content-Length", "10")])
         return [b"abc"]

@@ -203,7 +203,7 @@ class HttpProtocol(asyncio.Protocol):
         self.websocket = websocket
         server = self.server
         server.in_flight += 1
-        self.base_context.copy().run(server.loop.create_task, websocket.run(server.app))
+        self.base_context.run(server.loop.create_task, websocket.run(server.app))
 
     def upgraded(self, websocket: WebSocketCycle) -> bytes:
         """The app accepted: from now on the bytes are WebSocket frames; those that
@@ -227,10 +227,10 @@ class HttpProtocol(asyncio.Protocol):
             cycle.refuse(503, "too many requests in flight; try again")
             return
         server.in_flight += 1  # counted now: tasks started in this turn of the loop run later
-        # In a fresh copy of the connection's context: a pipelined or kept-alive
-        # request starts from inside the previous one's send(), whose context
-        # (its ContextVars, an executor asgiref bound to it) is not this one's.
-        self.base_context.copy().run(server.loop.create_task, cycle.run(server.app))
+        # A task copies the context it is created in: here the connection's, not
+        # the previous request's (a pipelined or kept-alive request starts from
+        # inside its send(), with its ContextVars, an executor asgiref bound...).
+        self.base_context.run(server.loop.create_task, cycle.run(server.app))
 
     def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
         """`cycle` finished its response; go on with the next one, or wait, or close."""

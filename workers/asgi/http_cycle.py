@@ -170,7 +170,8 @@ class RequestCycle(Cycle):
                       self.request.summary())
             self._fail()
         elif not self.complete:
-            log.error("ASGI application returned before its response was complete")
+            log.error("ASGI application returned before its response was complete (%s)",
+                      self.request.summary())
             self._fail()
 
     def refuse(self, status: int, detail: str) -> None:

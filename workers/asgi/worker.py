@@ -19,6 +19,7 @@ from typing import Any
 
 from hybrid import logs
 from hybrid.bridge import WSGIBridge
+from hybrid.config import DEFAULTS
 from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.loader import app_interface
 from hybrid.logs import error_log as log
@@ -63,6 +64,9 @@ class AsgiWorker(Worker):
         self.prepare(loop)
         if app_interface(self.app, cfg.interface) == "wsgi":
             self.app = WSGIBridge(self.app, threads=cfg.threads)
+        elif cfg.threads != DEFAULTS["threads"]:
+            log.warning("Worker %d: --threads %d is ignored: the app is ASGI (the asgi class "
+                        "runs only a WSGI app on threads)", self.pid, cfg.threads)
         self._stop = asyncio.Event()
         self._fast_stop = False
         lifespan = Lifespan(self.app, cfg.lifespan)
