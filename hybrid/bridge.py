@@ -20,8 +20,8 @@ costs one hand-off each way.
 
 Backpressure, both ways: a thread that asks for body waits for the loop
 to receive it, and the server stops reading the socket while nobody does;
-a thread that streams waits once more than WINDOW bytes are sent but not
-yet taken by the transport (the server's `send()` waits out its write
+a thread that streams waits once more than WINDOW bytes are handed over but
+not yet taken by the transport (the server's `send()` waits out its write
 buffer). A client that leaves makes the thread's next hand-off raise, so
 iteration stops within one piece and `close()` runs, in the thread, once.
 """
@@ -139,7 +139,7 @@ class _Exchange:
     """One HTTP request between the loop (`serve`) and a pool thread (`_call`)."""
 
     __slots__ = ("bridge", "scope", "receive", "send", "loop", "lock", "inbox", "posted",
-                 "arrived", "gone", "unacked", "space", "chunks", "body_done", "body_ready",
+                 "arrived", "gone", "unacked", "waiting", "chunks", "body_done", "fetching",
                  "head", "held", "watcher")
 
     def __init__(self, bridge: WSGIBridge, scope: Scope, receive: Receive, send: Send) -> None:
@@ -153,10 +153,12 @@ class _Exchange:
         self.arrived: asyncio.Future[None] | None = None
         self.gone = False
         self.unacked = 0  # streamed bytes handed to the loop, not yet sent
-        self.space = threading.Event()
+        # The thread's waits, made on first need: most requests never wait, and
+        # a Condition costs more to make than the rest of the hand-off.
+        self.waiting: threading.Condition | None = None
         self.chunks: deque[bytes] = deque()  # body received, not read yet
         self.body_done = False
-        self.body_ready = threading.Event()
+        self.fetching = False  # the thread waits for the loop to receive body
         self.head: Message | None = None  # held until the first piece of the body
         self.held: list[Message] = []  # the final messages, posted with "done"
         self.watcher: asyncio.Task[None] | None = None  # waits for http.disconnect
@@ -240,8 +242,8 @@ class _Exchange:
         if size:
             with self.lock:
                 self.unacked -= size
-                if self.unacked <= WINDOW:
-                    self.space.set()
+                if self.waiting is not None and self.unacked <= WINDOW:
+                    self.waiting.notify()
 
     async def _fetch_body(self) -> None:
         if not self.gone:
@@ -249,7 +251,10 @@ class _Exchange:
                 await self._take_body()
             except Exception:
                 self._leave()
-        self.body_ready.set()
+        with self.lock:
+            self.fetching = False
+            if self.waiting is not None:
+                self.waiting.notify()
 
     async def _watch(self) -> None:
         # Once the body is in, the next message is the client leaving (a server
@@ -259,11 +264,11 @@ class _Exchange:
 
     def _leave(self) -> None:
         """Stop the thread's work: its next hand-off or body read raises, and a
-        wait of its returns (under the lock: a wait begins only while not gone)."""
+        wait of its returns."""
         with self.lock:
             self.gone = True
-            self.space.set()
-            self.body_ready.set()
+            if self.waiting is not None:
+                self.waiting.notify()
 
     def _wake(self) -> None:
         arrived = self.arrived
@@ -286,16 +291,15 @@ class _Exchange:
             self.unacked += size
             wake = not self.posted
             self.posted = True
-            ahead = size > 0 and not self.gone and self.unacked > WINDOW
-            if ahead:
-                self.space.clear()
         if wake:
             try:
                 self.loop.call_soon_threadsafe(self._wake)
             except RuntimeError:  # the loop is closed: the worker is gone
                 self._leave()
-        if ahead:
-            self.space.wait()
+        if size:
+            with self.lock:
+                while self.unacked > WINDOW and not self.gone:
+                    self._wait()
 
     def _read_body(self) -> bytes:
         """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""
@@ -306,10 +310,18 @@ class _Exchange:
             with self.lock:
                 if self.gone:
                     raise BodyReadError(400, "the client left before the body ended")
-                self.body_ready.clear()
+                self.fetching = True
             self._post([{"type": "hybrid.body"}], 0)
-            self.body_ready.wait()
+            with self.lock:
+                while self.fetching and not self.gone:
+                    self._wait()
         return chunks.popleft()
+
+    def _wait(self) -> None:
+        """Wait (holding `lock`) until the loop says something changed."""
+        if self.waiting is None:
+            self.waiting = threading.Condition(self.lock)
+        self.waiting.wait()
 
     # --- the responder `hybrid.wsgi.run` drives --------------------------------------
 
