@@ -8,9 +8,8 @@ and thread workers use) and the response is driven by `hybrid.wsgi.run`,
 whose responder seam this module fills with ASGI messages.
 
 Theory of operation. Each HTTP request is one `_Exchange`. On the loop it
-takes the first body message (for most requests the whole body, already
-read), builds the environ and queues the WSGI call for a pool thread, in a
-copy of the request task's context. The thread calls the app and drains the
+builds the environ and queues the WSGI call for a pool thread, in a copy of
+the request task's context. The thread calls the app and drains the
 iterable; the loop only sends what the thread produced and fetches body
 chunks the thread asks for. The two sides meet in a small inbox guarded by
 a lock; a thread wakes the loop only when the loop is not already going to
@@ -128,9 +127,10 @@ def _error_messages(status: int, detail: str) -> list[Message]:
             {"type": "http.response.body", "body": body}]
 
 
-def _expects_continue(scope: Scope) -> bool:
+def _has_body(scope: Scope) -> bool:
+    """Whether the request's head announces a body (ASGI says only by its headers)."""
     for name, value in scope.get("headers", ()):
-        if name == b"expect" and value.lower() == b"100-continue":
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
             return True
     return False
 
@@ -168,11 +168,10 @@ class _Exchange:
     async def serve(self) -> None:
         self.loop = asyncio.get_running_loop()
         scope = self.scope
-        # The body comes to the thread on demand; but the first piece (for most
-        # requests all of it) is taken now, sparing the thread a round trip,
-        # unless the client waits for 100 Continue: that is due only once the
-        # app reads the body.
-        if not _expects_continue(scope) and not await self._take_body():
+        # The body comes to the thread on demand (the app may answer without
+        # it, before it is even sent); a request that has none is told so now,
+        # sparing the thread a round trip.
+        if not _has_body(scope) and not await self._take_body():
             return  # the client left before the app could start
         environ = environ_from_scope(scope, InputStream(self._read_body))
         context = contextvars.copy_context()

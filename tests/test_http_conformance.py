@@ -9,19 +9,27 @@ import socket
 import httpx
 import pytest
 
-from tests.conftest import app_for, launch, raw_exchange, split_response
+from tests.conftest import APP_FOR_INTERFACE, app_for, launch, raw_exchange, split_response
 from hybrid.workers import WORKER_CLASSES, load_class
 
 HEADER_TIMEOUT = 1.5
 
 
-@pytest.fixture(scope="module", params=sorted(WORKER_CLASSES))
+# Every class with the app it serves natively, and the asgi class with the
+# WSGI app (through the bridge).
+SERVINGS = [(name, app_for(name)) for name in sorted(WORKER_CLASSES)]
+SERVINGS.append(("asgi", APP_FOR_INTERFACE["wsgi"]))
+
+
+@pytest.fixture(scope="module", params=SERVINGS, ids=[f"{k}-{a.split(':')[0].split('.')[-1]}"
+                                                      for k, a in SERVINGS])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    srv = launch(app_for(request.param), "-k", request.param, "-w", "1",
+    worker_class, app = request.param
+    srv = launch(app, "-k", worker_class, "-w", "1",
                  "--header-timeout", str(HEADER_TIMEOUT),
                  "--body-timeout", "1.5", "--limit-request-body", "100000",
                  workdir=tmp_path_factory.mktemp("conformance"))
-    srv.worker_class = request.param
+    srv.worker_class = worker_class
     yield srv
     assert srv.stop() == 0, srv.log()
 
