@@ -38,7 +38,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
-from hybrid import __version__, config, logs, sockets, workers
+from hybrid import __version__, config, logs, metrics, sockets, workers
+from hybrid.control import ControlServer
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.logs import error_log as log
@@ -75,6 +76,7 @@ class WorkerProcess:
     generation: int
     heartbeat: Heartbeat
     status: StatusPipe
+    counters: metrics.Counters
     loading: bool = False  # importing the app (it said so)
     starting: bool = False  # it has the app, and is not ready yet (ASGI lifespan startup)
     ready: bool = False
@@ -107,6 +109,11 @@ class Arbiter:
         self.pid = os.getpid()
         self._signals: deque[int] = deque()
         self._wakeup_r = self._wakeup_w = -1
+        self.started_at = time.monotonic()
+        self.control: ControlServer | None = None
+        self.stop_at: float | None = None  # a TERM came: the graceful stop begins then
+        self.retired = metrics.Totals()  # the counts of workers that have exited
+        self.restarts: dict[str, int] = dict.fromkeys(("crash", "timeout", "reload"), 0)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -124,6 +131,9 @@ class Arbiter:
                 self._sleep()
                 self._reap()
                 self._dispatch_signals()
+                if self.stop_at is not None and time.monotonic() >= self.stop_at:
+                    log.info("--shutdown-delay is over: stopping gracefully")
+                    self.stopping = True
                 if self.stopping:
                     break
                 self._murder_silent_workers()
@@ -139,6 +149,11 @@ class Arbiter:
             self.listeners.append(sockets.bind(address, cfg.backlog))
             if address.kind == "unix":
                 self.owned_paths.append(address.path)
+        if cfg.control_bind:
+            address = sockets.parse_address(cfg.control_bind)
+            self.control = ControlServer(sockets.bind(address, 64), self)
+            if address.kind == "unix":
+                self.owned_paths.append(address.path)
         if cfg.pid:
             _write_pidfile(cfg.pid, self.pid)
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
@@ -146,6 +161,9 @@ class Arbiter:
             log.warning("%s", warning)
         for listener in self.listeners:
             log.info("Listening at: %s", sockets.describe(listener))
+        if self.control is not None:
+            log.info("Control endpoint (/livez, /readyz, /metrics) at: %s",
+                     sockets.describe(self.control.listener))
         note = ""
         if self.sources["worker_class"] == workers.THREADS_CHOSE_THREAD:
             note = f" ({workers.THREADS_CHOSE_THREAD})"
@@ -199,6 +217,9 @@ class Arbiter:
     def _close_listeners(self) -> None:
         for listener in self.listeners:
             listener.close()
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         for path in self.owned_paths:  # never a path we did not create (fd://, systemd)
             try:
                 os.unlink(path)
@@ -235,10 +256,23 @@ class Arbiter:
 
     def _sleep(self, timeout: float = LOOP_INTERVAL) -> None:
         fds = [self._wakeup_r] + [w.status.read_fd for w in self.workers.values()]
+        write_fds: list[int] = []
+        control = self.control
+        now = time.monotonic()
+        if control is not None:
+            fds += control.read_fds()
+            write_fds = control.write_fds()
+            deadline = control.next_deadline()
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - now))
+        if self.stop_at is not None:
+            timeout = min(timeout, max(0.0, self.stop_at - now))
         try:
-            readable, _, _ = select.select(fds, [], [], timeout)
+            readable, writable, _ = select.select(fds, write_fds, [], timeout)
         except InterruptedError:
             return
+        if control is not None:
+            control.handle(readable, writable)
         if self._wakeup_r in readable:
             try:
                 while data := os.read(self._wakeup_r, 4096):
@@ -281,6 +315,8 @@ class Arbiter:
             if worker is None:
                 continue
             self._read_status(worker)
+            self.retired.add(worker.counters.read(), counters_only=True)
+            worker.counters.close()
             worker.heartbeat.close()
             worker.status.close()
             self._on_exit(worker, os.waitstatus_to_exitcode(status))
@@ -289,6 +325,10 @@ class Arbiter:
         if not worker.ready and not self.stopping and worker.retiring_since is None:
             self._on_boot_failure(worker, code)
             return
+        if worker.retiring_since is None and not self.stopping:
+            self.restarts["timeout" if worker.aborted_at is not None else "crash"] += 1
+        elif worker.generation != self.generation:
+            self.restarts["reload"] += 1
         if worker.aborted_at is not None:
             log.error("Worker %d was replaced after its heartbeat timeout", worker.pid)
         elif code == -signal.SIGKILL and worker.retiring_since is None:
@@ -389,8 +429,10 @@ class Arbiter:
     def _spawn(self) -> None:
         self.age += 1
         heartbeat, status = Heartbeat(), StatusPipe()
+        counters = metrics.Counters(rows=1 + self.cfg.threads)  # the main thread, the pool's
         worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
-                                   cfg=self.cfg, heartbeat=heartbeat, status=status, app=self.app)
+                                   cfg=self.cfg, heartbeat=heartbeat, status=status,
+                                   counters=counters, app=self.app)
         # Signals stay blocked across fork until the child has its own handlers:
         # otherwise one could run the arbiter's handler in the child.
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
@@ -401,7 +443,8 @@ class Arbiter:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         if pid:
             status.close_write_end()
-            self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status)
+            self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status,
+                                              counters)
             log.info("Booting worker with pid %d", pid)
             return
         self._become_worker(worker.init_process, status)
@@ -413,9 +456,12 @@ class Arbiter:
             signal.set_wakeup_fd(-1)
             os.close(self._wakeup_r)
             os.close(self._wakeup_w)
+            if self.control is not None:
+                self.control.close()
             for other in self.workers.values():
                 other.status.close()
                 other.heartbeat.close()
+                other.counters.close()
             status.close_read_end()
             serve()
         except SystemExit as exc:
@@ -442,22 +488,70 @@ class Arbiter:
         except ProcessLookupError:
             pass  # already gone; the next reap collects it
 
+    # --- what the control endpoint reports (hybrid.control.Probe) -------------------
+
+    def liveness(self) -> tuple[bool, str]:
+        timeout = self.cfg.timeout
+        beating = [w for w in self.workers.values()
+                   if w.aborted_at is None and (not timeout or w.heartbeat.silence() <= timeout)]
+        if beating:
+            return True, f"alive: {len(beating)} of {len(self.workers)} worker(s) beating"
+        if not self.workers:
+            return False, "no worker is running"
+        return False, f"no worker has beaten within --timeout ({timeout:g} s)"
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.stopping:
+            return False, "stopping"
+        if self.stop_at is not None:
+            return False, (f"shutting down: stopping in "
+                           f"{max(0.0, self.stop_at - time.monotonic()):.0f} s")
+        serving = sum(w.ready and w.retiring_since is None for w in self.workers.values())
+        if serving < self.num_workers:
+            return False, f"{serving} of {self.num_workers} worker(s) serving"
+        return True, f"ready: {serving} worker(s) serving"
+
+    def metrics(self) -> str:
+        live = metrics.Totals()
+        processes = []
+        for worker in self.workers.values():
+            live.add(worker.counters.read())
+            processes.append(worker.pid)
+        return metrics.render(self.retired.merged(live), restarts=self.restarts,
+                              pids=processes, uptime=time.monotonic() - self.started_at,
+                              ready=sum(w.ready for w in self.workers.values()),
+                              configured=self.num_workers)
+
     # --- signal handlers (run from the loop, not from the signal) -----------------
 
     def handle_chld(self) -> None:
         """Reaping happens on every loop turn; the signal only wakes the loop."""
 
     def handle_term(self) -> None:
+        delay = self.cfg.shutdown_delay
+        if delay and self.stop_at is None:
+            log.info("Received TERM: not ready any more; serving %g s more (--shutdown-delay), "
+                     "then stopping gracefully", delay)
+            self.stop_at = time.monotonic() + delay
+            return
         log.info("Received TERM: stopping gracefully")
         self.graceful_stop = True
         self.stopping = True
 
     def handle_int(self) -> None:
+        if self.stop_at is not None:
+            log.info("Received INT during --shutdown-delay: stopping gracefully now")
+            self.graceful_stop = True
+            self.stopping = True
+            return
         log.info("Received INT: stopping now")
         self.graceful_stop = False
         self.stopping = True
 
-    handle_quit = handle_int
+    def handle_quit(self) -> None:
+        log.info("Received QUIT: stopping now")
+        self.graceful_stop = False
+        self.stopping = True
 
     def handle_ttin(self) -> None:
         self.num_workers += 1

@@ -169,6 +169,16 @@ def _bind_list(raw: Any) -> tuple[str, ...]:
     return parsed
 
 
+def _control_address(raw: Any) -> str:
+    text = _stripped_text(raw)
+    if not text:
+        return ""
+    address = sockets.parse_address(text)
+    if address.kind == "fd":
+        raise ValueError("expected HOST:PORT or unix:PATH")
+    return str(address)
+
+
 def _networks(raw: Any) -> tuple[str, ...]:
     items = _text_list(raw)
     for item in items:
@@ -269,6 +279,14 @@ class Config:
     graceful_timeout: float = setting(
         30.0, "--graceful-timeout", parse=_seconds, metavar="SECONDS",
         help="after a stop or reload, how long workers may finish in-flight requests")
+    shutdown_delay: float = setting(
+        0.0, "--shutdown-delay", parse=_seconds, metavar="SECONDS",
+        help="on TERM, keep serving this long with /readyz answering 503 (so that an "
+             "orchestrator stops routing here), then stop gracefully")
+    control_bind: str = setting(
+        "", "--control-bind", parse=_control_address, metavar="ADDRESS",
+        help="HOST:PORT or unix:PATH for the arbiter's /livez, /readyz and /metrics "
+             "(off when empty)")
     backlog: int = setting(
         2048, "--backlog", parse=_backlog, metavar="N",
         help="the listen queue length of each socket")

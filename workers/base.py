@@ -37,6 +37,7 @@ from hybrid.config import Config
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError, load_app_for
 from hybrid.logs import error_log as log
+from hybrid.metrics import Counters
 from hybrid.proxy import ProxyHeaders
 from hybrid.wsgi import WorkerExit
 
@@ -50,13 +51,16 @@ class Worker(abc.ABC):
     keeps_alive: bool = True
 
     def __init__(self, *, age: int, ppid: int, listeners: list[socket.socket], cfg: Config,
-                 heartbeat: Heartbeat, status: StatusPipe, app: Any = None) -> None:
+                 heartbeat: Heartbeat, status: StatusPipe, counters: Counters,
+                 app: Any = None) -> None:
         self.age = age
         self.ppid = ppid
         self.listeners = listeners
         self.cfg = cfg
         self.heartbeat = heartbeat
         self.status = status
+        self.counters = counters
+        self.stats = counters.row(0)  # what the main thread (or the loop) counts
         self.app = app
         self.alive = True
         self.pid = 0
@@ -75,6 +79,7 @@ class Worker(abc.ABC):
         """Set up the child, load the app, then run until stopped."""
         self.pid = os.getpid()
         self._install_signals()
+        self.stats.set_class(self.cfg.worker_class)
         if self.app is None:
             self.status.loading()
             try:

@@ -22,6 +22,7 @@ from typing import IO, Any
 from hybrid import wsgi
 from hybrid.config import Config
 from hybrid.logs import AccessLog
+from hybrid.metrics import Row
 from hybrid.logs import error_log as log
 from hybrid.protocol import (
     LINGER_BYTES,
@@ -93,9 +94,10 @@ class Connection:
     """A client socket, its parser, and the events parsed ahead of use."""
 
     def __init__(self, sock: socket.socket, addr: object, listener: socket.socket,
-                 parser: RequestParser) -> None:
+                 parser: RequestParser, stats: Row) -> None:
         self.sock = sock
         self.parser = parser
+        self.stats = stats  # the counters of the thread that serves it now
         self.pending: deque[Event] = deque()
         self.client = client_address(addr)
         self.server = server_address(listener)
@@ -122,6 +124,7 @@ class Connection:
             if on_wait is not None:
                 on_wait()
             if data is not None:
+                self.stats.received(len(data))
                 pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
         return pending.popleft()
 
@@ -241,6 +244,8 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
                                  may_persist=conn.may_persist)
     outcome = wsgi.run(app, environ, responder)
     access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
+    conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent,
+                            time.perf_counter() - started)
     return outcome
 
 

@@ -61,12 +61,14 @@ class SyncWorker(Worker):
                 accepted = acceptor.accept(ready)
                 if accepted is not None:
                     sock, peer = accepted
-                    self.serve(Connection(sock, peer, ready, RequestParser(self.limits)))
+                    self.serve(Connection(sock, peer, ready, RequestParser(self.limits),
+                                          self.stats))
         selector.close()
 
     def serve(self, conn: Connection) -> None:
         """Read one request from `conn`, answer it and close the connection."""
         started = time.perf_counter()
+        self.stats.set_gauges(in_flight=1, connections=1)
         try:
             event = conn.next_event(time.monotonic() + self.cfg.header_timeout, self.notify)
             if isinstance(event, Request):
@@ -82,3 +84,4 @@ class SyncWorker(Worker):
         finally:
             self.current_request = ""
             conn.close()
+            self.stats.set_gauges(in_flight=0, connections=0)

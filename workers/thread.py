@@ -32,6 +32,7 @@ import time
 
 from hybrid import logs
 from hybrid.logs import error_log as log
+from hybrid.metrics import Row
 from hybrid.protocol import (
     LINGER_SECONDS,
     ConnectionClosed,
@@ -55,8 +56,8 @@ class _Client(Connection):
     """A connection plus what the threads need to share it."""
 
     def __init__(self, sock: socket.socket, addr: object, listener: socket.socket,
-                 parser: RequestParser, deadline: float) -> None:
-        super().__init__(sock, addr, listener, parser)
+                 parser: RequestParser, stats: Row, deadline: float) -> None:
+        super().__init__(sock, addr, listener, parser, stats)
         self.fd = sock.fileno()
         self.deadline = deadline  # when waiting for this client's next bytes ends
         self.idle = False  # kept alive, no byte of a next request yet
@@ -84,7 +85,8 @@ class ThreadWorker(Worker):
             listener.setblocking(False)
             self._epoll.register(fd, 0)  # disarmed; _pace_accepting arms it
         self._pace_accepting()
-        pool = [threading.Thread(target=self._poll_loop, name=f"hybrid-request-{n}", daemon=True)
+        pool = [threading.Thread(target=self._poll_loop, args=(self.counters.row(1 + n),),
+                                 name=f"hybrid-request-{n}", daemon=True)
                 for n in range(self.threads)]
         for thread in pool:
             thread.start()
@@ -115,7 +117,9 @@ class ThreadWorker(Worker):
         worker replaced although this loop still turns."""
         with self._lock:
             starts = [started for started, _ in self._in_flight.values()]
+            connections = len(self._clients)
         self.tend(max(starts) if len(starts) >= self.threads else None)
+        self.stats.set_gauges(len(starts), connections)
 
     def _pace_accepting(self) -> None:
         """Listen while alive, below --worker-connections and not resting (out of
@@ -160,7 +164,8 @@ class ThreadWorker(Worker):
 
     # --- pool threads --------------------------------------------------------------
 
-    def _poll_loop(self) -> None:
+    def _poll_loop(self, stats: Row) -> None:
+        """One pool thread; `stats`: its own row of counters."""
         while not self._done:
             try:
                 events = self._epoll.poll(POLL_TIMEOUT, 1)
@@ -170,7 +175,7 @@ class ThreadWorker(Worker):
                 listener = self._listeners.get(fd)
                 if listener is not None:
                     try:
-                        self._accept(listener)
+                        self._accept(listener, stats)
                     except OSError as exc:
                         log.error("Worker %d failed to accept: %s", self.pid, exc)
                         with self._lock:
@@ -183,13 +188,14 @@ class ThreadWorker(Worker):
                     if client is None or client.busy:
                         continue
                     client.busy = True
+                client.stats = stats
                 try:
                     self._on_readable(client)
                 except Exception:
                     log.exception("Error serving a connection from %s", client.client[0])
                     self._close(client)
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self, listener: socket.socket, stats: Row) -> None:
         while True:
             with self._lock:
                 if len(self._clients) >= self.cfg.worker_connections or not self.alive:
@@ -206,7 +212,7 @@ class ThreadWorker(Worker):
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = _Client(sock, peer, listener, RequestParser(self.limits),
+            client = _Client(sock, peer, listener, RequestParser(self.limits), stats,
                              time.monotonic() + self.cfg.header_timeout)
             with self._lock:
                 self._clients[client.fd] = client
@@ -234,6 +240,7 @@ class ThreadWorker(Worker):
         if client.idle and data:
             client.idle = False  # a new request begins: its head has --header-timeout
             client.deadline = time.monotonic() + self.cfg.header_timeout
+        client.stats.received(len(data))
         client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
         self._act(client)
 

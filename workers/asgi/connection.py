@@ -104,6 +104,7 @@ class HttpProtocol(asyncio.Protocol):
         self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
     def data_received(self, data: bytes) -> None:
+        self.server.stats.received(len(data))
         divert = self.divert
         if divert is not None:
             divert(data)

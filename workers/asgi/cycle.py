@@ -18,6 +18,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hybrid.logs import AccessLog
+from hybrid.metrics import Row
 from hybrid.protocol import RequestParser
 from hybrid.proxy import ProxyHeaders
 
@@ -43,6 +44,7 @@ class Server(Protocol):
     proxy: ProxyHeaders
     root_path: str
     state: dict[str, Any]  # lifespan state, copied into every scope
+    stats: Row  # the worker's counters (cycles run on the loop: one writer)
 
 
 class Channel(Protocol):

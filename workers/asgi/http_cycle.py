@@ -196,6 +196,8 @@ class RequestCycle(Cycle):
         if server.log_access:
             server.access_log.log(self.request, self.status, self.framer.bytes_sent,
                                   client_text(self.channel), self.clock)
+        server.stats.request_done(self.request.method, self.status, self.framer.bytes_sent,
+                                  time.perf_counter() - self.clock)
         if self._waiter is not None:
             self._wake()
         self.channel.response_done(self, keep_alive)

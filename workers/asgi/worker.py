@@ -114,6 +114,8 @@ class AsgiWorker(Worker):
         """Heartbeat from the loop (it beats only while the loop turns), and the
         connections' header and keep-alive deadlines."""
         self.tend()
+        self.stats.set_gauges(self.in_flight, len(self.connections),
+                              sum(c.websocket is not None for c in self.connections))
         if self.parent_changed():
             self._on_stop_signal(False)
             return
