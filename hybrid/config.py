@@ -301,7 +301,9 @@ class Config:
         help="write one line per request here; '-' is stdout (default: off)")
     access_logformat: str = setting(
         DEFAULT_ACCESS_LOGFORMAT, "--access-logformat", parse=_text, metavar="FORMAT",
-        help="access log line, with gunicorn's %(atom)s names")
+        help="access log line, with gunicorn's %(atom)s names; 'json' for one JSON object "
+             "per line (time, method, path, query, status, bytes, duration, client, "
+             "user_agent, referer, request_id, pid)")
     pid: str | None = setting(
         None, "-p", "--pid", parse=_optional_text, metavar="FILE",
         help="write the arbiter's process id to this file")

@@ -10,10 +10,14 @@ header. An unknown atom renders as "-".
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import os
+import re
 import sys
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from hybrid.protocol import ProtocolError, Request
@@ -155,22 +159,49 @@ def reopen_files() -> None:
                     handler.release()
 
 
+JSON_FORMAT = "json"
+"""The --access-logformat value that asks for one JSON object per line."""
+REQUEST_ID = b"x-request-id"
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=@-]{1,128}\Z")
+
+
 class AccessLog:
-    """Formats and writes one line per request, when enabled."""
+    """Formats and writes one line per request, when enabled: gunicorn's
+    %(atom)s format (values from the client escaped, so that a request cannot
+    forge a line), or JSON."""
 
     def __init__(self, logformat: str) -> None:
         self.format = logformat
+        self.json = logformat == JSON_FORMAT
 
     @property
     def enabled(self) -> bool:
         return access_logger.isEnabledFor(logging.INFO)
+
+    def prepare(self, request: Request) -> None:
+        """Before the app sees `request`: under the JSON format, make sure it has a
+        sane X-Request-ID (the client's, or a new one), which the app sees too."""
+        if not self.json or not self.enabled:
+            return
+        headers = request.headers
+        for n, (name, value) in enumerate(headers):
+            if name == REQUEST_ID:
+                if _SANE_REQUEST_ID.match(value):
+                    return
+                del headers[n]
+                break
+        headers.append((REQUEST_ID, uuid.uuid4().hex.encode()))
 
     def log(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
             started: float) -> None:
         """`started` is a time.perf_counter() reading taken when the request arrived."""
         if not access_logger.isEnabledFor(logging.INFO):
             return
-        atoms = _Atoms(request, status, body_bytes, client, time.perf_counter() - started)
+        duration = time.perf_counter() - started
+        if self.json:
+            access_logger.info(_json_line(request, status, body_bytes, client, duration))
+            return
+        atoms = _Atoms(request, status, body_bytes, client, duration)
         try:
             line = self.format % atoms
         except (TypeError, ValueError, KeyError) as exc:
@@ -181,12 +212,42 @@ class AccessLog:
 _DEFAULT_FALLBACK = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 
+def _json_line(request: Request, status: int, body_bytes: int, client: tuple[str, str],
+               duration: float) -> str:
+    fields = {name.decode(): value.decode("latin-1") for name, value in request.headers
+              if name in (b"user-agent", b"referer", REQUEST_ID)}
+    return json.dumps({
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+        "method": request.method,
+        "path": request.path.decode("latin-1"),
+        "query": request.query.decode("latin-1"),
+        "status": status,
+        "bytes": body_bytes,
+        "duration": round(duration, 6),
+        "client": client[0],
+        "user_agent": fields.get("user-agent", ""),
+        "referer": fields.get("referer", ""),
+        "request_id": fields.get("x-request-id", ""),
+        "pid": os.getpid(),
+    }, ensure_ascii=True)
+
+
+_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def _escape(text: str) -> str:
+    """`text` with quotes, backslashes and anything unprintable escaped (\\xhh)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    return _UNSAFE.sub(lambda m: "\\" + m[0] if m[0] in '"\\' else f"\\x{ord(m[0]):02x}", text)
+
+
 class _Atoms(dict[str, Any]):
     """The values of the format atoms; request headers are looked up on demand."""
 
     def __init__(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
                  duration: float) -> None:
-        target = request.target.decode("latin-1")
+        target = _escape(request.target.decode("latin-1"))
         protocol = "HTTP/" + request.http_version
         super().__init__(
             h=client[0] or "-",
@@ -195,8 +256,8 @@ class _Atoms(dict[str, Any]):
             t=time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
             r=f"{request.method} {target} {protocol}",
             m=request.method,
-            U=request.path.decode("latin-1"),
-            q=request.query.decode("latin-1"),
+            U=_escape(request.path.decode("latin-1")),
+            q=_escape(request.query.decode("latin-1")),
             H=protocol,
             s=status,
             B=body_bytes,
@@ -214,7 +275,7 @@ class _Atoms(dict[str, Any]):
             wanted = key[1:-2].lower().encode("latin-1")
             values = [value.decode("latin-1") for name, value in self._headers
                       if name.lower() == wanted]
-            return ",".join(values) or "-"
+            return _escape(",".join(values)) or "-"
         if key == "f":
             return str(self["{referer}i"])
         if key == "a":

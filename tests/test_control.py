@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import signal
 import socket
@@ -225,3 +227,63 @@ def test_a_second_term_during_the_shutdown_delay_stops_at_once(start_server):
     wait_for(lambda: _status(server, "/readyz") == 503, message="/readyz to answer 503")
     server.send(signal.SIGTERM)
     assert server.proc.wait(30) == 0
+
+
+# --- access logs machines can read -----------------------------------------------------
+
+def json_log_lines(server) -> list[dict]:
+    lines = []
+    for line in server.log().splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+@pytest.mark.parametrize("serving", SERVINGS, ids=IDS)
+def test_json_access_lines_are_the_same_under_every_class(start_server, serving):
+    worker_class, app = serving
+    server = start_server(app, "-k", worker_class, "--access-logfile", "-",
+                          "--access-logformat", "json")
+    httpx.get(server.url + "/path/a%20b?x=1&y=%22", timeout=10,
+              headers={"User-Agent": 'evil" 200 "x', "Referer": "https://example.com/",
+                       "X-Request-ID": "req-42"})
+    wait_for(lambda: json_log_lines(server), message="the access log line")
+    (line,) = json_log_lines(server)
+    assert set(line) == {"time", "method", "path", "query", "status", "bytes", "duration",
+                         "client", "user_agent", "referer", "request_id", "pid"}
+    assert datetime.datetime.fromisoformat(line["time"]).tzinfo is not None
+    assert isinstance(line["duration"], float)
+    assert line["pid"] in server.worker_pids()
+    expected_bytes = len("/path/a b")
+    assert {k: line[k] for k in ("method", "path", "query", "status", "bytes", "client",
+                                 "user_agent", "referer", "request_id")} == {
+        "method": "GET", "path": "/path/a%20b", "query": "x=1&y=%22", "status": 200,
+        "bytes": expected_bytes, "client": "127.0.0.1", "user_agent": 'evil" 200 "x',
+        "referer": "https://example.com/", "request_id": "req-42"}
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "asgi"])
+def test_an_insane_request_id_is_replaced_by_one_the_app_sees(start_server, worker_class):
+    server = start_server(APP_FOR_INTERFACE["wsgi"], "-k", worker_class, "--access-logfile",
+                          "-", "--access-logformat", "json")
+    environ = httpx.get(server.url + "/environ", timeout=10,
+                        headers={"X-Request-ID": "bad id with spaces"}).json()
+    wait_for(lambda: json_log_lines(server), message="the access log line")
+    (line,) = json_log_lines(server)
+    assert line["request_id"] != "bad id with spaces"
+    assert len(line["request_id"]) == 32
+    assert environ["HTTP_X_REQUEST_ID"] == line["request_id"]
+
+
+def test_text_access_lines_escape_what_the_client_sent(start_server):
+    server = start_server(APP_FOR_INTERFACE["wsgi"], "--access-logfile", "-",
+                          "--access-logformat", '%(h)s "%(r)s" %(s)s "%(a)s"')
+    raw = (b'GET /q?a="b" HTTP/1.1\r\nHost: x\r\nUser-Agent: x" 200 "\xff\\\r\n'
+           b"Connection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(raw)
+        while sock.recv(65536):
+            pass
+    wait_for(lambda: "GET /q" in server.log(), message="the access log line")
+    (line,) = [text for text in server.log().splitlines() if "GET /q" in text]
+    assert line == '127.0.0.1 "GET /q?a=\\"b\\" HTTP/1.1" 404 "x\\" 200 \\"\\xff\\\\"'

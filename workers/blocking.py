@@ -225,6 +225,7 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
         if conn.peer_trusted is None:
             conn.peer_trusted = proxy.trusted(conn.client[0])
         client, scheme = proxy.resolve(request.headers, client, scheme, conn.peer_trusted)
+    access_log.prepare(request)
     environ = wsgi.build_environ(
         request, wsgi.InputStream(conn.body_receiver(cfg.body_timeout)),
         server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,

@@ -45,6 +45,9 @@ class RequestCycle(Cycle):
         self.channel = channel
         self._waiter = None
         self.request = request
+        access_log = channel.server.access_log
+        if access_log.json:
+            access_log.prepare(request)  # (a request id the app sees too)
         self.scope = http_scope(channel, request)
         self.body: list[bytes] = []
         self.buffered = 0
