@@ -9,7 +9,9 @@ Signals (handlers only enqueue, through `signal.set_wakeup_fd`; the loop
 calls `handle_<name>`):
 
     TERM          graceful stop: workers finish in-flight requests within
-                  --graceful-timeout, then exit 0
+                  --graceful-timeout, then exit 0. With --shutdown-delay,
+                  first /readyz turns 503 while serving goes on that long
+                  (a second TERM, or an INT, ends the delay)
     INT, QUIT     fast stop
     HUP           reload: re-read the config, start a new generation of
                   workers (re-importing the app unless --preload), and retire
@@ -123,6 +125,8 @@ class Arbiter:
             self._start()
         except BaseException:
             self._close_listeners()
+            if self.control is not None:
+                self.control.close()
             if self.cfg.pid:
                 _remove_pidfile(self.cfg.pid, self.pid)
             raise
@@ -209,7 +213,10 @@ class Arbiter:
         """Stop every worker (gracefully on TERM), close sockets, remove the pid file."""
         graceful = self.exit_code == 0 and self.graceful_stop
         self._close_listeners()
-        self._stop_workers(graceful)
+        self._stop_workers(graceful)  # (/readyz answers 503 meanwhile)
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         if self.cfg.pid:
             _remove_pidfile(self.cfg.pid, self.pid)
         log.info("Shutting down: %s", "done" if self.exit_code == 0 else f"exit status {self.exit_code}")
@@ -217,9 +224,6 @@ class Arbiter:
     def _close_listeners(self) -> None:
         for listener in self.listeners:
             listener.close()
-        if self.control is not None:
-            self.control.close()
-            self.control = None
         for path in self.owned_paths:  # never a path we did not create (fd://, systemd)
             try:
                 os.unlink(path)
@@ -416,7 +420,12 @@ class Arbiter:
         current = sorted((w for w in active if w.generation == self.generation), key=lambda w: w.age)
         if time.monotonic() >= self.spawn_not_before:
             for _ in range(self.num_workers - len(current)):
-                self._spawn()
+                try:
+                    self._spawn()
+                except OSError as exc:  # out of descriptors, memory or processes
+                    log.error("Cannot start a worker: %s; retrying in 1 s", exc)
+                    self.spawn_not_before = time.monotonic() + 1
+                    break
         for extra in current[:max(0, len(current) - self.num_workers)]:
             self._retire(extra)
         if sum(w.ready for w in current) >= self.num_workers:
@@ -428,19 +437,29 @@ class Arbiter:
 
     def _spawn(self) -> None:
         self.age += 1
-        heartbeat, status = Heartbeat(), StatusPipe()
-        counters = metrics.Counters(rows=1 + self.cfg.threads)  # the main thread, the pool's
-        worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
-                                   cfg=self.cfg, heartbeat=heartbeat, status=status,
-                                   counters=counters, app=self.app)
-        # Signals stay blocked across fork until the child has its own handlers:
-        # otherwise one could run the arbiter's handler in the child.
-        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        made: list[Heartbeat | StatusPipe | metrics.Counters] = []
         try:
-            pid = os.fork()
-        finally:
-            if os.getpid() == self.pid:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+            heartbeat = Heartbeat()
+            made.append(heartbeat)
+            status = StatusPipe()
+            made.append(status)
+            counters = metrics.Counters(rows=1 + self.cfg.threads)  # the main thread, the pool's
+            made.append(counters)
+            worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
+                                       cfg=self.cfg, heartbeat=heartbeat, status=status,
+                                       counters=counters, app=self.app)
+            # Signals stay blocked across fork until the child has its own handlers:
+            # otherwise one could run the arbiter's handler in the child.
+            signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+            try:
+                pid = os.fork()
+            finally:
+                if os.getpid() == self.pid:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+        except OSError:
+            for channel in made:  # (no descriptor leaks on each retry)
+                channel.close()
+            raise
         if pid:
             status.close_write_end()
             self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status,
@@ -506,7 +525,8 @@ class Arbiter:
         if self.stop_at is not None:
             return False, (f"shutting down: stopping in "
                            f"{max(0.0, self.stop_at - time.monotonic()):.0f} s")
-        serving = sum(w.ready and w.retiring_since is None for w in self.workers.values())
+        serving = sum(w.ready and w.retiring_since is None and w.aborted_at is None
+                      for w in self.workers.values())
         if serving < self.num_workers:
             return False, f"{serving} of {self.num_workers} worker(s) serving"
         return True, f"ready: {serving} worker(s) serving"
@@ -583,6 +603,9 @@ class Arbiter:
         if new.bind != self.cfg.bind:
             log.warning("--bind changed; the new addresses take effect after a restart")
             new = replace(new, bind=self.cfg.bind)
+        if new.control_bind != self.cfg.control_bind:
+            log.warning("--control-bind changed; the new address takes effect after a restart")
+            new = replace(new, control_bind=self.cfg.control_bind)
         try:
             logs.setup(new.log_level, new.error_logfile, new.access_logfile)
         except logs.LogFileError as exc:

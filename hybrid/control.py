@@ -7,8 +7,10 @@ arbiter's loop: the arbiter selects on `read_fds()` / `write_fds()` with it
 and calls `handle()` with what is ready. It never runs app code and never
 blocks: a request head is parsed by the shared core (`hybrid.protocol`),
 with small limits and CLIENT_TIMEOUT seconds to arrive; one answer, then the
-connection closes. At most MAX_CLIENTS connections are open at once (more
-wait in the backlog).
+connection closes. At most MAX_CLIENTS connections are open at once: a new
+one closes the oldest of those still waiting for a head (a probe sends its
+head at once, so idle connections cannot starve probes), and out of file
+descriptors the listener rests a moment instead of spinning.
 
 What the answers say comes from a `Probe` (the arbiter implements it):
 `/metrics` is its text (Prometheus exposition format 0.0.4); `/livez` and
@@ -17,11 +19,13 @@ What the answers say comes from a `Probe` (the arbiter implements it):
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from hybrid.logs import error_log as log
 from hybrid.protocol import (
     Limits,
     ProtocolError,
@@ -32,8 +36,9 @@ from hybrid.protocol import (
 )
 
 RECV_SIZE = 8192
-CLIENT_TIMEOUT = 5.0
+CLIENT_TIMEOUT = 2.0  # to send a whole head (kubelet's probes time out after 1 s)
 MAX_CLIENTS = 64
+EMFILE_REST = 0.5  # seconds the listener rests when the arbiter is out of descriptors
 METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 _LIMITS = Limits(request_line=1024, fields=32, field_size=1024)
 
@@ -52,6 +57,8 @@ class Probe(Protocol):
 
 
 class _Client:
+    """One connection to the control port: its parser, deadline and answer."""
+
     __slots__ = ("sock", "parser", "deadline", "output")
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
@@ -69,6 +76,7 @@ class ControlServer:
         self.listener = listener
         self.probe = probe
         self._clients: dict[int, _Client] = {}
+        self._rest_until = 0.0
         self._routes: dict[bytes, Callable[[], tuple[int, bytes, bytes]]] = {
             b"/livez": lambda: _health(*probe.liveness()),
             b"/readyz": lambda: _health(*probe.readiness()),
@@ -77,7 +85,7 @@ class ControlServer:
 
     def read_fds(self) -> list[int]:
         fds = [fd for fd, client in self._clients.items() if not client.output]
-        if len(self._clients) < MAX_CLIENTS:
+        if time.monotonic() >= self._rest_until:
             fds.append(self.listener.fileno())
         return fds
 
@@ -85,7 +93,10 @@ class ControlServer:
         return [fd for fd, client in self._clients.items() if client.output]
 
     def next_deadline(self) -> float | None:
-        return min((c.deadline for c in self._clients.values()), default=None)
+        deadlines = [c.deadline for c in self._clients.values()]
+        if self._rest_until > time.monotonic():
+            deadlines.append(self._rest_until)
+        return min(deadlines, default=None)
 
     def handle(self, readable: list[int], writable: list[int]) -> None:
         """Accept, read, answer and write what the arbiter's select found ready;
@@ -110,13 +121,18 @@ class ControlServer:
         self.listener.close()
 
     def _accept(self) -> None:
-        while len(self._clients) < MAX_CLIENTS:
+        for _ in range(MAX_CLIENTS):
             try:
                 sock, _ = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:
-                return  # out of descriptors, or the peer gave up: the next turn retries
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._rest_until = time.monotonic() + EMFILE_REST
+                return  # (or the peer gave up before we took it)
+            if len(self._clients) >= MAX_CLIENTS:
+                waiting = [c for c in self._clients.values() if not c.output]
+                self._close(min(waiting or self._clients.values(), key=lambda c: c.deadline))
             sock.setblocking(False)
             self._clients[sock.fileno()] = _Client(sock, time.monotonic() + CLIENT_TIMEOUT)
 
@@ -145,7 +161,11 @@ class ControlServer:
             return error_response(404, "the control endpoint serves /livez, /readyz, /metrics")
         if request.method not in ("GET", "HEAD"):
             return error_response(405, "GET or HEAD", ((b"allow", b"GET, HEAD"),))
-        status, content_type, body = route()
+        try:
+            status, content_type, body = route()
+        except Exception:  # a bug of ours, or the arbiter short of a resource: not fatal
+            log.exception("The control endpoint failed to answer %s", request.path.decode())
+            return error_response(500)
         reason = b"OK" if status == 200 else b"Service Unavailable"
         head = (b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
                 b"cache-control: no-store\r\nconnection: close\r\ndate: %s\r\n\r\n"

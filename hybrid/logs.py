@@ -184,12 +184,11 @@ class AccessLog:
         if not self.json or not self.enabled:
             return
         headers = request.headers
-        for n, (name, value) in enumerate(headers):
-            if name == REQUEST_ID:
-                if _SANE_REQUEST_ID.match(value):
-                    return
-                del headers[n]
-                break
+        given = [value for name, value in headers if name == REQUEST_ID]
+        if len(given) == 1 and _SANE_REQUEST_ID.match(given[0]):
+            return
+        if given:  # insane, or several: the app and the log get one of ours
+            headers[:] = [(name, value) for name, value in headers if name != REQUEST_ID]
         headers.append((REQUEST_ID, uuid.uuid4().hex.encode()))
 
     def log(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
@@ -214,8 +213,12 @@ _DEFAULT_FALLBACK = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 def _json_line(request: Request, status: int, body_bytes: int, client: tuple[str, str],
                duration: float) -> str:
-    fields = {name.decode(): value.decode("latin-1") for name, value in request.headers
-              if name in (b"user-agent", b"referer", REQUEST_ID)}
+    fields: dict[str, str] = {}
+    for name, value in request.headers:
+        if name in (b"user-agent", b"referer", REQUEST_ID):
+            key = name.decode()
+            text = value.decode("latin-1")
+            fields[key] = fields[key] + "," + text if key in fields else text  # (as %({h}i)s)
     return json.dumps({
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
         "method": request.method,
@@ -250,7 +253,7 @@ class _Atoms(dict[str, Any]):
         target = _escape(request.target.decode("latin-1"))
         protocol = "HTTP/" + request.http_version
         super().__init__(
-            h=client[0] or "-",
+            h=_escape(client[0]) or "-",  # (from a proxy's X-Forwarded-For, maybe)
             l="-",
             u="-",
             t=time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),

@@ -22,15 +22,18 @@ import psutil
 
 from hybrid import __version__
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other")
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other", "refused")
+"""Method labels; "refused": answered by the server itself, the app never saw it
+(a malformed head, a timeout, a limit), whatever the method was."""
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds of the request duration histogram, in seconds (then +Inf)."""
 CLASS_IDS = {"sync": 1, "thread": 2, "asgi": 3}
 """Worker classes by the number a block records; 0: not known yet, or another."""
 
-_METHOD_INDEX = {name: n for n, name in enumerate(METHODS)}
-_OTHER_METHOD = len(METHODS) - 1
+_METHOD_INDEX = {name: n for n, name in enumerate(METHODS[:-1])}
+_OTHER_METHOD = METHODS.index("other")
+_REFUSED = METHODS.index("refused")
 
 # The slots of one row.
 REQUESTS = 0  # len(METHODS) * len(STATUS_CLASSES) counts, by method then status class
@@ -93,6 +96,13 @@ class Row:
         slots[base + DURATION_SUM_US] += int(seconds * 1e6)
         slots[base + BYTES_OUT] += bytes_out
 
+    def refused(self, status: int, bytes_out: int) -> None:
+        """An error the server answered without the app (not in the durations)."""
+        slots, base = self._slots, self._base
+        status_class = min(max(status // 100, 1), 5) - 1
+        slots[base + REQUESTS + _REFUSED * 5 + status_class] += 1
+        slots[base + BYTES_OUT] += bytes_out
+
     def received(self, count: int) -> None:
         self._slots[self._base + BYTES_IN] += count
 
@@ -113,6 +123,8 @@ class Totals:
     by_class: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, values: list[int], *, counters_only: bool = False) -> None:
+        if not values[CLASS_ID] and not any(values):
+            return  # a worker still loading its app: nothing to say, and no class yet
         name = class_name(values[CLASS_ID])
         mine = self.by_class.setdefault(name, [0] * ROW_SLOTS)
         for n in range(COUNTER_SLOTS if counters_only else ROW_SLOTS):
@@ -194,8 +206,8 @@ def render(totals: Totals, *, restarts: dict[str, int], pids: list[int], uptime:
             with process.oneshot():
                 rss = process.memory_info().rss
                 times = process.cpu_times()
-        except psutil.Error:
-            continue  # it exited meanwhile
+        except (psutil.Error, OSError):
+            continue  # it exited meanwhile (or the arbiter is out of descriptors)
         out.append(f'hybrid_worker_resident_memory_bytes{{pid="{pid}"}} {rss}')
         cpu_lines.append(f'hybrid_worker_cpu_seconds_total{{pid="{pid}"}} '
                          f'{times.user + times.system:.2f}')

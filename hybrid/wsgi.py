@@ -346,7 +346,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
                       type(exc).__name__)
             if not response.head_sent:
                 _error_quietly(responder, failed.status, failed.detail)
-                return Outcome(failed.status, 0, False)
+                return Outcome(failed.status, responder.sent, False)
             return Outcome(response.status, responder.sent, False)
         if isinstance(exc, LocalProtocolError):
             log.error("Invalid response to %s: %s", what, exc)
@@ -355,7 +355,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
         if response.head_sent:
             return Outcome(response.status, responder.sent, False)
         _error_quietly(responder, 500, "")
-        return Outcome(500, 0, False)
+        return Outcome(500, responder.sent, False)
     return Outcome(response.status, responder.sent, responder.keep_alive)
 
 

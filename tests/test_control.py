@@ -287,3 +287,69 @@ def test_text_access_lines_escape_what_the_client_sent(start_server):
     wait_for(lambda: "GET /q" in server.log(), message="the access log line")
     (line,) = [text for text in server.log().splitlines() if "GET /q" in text]
     assert line == '127.0.0.1 "GET /q?a=\\"b\\" HTTP/1.1" 404 "x\\" 200 \\"\\xff\\\\"'
+
+
+def test_the_control_port_answers_throughout_a_graceful_stop(start_server):
+    server = controlled(start_server, APP_FOR_INTERFACE["wsgi"], "-k", "thread")
+    wait_ready(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
+        slow.sendall(b"GET /sleep?s=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        wait_for(lambda: "sleep started" in server.log(), message="the slow request")
+        server.send(signal.SIGTERM)
+        wait_for(lambda: _status(server, "/readyz") == 503, message="/readyz to answer 503")
+        assert probe(server, "/readyz").text == "stopping\n"
+        assert b"slept" in slow.recv(65536)
+    assert server.proc.wait(30) == 0
+
+
+def test_idle_connections_on_the_control_port_cannot_crowd_out_a_probe(start_server):
+    server = controlled(start_server, APP_FOR_INTERFACE["wsgi"])
+    wait_ready(server)
+    port = int(server.control.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(64)]
+    try:
+        assert probe(server, "/livez").status_code == 200
+        # The probe took the place of the oldest idle connection, not of one that
+        # timed out: the newest is still open.
+        idle[-1].setblocking(False)
+        with pytest.raises(BlockingIOError):
+            idle[-1].recv(1)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_requests_the_server_refuses_itself_are_counted(start_server, serving):
+    worker_class, app = serving
+    server = controlled(start_server, app, "-k", worker_class)
+    wait_ready(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    assert request_counts(server) == {(worker_class, "refused", "4xx"): 1}
+
+
+def test_the_client_address_in_a_text_access_line_is_escaped(start_server):
+    server = start_server(APP_FOR_INTERFACE["wsgi"], "--access-logfile", "-",
+                          "--forwarded-allow-ips", "*", "--access-logformat", '%(h)s "%(r)s"')
+    httpx.get(server.url + "/", timeout=10,
+              headers={"X-Forwarded-For": '1.2.3.4" 200 "forged\x85x'.encode("latin-1")})
+    wait_for(lambda: '"GET / HTTP/1.1"' in server.log(), message="the access log line")
+    (line,) = [text for text in server.log().split("\n") if "GET / HTTP/1.1" in text]
+    assert line == '1.2.3.4\\" 200 \\"forged\\x85x "GET / HTTP/1.1"'
+
+
+def test_several_request_ids_become_one_new_one(start_server):
+    server = start_server(APP_FOR_INTERFACE["wsgi"], "--access-logfile", "-",
+                          "--access-logformat", "json")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Request-ID: good\r\n"
+                     b"X-Request-ID: other\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    environ = json.loads(raw.partition(b"\r\n\r\n")[2])
+    wait_for(lambda: json_log_lines(server), message="the access log line")
+    (line,) = json_log_lines(server)
+    assert line["request_id"] == environ["HTTP_X_REQUEST_ID"]
+    assert len(line["request_id"]) == 32

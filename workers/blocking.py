@@ -22,8 +22,8 @@ from typing import IO, Any
 from hybrid import wsgi
 from hybrid.config import Config
 from hybrid.logs import AccessLog
-from hybrid.metrics import Row
 from hybrid.logs import error_log as log
+from hybrid.metrics import Row
 from hybrid.protocol import (
     LINGER_BYTES,
     LINGER_SECONDS,
@@ -34,6 +34,7 @@ from hybrid.protocol import (
     Request,
     RequestParser,
     ResponseFramer,
+    error_body,
     error_response,
 )
 from hybrid.proxy import ProxyHeaders
@@ -271,6 +272,7 @@ class FramingResponder:
         self._may_persist = may_persist
         self._framer = ResponseFramer()
         self._head = b""
+        self._error_bytes = 0  # an error page sent instead counts as the body it is
 
     def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         request = self._request
@@ -303,10 +305,11 @@ class FramingResponder:
     def error(self, status: int, detail: str) -> None:
         self._keep_alive = False
         self._send(error_response(status, detail))
+        self._error_bytes = len(error_body(status, detail))
 
     @property
     def sent(self) -> int:
-        return self._framer.bytes_sent
+        return self._framer.bytes_sent + self._error_bytes
 
     @property
     def keep_alive(self) -> bool:

@@ -18,7 +18,7 @@ import time
 from hybrid import logs
 from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.logs import error_log as log
-from hybrid.protocol import ProtocolError, Request, RequestParser, error_response
+from hybrid.protocol import ProtocolError, Request, RequestParser, error_body, error_response
 from hybrid.workers.base import Worker
 from hybrid.workers.blocking import Acceptor, Connection, respond
 
@@ -67,17 +67,19 @@ class SyncWorker(Worker):
 
     def serve(self, conn: Connection) -> None:
         """Read one request from `conn`, answer it and close the connection."""
-        started = time.perf_counter()
-        self.stats.set_gauges(in_flight=1, connections=1)
+        self.stats.set_gauges(in_flight=0, connections=1)
         try:
             event = conn.next_event(time.monotonic() + self.cfg.header_timeout, self.notify)
             if isinstance(event, Request):
+                started = time.perf_counter()  # from its head, as the other classes count
+                self.stats.set_gauges(in_flight=1, connections=1)
                 self.current_request = event.summary()
                 respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
                         proxy=self.proxy, keep_alive=self.keeps_alive, multithread=False,
                         started=started)
             elif isinstance(event, ProtocolError):
                 logs.rejected(conn.client[0], event)
+                self.stats.refused(event.status, len(error_body(event.status, event.detail)))
                 conn.sock.sendall(error_response(event.status, event.detail))
         except OSError as exc:
             log.debug("Connection from %s failed: %s", conn.client[0], exc)

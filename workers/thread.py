@@ -39,6 +39,7 @@ from hybrid.protocol import (
     ProtocolError,
     Request,
     RequestParser,
+    error_body,
     error_response,
 )
 from hybrid.workers.base import Worker
@@ -147,6 +148,7 @@ class ThreadWorker(Worker):
             else:
                 error = client.parser.timeout_error()
                 logs.rejected(client.client[0], error)
+                self.stats.refused(error.status, len(error_body(error.status, error.detail)))
                 self._answer_and_linger(client, error_response(error.status, error.detail))
                 self._release(client)
 
@@ -262,6 +264,7 @@ class ThreadWorker(Worker):
             self._release(client)
         elif isinstance(event, ProtocolError):
             logs.rejected(client.client[0], event)
+            client.stats.refused(event.status, len(error_body(event.status, event.detail)))
             self._answer_and_linger(client, error_response(event.status, event.detail))
             self._release(client)
         elif isinstance(event, ConnectionClosed):

@@ -34,6 +34,7 @@ from hybrid.protocol import (
     Request,
     Limits,
     RequestParser,
+    error_body,
     error_response,
 )
 from hybrid.sockets import client_address, server_address
@@ -282,6 +283,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _reject(self, error: ProtocolError, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         logs.rejected(self.client[0] if self.client else "", error)
+        self.server.stats.refused(error.status, len(error_body(error.status, error.detail)))
         self.write(error_response(error.status, error.detail, headers))
         self._close()
 

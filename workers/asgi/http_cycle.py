@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
 from hybrid.logs import error_log as log
-from hybrid.protocol import REASONS, ProtocolError, Request, ResponseFramer, error_response
+from hybrid.protocol import (
+    REASONS,
+    ProtocolError,
+    Request,
+    ResponseFramer,
+    error_body,
+    error_response,
+)
 from hybrid.workers.asgi.cycle import Channel, ClientDisconnected, Cycle
 
 if TYPE_CHECKING:
@@ -181,6 +188,7 @@ class RequestCycle(Cycle):
         """Answer without running the app (a limit said no)."""
         self.status = status
         self.channel.write(error_response(status, detail))
+        self.framer.bytes_sent += len(error_body(status, detail))  # (the page is the body)
         self.complete = True
         self._finish(keep_alive=False)
 
@@ -190,15 +198,22 @@ class RequestCycle(Cycle):
         self.complete = True
         if not self.started or self.head is not None:
             error = self.body_error
-            self.status = error.status if error else 500
-            self.channel.write(error_response(self.status, error.detail if error else ""))
+            if error is None and self.disconnected:
+                self.status = 499  # the client left before an answer (nginx's code)
+            else:
+                self.status = error.status if error else 500
+                detail = error.detail if error else ""
+                self.channel.write(error_response(self.status, detail))
+                self.framer.bytes_sent += len(error_body(self.status, detail))
         self._finish(keep_alive=False)  # a started response cannot be mended: cut it
 
     def _finish(self, keep_alive: bool) -> None:
         server = self.channel.server
         if server.log_access:
+            client = self.scope["client"]  # (after proxy headers, as the WSGI classes log it)
             server.access_log.log(self.request, self.status, self.framer.bytes_sent,
-                                  client_text(self.channel), self.clock)
+                                  (client[0], str(client[1])) if client else ("", ""),
+                                  self.clock)
         server.stats.request_done(self.request.method, self.status, self.framer.bytes_sent,
                                   time.perf_counter() - self.clock)
         if self._waiter is not None:
