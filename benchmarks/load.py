@@ -126,6 +126,11 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
 
 def from_tree(server: Server, tree: Path) -> Server:
     """`server`, a hybrid one, running the code of the checkout `tree` instead."""
+    layout = tree / "hybrid" / "workers"
+    if (tree / "workers").is_dir() and not layout.exists():
+        # The checkout is not installed: its workers/ becomes hybrid.workers as
+        # the installed package maps it (pyproject's package-dir).
+        layout.symlink_to("../workers")
     argv = [sys.executable, "-m", "hybrid", *server.argv[1:]]
     return Server(f"{server.name} @ {tree.name}", argv, root=tree)
 

@@ -443,7 +443,8 @@ class Arbiter:
             made.append(heartbeat)
             status = StatusPipe()
             made.append(status)
-            counters = metrics.Counters(rows=1 + self.cfg.threads)  # the main thread, the pool's
+            # Rows for the main thread and the pool's; none when nothing reads them.
+            counters = metrics.Counters(rows=1 + self.cfg.threads if self.control else 0)
             made.append(counters)
             worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
                                        cfg=self.cfg, heartbeat=heartbeat, status=status,

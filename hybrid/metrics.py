@@ -31,9 +31,7 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CLASS_IDS = {"sync": 1, "thread": 2, "asgi": 3}
 """Worker classes by the number a block records; 0: not known yet, or another."""
 
-_METHOD_INDEX = {name: n for n, name in enumerate(METHODS[:-1])}
-_OTHER_METHOD = METHODS.index("other")
-_REFUSED = METHODS.index("refused")
+
 
 # The slots of one row.
 REQUESTS = 0  # len(METHODS) * len(STATUS_CLASSES) counts, by method then status class
@@ -49,9 +47,19 @@ CONNECTIONS = IN_FLIGHT + 1
 WEBSOCKETS = CONNECTIONS + 1
 ROW_SLOTS = WEBSOCKETS + 1
 
+_STATUS_CLASSES = len(STATUS_CLASSES)
+_METHOD_SLOT = {name: REQUESTS + n * _STATUS_CLASSES for n, name in enumerate(METHODS[:-2])}
+_OTHER_SLOT = REQUESTS + METHODS.index("other") * _STATUS_CLASSES
+_REFUSED_SLOT = REQUESTS + METHODS.index("refused") * _STATUS_CLASSES
+_FIRST_BUCKET = BUCKETS[0]
+
 
 class Counters:
-    """One worker's block: `rows` rows (its main thread, then one per pool thread)."""
+    """One worker's block: `rows` rows (its main thread, then one per pool thread).
+
+    With no rows (nothing will read them: no --control-bind), counting is off
+    and every row is an `Uncounted` one, which costs a request one empty call.
+    """
 
     def __init__(self, rows: int) -> None:
         self.rows = rows
@@ -60,6 +68,8 @@ class Counters:
 
     def row(self, index: int) -> Row:
         """The writer of row `index` (0: the main thread's)."""
+        if not self.rows:
+            return Uncounted(self._slots, 0)
         if not 0 <= index < self.rows:
             raise IndexError(f"row {index} of {self.rows}")
         return Row(self._slots, index * ROW_SLOTS)
@@ -67,6 +77,8 @@ class Counters:
     def read(self) -> list[int]:
         """The rows summed: counters, then (from row 0) the class and the gauges."""
         slots = self._slots
+        if not self.rows:
+            return [0] * ROW_SLOTS
         total = list(slots[0:ROW_SLOTS])
         for start in range(ROW_SLOTS, self.rows * ROW_SLOTS, ROW_SLOTS):
             for n in range(COUNTER_SLOTS):
@@ -88,19 +100,20 @@ class Row:
         self._base = base
 
     def request_done(self, method: str, status: int, bytes_out: int, seconds: float) -> None:
+        # (On every request's path: four stores, nothing else; most requests are
+        # in the first bucket, which needs no search.)
         slots, base = self._slots, self._base
-        status_class = min(max(status // 100, 1), 5) - 1
-        slot = base + REQUESTS + _METHOD_INDEX.get(method, _OTHER_METHOD) * 5 + status_class
-        slots[slot] += 1
-        slots[base + DURATIONS + bisect.bisect_left(BUCKETS, seconds)] += 1
+        slots[base + _METHOD_SLOT.get(method, _OTHER_SLOT)
+              + (status // 100 - 1 if 100 <= status < 600 else 4)] += 1
+        slots[base + DURATIONS
+              + (0 if seconds < _FIRST_BUCKET else bisect.bisect_left(BUCKETS, seconds))] += 1
         slots[base + DURATION_SUM_US] += int(seconds * 1e6)
         slots[base + BYTES_OUT] += bytes_out
 
     def refused(self, status: int, bytes_out: int) -> None:
         """An error the server answered without the app (not in the durations)."""
         slots, base = self._slots, self._base
-        status_class = min(max(status // 100, 1), 5) - 1
-        slots[base + REQUESTS + _REFUSED * 5 + status_class] += 1
+        slots[base + _REFUSED_SLOT + (status // 100 - 1 if 100 <= status < 600 else 4)] += 1
         slots[base + BYTES_OUT] += bytes_out
 
     def received(self, count: int) -> None:
@@ -114,6 +127,27 @@ class Row:
         slots[base + IN_FLIGHT] = in_flight
         slots[base + CONNECTIONS] = connections
         slots[base + WEBSOCKETS] = websockets
+
+
+class Uncounted(Row):
+    """A row that counts nothing (counting is off)."""
+
+    __slots__ = ()
+
+    def request_done(self, method: str, status: int, bytes_out: int, seconds: float) -> None:
+        pass
+
+    def refused(self, status: int, bytes_out: int) -> None:
+        pass
+
+    def received(self, count: int) -> None:
+        pass
+
+    def set_class(self, name: str) -> None:
+        pass
+
+    def set_gauges(self, in_flight: int, connections: int, websockets: int = 0) -> None:
+        pass
 
 
 @dataclass
