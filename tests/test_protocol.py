@@ -318,9 +318,28 @@ def test_obs_fold_is_400():
     b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: example.com:abc\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h:x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1:800p\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: [::1]:x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a:b:c\r\n\r\n",
 ])
 def test_http11_needs_exactly_one_valid_host(data):
     assert error(data) == 400
+
+
+@pytest.mark.parametrize("host", [b"example.com", b"example.com:8443", b"127.0.0.1:80",
+                                  b"[::1]:8000", b"[::1]", b"h:"])
+def test_a_host_with_a_port_of_digits_or_none_is_valid(host):
+    (request, _) = parse(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    assert isinstance(request, Request)
+
+
+def test_a_valid_host_remembered_does_not_let_an_invalid_port_through():
+    parser = RequestParser(Limits())
+    assert isinstance(parser.feed(b"GET / HTTP/1.1\r\nHost: h:80\r\n\r\n")[0], Request)
+    events = parser.feed(b"GET / HTTP/1.1\r\nHost: h:8x\r\n\r\n")
+    assert [e.status for e in events if isinstance(e, ProtocolError)] == [400]
 
 
 @pytest.mark.parametrize("data", [

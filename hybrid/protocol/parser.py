@@ -90,6 +90,7 @@ _CHUNK_LINE = re.compile(
     rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*[ \t]*\Z").match
 _FIELD_VALUE_OK = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z").match
 _REG_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:"
+_COLON = ord(":")
 _HOST_OK = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
 MAX_CHUNK_LINE = 4096
 DRAIN_BYTES = 1 << 16
@@ -573,8 +574,11 @@ class RequestParser:
         self._hosts += 1
         if value == self._valid_host:
             return  # a keep-alive client names the same host on every request
-        # The common case in C: only reg-name characters, at most one colon.
-        if value.translate(None, _REG_NAME_CHARS) or value.count(b":") > 1:
+        # The common case in C: only reg-name characters, and no colon, or one
+        # before a port of digits (RFC 3986: port = *DIGIT); the rest, the regex.
+        if value.translate(None, _REG_NAME_CHARS) or (
+                _COLON in value
+                and (value.count(b":") > 1 or not value.rpartition(b":")[2].isdigit())):
             if not _HOST_OK(value):
                 raise ProtocolError(400, "invalid Host header")
         self._valid_host = value
