@@ -92,9 +92,19 @@ def test_leading_zeros_in_content_length_are_valid(server):
 @pytest.mark.parametrize("size_line", [b"5", b"5;a=b", b"5 ; a = b", b'5;a="q\\"x"', b"0005"])
 def test_chunk_extensions_are_accepted(server, size_line):
     data = post(b"Transfer-Encoding: chunked", b"Connection: close", target=b"/echo",
-                body=size_line + b"\r\nhello\r\n0\r\nX-T: 1\r\nContent-Length: 9\r\n\r\n")
+                body=size_line + b"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")
     status, _, body = exchange(server, data)
     assert (status, body) == (200, b"hello")
+
+
+@pytest.mark.parametrize("trailer", [b"Content-Length: 9", b"Host: evil.example",
+                                     b"Transfer-Encoding: chunked", b"Authorization: x"])
+def test_a_framing_or_routing_field_in_a_trailer_is_a_400(server, trailer):
+    data = post(b"Transfer-Encoding: chunked", target=b"/echo",
+                body=b"5\r\nhello\r\n0\r\n" + trailer + b"\r\n\r\n")
+    status, headers, _ = exchange(server, data)
+    assert status == 400
+    assert headers.get("connection") == "close"
 
 
 @pytest.mark.parametrize("chunks", [
@@ -122,6 +132,8 @@ def test_bad_chunked_bodies_get_400(server, chunks):
     b"GET /hit HTTP/1.1\r\n\r\n",
     b"GET /hit HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     b"GET /hit HTTP/1.1\r\nHost: example.com:abc\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\nContent-Type: b\r\n\r\n",
+    b"GET /hit HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
     b"GET /hit HTTP/1.1\r\nHost: 127.0.0.1:800p\r\n\r\n",
     b"GET http://h:x/hit HTTP/1.1\r\nHost: h\r\n\r\n",
     b"GET /hit HTTP/1.1\nHost: x\n\n",

@@ -235,13 +235,31 @@ def test_chunk_data_longer_than_its_size_is_400():
 
 
 @pytest.mark.parametrize("trailer", [
-    b"Content-Length: 5", b"Transfer-Encoding: chunked", b"Host: evil.example", b"Connection: close",
+    b"Content-Length: 5", b"Transfer-Encoding: chunked", b"Host: evil.example", b"Trailer: x",
+    b"Content-Type: text/plain", b"Content-Encoding: gzip", b"Content-Range: bytes 0-1/2",
+    b"Authorization: Basic eA==", b"Cookie: a=1", b"Set-Cookie: a=1", b"Cache-Control: no-cache",
+    b"Expect: 100-continue", b"Max-Forwards: 1", b"TE: trailers", b"connection: close",
 ])
-def test_framing_fields_in_trailers_are_dropped(trailer):
-    events = parse(head(CHUNKED) + b"0\r\n" + trailer + b"\r\nX-Kept: 1\r\n\r\n" +
+def test_framing_and_routing_fields_in_trailers_are_400(trailer):
+    assert body_error(head(CHUNKED) + b"0\r\n" + trailer + b"\r\nX-Kept: 1\r\n\r\n") == 400
+
+
+def test_other_trailer_fields_reach_the_end_of_the_message():
+    events = parse(head(CHUNKED) + b"0\r\nX-Checksum: abc\r\n\r\n" +
                    head(line=b"GET /next HTTP/1.1"))
-    assert events[1] == EndOfMessage(((b"X-Kept", b"1"),))
+    assert events[1] == EndOfMessage(((b"X-Checksum", b"abc"),))
     assert events[2].target == b"/next"
+
+
+@pytest.mark.parametrize("field", [b"Content-Type: text/plain", b"Authorization: Basic eA==",
+                                   b"Proxy-Authorization: Basic eA=="])
+def test_a_singleton_field_sent_twice_is_400(field):
+    assert error(head(field, field.upper())) == 400
+
+
+def test_list_fields_sent_twice_are_kept():
+    request = parse(head(b"Accept: a", b"Accept: b", b"Cache-Control: x", b"Cache-Control: y"))[0]
+    assert [v for n, v in request.headers if n == b"accept"] == [b"a", b"b"]
 
 
 @pytest.mark.parametrize("trailer", [b"Bad Name: v", b"X: a\x00b", b" X: folded", b"NoColon"])

@@ -45,6 +45,7 @@ request that follows.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 import httptools
@@ -100,14 +101,19 @@ LINGER_BYTES = 1 << 20
 """A lingering close drops input for at most this long, and this much."""
 MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
 
-# Fields a trailer must not carry (RFC 9110 section 6.5.1): dropped, not obeyed.
+# Fields a trailer must not carry (RFC 9110 section 6.5.1: framing, routing,
+# authentication, request modifiers): a 400, as gunicorn answers, not dropped:
+# a trailer that tries to reframe or re-route a request is an attack, not a slip.
 _FORBIDDEN_TRAILERS = frozenset({
     b"content-length", b"transfer-encoding", b"trailer", b"host", b"connection",
     b"keep-alive", b"upgrade", b"te", b"expect", b"content-type", b"content-encoding",
-    b"content-range", b"authorization", b"proxy-authorization", b"cookie", b"max-forwards",
-    b"range", b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since",
-    b"if-range", b"cache-control", b"proxy-connection",
+    b"content-range", b"authorization", b"proxy-authorization", b"cookie", b"set-cookie",
+    b"max-forwards", b"range", b"if-match", b"if-none-match", b"if-modified-since",
+    b"if-unmodified-since", b"if-range", b"cache-control", b"proxy-connection",
 })
+# Fields that are not lists (RFC 9110 section 5.3): sent twice, a request is a
+# 400 (Host and Content-Length have rules of their own).
+_SINGLETONS = frozenset({b"content-type", b"authorization", b"proxy-authorization"})
 _END_NO_TRAILERS = EndOfMessage(())
 # Request(...) runs a Python-level __new__; this builds the same tuple in C.
 _new_request = tuple.__new__
@@ -130,7 +136,7 @@ class RequestParser:
                  "_body_size", "_feed_size", "_careful", "_in_head", "_upgrade", "_target",
                  "_headers", "_hosts", "_valid_host", "_lengths", "_codings",
                  "_expect_continue", "_continue_due", "_forwarded", "_trailers",
-                 "_trailer_bytes", "__weakref__")
+                 "_trailer_bytes", "_singletons", "__weakref__")
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
@@ -155,6 +161,7 @@ class RequestParser:
         self._hosts = 0
         self._valid_host = b"\0"  # the last Host value found valid (never a valid one)
         self._lengths: tuple[bytes, ...] = ()
+        self._singletons: tuple[bytes, ...] = ()  # the singleton fields' names, as they came
         self._codings: tuple[bytes, ...] = ()
         self._expect_continue = False
         self._continue_due = False  # the body being received waits for a 100 Continue
@@ -524,8 +531,9 @@ class RequestParser:
         name, colon, value = line.partition(b":")
         if not colon or not _IS_TOKEN(name) or not _FIELD_VALUE_OK(value):
             raise ProtocolError(400, "invalid trailer field")
-        if name.lower() not in _FORBIDDEN_TRAILERS:
-            self._trailers.append((name, value.strip(b" \t")))
+        if name.lower() in _FORBIDDEN_TRAILERS:
+            raise ProtocolError(400, f"{name.decode('ascii')} is not allowed in a trailer")
+        self._trailers.append((name, value.strip(b" \t")))
         return True
 
     def _end_careful_message(self, end: EndOfMessage) -> None:
@@ -551,7 +559,7 @@ class RequestParser:
         self._target = []
         self._headers = []
         self._hosts = 0
-        self._lengths = self._codings = ()
+        self._lengths = self._codings = self._singletons = ()
         self._expect_continue = False
         self._forwarded = False
 
@@ -611,6 +619,9 @@ class RequestParser:
         hosts = self._hosts
         if hosts != 1 and (hosts or version == "1.1"):
             raise ProtocolError(400, "an HTTP/1.1 request needs exactly one Host header")
+        singletons = self._singletons
+        if len(singletons) > 1 and len(set(singletons)) < len(singletons):
+            raise ProtocolError(400, "a field that is not a list was sent twice")
         method = parser.get_method().decode("ascii")
         target = self._target[0] if len(self._target) == 1 else b"".join(self._target)
         # (Membership of an int is many times cheaper than of a bytes.)
@@ -699,7 +710,7 @@ class RequestParser:
         return _HEAD
 
 
-_SPECIAL_FIELDS = {
+_SPECIAL_FIELDS: dict[bytes, Callable[[RequestParser, bytes], None]] = {
     b"host": RequestParser._on_host,
     b"content-length": RequestParser._on_content_length,
     b"transfer-encoding": RequestParser._on_transfer_encoding,
@@ -708,6 +719,16 @@ _SPECIAL_FIELDS = {
     b"x-forwarded-for": RequestParser._on_forwarded,
     b"x-forwarded-proto": RequestParser._on_forwarded,
 }
+
+
+def _noted_as(name: bytes) -> Callable[[RequestParser, bytes], None]:
+    """The field handler that notes one more `name` (a singleton) in the head."""
+    def note(parser: RequestParser, value: bytes) -> None:
+        parser._singletons += (name,)
+    return note
+
+
+_SPECIAL_FIELDS.update((name, _noted_as(name)) for name in _SINGLETONS)
 
 
 def _split_target(method: str, target: bytes) -> tuple[bytes, bytes]:
