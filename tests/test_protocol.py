@@ -607,3 +607,10 @@ def test_body_of_an_upgrade_request_is_still_framed():
 def test_a_complete_oversized_head_in_one_read_is_431():
     fields = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1100) for i in range(99))
     assert error(b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n") == 431
+
+
+@pytest.mark.parametrize("prefix", [b"\r\n", b"\n", b"\r", b"\r\n\n\r"])
+def test_cr_and_lf_before_a_request_line_are_skipped_on_every_path(prefix):
+    # (parse() checks whole, byte-by-byte and random splits agree.)
+    request = parse(prefix + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0]
+    assert isinstance(request, Request)
