@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import APP_FOR_INTERFACE, free_port, wait_for
+from tests.conftest import APP_FOR_INTERFACE, free_port, raw_exchange, wait_for
 
 # Every class with the app it serves natively, and asgi with a WSGI app (the bridge).
 SERVINGS = [("sync", APP_FOR_INTERFACE["wsgi"]), ("thread", APP_FOR_INTERFACE["wsgi"]),
@@ -280,10 +280,7 @@ def test_text_access_lines_escape_what_the_client_sent(start_server):
                           "--access-logformat", '%(h)s "%(r)s" %(s)s "%(a)s"')
     raw = (b'GET /q?a="b" HTTP/1.1\r\nHost: x\r\nUser-Agent: x" 200 "\xff\\\r\n'
            b"Connection: close\r\n\r\n")
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(raw)
-        while sock.recv(65536):
-            pass
+    raw_exchange(server.port, raw)
     wait_for(lambda: "GET /q" in server.log(), message="the access log line")
     (line,) = [text for text in server.log().splitlines() if "GET /q" in text]
     assert line == '127.0.0.1 "GET /q?a=\\"b\\" HTTP/1.1" 404 "x\\" 200 \\"\\xff\\\\"'
@@ -342,12 +339,9 @@ def test_the_client_address_in_a_text_access_line_is_escaped(start_server):
 def test_several_request_ids_become_one_new_one(start_server):
     server = start_server(APP_FOR_INTERFACE["wsgi"], "--access-logfile", "-",
                           "--access-logformat", "json")
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Request-ID: good\r\n"
-                     b"X-Request-ID: other\r\nConnection: close\r\n\r\n")
-        raw = b""
-        while chunk := sock.recv(65536):
-            raw += chunk
+    raw = raw_exchange(server.port, b"GET /environ HTTP/1.1\r\nHost: x\r\n"
+                                    b"X-Request-ID: good\r\nX-Request-ID: other\r\n"
+                                    b"Connection: close\r\n\r\n")
     environ = json.loads(raw.partition(b"\r\n\r\n")[2])
     wait_for(lambda: json_log_lines(server), message="the access log line")
     (line,) = json_log_lines(server)
