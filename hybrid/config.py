@@ -332,14 +332,17 @@ class Config:
              "X-Forwarded-For / X-Forwarded-Proto headers are believed "
              "(default $FORWARDED_ALLOW_IPS when set)")
     limit_request_line: int = setting(
-        8190, "--limit-request-line", parse=_positive_int, metavar="BYTES",
-        help="longest request-target accepted; longer gets 414")
+        4094, "--limit-request-line", parse=_non_negative_int, metavar="BYTES",
+        help="longest request line (method, target, version; CRLF not counted), as "
+             "gunicorn counts it; longer gets 414 (0: no limit of its own; the head "
+             "as a whole stays bounded)")
     limit_request_fields: int = setting(
         100, "--limit-request-fields", parse=_positive_int, metavar="N",
         help="most header fields in a request; more gets 431")
     limit_request_field_size: int = setting(
-        8190, "--limit-request-field-size", "--limit-request-field_size", parse=_positive_int,
-        metavar="BYTES", help="largest header field (name and value); larger gets 431")
+        8190, "--limit-request-field-size", "--limit-request-field_size", parse=_non_negative_int,
+        metavar="BYTES", help="longest header field line (\"name: value\" and its CRLF), as "
+                              "gunicorn counts it; longer gets 431 (0: no limit of its own)")
     limit_request_body: int = setting(
         0, "--limit-request-body", parse=_non_negative_int, metavar="BYTES",
         help="largest request body; larger gets 413 (0: no limit)")

@@ -145,8 +145,14 @@ def test_malformed_heads_get_400(server, data):
     assert refused(server, data) == 400
 
 
-def test_unknown_method_token_gets_501(server):
-    assert refused(server, b"-BLARGH /hit HTTP/1.1\r\nHost: x\r\n\r\n") == 501
+@pytest.mark.parametrize("method", [b"PURGE", b"PROPFIND", b"BREW", b"-BLARGH", b"get"])
+def test_any_method_token_reaches_the_app(server, method):
+    status, _, body = exchange(server, method + b" /method HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+    assert (status, body) == (200, method)
+
+
+def test_a_method_that_is_not_a_token_gets_400(server):
+    assert refused(server, b"BR(W /hit HTTP/1.1\r\nHost: x\r\n\r\n") == 400
 
 
 @pytest.mark.parametrize("data", [
@@ -177,6 +183,18 @@ def test_http10_request_is_served(server):
 
 def test_overlong_target_gets_414(server):
     assert refused(server, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + H + b"\r\n") == 414
+
+
+def test_a_request_line_over_4094_bytes_gets_414(server):
+    line = b"GET /hit?" + b"a" * (4095 - len(b"GET /hit? HTTP/1.1")) + b" HTTP/1.1"
+    assert len(line) == 4095
+    assert refused(server, line + b"\r\n" + H + b"\r\n") == 414
+
+
+def test_a_field_line_over_8190_bytes_with_its_crlf_gets_431(server):
+    line = b"X: " + b"v" * (8191 - len(b"X: \r\n")) + b"\r\n"
+    assert len(line) == 8191
+    assert refused(server, b"GET /hit HTTP/1.1\r\n" + H + line + b"\r\n") == 431
 
 
 def test_too_many_fields_get_431(server):

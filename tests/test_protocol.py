@@ -377,10 +377,55 @@ def test_bare_lf_in_a_chunk_size_line_is_400():
 
 # --- the request line (RFC 9112 section 3) ------------------------------------------------
 
-@pytest.mark.parametrize("method", [b"-BLARGH", b"BLARGH", b"get", b"FOO_BAR", b"X"])
-def test_unknown_method_tokens_are_501(method):
-    # llhttp knows a fixed list of methods, so any other token gets 501.
-    assert error(method + b" / HTTP/1.1\r\nHost: x\r\n\r\n") == 501
+@pytest.mark.parametrize("method", [b"-BLARGH", b"BLARGH", b"BREW", b"get", b"FOO_BAR", b"X",
+                                    b"PROPFINDX", b"PURGEX", b"M-FOO", b"GETX", b"~!#$%&'*+.^_`|"])
+def test_any_method_token_reaches_the_app_by_its_name(method):
+    # llhttp knows a fixed list; every other token is parsed with a stand-in.
+    request = parse(method + b" /p?q HTTP/1.1\r\nHost: x\r\n\r\n")[0]
+    assert (request.method, request.path, request.query) == (method.decode(), b"/p", b"q")
+
+
+def test_an_unknown_method_keeps_its_body_framing():
+    events = parse(b"BREW /pot HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\ncoffeGET / HTTP/1.1\r\n"
+                   b"Host: x\r\n\r\n")
+    assert [type(e).__name__ for e in events] == ["Request", "Data", "EndOfMessage", "Request", "EndOfMessage"]
+    assert (events[0].method, events[1].data, events[3].method) == ("BREW", b"coffe", "GET")
+
+
+def test_an_unknown_method_keeps_a_chunked_body():
+    events = parse(b"BREW / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntea\r\n0\r\n\r\n")
+    assert (events[0].method, events[1].data) == ("BREW", b"tea")
+
+
+@pytest.mark.parametrize("before", [b"", b"P", b"PP", b"AB-", b"\r\n"])
+def test_an_unknown_method_after_a_body_that_looks_like_one_keeps_its_name(before):
+    # The body ends in bytes llhttp would take for a method's start: however
+    # the reads split them, the next request's method is exactly its own.
+    body = b"xy" + before
+    first = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    events = parse(first + b"PROPFINDX /q HTTP/1.1\r\nHost: x\r\n\r\n")
+    requests = [e for e in events if isinstance(e, Request)]
+    assert [r.method for r in requests] == ["POST", "PROPFINDX"]
+    assert [e.data for e in events if isinstance(e, Data)] == [body]
+
+
+def test_an_unknown_method_split_at_every_byte_after_a_pipelined_request_keeps_its_name():
+    data = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nABPPROPFINDX /q HTTP/1.1\r\n"
+            b"Host: x\r\n\r\n")
+    for cut in range(1, len(data)):
+        parser = RequestParser()
+        events = parser.feed(data[:cut]) + parser.feed(data[cut:])
+        assert [e.method for e in events if isinstance(e, Request)] == ["POST", "PROPFINDX"], cut
+
+
+@pytest.mark.parametrize("data", [b"BR(W / HTTP/1.1\r\nHost: x\r\n\r\n", b"BREW\t/ HTTP/1.1\r\n\r\n",
+                                  b"BR\xc3\xa9W / HTTP/1.1\r\n\r\n", b"BREW\r\n\r\n"])
+def test_a_method_that_is_not_a_token_is_400(data):
+    assert error(data) == 400
+
+
+def test_an_endless_method_is_414():
+    assert error(b"A" * 5000) == 414
 
 
 @pytest.mark.parametrize("data", [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"G(T / HTTP/1.1\r\n\r\n"])
@@ -447,15 +492,32 @@ def test_http09_request_is_never_served():
 
 # --- limits -----------------------------------------------------------------------------
 
+def request_line(size: int, method: bytes = b"GET") -> bytes:
+    """A request whose request line (CRLF not counted) is `size` bytes."""
+    target = b"/" + b"a" * (size - len(method) - len(b" / HTTP/1.1"))
+    line = method + b" " + target + b" HTTP/1.1"
+    assert len(line) == size
+    return line + b"\r\nHost: x\r\n\r\n"
+
+
 def test_overlong_request_target_is_414():
     assert error(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n") == 414
 
 
+@pytest.mark.parametrize("method", [b"GET", b"OPTIONS", b"BREW"])
+def test_the_request_line_limit_is_gunicorns_4094_bytes_for_the_whole_line(method):
+    assert isinstance(parse(request_line(4094, method))[0], Request)
+    assert error(request_line(4095, method)) == 414
+
+
 def test_request_line_limit_is_configurable():
     limits = Limits(request_line=100)
-    assert error(b"GET /" + b"a" * 101 + b" HTTP/1.1\r\nHost: x\r\n\r\n", limits=limits) == 414
-    assert isinstance(parse(b"GET /" + b"a" * 90 + b" HTTP/1.1\r\nHost: x\r\n\r\n", limits=limits)[0],
-                      Request)
+    assert error(request_line(101), limits=limits) == 414
+    assert isinstance(parse(request_line(100), limits=limits)[0], Request)
+
+
+def test_a_request_line_limit_of_0_is_none_of_its_own():
+    assert isinstance(parse(request_line(20000), limits=Limits(request_line=0))[0], Request)
 
 
 def test_too_many_fields_is_431():
@@ -463,13 +525,24 @@ def test_too_many_fields_is_431():
     assert error(b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n") == 431
 
 
+def field_line(size: int) -> bytes:
+    """A request with an "X-Big: vvv...\\r\\n" field line of `size` bytes, CRLF counted."""
+    line = b"X-Big: " + b"v" * (size - len(b"X-Big: \r\n")) + b"\r\n"
+    assert len(line) == size
+    return b"GET / HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n"
+
+
 def test_oversized_field_is_431():
     assert error(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 8190 + b"\r\n\r\n") == 431
 
 
-def test_field_at_the_size_limit_is_accepted():
-    value = b"v" * (8190 - len(b"X-Big") - 2)
-    assert isinstance(parse(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + value + b"\r\n\r\n")[0], Request)
+def test_a_field_line_is_counted_with_its_crlf_as_gunicorn_does():
+    assert isinstance(parse(field_line(8190))[0], Request)
+    assert error(field_line(8191)) == 431
+
+
+def test_a_field_size_limit_of_0_is_none_of_its_own():
+    assert isinstance(parse(field_line(30000), limits=Limits(field_size=0))[0], Request)
 
 
 def test_header_block_is_bounded_however_it_is_split():

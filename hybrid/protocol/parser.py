@@ -62,11 +62,15 @@ from hybrid.protocol.response import CONTINUE
 
 
 class Limits(NamedTuple):
-    """Size limits for one request (gunicorn's names and defaults)."""
+    """Size limits for one request (gunicorn's names, defaults and counting).
 
-    request_line: int = 8190  # 414 beyond (the request-target)
+    The head as a whole stays within `head` whatever they say, so 0 ("no
+    limit of its own") still bounds memory.
+    """
+
+    request_line: int = 4094  # 414 beyond: "METHOD target HTTP/1.1", CRLF not counted; 0 = none
     fields: int = 100  # 431 beyond
-    field_size: int = 8190  # 431 beyond: one "name: value" line
+    field_size: int = 8190  # 431 beyond: one "name: value" line with its CRLF; 0 = none
     body: int = 0  # 413 beyond; 0 = no limit
 
     @property
@@ -118,6 +122,10 @@ _END_NO_TRAILERS = EndOfMessage(())
 # Request(...) runs a Python-level __new__; this builds the same tuple in C.
 _new_request = tuple.__new__
 _HASH = ord("#")
+# Any method but CONNECT frames a request the same way (RFC 9112 section 6).
+_STAND_IN = b"GET"
+# What llhttp accepts of a method before it knows it is not one of its own.
+_METHOD_PREFIX_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
 
 
 class _NeedMore(Exception):
@@ -128,10 +136,15 @@ class _HandOver(Exception):
     """Internal: the fast path stops at this head; the careful path parses the read again."""
 
 
+class _Restart(Exception):
+    """Internal: the buffered head is to be parsed again from its start."""
+
+
 class RequestParser:
     """A sans-IO HTTP/1.1 request parser for one connection."""
 
-    __slots__ = ("limits", "_head_limit", "_max_target", "_events", "_state", "_failed",
+    __slots__ = ("limits", "_head_limit", "_max_target", "_max_line", "_max_field_line",
+                 "_method", "_method_read", "_events", "_state", "_failed",
                  "_buffer", "_llhttp", "_llhttp_idle", "_fed", "_head_seen", "_remaining",
                  "_body_size", "_feed_size", "_careful", "_in_head", "_upgrade", "_target",
                  "_headers", "_hosts", "_valid_host", "_lengths", "_codings",
@@ -141,7 +154,14 @@ class RequestParser:
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._head_limit = limits.head
-        self._max_target = limits.request_line
+        head_limit = self._head_limit
+        self._max_line = limits.request_line or head_limit
+        # While a target streams in, the shortest method and version it could have.
+        self._max_target = self._max_line - len(b"X  HTTP/1.1")
+        self._max_field_line = limits.field_size or head_limit
+        self._method: str | None = None  # an unknown method's name (llhttp saw a stand-in)
+        # A fast-path read that ended in a method, and its events: where the method began.
+        self._method_read: tuple[bytes, list[Event]] | None = None
         self._events: list[Event] = []
         self._state = _STREAM
         self._failed = False
@@ -331,14 +351,17 @@ class RequestParser:
             self._buffer = data[-3:]  # enough to find a blank line split by the reads
             self._fed = len(self._buffer)
             self._state = _HEAD
+            if not self._target:  # a method unknown to llhttp needs its first bytes
+                self._method_read = (data, self._events[first:])
 
     def _recover_carefully(self, data: bytes) -> None:
         """Parse `data` again on the careful path after the fast path stopped in it.
 
         The fast path stops at a Transfer-Encoding field (chunked bodies are
         decoded on the careful path) and at any error, because it cannot
-        tell where in a read the failing request began, which decides the
-        status (501 for an unknown method, 400 for garbage). `data` starts
+        tell where in a read the failing request began, which decides
+        what follows (a method llhttp does not know is parsed again with a
+        stand-in; garbage is a 400). `data` starts
         at a message boundary and none of its events were delivered.
         """
         self._llhttp = None
@@ -347,6 +370,7 @@ class RequestParser:
         self._state = _HEAD
         self._buffer = data
         self._fed = 0
+        self._method_read = None
         self._advance()
 
     # --- the careful path --------------------------------------------------------------
@@ -374,12 +398,12 @@ class RequestParser:
                 if not self._parse_trailer_line():
                     return
             elif state == _BAD_METHOD:
-                error = self._method_error()
-                if error is None:
-                    if len(self._buffer) <= self.limits.request_line:
-                        return  # wait for the byte that ends the method
-                    error = ProtocolError(400, "invalid request method")
-                raise error
+                try:
+                    self._stand_in_method()
+                except _NeedMore:
+                    return
+                except _Restart:
+                    continue
             else:
                 return
         if self._state == _HEAD and self._fed == 0:
@@ -407,6 +431,9 @@ class RequestParser:
             self._feed_head(buffer[self._fed:end], self._head_seen + end)
         except _NeedMore:
             return False
+        except _Restart:
+            return True  # the buffer holds the head again, for a fresh llhttp
+        self._method_read = None
         if self._in_head:
             self._refuse_http2_preface()
             raise ProtocolError(400, "malformed request head")
@@ -445,31 +472,53 @@ class RequestParser:
         except httptools.HttpParserUpgrade:
             raise
         except httptools.HttpParserInvalidMethodError:
-            error = self._method_error()
-            if error is None:
-                self._state = _BAD_METHOD
-                raise _NeedMore from None
-            raise error from None
+            pass
         except httptools.HttpParserError as exc:
             detail = str(exc) or "malformed request"
             if detail == "Invalid HTTP version":
                 raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1") from None
             raise ProtocolError(400, detail) from None
+        else:
+            return
+        self._stand_in_method()  # (outside the except block: no context on what it raises)
 
-    def _method_error(self) -> ProtocolError | None:
-        """llhttp refused the method: 501 for an unknown token, 400 for anything else.
+    def _stand_in_method(self) -> None:
+        """llhttp refused the method, knowing a fixed list. Any token is a method
+        (RFC 9110 section 9.1): the head is parsed again from its start by a fresh
+        llhttp with a stand-in it knows, which frames a request as every method
+        but CONNECT does, and the request keeps the real name. Not a token: 400.
 
-        None while the buffered bytes are all token characters: the byte
-        that ends them decides.
+        Raises _Restart with the buffer ready for that, or _NeedMore while
+        every byte so far may belong to the method (the next one decides).
         """
-        buffer = self._buffer.lstrip(b"\r\n")
-        method = buffer[:len(buffer) - len(buffer.lstrip(_TCHARS))]
-        after = buffer[len(method):len(method) + 1]
-        if not after:
-            return None
-        if method and after == b" ":
-            return ProtocolError(501, f"method {method.decode('ascii')!r} is not implemented")
-        return ProtocolError(400, "invalid request method")
+        head = self._head_from_start()
+        method = head[:len(head) - len(head.lstrip(_TCHARS))]
+        after = head[len(method):len(method) + 1]
+        if not after and method:
+            if len(method) > self._max_line:
+                raise ProtocolError(414, "request line too long")
+            self._state = _BAD_METHOD
+            raise _NeedMore
+        if after != b" ":
+            raise ProtocolError(400, "invalid request method")
+        self._method = method.decode("ascii")
+        self._buffer = _STAND_IN + head[len(method):]
+        self._head_seen = len(method) - len(_STAND_IN)  # the head's size as the client sent it
+        self._method_read = None
+        self._llhttp = None
+        self._llhttp_idle = True
+        self._fed = 0
+        self._state = _HEAD
+        raise _Restart
+
+    def _head_from_start(self) -> bytes:
+        """The head being parsed, from its first byte (CR/LF before it skipped)."""
+        buffer = self._buffer
+        if self._method_read is not None:
+            read, events = self._method_read
+            kept = len(read[-3:])  # the buffer began with these bytes of the read
+            buffer = read[_last_message_start(read, events):] + buffer[kept:]
+        return buffer.lstrip(b"\r\n")
 
     def _pass_body(self) -> None:
         buffer = self._buffer
@@ -568,7 +617,7 @@ class RequestParser:
         target.append(piece)
         limit = self._max_target
         if len(piece) > limit or (len(target) > 1 and sum(map(len, target)) > limit):
-            raise ProtocolError(414, "request line too long")
+            raise ProtocolError(414, "request line too long")  # at least (exactly: below)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
@@ -611,7 +660,7 @@ class RequestParser:
         headers = self._headers
         if len(headers) > self.limits.fields:
             raise ProtocolError(431, "too many header fields")
-        if self._feed_size > self.limits.field_size:
+        if self._feed_size > self._max_field_line:
             self._check_large_head(headers)  # a smaller head cannot break these limits
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
@@ -622,8 +671,15 @@ class RequestParser:
         singletons = self._singletons
         if len(singletons) > 1 and len(set(singletons)) < len(singletons):
             raise ProtocolError(400, "a field that is not a list was sent twice")
-        method = parser.get_method().decode("ascii")
+        method = self._method
+        if method is None:
+            method = parser.get_method().decode("ascii")
+        else:
+            self._method = None
         target = self._target[0] if len(self._target) == 1 else b"".join(self._target)
+        if len(method) + len(target) + 10 > self._max_line:
+            # gunicorn's count: the line without its CRLF ("HTTP/1.1" and two spaces: 10)
+            raise ProtocolError(414, "request line too long")
         # (Membership of an int is many times cheaper than of a bytes.)
         if target[:1] == b"/" and method != "CONNECT" and _HASH not in target:
             path, _, query = target.partition(b"?")
@@ -650,7 +706,8 @@ class RequestParser:
             self._state = body_state
 
     def _check_large_head(self, headers: list[tuple[bytes, bytes]]) -> None:
-        limit = self.limits.field_size - 2
+        # gunicorn counts the field line with its CRLF: "name: value\r\n".
+        limit = self._max_field_line - len(b": \r\n")
         if any(len(name) + len(value) > limit for name, value in headers):
             raise ProtocolError(431, "header field too large")
         size = sum(map(len, self._target)) + sum(len(n) + len(v) + 4 for n, v in headers)
@@ -729,6 +786,47 @@ def _noted_as(name: bytes) -> Callable[[RequestParser, bytes], None]:
 
 
 _SPECIAL_FIELDS.update((name, _noted_as(name)) for name in _SINGLETONS)
+
+
+class _MessageCount:
+    """llhttp callbacks that count the messages begun and not yet complete."""
+
+    def __init__(self) -> None:
+        self.open = 0
+
+    def on_message_begin(self) -> None:
+        self.open += 1
+
+    def on_message_complete(self) -> None:
+        self.open -= 1
+
+
+def _ends_between_messages(data: bytes) -> bool:
+    count = _MessageCount()
+    try:
+        httptools.HttpRequestParser(count).feed_data(data)
+    except httptools.HttpParserError:
+        return False
+    return count.open == 0
+
+
+def _last_message_start(read: bytes, events: list[Event]) -> int:
+    """Where the message that `read` ends in began (CR/LF before it counted in).
+
+    `read` is a fast-path read that began at a message boundary and ended
+    before that message's target; `events` are the ones it completed.
+    """
+    if not events:
+        return 0
+    if type(events[-2]) is not Data:  # the message before has no body: it ends in a blank line
+        return read.rfind(b"\r\n\r\n") + 4
+    # Its body may end in bytes that look like the start of a method: the
+    # message begins where a fresh parser of the read is between messages.
+    tail = len(read) - len(read.rstrip(_METHOD_PREFIX_BYTES + b" \r\n"))
+    for start in range(len(read), len(read) - tail - 1, -1):
+        if _ends_between_messages(read[:start]):
+            return start
+    raise AssertionError("a fast-path read with no message boundary before its last head")
 
 
 def _split_target(method: str, target: bytes) -> tuple[bytes, bytes]:

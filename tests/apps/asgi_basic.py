@@ -118,6 +118,10 @@ async def _path(scope, receive, send, query):
     await _text(send, scope["path"])
 
 
+async def method(scope, receive, send, query):
+    await _text(send, scope["method"])
+
+
 async def scope_dump(scope, receive, send, query):
     shown = {k: v for k, v in scope.items() if k not in ("headers", "state")}
     shown["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
@@ -323,6 +327,7 @@ async def whoami(scope, receive, send, query):
 
 ROUTES["/ws-last-close-code"] = ws_last_close_code
 ROUTES["/whoami"] = whoami
+ROUTES["/method"] = method
 ROUTES["/raise-after-disconnect"] = raise_after_disconnect
 ROUTES["/echo-or-sorry"] = echo_or_sorry
 WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,

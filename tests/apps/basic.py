@@ -108,6 +108,8 @@ def app(environ, start_response):
         return _text(start_response, "hit")
     if path == "/hits":
         return _text(start_response, str(HITS["count"]))
+    if path == "/method":
+        return _text(start_response, environ["REQUEST_METHOD"])
     if path == "/closed-count":
         return _text(start_response, str(CLOSED["count"]))
     if path == "/exc-info":
