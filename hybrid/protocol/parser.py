@@ -143,7 +143,7 @@ class _Restart(Exception):
 class RequestParser:
     """A sans-IO HTTP/1.1 request parser for one connection."""
 
-    __slots__ = ("limits", "_head_limit", "_max_target", "_max_line", "_max_field_line",
+    __slots__ = ("limits", "_head_limit", "_max_target", "_max_line", "_max_field_line", "_max_fields",
                  "_method", "_method_read", "_events", "_state", "_failed",
                  "_buffer", "_llhttp", "_llhttp_idle", "_fed", "_head_seen", "_remaining",
                  "_body_size", "_feed_size", "_careful", "_in_head", "_upgrade", "_target",
@@ -159,6 +159,7 @@ class RequestParser:
         # While a target streams in, the shortest method and version it could have.
         self._max_target = self._max_line - len(b"X  HTTP/1.1")
         self._max_field_line = limits.field_size or head_limit
+        self._max_fields = limits.fields
         self._method: str | None = None  # an unknown method's name (llhttp saw a stand-in)
         # A fast-path read that ended in a method, and its events: where the method began.
         self._method_read: tuple[bytes, list[Event]] | None = None
@@ -620,17 +621,24 @@ class RequestParser:
             raise ProtocolError(414, "request line too long")  # at least (exactly: below)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Called for every field of every request: the common fields are
+        # handled inline, as a second Python call costs more than their work.
         name = name.lower()
         value = value.rstrip(b" \t")  # llhttp strips leading whitespace only
         self._headers.append((name, value))
-        special = _SPECIAL_FIELDS.get(name)
-        if special is not None:
-            special(self, value)
+        if name in _SPECIAL_FIELDS:
+            if name == b"host":
+                self._hosts += 1
+                if value != self._valid_host:  # a keep-alive client names the same one
+                    self._check_host(value)
+            elif name == b"content-length":
+                self._lengths += (value,)
+            elif name in _SINGLETONS:
+                self._singletons += (name,)
+            else:
+                _FIELD_HANDLERS[name](self, value)
 
-    def _on_host(self, value: bytes) -> None:
-        self._hosts += 1
-        if value == self._valid_host:
-            return  # a keep-alive client names the same host on every request
+    def _check_host(self, value: bytes) -> None:
         # The common case in C: only reg-name characters, and no colon, or one
         # before a port of digits (RFC 3986: port = *DIGIT); the rest, the regex.
         if value.translate(None, _REG_NAME_CHARS) or (
@@ -639,9 +647,6 @@ class RequestParser:
             if not _HOST_OK(value):
                 raise ProtocolError(400, "invalid Host header")
         self._valid_host = value
-
-    def _on_content_length(self, value: bytes) -> None:
-        self._lengths += (value,)
 
     def _on_transfer_encoding(self, value: bytes) -> None:
         self._codings += (value,)
@@ -658,7 +663,7 @@ class RequestParser:
         parser = self._llhttp
         assert parser is not None  # (it is calling us)
         headers = self._headers
-        if len(headers) > self.limits.fields:
+        if len(headers) > self._max_fields:
             raise ProtocolError(431, "too many header fields")
         if self._feed_size > self._max_field_line:
             self._check_large_head(headers)  # a smaller head cannot break these limits
@@ -686,7 +691,17 @@ class RequestParser:
         else:
             path, query = _split_target(method, target)
         # Framing is decided, and may refuse, before the Request is queued.
-        body_state = self._frame_body(version) if self._codings or self._lengths else _HEAD
+        lengths = self._lengths
+        if self._codings:
+            body_state = self._frame_body(version)
+        elif not lengths:
+            body_state = _HEAD
+        elif len(lengths) == 1 and lengths[0].isdigit() and len(lengths[0]) <= 18 and not self.limits.body:
+            # The common case inline: one plain length and no body limit.
+            self._remaining = int(lengths[0])
+            body_state = _LENGTH if self._remaining else _HEAD
+        else:
+            body_state = self._frame_body(version)
         upgrade = parser.should_upgrade()
         if not self._careful and (body_state == _CHUNK_SIZE or (upgrade and body_state != _HEAD)):
             # Hand the read over to the careful path, which decodes chunked
@@ -767,25 +782,15 @@ class RequestParser:
         return _HEAD
 
 
-_SPECIAL_FIELDS: dict[bytes, Callable[[RequestParser, bytes], None]] = {
-    b"host": RequestParser._on_host,
-    b"content-length": RequestParser._on_content_length,
+_FIELD_HANDLERS: dict[bytes, Callable[[RequestParser, bytes], None]] = {
     b"transfer-encoding": RequestParser._on_transfer_encoding,
     b"expect": RequestParser._on_expect,
     b"forwarded": RequestParser._on_forwarded,
     b"x-forwarded-for": RequestParser._on_forwarded,
     b"x-forwarded-proto": RequestParser._on_forwarded,
 }
-
-
-def _noted_as(name: bytes) -> Callable[[RequestParser, bytes], None]:
-    """The field handler that notes one more `name` (a singleton) in the head."""
-    def note(parser: RequestParser, value: bytes) -> None:
-        parser._singletons += (name,)
-    return note
-
-
-_SPECIAL_FIELDS.update((name, _noted_as(name)) for name in _SINGLETONS)
+# The fields on_header looks at: these, and those it handles itself.
+_SPECIAL_FIELDS = frozenset({b"host", b"content-length", *_SINGLETONS, *_FIELD_HANDLERS})
 
 
 class _MessageCount:
