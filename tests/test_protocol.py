@@ -378,11 +378,18 @@ def test_bare_lf_in_a_chunk_size_line_is_400():
 # --- the request line (RFC 9112 section 3) ------------------------------------------------
 
 @pytest.mark.parametrize("method", [b"-BLARGH", b"BLARGH", b"BREW", b"get", b"FOO_BAR", b"X",
-                                    b"PROPFINDX", b"PURGEX", b"M-FOO", b"GETX", b"~!#$%&'*+.^_`|"])
+                                    b"PROPFINDX", b"PURGEX", b"M-FOO", b"GETX", b"~!#$%&'*+.^_`|",
+                                    b"PRIX", b"PRI_X", b"PLAYX"])
 def test_any_method_token_reaches_the_app_by_its_name(method):
     # llhttp knows a fixed list; every other token is parsed with a stand-in.
     request = parse(method + b" /p?q HTTP/1.1\r\nHost: x\r\n\r\n")[0]
     assert (request.method, request.path, request.query) == (method.decode(), b"/p", b"q")
+
+
+@pytest.mark.parametrize("method", [b"PLAY", b"SETUP", b"TEARDOWN", b"GET_PARAMETER"])
+def test_the_methods_llhttp_keeps_for_rtsp_are_400_however_split(method):
+    # llhttp refuses them only at the version, after the target: a known gap.
+    assert error(method + b" /p HTTP/1.1\r\nHost: x\r\n\r\n") == 400
 
 
 def test_an_unknown_method_keeps_its_body_framing():
@@ -409,17 +416,45 @@ def test_an_unknown_method_after_a_body_that_looks_like_one_keeps_its_name(befor
     assert [e.data for e in events if isinstance(e, Data)] == [body]
 
 
-def test_an_unknown_method_split_at_every_byte_after_a_pipelined_request_keeps_its_name():
-    data = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nABPPROPFINDX /q HTTP/1.1\r\n"
-            b"Host: x\r\n\r\n")
+@pytest.mark.parametrize("body, method", [(b"ABP", b"PROPFINDX"), (b"x", b"GET_X"), (b"S", b"SET_PARAMETERX")])
+def test_an_unknown_method_cut_anywhere_after_a_pipelined_request_keeps_its_name(body, method):
+    data = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body + method +
+            b" /q HTTP/1.1\r\nHost: x\r\n\r\n")
     for cut in range(1, len(data)):
         parser = RequestParser()
         events = parser.feed(data[:cut]) + parser.feed(data[cut:])
-        assert [e.method for e in events if isinstance(e, Request)] == ["POST", "PROPFINDX"], cut
+        assert [e.method for e in events if isinstance(e, Request)] == ["POST", method.decode()], cut
+
+
+def test_a_method_trickling_in_is_located_once_not_at_every_byte(monkeypatch):
+    # Where the method began is found by parsing the read it started in
+    # again; doing that for every byte that follows would be quadratic.
+    from hybrid.protocol import parser as module
+    calls = []
+    original = module._ends_between_messages
+    monkeypatch.setattr(module, "_ends_between_messages", lambda data: calls.append(1) or original(data))
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nxPROPPATC")
+    for _ in range(50):
+        parser.feed(b"X")
+    found = len(calls)
+    assert 0 < found <= len(b"PROPPATC") + 2
+    events = parser.feed(b" / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert events[0].method == "PROPPATC" + "X" * 50
+    assert len(calls) == found
+
+
+def test_a_field_line_over_the_limit_is_431_wherever_the_reads_split_it():
+    data = field_line(8191)
+    for cut in range(len(data) - 8190, len(data)):
+        parser = RequestParser()
+        events = parser.feed(data[:cut]) + parser.feed(data[cut:])
+        assert [e.status for e in events if isinstance(e, ProtocolError)] == [431], cut
 
 
 @pytest.mark.parametrize("data", [b"BR(W / HTTP/1.1\r\nHost: x\r\n\r\n", b"BREW\t/ HTTP/1.1\r\n\r\n",
-                                  b"BR\xc3\xa9W / HTTP/1.1\r\n\r\n", b"BREW\r\n\r\n"])
+                                  b"BR\xc3\xa9W / HTTP/1.1\r\n\r\n", b"BREW\r\n\r\n",
+                                  b" / HTTP/1.1\r\nHost: x\r\n\r\n", b"\r\n / HTTP/1.1\r\nHost: x\r\n\r\n"])
 def test_a_method_that_is_not_a_token_is_400(data):
     assert error(data) == 400
 
@@ -484,6 +519,10 @@ def test_unsupported_versions_are_505(version):
 
 def test_http2_connection_preface_is_505():
     assert error(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505
+
+
+def test_the_method_pri_is_505_however_split():
+    assert error(b"PRI / HTTP/1.1\r\nHost: x\r\n\r\n") == 505
 
 
 def test_http09_request_is_never_served():

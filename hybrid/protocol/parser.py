@@ -125,7 +125,7 @@ _HASH = ord("#")
 # Any method but CONNECT frames a request the same way (RFC 9112 section 6).
 _STAND_IN = b"GET"
 # What llhttp accepts of a method before it knows it is not one of its own.
-_METHOD_PREFIX_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
+_METHOD_PREFIX_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # (GET_PARAMETER is RTSP's)
 
 
 class _NeedMore(Exception):
@@ -344,7 +344,8 @@ class RequestParser:
             self._recover_carefully(data)
             return
         if self._in_head:
-            self._refuse_http2_preface()
+            if self._target:  # (before it, "PRI" may be the start of another method)
+                self._refuse_http2_preface()
             # The head goes on in the next read, which might bring a
             # Transfer-Encoding field: finish it on the careful path.
             self._head_seen = sum(map(len, self._target)) + sum(
@@ -478,6 +479,9 @@ class RequestParser:
             detail = str(exc) or "malformed request"
             if detail == "Invalid HTTP version":
                 raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1") from None
+            if detail == "Expected HTTP/2 Connection Preface":
+                # The method PRI: the same answer as for the preface, however it was split.
+                raise ProtocolError(505, "HTTP/2 is not served here; use HTTP/1.1") from None
             raise ProtocolError(400, detail) from None
         else:
             return
@@ -498,9 +502,11 @@ class RequestParser:
         if not after and method:
             if len(method) > self._max_line:
                 raise ProtocolError(414, "request line too long")
+            # Found once: the buffer holds the head from its start from now on.
+            self._buffer, self._method_read, self._head_seen = head, None, 0
             self._state = _BAD_METHOD
             raise _NeedMore
-        if after != b" ":
+        if not method or after != b" ":
             raise ProtocolError(400, "invalid request method")
         self._method = method.decode("ascii")
         self._buffer = _STAND_IN + head[len(method):]
@@ -665,8 +671,10 @@ class RequestParser:
         headers = self._headers
         if len(headers) > self._max_fields:
             raise ProtocolError(431, "too many header fields")
-        if self._feed_size > self._max_field_line:
-            self._check_large_head(headers)  # a smaller head cannot break these limits
+        if self._careful or self._feed_size > self._max_field_line:
+            # A smaller whole head cannot break these limits; a split one may
+            # have begun in a read whose bytes the careful path did not count.
+            self._check_large_head(headers)
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1")
