@@ -99,22 +99,22 @@ def test_messages_out_of_order_are_a_500(client, server):
     assert "expected 'http.response.start'" in server.log()
 
 
-def test_client_disconnect_reaches_the_app(client, server):
+def leave_mid_stream(client, server, path: str) -> None:
+    """Start a streamed response from `path`, hang up, and wait for the app to see it."""
     before = int(client.get("/disconnects").text)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /until-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         assert b"streaming" in sock.recv(65536)
     wait_for(lambda: int(client.get("/disconnects").text) == before + 1,
              message="the app to see http.disconnect")
+
+
+def test_client_disconnect_reaches_the_app(client, server):
+    leave_mid_stream(client, server, "/until-disconnect")
 
 
 def test_an_app_that_raises_once_its_client_left_is_not_logged_as_an_app_error(client, server):
-    before = int(client.get("/disconnects").text)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /raise-after-disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert b"streaming" in sock.recv(65536)
-    wait_for(lambda: int(client.get("/disconnects").text) == before + 1,
-             message="the app to see http.disconnect")
+    leave_mid_stream(client, server, "/raise-after-disconnect")
     assert "GET /raise-after-disconnect" not in server.log()
 
 
