@@ -177,6 +177,36 @@ def test_streamed_upload_keeps_worker_memory_flat(client, server):
     assert _peak_rss_during(server, upload) - before < 8 * 1024 * 1024
 
 
+def test_pipelined_answers_to_a_client_that_does_not_read_are_not_buffered(server):
+    # 200 pipelined requests for 1 MiB each, in one write, and nothing read
+    # for a while: the worker holds about one answer, not 200 MiB; then every
+    # answer arrives, in order.
+    count, size = 200, 1024 * 1024
+    request = b"GET /one?size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % size
+    before = _worker_rss(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(request * count)
+        peak = _peak_rss_during(server, lambda: time.sleep(2))
+        answers = _read_answers(sock, count, size)
+    assert peak - before < 24 * 1024 * 1024
+    assert answers == count
+
+
+def _read_answers(sock: socket.socket, count: int, size: int) -> int:
+    """Read `count` answers of `size` bytes each; how many were whole 200s."""
+    pending, whole = b"", 0
+    for _ in range(count):
+        while b"\r\n\r\n" not in pending:
+            pending += sock.recv(1 << 20)
+        head, _, pending = pending.partition(b"\r\n\r\n")
+        while len(pending) < size:
+            pending += sock.recv(1 << 20)
+        body, pending = pending[:size], pending[size:]
+        whole += head.startswith(b"HTTP/1.1 200") and body == b"x" * size
+    return whole
+
+
 # --- settings and lifecycle -----------------------------------------------------------
 
 def test_limit_concurrency_answers_503_beyond_it(start_server):

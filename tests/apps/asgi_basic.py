@@ -180,6 +180,13 @@ async def download(scope, receive, send, query):
         await send({"type": "http.response.body", "body": chunk, "more_body": sent < size})
 
 
+async def one_piece(scope, receive, send, query):
+    body = b"x" * int(query.get("size", "1048576"))
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def upload(scope, receive, send, query):
     total = 0
     while True:
@@ -252,7 +259,7 @@ ROUTES = {
     "/download": download, "/upload": upload, "/until-disconnect": until_disconnect,
     "/disconnects": disconnects, "/ignore-body": ignore_body, "/early-hint": early_hint,
     "/body-after-start": body_after_start, "/send-until-gone": send_until_gone,
-    "/raised": raised,
+    "/raised": raised, "/one": one_piece,
 }
 
 

@@ -146,6 +146,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.flow.resume_writing()
+        if self.active is None and self.waiting and not self.closed:
+            self._carry_on()  # the pipelined request held back below
 
     # --- events from the parser ------------------------------------------------------------
 
@@ -268,6 +270,8 @@ class HttpProtocol(asyncio.Protocol):
         ended): the events after it, an error among them, are routed next.
         """
         if self.waiting:
+            if self.flow.write_paused:
+                return  # a client that does not read its answers gets no more of them
             self._start(self.waiting.popleft())
             self.flow.resume_reading()
         elif self.pending_error is not None:

@@ -21,6 +21,7 @@ from hybrid.logs import AccessLog
 from hybrid.metrics import Row
 from hybrid.protocol import RequestParser
 from hybrid.proxy import ProxyHeaders
+from hybrid.workers.asgi.flow import FlowControl
 
 if TYPE_CHECKING:
     from hybrid.config import Config
@@ -58,6 +59,7 @@ class Channel(Protocol):
     client: tuple[str, int] | None
     peer_trusted: bool
     address: tuple[str, int | None] | None  # the server side of the connection
+    flow: FlowControl  # `write_paused`: a send must `drain()` before it writes
 
     def write(self, data: bytes) -> None: ...
 

@@ -144,6 +144,10 @@ class RequestCycle(Cycle):
             raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
         if self.complete:
             raise RuntimeError("'http.response.body' sent after the response was complete")
+        if channel.flow.write_paused:  # a client that does not read holds the writer here
+            await channel.drain()
+            if channel.closed:
+                raise ClientDisconnected("the client closed the connection")
         more = message.get("more_body", False)
         data = self.framer.body(message.get("body", b""))
         if self.head is not None:  # the head goes out with the first body: one write
@@ -153,9 +157,7 @@ class RequestCycle(Cycle):
             self.complete = True
         if data:
             channel.write(data)  # dropped if the client is gone
-        if more:
-            await channel.drain()
-        else:
+        if not more:
             self._finish(self.framer.keep_alive)
 
     # --- how the app ended --------------------------------------------------------------

@@ -176,7 +176,8 @@ class WebSocketCycle(Cycle):
                 event = (TextMessage(data=text) if text is not None
                          else BytesMessage(data=payload or b""))
                 self.channel.write(self.conn.send(event))
-                await self.channel.drain()
+                if self.channel.flow.write_paused:
+                    await self.channel.drain()
             elif kind == "websocket.close":
                 self._close(message.get("code", 1000), message.get("reason") or "")
             else:
