@@ -15,6 +15,7 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group bridge|bridge-io   # a WSGI app on an event loop
     python benchmarks/load.py --group asgi|asgi-json|starlette
     python benchmarks/load.py --group asgi --pin   # one core for the servers, one for wrk
+    python benchmarks/load.py --group asgi --close # a new connection per request
     python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
                                                    # checkout (git worktree add /tmp/old REV)
 
@@ -191,13 +192,14 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def drive(server: Server, connections: int, duration: float) -> None:
+def drive(server: Server, connections: int, duration: float, close: bool) -> None:
     assert server.proc is not None
     root = psutil.Process(server.proc.pid)
     processes = [root, *root.children(recursive=True)]
     cpu_before = _cpu_seconds(processes)
     out = subprocess.run(
         [*PIN_LOAD, "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency",
+         *(["-H", "Connection: close"] if close else []),
          f"http://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=True).stdout
     cpu = _cpu_seconds(processes) - cpu_before
     answered = int(re.search(r"(\d+) requests in", out).group(1))
@@ -222,6 +224,8 @@ def main() -> None:
     options.add_argument("--rounds", type=int, default=5)
     options.add_argument("--duration", type=float, default=5.0)
     options.add_argument("--connections", type=int, default=64)
+    options.add_argument("--close", action="store_true",
+                         help="a new connection for every request (Connection: close)")
     options.add_argument("--pin", action="store_true",
                          help="run the servers on the last CPU and wrk on the first (taskset)")
     options.add_argument("--tree", type=Path,
@@ -245,13 +249,14 @@ def main() -> None:
         for round_number in range(args.rounds):
             order = running[round_number % len(running):] + running[:round_number % len(running)]
             for server in order:
-                drive(server, args.connections, args.duration)
+                drive(server, args.connections, args.duration, args.close)
     finally:
         for server in running:
             stop(server)
     base = next((s for s in running if s.name == baseline), None)
     base_rps = statistics.median(base.rps) if base else None
-    print(f"group {args.group}: wrk -t1 -c{args.connections} -d{args.duration:g}s, "
+    print(f"group {args.group}: wrk -t1 -c{args.connections} -d{args.duration:g}s"
+          + (" -H 'Connection: close'" if args.close else "") + ", "
           f"{args.rounds} interleaved rounds, medians; python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cpus" + (", servers and wrk pinned to a core each" if args.pin else ""))
     print("Each cell: the median, then the min-max over the rounds.")
