@@ -246,8 +246,10 @@ class Config:
              "than 1 switches to the thread class, as gunicorn does")
     worker_connections: int = setting(
         1000, "--worker-connections", parse=_positive_int, metavar="N",
-        help="most open connections per worker (thread class); at the bound it stops "
-             "accepting until some close")
+        help="most open connections per worker (thread and asgi classes); at the bound "
+             "a new client takes the place of the longest-idle keep-alive connection, and "
+             "while none is idle the thread class stops accepting and the asgi class "
+             "answers 503")
     keep_alive: float = setting(
         5.0, "--keep-alive", parse=_positive_seconds, metavar="SECONDS",
         help="close a kept-alive connection idle this long")

@@ -171,6 +171,18 @@ def launch(app: str, *flags: str, workdir: Path, env: dict[str, str] | None = No
     return server
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One Content-Length-framed response from a kept-alive socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(split_response(data)[1]["content-length"])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def raw_exchange(port: int, data: bytes, *, half_close: bool = False, timeout: float = 10) -> bytes:
     """Send exact bytes, then read until the server closes the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:

@@ -75,11 +75,11 @@ def test_a_forced_interface_is_named_as_forced():
             "serves WSGI only: leave --interface out, or use -k asgi") in result.stderr
 
 
-def test_a_setting_only_thread_reads_is_warned_about_under_auto():
-    result = run_hybrid("check", APP, "--worker-connections", "5")
+def test_a_setting_the_class_does_not_read_is_warned_about():
+    result = run_hybrid("check", APP, "-k", "sync", "--worker-connections", "5")
     assert result.stdout.splitlines()[0] == (
-        "warning: --worker-connections (from command line) is ignored: the 'auto' worker class "
-        "does not use it (-k thread uses it)")
+        "warning: --worker-connections (from command line) is ignored: the 'sync' worker class "
+        "does not use it (-k thread and -k asgi use it)")
 
 
 @pytest.mark.parametrize("flags", [[], ["--preload"]])

@@ -11,21 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.conftest import split_response, wait_for
+from tests.conftest import read_response, split_response, wait_for
 
 APP = "tests.apps.basic:app"
-
-
-def read_response(sock: socket.socket) -> bytes:
-    """One Content-Length-framed response from a kept-alive socket."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(split_response(data)[1]["content-length"])
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head + b"\r\n\r\n" + body
 
 
 def test_one_connection_carries_100_requests(start_server):
@@ -92,6 +80,27 @@ def test_connection_bound_holds_and_every_connection_is_served(start_server):
         for sock in extra:
             sock.close()
     assert server.accepts()
+
+
+def test_at_the_connection_bound_a_new_client_takes_the_longest_idle_ones_place(start_server):
+    server = start_server(APP, "-k", "thread", "-w", "1", "--worker-connections", "3",
+                          "--keep-alive", "300")
+    kept = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
+    try:
+        for sock in kept:  # one request each, then idle: the first idles longest
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert split_response(read_response(sock))[0] == 200
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as new:
+            new.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert split_response(read_response(new))[0] == 200
+        assert kept[0].recv(65536) == b""  # closed to make room
+        for sock in kept[1:]:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert split_response(read_response(sock))[0] == 200
+    finally:
+        for sock in kept:
+            sock.close()
+    assert server.log().count("closing idle keep-alive connections to make room") == 1
 
 
 def test_sync_with_threads_switches_to_the_thread_class(start_server):

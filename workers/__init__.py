@@ -31,7 +31,7 @@ THREADS_CHOSE_THREAD = "--threads > 1 chose the thread class"
 
 USED_ONLY_BY: dict[str, tuple[str, ...]] = {
     "threads": ("thread", "asgi"),  # asgi: the bridge's pool, for a WSGI app
-    "worker_connections": ("thread",),
+    "worker_connections": ("thread", "asgi"),
     "keep_alive": ("thread", "asgi"),  # sync answers one request per connection
     "loop": ("asgi",),
     "lifespan": ("asgi",),

@@ -29,6 +29,7 @@ import abc
 import os
 import signal
 import socket
+import time
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -40,6 +41,8 @@ from hybrid.logs import error_log as log
 from hybrid.metrics import Counters
 from hybrid.proxy import ProxyHeaders
 from hybrid.wsgi import WorkerExit
+
+REUSE_LOG_INTERVAL = 60.0  # seconds between two log lines about closing idle connections
 
 
 class Worker(abc.ABC):
@@ -72,6 +75,16 @@ class Worker(abc.ABC):
         """What the worker is serving now, for the log line if it is killed."""
         self.serving = False  # run() has set up its loop and reported ready
         self.reopen_logs = False
+        self._reuse_logged_at = -REUSE_LOG_INTERVAL
+
+    def connection_reused(self) -> None:
+        """An idle keep-alive connection was closed for a new client: said once a while."""
+        now = time.monotonic()
+        if now - self._reuse_logged_at >= REUSE_LOG_INTERVAL:
+            self._reuse_logged_at = now
+            log.warning("Worker %d: --worker-connections (%d) reached; closing idle keep-alive "
+                        "connections to make room for new ones", self.pid,
+                        self.cfg.worker_connections)
 
     # --- in the child ---------------------------------------------------------
 

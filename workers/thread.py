@@ -14,7 +14,9 @@ no hand-off, and no GIL ping-pong, per request.
 
 The main thread beats the heartbeat, handles signals, closes connections
 idle past --keep-alive or too slow with their head, and paces accepting
-against --worker-connections.
+against --worker-connections. At that bound a new client takes the place of
+the longest-idle keep-alive connection (nginx's "reusing connections");
+accepting stops only while none is idle.
 
 Shared state (`_clients`, `_in_flight`, each client's `busy` flag) is
 guarded by `_lock`. A thread works on a client only after setting `busy`
@@ -130,8 +132,9 @@ class ThreadWorker(Worker):
         under `_lock`, together with the arming, here, in `_accept` and `_close`.
         """
         with self._lock:
-            should = (self.alive and len(self._clients) < self.cfg.worker_connections
-                      and not self._acceptor.resting(time.monotonic()))
+            should = (self.alive and not self._acceptor.resting(time.monotonic())
+                      and (len(self._clients) < self.cfg.worker_connections
+                           or any(c.idle and not c.busy for c in self._clients.values())))
             if should != self._accepting:
                 for fd in self._listeners:
                     self._epoll.modify(fd, ARMED if should else 0)
@@ -200,7 +203,9 @@ class ThreadWorker(Worker):
     def _accept(self, listener: socket.socket, stats: Row) -> None:
         while True:
             with self._lock:
-                if len(self._clients) >= self.cfg.worker_connections or not self.alive:
+                full = len(self._clients) >= self.cfg.worker_connections
+                if not self.alive or (full and not any(
+                        c.idle and not c.busy for c in self._clients.values())):
                     self._accepting = False  # left disarmed; the main thread re-arms it
                     return
             accepted = self._acceptor.accept(listener)
@@ -218,10 +223,40 @@ class ThreadWorker(Worker):
                              time.monotonic() + self.cfg.header_timeout)
             with self._lock:
                 self._clients[client.fd] = client
+                reused = self._claim_longest_idle() if full else None
             self._epoll.register(client.fd, ARMED)
+            if reused is not None:
+                self._make_room(reused)  # (a moment over the bound, for the new one)
         with self._lock:
             if self._accepting:  # one-shot: arm it again, unless pacing disarmed it
                 self._epoll.modify(listener.fileno(), ARMED)
+
+    def _claim_longest_idle(self) -> _Client | None:
+        """Under `_lock`: the idle keep-alive connection waiting longest, claimed."""
+        idle = [c for c in self._clients.values() if c.idle and not c.busy]
+        if not idle:
+            return None
+        longest = min(idle, key=lambda c: c.deadline)  # the same --keep-alive for each
+        longest.busy = True
+        return longest
+
+    def _make_room(self, client: _Client) -> None:
+        """Close an idle keep-alive connection for a new client, unless bytes of a
+        next request came meanwhile (closing then would reset them)."""
+        try:
+            waiting = client.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            waiting = b""
+        except OSError:
+            waiting = b""  # the connection failed: closing it is all there is to do
+        if waiting:
+            # A request is coming: it is served, not closed (nor claimed again).
+            client.idle = False
+            client.deadline = time.monotonic() + self.cfg.header_timeout
+            self._release(client)
+            return
+        self.connection_reused()
+        self._close(client)
 
     def _on_readable(self, client: _Client) -> None:
         """This thread owns `client` (busy): read, and serve what is complete."""

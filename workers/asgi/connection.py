@@ -58,6 +58,10 @@ class Host(Server, Protocol):
     limits: Limits
     limit_concurrency: int  # 0: no limit
 
+    def make_room(self) -> bool:
+        """At --worker-connections: close the longest-idle keep-alive connection;
+        False when none is idle."""
+
 
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection: bytes to the core, events to request cycles."""
@@ -103,6 +107,10 @@ class HttpProtocol(asyncio.Protocol):
         self.address = (host, int(port) if port else None)
         self.peer_trusted = self.server.proxy.trusted(client[0])
         self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+        if len(self.server.connections) > self.cfg.worker_connections \
+                and not self.server.make_room():
+            # libuv's listener cannot be paused: past the bound, with none idle, refuse.
+            self._reject(ProtocolError(503, "too many connections; try again"))
 
     def data_received(self, data: bytes) -> None:
         self.server.stats.received(len(data))
@@ -341,6 +349,10 @@ class HttpProtocol(asyncio.Protocol):
             self._arm_timer(LINGER_SECONDS, transport.close)
             return
         transport.close()
+
+    def close_idle(self) -> None:
+        """Close this idle keep-alive connection to make room for a new one."""
+        self._close()
 
     def _drop_input(self, data: bytes) -> None:
         self.dropped += len(data)

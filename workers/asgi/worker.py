@@ -101,6 +101,16 @@ class AsgiWorker(Worker):
         if not self._fast_stop:
             await lifespan.shutdown(cfg.graceful_timeout)
 
+    def make_room(self) -> bool:
+        idle = [c for c in self.connections if c.idle and not c.closed]
+        if not idle:
+            return False
+        longest = min(idle, key=lambda c: c.deadline or 0.0)  # the same --keep-alive for each
+        self.connections.discard(longest)  # (at once: the transport closes a turn later)
+        longest.close_idle()
+        self.connection_reused()
+        return True
+
     def describe_work(self) -> str:
         return ", ".join(c.active.request.summary() for c in self.connections
                          if c.active is not None)
