@@ -354,7 +354,14 @@ class Config:
              "then it gets 408 and the connection closes")
     body_timeout: float = setting(
         30.0, "--body-timeout", parse=_positive_seconds, metavar="SECONDS",
-        help="longest wait for the next piece of a request body before the read fails")
+        help="longest wait for the next piece of a request body before the read fails "
+             "(408); a wait per read, not a budget: a body trickled within it each time "
+             "is never cut (see --body-min-rate)")
+    body_min_rate: int = setting(
+        0, "--body-min-rate", parse=_non_negative_int, metavar="BYTES",
+        help="once a request body has waited for the client longer than --body-timeout "
+             "in all, it must average this many bytes a second over that waiting, or "
+             "the read fails (408); time the app takes to read does not count (0: off)")
 
 
     def request_limits(self) -> Limits:

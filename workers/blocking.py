@@ -26,6 +26,7 @@ from hybrid.logs import error_log as log
 from hybrid.metrics import Row
 from hybrid.protocol import (
     LINGER_BYTES,
+    BodyPace,
     LINGER_SECONDS,
     Data,
     EndOfMessage,
@@ -129,9 +130,9 @@ class Connection:
                 pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
         return pending.popleft()
 
-    def body_receiver(self, body_timeout: float) -> Callable[[], bytes]:
+    def body_receiver(self, pace: BodyPace) -> Callable[[], bytes]:
         """The `receive()` behind wsgi.input; sends 100 Continue before the first
-        read when the parser says one is due."""
+        read when the parser says one is due; `pace` times its waits."""
         self.body_done = False
         self.responding = False
 
@@ -144,7 +145,11 @@ class Connection:
                 interim = self.parser.continue_response(self.responding)
                 if interim:
                     self.sock.sendall(interim)
-            event = self.next_event(time.monotonic() + body_timeout)
+            started = time.monotonic()
+            event = self.next_event(started + pace.allowance())
+            pace.waited(time.monotonic() - started, len(event.data) if type(event) is Data else 0)
+            if type(event) is ProtocolError and event.status == 408:
+                event = pace.too_slow() or event
             if isinstance(event, Data):
                 return event.data
             if isinstance(event, EndOfMessage):
@@ -228,7 +233,7 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
         client, scheme = proxy.resolve(request.headers, client, scheme, conn.peer_trusted)
     access_log.prepare(request)
     environ = wsgi.build_environ(
-        request, wsgi.InputStream(conn.body_receiver(cfg.body_timeout)),
+        request, wsgi.InputStream(conn.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate))),
         server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,
         multithread=multithread)
     sock = conn.sock

@@ -13,6 +13,7 @@ from hybrid.protocol.events import (
     ProtocolError,
     Request,
 )
+from hybrid.protocol.pace import BodyPace
 from hybrid.protocol.parser import (
     DEFAULT_LIMITS,
     LINGER_BYTES,
@@ -33,7 +34,7 @@ from hybrid.protocol.response import (
 
 __all__ = [
     "CONTINUE", "DEFAULT_LIMITS", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
-    "ConnectionClosed", "Data",
+    "BodyPace", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
     "RequestParser", "ResponseFramer", "error_body", "error_response", "http_date", "switching_protocols",
 ]

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from hybrid.logs import error_log as log
 from hybrid.protocol import (
     REASONS,
+    BodyPace,
     ProtocolError,
     Request,
     ResponseFramer,
@@ -45,7 +46,7 @@ class RequestCycle(Cycle):
 
     __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
                  "body_error", "disconnected", "framer", "head", "started", "complete",
-                 "status", "clock")
+                 "status", "clock", "pace")
 
     def __init__(self, channel: HttpChannel, request: Request) -> None:
         # Cycle's fields set here, not through super(): one call less per request.
@@ -61,6 +62,7 @@ class RequestCycle(Cycle):
         self.body_done = False
         self.body_delivered = False
         self.body_error: ProtocolError | None = None
+        self.pace: BodyPace | None = None  # made at the first wait for body bytes
         self.disconnected = False
         self.framer = ResponseFramer()
         self.head: bytes | None = None
@@ -103,10 +105,18 @@ class RequestCycle(Cycle):
             if interim:
                 channel.write(interim)
         while not self.body and not self.body_done and not self.disconnected:
+            cfg = channel.server.cfg
+            pace = self.pace
+            if pace is None:
+                pace = self.pace = BodyPace(cfg.body_timeout, cfg.body_min_rate)
+            started = channel.server.loop.time()
             try:
-                await self._wait(channel.server.cfg.body_timeout)
+                await self._wait(pace.allowance())
             except asyncio.TimeoutError:
-                self.body_failed(channel.parser.timeout_error())
+                pace.waited(channel.server.loop.time() - started, 0)
+                self.body_failed(pace.too_slow() or channel.parser.timeout_error())
+            else:
+                pace.waited(channel.server.loop.time() - started, sum(map(len, self.body)))
         if self.body or (self.body_done and not self.body_delivered):
             data = b"".join(self.body)
             self.body.clear()
