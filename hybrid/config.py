@@ -38,6 +38,19 @@ class ConfigError(Exception):
 
 # --- validators: raw value (str from CLI/env, typed from files) -> value ----
 
+def _ranged(low: int, high: int) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        value = _integer(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}, got {value}")
+        return value
+    return parse
+
+
+_window_bits = _ranged(9, 15)  # zlib's raw deflate windows (RFC 7692: 8 to 15; zlib refuses 8)
+_mem_level = _ranged(1, 9)
+
+
 def _positive_int(raw: Any) -> int:
     value = _integer(raw)
     if value < 1:
@@ -275,6 +288,14 @@ class Config:
     ws_per_message_deflate: bool = setting(
         True, "--ws-per-message-deflate", parse=_boolean, metavar="BOOL",
         help="offer permessage-deflate compression to WebSocket clients")
+    ws_deflate_window_bits: int = setting(
+        12, "--ws-deflate-window-bits", parse=_window_bits, metavar="9-15",
+        help="the server's permessage-deflate window (2**N bytes), answered to every "
+             "client: with --ws-deflate-mem-level, what a compressed WebSocket costs")
+    ws_deflate_mem_level: int = setting(
+        5, "--ws-deflate-mem-level", parse=_mem_level, metavar="1-9",
+        help="zlib's memory level for the server's permessage-deflate compressor "
+             "(9: fastest, most memory)")
     timeout: float = setting(
         30.0, "-t", "--timeout", parse=_seconds, metavar="SECONDS",
         help="a worker silent for this long is killed and replaced (0 disables)")

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
-from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.extensions import Extension
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import REASONS, Request, ResponseFramer, error_response, switching_protocols
 from hybrid.workers.asgi.cycle import Channel, ClientDisconnected, Cycle
+from hybrid.workers.asgi.deflate import BoundedDeflate
 
 if TYPE_CHECKING:
     from hybrid.typing import Message, Scope
@@ -196,7 +197,8 @@ class WebSocketCycle(Cycle):
         if subprotocol:
             headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
         extensions: list[Extension] = (
-            [PerMessageDeflate()] if self.cfg.ws_per_message_deflate else [])
+            [BoundedDeflate(self.cfg.ws_deflate_window_bits, self.cfg.ws_deflate_mem_level)]
+            if self.cfg.ws_per_message_deflate else [])
         offered = _header(self.request, b"sec-websocket-extensions")
         if offered and extensions:
             accepted = server_extensions_handshake(
