@@ -40,6 +40,21 @@ async def asgi_plaintext(scope, receive, send):
     await send({"type": "http.response.body", "body": BODY})
 
 
+async def asgi_echo(scope, receive, send):
+    """Plaintext over HTTP; a WebSocket echoes each message back."""
+    if scope["type"] == "http":
+        await asgi_plaintext(scope, receive, send)
+    elif scope["type"] == "websocket":
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": message.get("text"),
+                        "bytes": message.get("bytes")})
+
+
 async def asgi_json(scope, receive, send):
     if scope["type"] != "http":
         return
