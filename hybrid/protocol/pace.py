@@ -18,13 +18,14 @@ from hybrid.protocol.events import ProtocolError
 class BodyPace:
     """One request body's waits: `allowance()` before each, `waited()` after it."""
 
-    __slots__ = ("per_read", "min_rate", "_waited", "_received")
+    __slots__ = ("per_read", "min_rate", "_waited", "_received", "_rate_bound")
 
     def __init__(self, per_read: float, min_rate: int) -> None:
         self.per_read = per_read
         self.min_rate = min_rate
         self._waited = 0.0
         self._received = 0
+        self._rate_bound = False  # the last allowance ended where the rate would fail
 
     def allowance(self) -> float:
         """Seconds the next wait for body bytes may last."""
@@ -33,6 +34,7 @@ class BodyPace:
         # The wait ends where the average would drop below the rate, but the
         # first --body-timeout of waiting is always granted.
         budget = max(self.per_read, self._received / self.min_rate) - self._waited
+        self._rate_bound = budget < self.per_read
         return max(0.0, min(self.per_read, budget))
 
     def waited(self, seconds: float, received: int) -> None:
@@ -41,10 +43,10 @@ class BodyPace:
         self._received += received
 
     def too_slow(self) -> ProtocolError | None:
-        """After a wait that ran out: the 408 if the rate is what failed, else None
-        (the per-read timeout's own error applies)."""
-        if self.min_rate and self._waited >= self.per_read \
-                and self._received <= self.min_rate * self._waited:
+        """After a wait that ran out: the 408 if it was the rate's limit that ended
+        it (not the per-read timeout, whose own error applies), else None. Decided
+        by the allowance, not by re-measuring: clocks round."""
+        if self._rate_bound:
             return ProtocolError(408, f"the request body came slower than {self.min_rate} "
                                       f"bytes a second (--body-min-rate)")
         return None
