@@ -227,7 +227,8 @@ def test_limit_concurrency_answers_503_beyond_it(start_server):
 
 
 def test_at_the_connection_bound_a_new_client_takes_the_longest_idle_ones_place(start_server):
-    srv = start_server(APP, "-k", "asgi", "--worker-connections", "3", "--keep-alive", "300")
+    srv = start_server(APP, "-k", "asgi", "-w", "1", "--worker-connections", "3", "--keep-alive",
+                       "300")
     kept = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3)]
     try:
         for sock in kept:  # one request each, then idle: the first idles longest
@@ -247,7 +248,7 @@ def test_at_the_connection_bound_a_new_client_takes_the_longest_idle_ones_place(
 
 
 def test_past_the_connection_bound_with_none_idle_a_new_client_gets_503(start_server):
-    srv = start_server(APP, "-k", "asgi", "--worker-connections", "2")
+    srv = start_server(APP, "-k", "asgi", "-w", "1", "--worker-connections", "2")
     busy = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(2)]
     try:
         for sock in busy:  # a head begun: not idle

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from hybrid.protocol import BodyPace
-from tests.conftest import APP_FOR_INTERFACE, split_response
+from tests.conftest import APP_FOR_INTERFACE, read_until_closed, split_response
 
 # Every class with the app it serves natively, and asgi with the WSGI app (the bridge).
 SERVINGS = [("sync", "wsgi"), ("thread", "wsgi"), ("asgi", "asgi"), ("asgi", "wsgi")]
@@ -59,16 +59,7 @@ def trickle(port: int, body: bytes, interval: float) -> bytes:
                 sock.sendall(bytes([byte]))
             except OSError:
                 break  # answered and closed meanwhile
-        answer = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            answer += chunk
-    return answer
+        return read_until_closed(sock)
 
 
 @pytest.mark.parametrize("worker_class, interface", SERVINGS)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
@@ -90,6 +91,7 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline: float | None = None  # swept once a second by the worker's tick
         self.on_deadline: Callable[[], None] = self._close
         self.idle = False
+        self.idle_since = 0.0  # time.monotonic() when it last became idle
 
     # --- transport callbacks ---------------------------------------------------------
 
@@ -287,6 +289,8 @@ class HttpProtocol(asyncio.Protocol):
         else:
             self.idle = not self.parser.in_message
             if self.idle:
+                # (not the loop's clock: uvloop's is cached per turn, in milliseconds)
+                self.idle_since = time.monotonic()
                 self._arm_timer(self.cfg.keep_alive, self._close)
             else:
                 self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)

@@ -105,7 +105,7 @@ class AsgiWorker(Worker):
         idle = [c for c in self.connections if c.idle and not c.closed]
         if not idle:
             return False
-        longest = min(idle, key=lambda c: c.deadline or 0.0)  # the same --keep-alive for each
+        longest = min(idle, key=lambda c: c.idle_since)
         self.connections.discard(longest)  # (at once: the transport closes a turn later)
         longest.close_idle()
         self.connection_reused()
