@@ -12,6 +12,13 @@ def wsgi_plaintext(environ, start_response):
     return [BODY]
 
 
+def wsgi_json(environ, start_response):
+    body = json.dumps(JSON).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def wsgi_io(environ, start_response):
     """An app that waits 20 ms on I/O (a database, say) per request."""
     time.sleep(0.02)
@@ -81,3 +88,27 @@ def _starlette_app():
 
 
 starlette_json = _starlette_app()
+
+
+# A page of rows rendered by a template: what a Flask route or a Django view does.
+ROWS = [{"id": n, "name": f"item {n}", "price": n * 1.25} for n in range(20)]
+
+
+def _flask_app():
+    """A Flask app with one route rendering a template, if Flask is installed."""
+    try:
+        from flask import Flask, render_template_string
+    except ImportError:
+        return None
+    app = Flask(__name__)
+    page = ("<table>{% for row in rows %}<tr><td>{{ row.id }}</td><td>{{ row.name }}</td>"
+            "<td>{{ '%.2f'|format(row.price) }}</td></tr>{% endfor %}</table>")
+
+    @app.route("/")
+    def index():
+        return render_template_string(page, rows=ROWS)
+
+    return app
+
+
+flask_page = _flask_app()

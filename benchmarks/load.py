@@ -11,6 +11,7 @@ I/O to threads of its own (granian) can use more than one core: CPU per
 request tells efficiency apart from that.
 
     python benchmarks/load.py --group thread [--rounds 5] [--duration 5]
+    python benchmarks/load.py --group thread-json|thread-io|flask|django
     python benchmarks/load.py --group sync
     python benchmarks/load.py --group bridge|bridge-io   # a WSGI app on an event loop
     python benchmarks/load.py --group asgi|asgi-json|starlette
@@ -57,24 +58,34 @@ class Server:
     root: Path = ROOT  # the checkout whose code (and benchmarks.apps) it serves
 
 
+def _target(app: str) -> str:
+    """An app of benchmarks.apps by name, or any "module:attribute"."""
+    return app if ":" in app else f"benchmarks.apps:{app}"
+
+
 def hybrid(app: str, *flags: str) -> list[str]:
-    return [str(BIN / "hybrid"), "run", f"benchmarks.apps:{app}", "-w", "1",
+    return [str(BIN / "hybrid"), "run", _target(app), "-w", "1",
             "-b", "127.0.0.1:{port}", "--log-level", "warning", *flags]
 
 
 def gunicorn(app: str, *flags: str) -> list[str]:
-    return [str(BIN / "gunicorn"), f"benchmarks.apps:{app}", "-w", "1", "-b", "127.0.0.1:{port}",
+    return [str(BIN / "gunicorn"), _target(app), "-w", "1", "-b", "127.0.0.1:{port}",
             "--log-level", "warning", *flags]
 
 
 def granian(app: str, interface: str, *flags: str) -> list[str]:
     return [str(BIN / "granian"), "--interface", interface, "--host", "127.0.0.1",
             "--port", "{port}", "--workers", "1", "--log-level", "warning", *flags,
-            f"benchmarks.apps:{app}"]
+            _target(app)]
+
+
+def waitress(app: str, threads: int) -> list[str]:
+    return [str(BIN / "waitress-serve"), "--listen=127.0.0.1:{port}", f"--threads={threads}",
+            _target(app)]
 
 
 def uvicorn(app: str, *flags: str) -> list[str]:
-    return [str(BIN / "uvicorn"), f"benchmarks.apps:{app}", "--host", "127.0.0.1",
+    return [str(BIN / "uvicorn"), _target(app), "--host", "127.0.0.1",
             "--port", "{port}", "--workers", "1", "--log-level", "warning", "--no-access-log",
             *flags]
 
@@ -91,13 +102,44 @@ def _wsgi_on_threads(app: str, a2wsgi_app: str, threads: int) -> tuple[str, list
     ])
 
 
+def _blocking_wsgi(app: str, asgi_twin: str) -> tuple[str, list[Server]]:
+    """A WSGI app under every blocking-I/O WSGI server (4 threads where there is a
+    pool), granian's WSGI mode as the baseline, and the same bytes from an ASGI
+    app on hybrid's asgi class for the CPU a request costs there."""
+    return ("granian wsgi", [
+        Server("hybrid thread", hybrid(app, "-k", "thread")),
+        Server("hybrid thread --threads 1", hybrid(app, "-k", "thread", "--threads", "1")),
+        Server("hybrid sync", hybrid(app, "-k", "sync")),
+        Server("hybrid asgi (ASGI app)", hybrid(asgi_twin, "-k", "asgi")),
+        Server("gunicorn gthread", gunicorn(app, "-k", "gthread", "--threads", "4")),
+        Server("gunicorn sync", gunicorn(app, "-k", "sync")),
+        Server("granian wsgi", granian(app, "wsgi", "--blocking-threads", "4")),
+        Server("waitress", waitress(app, 4)),
+    ])
+
+
+def _framework(app: str) -> tuple[str, list[Server]]:
+    """A framework's WSGI app on 4 threads."""
+    return ("gunicorn gthread", [
+        Server("hybrid thread", hybrid(app, "-k", "thread")),
+        Server("gunicorn gthread", gunicorn(app, "-k", "gthread", "--threads", "4")),
+        Server("granian wsgi", granian(app, "wsgi", "--blocking-threads", "4")),
+    ])
+
+
 GROUPS: dict[str, tuple[str, list[Server]]] = {
     # (baseline, servers)
-    "thread": ("gunicorn gthread", [
-        Server("hybrid thread", hybrid("wsgi_plaintext", "-k", "thread", "--threads", "4")),
-        Server("gunicorn gthread", gunicorn("wsgi_plaintext", "-k", "gthread", "--threads", "4")),
-        Server("granian wsgi", granian("wsgi_plaintext", "wsgi", "--blocking-threads", "4")),
+    "thread": _blocking_wsgi("wsgi_plaintext", "asgi_plaintext"),
+    "thread-json": _blocking_wsgi("wsgi_json", "asgi_json"),
+    # An app that waits 20 ms per call, on 16 threads: the ideal is 800 requests/s.
+    "thread-io": ("gunicorn gthread", [
+        Server("hybrid thread", hybrid("wsgi_io", "-k", "thread", "--threads", "16")),
+        Server("gunicorn gthread", gunicorn("wsgi_io", "-k", "gthread", "--threads", "16")),
+        Server("granian wsgi", granian("wsgi_io", "wsgi", "--blocking-threads", "16")),
+        Server("waitress", waitress("wsgi_io", 16)),
     ]),
+    "flask": _framework("flask_page"),
+    "django": _framework("benchmarks.django_app:application"),
     # A WSGI app on an event loop: hybrid's bridge against uvicorn + a2wsgi.
     "bridge": _wsgi_on_threads("wsgi_plaintext", "a2wsgi_plaintext", 4),
     # The same, with an app that waits 20 ms per request, on 16 threads: the

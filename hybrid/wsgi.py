@@ -323,7 +323,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
     """
     response = _Response(responder)
     body = environ["wsgi.input"]  # before the app can replace it
-    what = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']}"
+    what = (environ["REQUEST_METHOD"], environ["RAW_URI"])  # for the log, if it fails
     try:
         result = app(environ, response.start_response)
         try:
@@ -333,7 +333,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
             if close is not None:
                 close()
     except _ClientGone as exc:
-        log.debug("client went away during %s: %s", what, exc.__cause__)
+        log.debug("client went away during %s %s: %s", *what, exc.__cause__)
         return Outcome(response.status or 499, responder.sent, False)
     except WorkerExit:
         raise
@@ -342,16 +342,16 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
         if failed is not None:
             # The body was cut short, malformed or too slow: the client's doing,
             # whatever the app made of it.
-            log.debug("bad request body in %s: %s (the app raised %s)", what, failed,
+            log.debug("bad request body in %s %s: %s (the app raised %s)", *what, failed,
                       type(exc).__name__)
             if not response.head_sent:
                 _error_quietly(responder, failed.status, failed.detail)
                 return Outcome(failed.status, responder.sent, False)
             return Outcome(response.status, responder.sent, False)
         if isinstance(exc, LocalProtocolError):
-            log.error("Invalid response to %s: %s", what, exc)
+            log.error("Invalid response to %s %s: %s", *what, exc)
         else:
-            log.exception("Error handling request %s", what)
+            log.exception("Error handling request %s %s", *what)
         if response.head_sent:
             return Outcome(response.status, responder.sent, False)
         _error_quietly(responder, 500, "")

@@ -36,6 +36,37 @@ def test_200_concurrent_slow_requests_all_complete_on_8_threads(start_server):
     assert [r.status_code for r in responses] == [200] * 200
 
 
+def test_every_thread_takes_a_call_when_calls_block(start_server):
+    # Each call waits until 4 are inside the app at once: only 4 threads
+    # serving at the same time answer them all ("met", not "alone").
+    server = start_server(APP, "-k", "thread", "--threads", "4")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: httpx.get(server.url + "/meet?n=4", timeout=30).text,
+                                range(4)))
+    assert answers == ["met"] * 4
+
+
+def test_calls_at_once_never_exceed_threads(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "3")
+    limits = httpx.Limits(max_connections=12)
+    with httpx.Client(base_url=server.url, timeout=30, limits=limits) as http:
+        with ThreadPoolExecutor(12) as pool:
+            statuses = list(pool.map(lambda _: http.get("/counted-sleep?s=0.2").status_code,
+                                     range(36)))
+        assert statuses == [200] * 36
+        assert http.get("/most-calls-at-once").text == "3"
+
+
+def test_a_call_that_blocks_does_not_hold_up_requests_on_other_connections(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "2")
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(httpx.get, server.url + "/sleep?s=5", timeout=30)
+        wait_for(lambda: "sleep started" in server.log())
+        assert httpx.get(server.url + "/", timeout=30).text == "hello"
+        assert not slow.done()
+        assert slow.result().text == "slept"
+
+
 def test_slowloris_does_not_delay_other_clients(start_server):
     server = start_server(APP, "-k", "thread", "--threads", "1", "--header-timeout", "30")
     slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]

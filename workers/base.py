@@ -164,6 +164,13 @@ class Worker(abc.ABC):
         os.close(self.wakeup_fd)
         os.close(self._wakeup_write)
 
+    def wake(self) -> None:
+        """Wake `run()`'s wait on `wakeup_fd` from another thread."""
+        try:
+            os.write(self._wakeup_write, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: it is awake anyway
+
     def drain_wakeups(self) -> None:
         try:
             while os.read(self.wakeup_fd, 4096):

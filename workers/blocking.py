@@ -3,16 +3,24 @@
 `Acceptor` takes connections off the listeners. `Connection` is one
 client socket with its parser and the events parsed but not consumed yet.
 `respond()` runs one WSGI request on it: environ, `wsgi.input` fed from the
-socket, the response written with sendall / sendfile, the access log line.
-Both workers call it; they differ only in how they wait for a request head
-(sync: a blocking read; thread: a selector, so a slow client costs a file
-descriptor, not a thread). What HTTP decides (100 Continue, skipping an
+socket, the response written with `send_all` / sendfile, the access log
+line. Both workers call it; they differ only in how they wait for a request
+head (sync: a blocking read; thread: a selector, so a slow client costs a
+file descriptor, not a thread). What HTTP decides (100 Continue, skipping an
 unread body, lingering) is the parser's to answer; this only moves bytes.
+
+Client sockets stay non-blocking from accept to close. A read or write is
+tried first and waited for (poll) only when the kernel has nothing to give
+or no room to take: a socket with a Python timeout would poll before every
+call, and switching modes costs an ioctl each way, three system calls per
+request that the common case does not need.
 """
 
 from __future__ import annotations
 
 import errno
+import math
+import select
 import socket
 import time
 from collections import deque
@@ -39,7 +47,7 @@ from hybrid.protocol import (
     error_response,
 )
 from hybrid.proxy import ProxyHeaders
-from hybrid.sockets import client_address, server_address
+from hybrid.sockets import client_address
 from hybrid.typing import WSGIApp
 
 RECV_SIZE = 65536
@@ -51,6 +59,53 @@ _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # accept(2) says to treat these like EAGAIN (the next connection may be fine).
 _CONNECTION_FAILED = (errno.EPROTO, errno.ENOPROTOOPT, errno.ENETDOWN, errno.ENONET,
                       errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EOPNOTSUPP)
+
+
+def send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:
+    """Write all of `data` on a non-blocking socket within `timeout` seconds in
+    all (None: no limit), as `sendall` on a socket with that timeout would."""
+    try:
+        sent = sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    if sent < len(data):
+        _send_rest(sock, memoryview(data)[sent:], timeout)
+
+
+def _send_rest(sock: socket.socket, rest: memoryview, timeout: float | None) -> None:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while rest:
+        if not _wait_for(sock, select.POLLOUT, deadline):
+            raise TimeoutError("timed out writing to the client")
+        try:
+            rest = rest[sock.send(rest):]
+        except (BlockingIOError, InterruptedError):
+            pass
+
+
+def recv_within(sock: socket.socket, seconds: float) -> bytes | None:
+    """What a non-blocking socket has to read (b"" at its end), waiting up to
+    `seconds` for it; None if nothing came in that time."""
+    try:
+        return sock.recv(RECV_SIZE)
+    except (BlockingIOError, InterruptedError):
+        pass
+    if not _wait_for(sock, select.POLLIN, time.monotonic() + seconds):
+        return None
+    try:
+        return sock.recv(RECV_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return None  # (a readiness that went away: the caller asks again)
+
+
+def _wait_for(sock: socket.socket, events: int, deadline: float | None) -> bool:
+    """Wait until `sock` is ready for `events` (or failed); False at `deadline`."""
+    poller = select.poll()
+    poller.register(sock, events)
+    if deadline is None:
+        return bool(poller.poll())
+    remaining = deadline - time.monotonic()
+    return remaining > 0 and bool(poller.poll(math.ceil(remaining * 1000)))
 
 
 class Acceptor:
@@ -95,14 +150,16 @@ class Acceptor:
 class Connection:
     """A client socket, its parser, and the events parsed ahead of use."""
 
-    def __init__(self, sock: socket.socket, addr: object, listener: socket.socket,
-                 parser: RequestParser, stats: Row) -> None:
+    def __init__(self, sock: socket.socket, addr: object, server: tuple[str, str],
+                 parser: RequestParser, stats: Row, write_timeout: float | None) -> None:
+        sock.setblocking(False)  # for good: see send_all and recv_within
         self.sock = sock
+        self.write_timeout = write_timeout  # bounds writing one piece of a response
         self.parser = parser
         self.stats = stats  # the counters of the thread that serves it now
         self.pending: deque[Event] = deque()
         self.client = client_address(addr)
-        self.server = server_address(listener)
+        self.server = server  # the listener's address (see hybrid.sockets.server_address)
         self.body_done = True  # the last request's body was read to its end
         self.responding = False  # the answer to the current request has begun
         self.peer_trusted: bool | None = None  # proxy headers from this peer believed
@@ -118,11 +175,7 @@ class Connection:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self.parser.timeout_error()
-            self.sock.settimeout(min(remaining, 1.0))
-            try:
-                data = self.sock.recv(RECV_SIZE)
-            except socket.timeout:
-                data = None
+            data = recv_within(self.sock, min(remaining, 1.0))
             if on_wait is not None:
                 on_wait()
             if data is not None:
@@ -144,7 +197,7 @@ class Connection:
             if not self.pending:
                 interim = self.parser.continue_response(self.responding)
                 if interim:
-                    self.sock.sendall(interim)
+                    send_all(self.sock, interim, self.write_timeout)
             started = time.monotonic()
             event = self.next_event(started + pace.allowance())
             pace.waited(time.monotonic() - started, len(event.data) if type(event) is Data else 0)
@@ -211,8 +264,7 @@ class Connection:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
-                    sock.settimeout(remaining)
-                    data = sock.recv(RECV_SIZE)
+                    data = recv_within(sock, remaining)
                     if not data:
                         break
                     drained += len(data)
@@ -237,15 +289,18 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
         server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,
         multithread=multithread)
     sock = conn.sock
-    write_timeout = cfg.timeout or None
+    write_timeout = conn.write_timeout
 
     def send(data: bytes) -> None:
         conn.responding = True  # no interim response once the final one has begun
-        sock.settimeout(write_timeout)  # reads leave shorter timeouts behind
-        sock.sendall(data)
+        send_all(sock, data, write_timeout)
 
     def sendfile(file: IO[bytes], count: int | None) -> int:
-        return sock.sendfile(file, file.tell(), count)
+        sock.settimeout(write_timeout)  # socket.sendfile refuses non-blocking sockets
+        try:
+            return sock.sendfile(file, file.tell(), count)
+        finally:
+            sock.setblocking(False)
 
     responder = FramingResponder(request, send, sendfile, keep_alive=keep_alive,
                                  may_persist=conn.may_persist)

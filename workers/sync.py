@@ -2,7 +2,7 @@
 connection (it answers with `Connection: close`, as gunicorn's does: a
 kept-alive idle client would hold the only thread).
 
-recv -> hybrid.protocol parser -> hybrid.wsgi -> sendall. While it waits for
+recv -> hybrid.protocol parser -> hybrid.wsgi -> send. While it waits for
 a request head the worker beats its heartbeat, so a slow client is not
 mistaken for a hung app; the whole head must arrive within --header-timeout
 (a client dripping header bytes cannot hold the worker). From then on the
@@ -19,8 +19,9 @@ from hybrid import logs
 from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_body, error_response
+from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import Acceptor, Connection, respond
+from hybrid.workers.blocking import Acceptor, Connection, respond, send_all
 
 
 class SyncWorker(Worker):
@@ -36,6 +37,7 @@ class SyncWorker(Worker):
         selector.register(self.wakeup_fd, selectors.EVENT_READ)
         for listener in self.listeners:
             listener.setblocking(False)
+        servers = {listener: server_address(listener) for listener in self.listeners}
         listening = False
         while self.alive and not self.parent_changed():
             self.tend()
@@ -61,8 +63,8 @@ class SyncWorker(Worker):
                 accepted = acceptor.accept(ready)
                 if accepted is not None:
                     sock, peer = accepted
-                    self.serve(Connection(sock, peer, ready, RequestParser(self.limits),
-                                          self.stats))
+                    self.serve(Connection(sock, peer, servers[ready], RequestParser(self.limits),
+                                          self.stats, self.cfg.timeout or None))
         selector.close()
 
     def serve(self, conn: Connection) -> None:
@@ -80,7 +82,8 @@ class SyncWorker(Worker):
             elif isinstance(event, ProtocolError):
                 logs.rejected(conn.client[0], event)
                 self.stats.refused(event.status, len(error_body(event.status, event.detail)))
-                conn.sock.sendall(error_response(event.status, event.detail))
+                send_all(conn.sock, error_response(event.status, event.detail),
+                         conn.write_timeout)
         except OSError as exc:
             log.debug("Connection from %s failed: %s", conn.client[0], exc)
         finally:

@@ -1,28 +1,38 @@
 """The `thread` worker: many keep-alive connections per process, a bounded
 pool of threads running a WSGI app.
 
-Theory of operation. Every pool thread waits on one shared epoll set in
-which each socket is armed one-shot: a readiness event goes to exactly one
-thread and disarms the socket, so that thread owns the connection until it
-re-arms or closes it. The owner reads without blocking and feeds the
-parser; a partial head only re-arms the socket (a slowloris client costs a
-file descriptor, never a thread). A complete head is served right there:
-the app runs, the body is read and the response written with blocking I/O,
-pipelined requests already received are answered in order, and the socket
-is re-armed for the next request. No request crosses threads, so there is
-no hand-off, and no GIL ping-pong, per request.
+Theory of operation: a leader/follower pool. One pool thread at a time, the
+leader, waits on the epoll set, in which each socket is armed one-shot: an
+event goes to one owner and disarms the socket, so the owner has the
+connection until it re-arms or closes it. The leader serves what it finds
+itself: it reads without blocking and feeds the parser; a partial head only
+re-arms the socket (a slowloris client costs a file descriptor, never a
+thread); a complete head is served right there: the app runs, the body is
+read and the response written, pipelined requests already received are
+answered in order, and the socket is re-armed. A fast app call therefore
+runs on the thread that did the read, and wakes no other thread: no
+hand-off and no GIL ping-pong per request. The other threads, followers,
+sleep on a condition.
 
-The main thread beats the heartbeat, handles signals, closes connections
-idle past --keep-alive or too slow with their head, and paces accepting
-against --worker-connections. At that bound a new client takes the place of
-the longest-idle keep-alive connection (nginx's "reusing connections");
+When the leader has spent PROMOTE_AFTER on one connection (the app blocks,
+or is slow, or the body is slow to come), the main thread promotes a
+follower: it takes over the events already fetched and the epoll set, while
+the old leader finishes its connection and then leads again if the post is
+free, or follows. So N blocking calls still run at once (--threads bounds
+them), and no request ever crosses threads.
+
+The main thread beats the heartbeat, handles signals, watches the leader
+(every PROMOTE_AFTER while there are connections), closes connections idle
+past --keep-alive or too slow with their head, and paces accepting against
+--worker-connections. At that bound a new client takes the place of the
+longest-idle keep-alive connection (nginx's "reusing connections");
 accepting stops only while none is idle.
 
-Shared state (`_clients`, `_in_flight`, each client's `busy` flag) is
-guarded by `_lock`. A thread works on a client only after setting `busy`
-under the lock; an event for a busy client is dropped, because its owner
-re-arms the socket when done and level-triggered epoll reports any data
-again. The main thread closes a client only by claiming it the same way.
+Shared state (`_clients`, each client's `busy` flag, who leads) is guarded
+by `_lock`. A thread works on a client only after setting
+`busy` under the lock; an event for a busy client is dropped, because its
+owner re-arms the socket when done and level-triggered epoll reports any
+data again. The main thread closes a client only by claiming it the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import select
 import socket
 import threading
 import time
+from collections import deque
 
 from hybrid import logs
 from hybrid.logs import error_log as log
@@ -44,6 +55,7 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
+from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
 from hybrid.workers.blocking import RECV_SIZE, Acceptor, Connection, respond
 
@@ -52,15 +64,21 @@ if not hasattr(select, "epoll"):
 
 HOUSEKEEPING_INTERVAL = 0.25
 POLL_TIMEOUT = 0.5
+# How long the leader may serve one connection before a follower polls in its
+# place: far above a fast call (tens of microseconds), short enough that a
+# blocking call barely delays the requests behind it.
+PROMOTE_AFTER = 0.001
+EVENTS_PER_POLL = 64
 ARMED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
 
 
 class _Client(Connection):
     """A connection plus what the threads need to share it."""
 
-    def __init__(self, sock: socket.socket, addr: object, listener: socket.socket,
-                 parser: RequestParser, stats: Row, deadline: float) -> None:
-        super().__init__(sock, addr, listener, parser, stats)
+    def __init__(self, sock: socket.socket, addr: object, server: tuple[str, str],
+                 parser: RequestParser, stats: Row, write_timeout: float | None,
+                 deadline: float) -> None:
+        super().__init__(sock, addr, server, parser, stats, write_timeout)
         self.fd = sock.fileno()
         self.deadline = deadline  # when waiting for this client's next bytes ends
         self.idle = False  # kept alive, no byte of a next request yet
@@ -79,16 +97,25 @@ class ThreadWorker(Worker):
         self._epoll = select.epoll()
         self._lock = threading.Lock()
         self._clients: dict[int, _Client] = {}
-        self._in_flight: dict[_Client, tuple[float, str]] = {}
+        # What each thread serves, since when. Changed by one thread at a time per
+        # key and read as list(...values()), each atomic under the GIL: no lock.
+        self._in_flight: dict[_Client, tuple[float, Request]] = {}
         self._listeners = {listener.fileno(): listener for listener in self.listeners}
+        self._servers = {listener: server_address(listener) for listener in self.listeners}
         self._accepting = False
         self._acceptor = Acceptor()
         self._done = False
+        self._leader: threading.Thread | None = None
+        self._leading_since = 0.0  # when the leader took what it serves; 0.0: it polls
+        self._vacancy = threading.Condition(self._lock)
+        self._following = 0  # threads waiting for the post (under _lock)
+        self._calls_block = False  # the last client served took PROMOTE_AFTER or more
+        self._fetched: deque[tuple[int, int]] = deque()  # events polled, not yet served
         for fd, listener in self._listeners.items():
             listener.setblocking(False)
             self._epoll.register(fd, 0)  # disarmed; _pace_accepting arms it
         self._pace_accepting()
-        pool = [threading.Thread(target=self._poll_loop, args=(self.counters.row(1 + n),),
+        pool = [threading.Thread(target=self._pool_thread, args=(self.counters.row(1 + n),),
                                  name=f"hybrid-request-{n}", daemon=True)
                 for n in range(self.threads)]
         for thread in pool:
@@ -96,21 +123,32 @@ class ThreadWorker(Worker):
         self.report_ready()
         wakeup = select.poll()
         wakeup.register(self.wakeup_fd, select.POLLIN)
-        while not self.parent_changed():
-            self._beat()
-            if wakeup.poll(HOUSEKEEPING_INTERVAL * 1000):
+        housekeeping_at = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= housekeeping_at:
+                housekeeping_at = now + HOUSEKEEPING_INTERVAL
+                if self.parent_changed():
+                    break
+                self._beat()
+                if not self.alive and self._stop_when_drained():
+                    break
+                self._expire(now)
+                self._pace_accepting()
+            wait = PROMOTE_AFTER if self._clients else housekeeping_at - now
+            if wakeup.poll(max(wait, 0.0) * 1000):
                 self.drain_wakeups()
-            if not self.alive and self._stop_when_drained():
-                break
-            self._expire(time.monotonic())
-            self._pace_accepting()
-        self._done = True
+                if not self.alive:
+                    housekeeping_at = 0.0  # a stop: begin draining now
+            self._promote_if_stuck()
+        with self._lock:
+            self._done = True
+            self._vacancy.notify_all()
         for thread in pool:
             thread.join(POLL_TIMEOUT * 2)
 
     def describe_work(self) -> str:
-        with self._lock:
-            return ", ".join(what for _, what in self._in_flight.values())
+        return ", ".join(request.summary() for _, request in list(self._in_flight.values()))
 
     # --- main thread ---------------------------------------------------------------
 
@@ -118,9 +156,8 @@ class ThreadWorker(Worker):
         """Heartbeat: 'now' while a thread is free; once all are busy, the time the
         last one took its request, so threads all stuck past --timeout get the
         worker replaced although this loop still turns."""
-        with self._lock:
-            starts = [started for started, _ in self._in_flight.values()]
-            connections = len(self._clients)
+        starts = [started for started, _ in list(self._in_flight.values())]
+        connections = len(self._clients)
         self.tend(max(starts) if len(starts) >= self.threads else None)
         self.stats.set_gauges(len(starts), connections)
 
@@ -167,38 +204,96 @@ class ThreadWorker(Worker):
         with self._lock:
             return not self._clients
 
+    def _promote_if_stuck(self) -> None:
+        """A leader serving one connection for PROMOTE_AFTER gives up polling to a
+        follower (if none is free, to the first thread to finish)."""
+        if not self._leading_since:
+            return
+        with self._lock:
+            since = self._leading_since
+            if since and time.monotonic() - since >= PROMOTE_AFTER:
+                self._leader = None
+                self._leading_since = 0.0
+                self._vacancy.notify()
+
     # --- pool threads --------------------------------------------------------------
 
-    def _poll_loop(self, stats: Row) -> None:
-        """One pool thread; `stats`: its own row of counters."""
+    def _pool_thread(self, stats: Row) -> None:
+        """One pool thread: follow until the post of leader is free, lead until
+        another thread leads, and again; `stats`: its own row of counters."""
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                while self._leader is not None and not self._done:
+                    self._following += 1
+                    self._vacancy.wait()
+                    self._following -= 1
+                if self._done:
+                    return
+                self._leader = me
+            self._lead(me, stats)
+
+    def _lead(self, me: threading.Thread, stats: Row) -> None:
+        """Poll and serve until another thread leads (or the worker is done).
+
+        While calls block (the last one served took PROMOTE_AFTER or more), the
+        leader hands its post to a follower before it serves, rather than
+        waiting to be promoted out: otherwise calls could begin only as often
+        as the main thread looks.
+        """
+        fetched = self._fetched
+        listeners = self._listeners
         while not self._done:
-            try:
-                events = self._epoll.poll(POLL_TIMEOUT, 1)
-            except OSError:
-                return  # the epoll set was closed at exit
-            for fd, _ in events:
-                listener = self._listeners.get(fd)
-                if listener is not None:
-                    try:
-                        self._accept(listener, stats)
-                    except OSError as exc:
-                        log.error("Worker %d failed to accept: %s", self.pid, exc)
-                        with self._lock:
-                            # The one-shot listener fired and is disarmed: let
-                            # _pace_accepting arm it again.
-                            self._accepting = False
-                    continue
-                with self._lock:
-                    client = self._clients.get(fd)
-                    if client is None or client.busy:
-                        continue
-                    client.busy = True
-                client.stats = stats
+            if not fetched:
                 try:
-                    self._on_readable(client)
-                except Exception:
-                    log.exception("Error serving a connection from %s", client.client[0])
-                    self._close(client)
+                    fetched.extend(self._epoll.poll(POLL_TIMEOUT, EVENTS_PER_POLL))
+                except OSError:
+                    return  # the epoll set was closed at exit
+                continue
+            fd, _ = fetched.popleft()
+            listener = listeners.get(fd)
+            if listener is not None:
+                self._leading_since = time.monotonic()
+                self._accept_on(listener, stats)
+            elif self._calls_block and self._following:
+                with self._lock:
+                    self._leader = None
+                    self._vacancy.notify()
+                self._serve_event(fd, stats)
+                return
+            else:
+                self._leading_since = time.monotonic()
+                self._serve_event(fd, stats)
+            with self._lock:
+                if self._leader is not me:
+                    return  # promoted out while serving: the new leader has `fetched`
+                self._leading_since = 0.0
+
+    def _accept_on(self, listener: socket.socket, stats: Row) -> None:
+        try:
+            self._accept(listener, stats)
+        except OSError as exc:
+            log.error("Worker %d failed to accept: %s", self.pid, exc)
+            with self._lock:
+                # The one-shot listener fired and is disarmed: let
+                # _pace_accepting arm it again.
+                self._accepting = False
+
+    def _serve_event(self, fd: int, stats: Row) -> None:
+        """Serve what a client's event says, and note whether that blocked."""
+        with self._lock:
+            client = self._clients.get(fd)
+            if client is None or client.busy:
+                return
+            client.busy = True
+        client.stats = stats
+        started = time.monotonic()
+        try:
+            self._on_readable(client)
+        except Exception:
+            log.exception("Error serving a connection from %s", client.client[0])
+            self._close(client)
+        self._calls_block = time.monotonic() - started >= PROMOTE_AFTER
 
     def _accept(self, listener: socket.socket, stats: Row) -> None:
         while True:
@@ -216,12 +311,13 @@ class ThreadWorker(Worker):
                     return
                 break
             sock, peer = accepted
-            sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = _Client(sock, peer, listener, RequestParser(self.limits), stats,
-                             time.monotonic() + self.cfg.header_timeout)
+            client = _Client(sock, peer, self._servers[listener], RequestParser(self.limits), stats,
+                             self.cfg.timeout or None, time.monotonic() + self.cfg.header_timeout)
             with self._lock:
+                if not self._clients:
+                    self.wake()  # the main thread now watches the leader closely
                 self._clients[client.fd] = client
                 reused = self._claim_longest_idle() if full else None
             self._epoll.register(client.fd, ARMED)
@@ -286,7 +382,6 @@ class ThreadWorker(Worker):
         event = client.pending[0] if client.pending else None
         if isinstance(event, Request):
             keep = self._serve_ready_requests(client) and self.alive
-            client.sock.setblocking(False)
             if not keep:
                 self._finish(client)
                 return
@@ -314,8 +409,7 @@ class ThreadWorker(Worker):
             request = client.pending.popleft()
             assert isinstance(request, Request)
             started = time.perf_counter()
-            with self._lock:
-                self._in_flight[client] = (time.monotonic(), request.summary())
+            self._in_flight[client] = (time.monotonic(), request)
             try:
                 outcome = respond(self.app, client, request, cfg=cfg, access_log=self.access_log,
                                   proxy=self.proxy,
@@ -325,8 +419,7 @@ class ThreadWorker(Worker):
             except OSError:
                 return False
             finally:
-                with self._lock:
-                    del self._in_flight[client]
+                del self._in_flight[client]
             if not outcome.keep_alive or not self.alive:
                 return False
             if not client.body_done:
@@ -342,7 +435,6 @@ class ThreadWorker(Worker):
         with unread input would send RST and could destroy the answer."""
         client.pending.clear()
         try:
-            client.sock.setblocking(False)
             client.sock.send(response)
         except OSError:
             pass

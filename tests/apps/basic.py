@@ -13,6 +13,10 @@ from urllib.parse import parse_qs
 IMPORTED_BY = os.getpid()  # the arbiter's pid under --preload, else the worker's
 CLOSED = {"count": 0}
 HITS = {"count": 0}
+_MEETINGS: dict[int, threading.Barrier] = {}
+_MEETINGS_LOCK = threading.Lock()
+_CALLS = {"now": 0, "most": 0}
+_CALLS_LOCK = threading.Lock()
 
 
 class ClosingBody:
@@ -72,6 +76,12 @@ def app(environ, start_response):
         print("sleep started", file=environ["wsgi.errors"], flush=True)
         time.sleep(float(query.get("s", "1")))
         return _text(start_response, "slept")
+    if path == "/meet":  # answers once `n` calls are inside the app at the same time
+        return _meet(start_response, int(query["n"]))
+    if path == "/counted-sleep":
+        return _counted_sleep(start_response, float(query.get("s", "0.2")))
+    if path == "/most-calls-at-once":
+        return _text(start_response, str(_CALLS["most"]))
     if path == "/error":
         raise RuntimeError("the app failed on purpose")
     if path == "/late-error":
@@ -143,6 +153,29 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Length", "5")])
         return [b"12345"]
     return _text(start_response, "not found", "404 Not Found")
+
+
+def _meet(start_response, parties):
+    with _MEETINGS_LOCK:
+        barrier = _MEETINGS.setdefault(parties, threading.Barrier(parties))
+    try:
+        barrier.wait(timeout=10)
+    except threading.BrokenBarrierError:
+        return _text(start_response, "alone", "504 Gateway Timeout")
+    return _text(start_response, "met")
+
+
+def _counted_sleep(start_response, seconds):
+    """A call that sleeps, counting the calls inside it at the same time."""
+    with _CALLS_LOCK:
+        _CALLS["now"] += 1
+        _CALLS["most"] = max(_CALLS["most"], _CALLS["now"])
+    try:
+        time.sleep(seconds)
+    finally:
+        with _CALLS_LOCK:
+            _CALLS["now"] -= 1
+    return _text(start_response, "slept")
 
 
 def _hold_fds(seconds):
