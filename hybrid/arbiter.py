@@ -13,12 +13,16 @@ calls `handle_<name>`):
                   first /readyz turns 503 while serving goes on that long
                   (a second TERM, or an INT, ends the delay)
     INT, QUIT     fast stop
-    HUP           reload: re-read the config, start a new generation of
+    HUP           reload (also what --reload does when a source file
+                  changes): re-read the config, start a new generation of
                   workers (re-importing the app unless --preload), and retire
                   the old one once the new one is ready. If the new app
                   cannot boot, the old workers keep serving.
     TTIN, TTOU    one worker more / fewer
     USR1          reopen log files (here and in every worker)
+    USR2          upgrade: re-execute the arbiter with the sockets inherited
+                  (hybrid.upgrade); this one stops once the new one's workers
+                  serve, and keeps serving if the new one fails
     CHLD          wake up and reap
 
 A worker that exits before it reports ready is a boot failure. When no
@@ -40,7 +44,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
-from hybrid import __version__, config, logs, metrics, sockets, workers
+import psutil
+
+from hybrid import __version__, config, logs, metrics, reload, sockets, upgrade, workers
 from hybrid.control import ControlServer
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
@@ -54,10 +60,13 @@ OVERDUE_GRACE = 1.0
 ends its own graceful stop at --graceful-timeout, and logs what it cut."""
 MAX_SILENT_BOOT_DEATHS = 5  # deaths before "ready" with no reason given
 MAX_SPAWN_BACKOFF = 60.0  # seconds between attempts while new workers cannot boot
+MEMORY_CHECK_INTERVAL = 1.0  # seconds between two samples of the workers' RSS
+MIB = 1024 * 1024
 
 SIGNAL_NAMES: dict[int, str] = {
     signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
-    signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGUSR1: "usr1", signal.SIGCHLD: "chld",
+    signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGUSR1: "usr1", signal.SIGUSR2: "usr2",
+    signal.SIGCHLD: "chld",
 }
 
 
@@ -84,12 +93,15 @@ class WorkerProcess:
     ready: bool = False
     boot_error: str = ""
     retiring_since: float | None = None  # TERM sent at this time
+    recycle: str = ""  # why it is to be replaced once a replacement serves (max-requests, memory)
     aborted_at: float | None = None  # SIGABRT sent (heartbeat timeout) at this time
 
 
 class Arbiter:
-    def __init__(self, loaded: config.Loaded, cli_values: Mapping[str, Any]) -> None:
+    def __init__(self, loaded: config.Loaded, cli_values: Mapping[str, Any],
+                 start_dir: str | None = None) -> None:
         self.cfg = loaded.config
+        self.start_dir = start_dir or os.getcwd()  # where a USR2 upgrade executes again
         self.sources = loaded.sources
         self.warnings = loaded.warnings
         self.cli_values = dict(cli_values)
@@ -115,7 +127,14 @@ class Arbiter:
         self.control: ControlServer | None = None
         self.stop_at: float | None = None  # a TERM came: the graceful stop begins then
         self.retired = metrics.Totals()  # the counts of workers that have exited
-        self.restarts: dict[str, int] = dict.fromkeys(("crash", "timeout", "reload"), 0)
+        self.restarts: dict[str, int] = dict.fromkeys(
+            ("crash", "timeout", "reload", "max-requests", "memory"), 0)
+        self.memory_checked_at = 0.0
+        self.pidfile = self.cfg.pid  # renamed to .oldbin while an upgrade is under way
+        self.upgrade: upgrade.Upgrade | None = None  # a new arbiter booting (USR2)
+        self.hand_over: upgrade.HandOver | None = None  # the old arbiter, when we are new
+        self.watcher: reload.Watcher | None = None  # --reload
+        self.watched_at = 0.0
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -127,8 +146,8 @@ class Arbiter:
             self._close_listeners()
             if self.control is not None:
                 self.control.close()
-            if self.cfg.pid:
-                _remove_pidfile(self.cfg.pid, self.pid)
+            if self.pidfile:
+                _remove_pidfile(self.pidfile, self.pid)
             raise
         try:
             while not self.stopping:
@@ -141,21 +160,40 @@ class Arbiter:
                 if self.stopping:
                     break
                 self._murder_silent_workers()
+                self._reload_on_changes()
                 self._manage_workers()
+                if self.hand_over is not None and self.readiness()[0]:
+                    log.info("Serving: telling the arbiter this one upgrades (pid %d) to stop",
+                             os.getppid())
+                    self.hand_over.serving()
+                    self.hand_over = None
         finally:
             self._shutdown()
         return self.exit_code
 
     def _start(self) -> None:
         cfg = self.cfg
-        for text in cfg.bind:
-            address = sockets.parse_address(text)
-            self.listeners.append(sockets.bind(address, cfg.backlog))
-            if address.kind == "unix":
-                self.owned_paths.append(address.path)
+        self.hand_over = upgrade.HandOver.from_environment()
+        inherited = sockets.inherited()
+        if inherited is not None:
+            self.listeners, giver = inherited
+            log.info("Using %d listening socket(s) from %s instead of --bind",
+                     len(self.listeners), "the upgrading arbiter" if giver == "upgrade"
+                     else "systemd (socket activation)")
+            if giver == "upgrade":  # (an upgrade passes on what the first arbiter made)
+                self.owned_paths += filter(None, map(sockets.unix_path, self.listeners))
+        else:
+            for text in cfg.bind:
+                address = sockets.parse_address(text)
+                self.listeners.append(sockets.bind(address, cfg.backlog))
+                if address.kind == "unix":
+                    self.owned_paths.append(address.path)
         if cfg.control_bind:
             address = sockets.parse_address(cfg.control_bind)
-            self.control = ControlServer(sockets.bind(address, 64), self)
+            passed = os.environ.pop(upgrade.CONTROL_FD_VARIABLE, "")
+            control = sockets.adopt(int(passed)) if passed.isdigit() \
+                else sockets.bind(address, 64)
+            self.control = ControlServer(control, self)
             if address.kind == "unix":
                 self.owned_paths.append(address.path)
         if cfg.pid:
@@ -176,6 +214,10 @@ class Arbiter:
         log.info("Using worker class: %s%s", cfg.worker_class, note)
         if cfg.preload:
             self._preload()
+        if cfg.reload:
+            self.watcher = reload.Watcher(list(cfg.reload_dirs) or [os.getcwd()],
+                                          cfg.reload_include)
+            log.info("Watching for changes in %s (--reload)", ", ".join(self.watcher.directories))
         self._install_signals()
         self._manage_workers()
 
@@ -217,8 +259,8 @@ class Arbiter:
         if self.control is not None:
             self.control.close()
             self.control = None
-        if self.cfg.pid:
-            _remove_pidfile(self.cfg.pid, self.pid)
+        if self.pidfile:
+            _remove_pidfile(self.pidfile, self.pid)
         log.info("Shutting down: %s", "done" if self.exit_code == 0 else f"exit status {self.exit_code}")
 
     def _close_listeners(self) -> None:
@@ -260,6 +302,8 @@ class Arbiter:
 
     def _sleep(self, timeout: float = LOOP_INTERVAL) -> None:
         fds = [self._wakeup_r] + [w.status.read_fd for w in self.workers.values()]
+        if self.upgrade is not None:
+            fds.append(self.upgrade.ready_fd)
         write_fds: list[int] = []
         control = self.control
         now = time.monotonic()
@@ -271,6 +315,8 @@ class Arbiter:
                 timeout = min(timeout, max(0.0, deadline - now))
         if self.stop_at is not None:
             timeout = min(timeout, max(0.0, self.stop_at - now))
+        if self.watcher is not None:
+            timeout = min(timeout, max(0.0, self.watched_at + reload.RELOAD_INTERVAL - now))
         try:
             readable, writable, _ = select.select(fds, write_fds, [], timeout)
         except InterruptedError:
@@ -286,6 +332,8 @@ class Arbiter:
         for worker in list(self.workers.values()):
             if worker.status.read_fd in readable:
                 self._read_status(worker)
+        if self.upgrade is not None and self.upgrade.ready_fd in readable:
+            self._follow_upgrade()
 
     def _read_status(self, worker: WorkerProcess) -> None:
         for kind, text in worker.status.messages():
@@ -300,6 +348,8 @@ class Arbiter:
                 self.last_boot_error = ""
             elif kind == StatusPipe.BOOT_ERROR:
                 worker.boot_error = text
+            elif kind == StatusPipe.RECYCLE:
+                self._recycle(worker, text)
 
     def _dispatch_signals(self) -> None:
         while self._signals and not self.stopping:
@@ -317,6 +367,8 @@ class Arbiter:
                 return
             worker = self.workers.pop(pid, None)
             if worker is None:
+                if self.upgrade is not None and pid == self.upgrade.pid:
+                    self._upgrade_failed(_describe_exit(os.waitstatus_to_exitcode(status)))
                 continue
             self._read_status(worker)
             self.retired.add(worker.counters.read(), counters_only=True)
@@ -331,6 +383,8 @@ class Arbiter:
             return
         if worker.retiring_since is None and not self.stopping:
             self.restarts["timeout" if worker.aborted_at is not None else "crash"] += 1
+        elif worker.recycle and not self.stopping:
+            self.restarts[worker.recycle] += 1
         elif worker.generation != self.generation:
             self.restarts["reload"] += 1
         if worker.aborted_at is not None:
@@ -341,6 +395,8 @@ class Arbiter:
             log.error("Worker %d was killed by signal %s", worker.pid, signal.Signals(-code).name)
         elif code != 0:
             log.error("Worker %d exited with status %d", worker.pid, code)
+        elif worker.recycle:
+            log.info("Worker %d exited (replaced: %s)", worker.pid, worker.recycle)
         else:
             log.info("Worker %d exited", worker.pid)
 
@@ -415,9 +471,40 @@ class Arbiter:
                 worker.aborted_at = now
                 self._signal(worker, signal.SIGABRT)
 
+    def _recycle(self, worker: WorkerProcess, reason: str) -> None:
+        """Replace `worker` for `reason`: a new worker boots, then this one retires."""
+        if worker.recycle or worker.retiring_since is not None or reason not in self.restarts:
+            return
+        worker.recycle = reason
+        log.info("Worker %d is to be replaced (%s); booting its replacement first",
+                 worker.pid, reason)
+
+    def _check_memory(self) -> None:
+        """Mark workers over --max-worker-memory for replacement, once a second."""
+        limit = self.cfg.max_worker_memory
+        now = time.monotonic()
+        if not limit or now - self.memory_checked_at < MEMORY_CHECK_INTERVAL:
+            return
+        self.memory_checked_at = now
+        for worker in list(self.workers.values()):
+            if worker.recycle or worker.retiring_since is not None:
+                continue
+            try:
+                rss = psutil.Process(worker.pid).memory_info().rss
+            except psutil.Error:
+                continue  # it just exited; the next reap collects it
+            if rss > limit * MIB:
+                log.warning("Worker %d uses %.0f MiB, over --max-worker-memory (%d MiB)",
+                            worker.pid, rss / MIB, limit)
+                self._recycle(worker, "memory")
+
     def _manage_workers(self) -> None:
+        self._check_memory()
         active = [w for w in self.workers.values() if w.retiring_since is None]
-        current = sorted((w for w in active if w.generation == self.generation), key=lambda w: w.age)
+        # A worker to be recycled serves on but no longer counts: its replacement
+        # boots, and it retires once the replacements serve (below).
+        current = sorted((w for w in active if w.generation == self.generation
+                          and not w.recycle), key=lambda w: w.age)
         if time.monotonic() >= self.spawn_not_before:
             for _ in range(self.num_workers - len(current)):
                 try:
@@ -430,7 +517,7 @@ class Arbiter:
             self._retire(extra)
         if sum(w.ready for w in current) >= self.num_workers:
             for old in active:
-                if old.generation != self.generation:
+                if old.generation != self.generation or old.recycle:
                     self._retire(old)
 
     # --- workers -----------------------------------------------------------------
@@ -589,8 +676,82 @@ class Arbiter:
         for worker in self.workers.values():
             self._signal(worker, signal.SIGUSR1)
 
+    def handle_usr2(self) -> None:
+        if self.upgrade is not None:
+            log.warning("Received USR2: an upgrade is under way already (new arbiter pid %d)",
+                        self.upgrade.pid)
+            return
+        if self.stop_at is not None:
+            log.warning("Received USR2 while shutting down: no upgrade")
+            return
+        if self.pidfile:
+            oldbin = self.pidfile + ".oldbin"
+            try:
+                os.replace(self.pidfile, oldbin)
+                self.pidfile = oldbin
+            except OSError as exc:
+                log.warning("Cannot rename the pid file %s: %s", self.pidfile, exc.strerror)
+        try:
+            control = self.control.listener if self.control is not None else None
+            self.upgrade = upgrade.start(self.listeners, control, self.start_dir)
+        except OSError as exc:
+            log.error("Received USR2: cannot start the new arbiter: %s", exc)
+            self._restore_pidfile()
+            return
+        log.info("Received USR2: upgrading; the new arbiter is pid %d, and this one serves "
+                 "until the new one's workers do", self.upgrade.pid)
+
+    def _follow_upgrade(self) -> None:
+        assert self.upgrade is not None
+        outcome = self.upgrade.poll()
+        if outcome is None:
+            return
+        if not outcome:
+            self._upgrade_failed("it stopped before its workers served")
+            return
+        log.info("The new arbiter (pid %d) serves: stopping this one gracefully",
+                 self.upgrade.pid)
+        self.upgrade.close()
+        self.upgrade = None
+        self.owned_paths = []  # the sockets' files are the new arbiter's now
+        self.graceful_stop = True
+        self.stopping = True
+
+    def _upgrade_failed(self, why: str) -> None:
+        assert self.upgrade is not None
+        log.error("Upgrade failed: the new arbiter (pid %d) %s; this arbiter keeps serving",
+                  self.upgrade.pid, why)
+        self.upgrade.close()
+        self.upgrade = None
+        self._restore_pidfile()
+
+    def _restore_pidfile(self) -> None:
+        if self.pidfile and self.cfg.pid and self.pidfile != self.cfg.pid:
+            try:
+                os.replace(self.pidfile, self.cfg.pid)
+                self.pidfile = self.cfg.pid
+            except OSError as exc:
+                log.warning("Cannot rename the pid file back to %s: %s", self.cfg.pid,
+                            exc.strerror)
+
+    def _reload_on_changes(self) -> None:
+        now = time.monotonic()
+        if self.watcher is None or now - self.watched_at < reload.RELOAD_INTERVAL:
+            return
+        self.watched_at = now
+        changed = self.watcher.changed()
+        if changed:
+            shown = ", ".join(os.path.relpath(path) for path in changed[:3])
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            log.info("Changed: %s%s; reloading (--reload)", shown, more)
+            self._reload()
+
     def handle_hup(self) -> None:
         log.info("Received HUP: reloading")
+        self._reload()
+
+    def _reload(self) -> None:
+        """Re-read the config and start a new generation of workers."""
         try:
             loaded = workers.resolve(config.load(self.cli_values))
             new = loaded.config
@@ -618,6 +779,10 @@ class Arbiter:
         self.worker_class = worker_class
         self.num_workers = new.workers
         self.generation += 1
+        # New code deserves a try at once, whatever the last one's boot failures.
+        self.boot_failures = 0
+        self.spawn_not_before = 0.0
+        self.last_boot_error = ""
 
 
 def _enqueue_only(signum: int, frame: Any) -> None:

@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path = args.get("config") or os.environ.get(config.env_name("config"))
     if config_path:
         args["config"] = os.path.abspath(config_path)
+    start_dir = os.getcwd()  # (before --chdir: a USR2 upgrade starts over from here)
     try:
         loaded = workers.resolve(config.load(args))
         if not loaded.config.app:
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 1)
     if command == "check":
         return check(loaded)
-    return serve(loaded, args)
+    return serve(loaded, args, start_dir)
 
 
 def _chdir(path: str) -> None:
@@ -79,13 +80,13 @@ def _chdir(path: str) -> None:
         raise ConfigError(f"--chdir: cannot change to {path!r}: {exc.strerror}") from None
 
 
-def serve(loaded: config.Loaded, cli_values: dict[str, Any]) -> int:
+def serve(loaded: config.Loaded, cli_values: dict[str, Any], start_dir: str) -> int:
     from hybrid.arbiter import Arbiter, StartupError  # keeps `check` light
 
     cfg = loaded.config
     try:
         logs.setup(cfg.log_level, cfg.error_logfile, cfg.access_logfile)
-        arbiter = Arbiter(loaded, cli_values)
+        arbiter = Arbiter(loaded, cli_values, start_dir)
         return arbiter.run()
     except (BindError, logs.LogFileError, ValueError, OSError) as exc:
         return _fail(str(exc), 1)

@@ -302,6 +302,19 @@ class Config:
     graceful_timeout: float = setting(
         30.0, "--graceful-timeout", parse=_seconds, metavar="SECONDS",
         help="after a stop or reload, how long workers may finish in-flight requests")
+    max_requests: int = setting(
+        0, "--max-requests", "--limit-max-requests", parse=_non_negative_int, metavar="N",
+        help="replace a worker once it has served this many requests (0: never); its "
+             "replacement boots first, so capacity holds")
+    max_requests_jitter: int = setting(
+        0, "--max-requests-jitter", parse=_non_negative_int, metavar="N",
+        help="add a random 0 to N to each worker's --max-requests, so that workers are not "
+             "all replaced at once")
+    max_worker_memory: int = setting(
+        0, "--max-worker-memory", parse=_non_negative_int, metavar="MiB",
+        help="replace a worker whose resident memory (RSS) exceeds this, sampled every "
+             "second (0: no limit); the replacement boots first, and a worker not gone "
+             "within --graceful-timeout is killed")
     shutdown_delay: float = setting(
         0.0, "--shutdown-delay", parse=_seconds, metavar="SECONDS",
         help="on TERM, keep serving this long with /readyz answering 503 (so that an "
@@ -334,6 +347,19 @@ class Config:
         False, "--preload", parse=_boolean, switch=True,
         help="import the app in the arbiter before forking (shares memory; "
              "a reload then keeps the old code)")
+    reload: bool = setting(
+        False, "--reload", parse=_boolean, switch=True,
+        help="development: replace the workers when a Python file (or a --reload-include "
+             "match) under the --reload-dir directories changes, polled every 0.5 s; "
+             "not with --preload")
+    reload_dirs: tuple[str, ...] = setting(
+        (), "--reload-dir", parse=_text_list, repeat=True, metavar="DIR",
+        help="a directory --reload watches; repeat for several (default: the working "
+             "directory, after --chdir)")
+    reload_include: tuple[str, ...] = setting(
+        (), "--reload-include", parse=_text_list, repeat=True, metavar="GLOB",
+        help="files --reload also watches besides *.py, by name or path relative to the "
+             "watched directory, e.g. '*.html'; repeat for several")
     interface: str = setting(
         "auto", "--interface", parse=_choice("auto", "wsgi", "asgi"), metavar="KIND",
         help="the app's interface: auto, wsgi or asgi")
@@ -458,7 +484,15 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Loaded
                 warnings.append(f"{exc}; ignored, as it is set elsewhere too")
                 continue
             sources[name] = label
-    return Loaded(Config(**values), sources, tuple(warnings))
+    cfg = Config(**values)
+    if cfg.reload and cfg.preload:
+        raise ConfigError("--reload cannot be used with --preload: the arbiter would keep "
+                          "the old code; drop one of them")
+    for name in ("reload_dirs", "reload_include"):
+        if getattr(cfg, name) and not cfg.reload:
+            warnings.append(f"{flag_name(name)} (from {sources[name]}) is ignored without "
+                            f"--reload")
+    return Loaded(cfg, sources, tuple(warnings))
 
 
 def _platform_layer(env: Mapping[str, str]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ BOOT_ERROR = 3
 HANDLED_SIGNALS = {
     signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH, signal.SIGCHLD,
     signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGABRT, signal.SIGUSR1,
+    signal.SIGUSR2,
 }
 """Every signal the arbiter or a worker handles; blocked across fork."""
 
@@ -61,13 +62,14 @@ class Heartbeat:
 
 
 class StatusPipe:
-    """Worker-to-arbiter messages: LOADING, LOADED, READY, or BOOT_ERROR with a
-    one-line reason."""
+    """Worker-to-arbiter messages: LOADING, LOADED, READY, BOOT_ERROR with a
+    one-line reason, or RECYCLE with why the worker wants replacing."""
 
     LOADING = "loading"
     LOADED = "loaded"
     READY = "ready"
     BOOT_ERROR = "boot-error"
+    RECYCLE = "recycle"
 
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
@@ -83,6 +85,9 @@ class StatusPipe:
 
     def ready(self) -> None:
         self._write(self.READY)
+
+    def recycle(self, reason: str) -> None:
+        self._write(f"{self.RECYCLE} {reason}")
 
     def boot_error(self, reason: str) -> None:
         self._write(f"{self.BOOT_ERROR} {' '.join(reason.splitlines())}")

@@ -147,6 +147,54 @@ def _explain(address: Address, exc: OSError) -> str:
     return f"cannot bind {address}: {exc.strerror or exc}"
 
 
+SYSTEMD_FIRST_FD = 3  # sd_listen_fds(3): passed descriptors start here
+FDS_VARIABLE = "HYBRID_FDS"  # set by an upgrading arbiter (hybrid.upgrade)
+
+
+def inherited() -> tuple[list[socket.socket], str] | None:
+    """Listening sockets handed to this process instead of --bind, and by whom:
+    an upgrading arbiter ("upgrade": HYBRID_FDS) or systemd socket activation
+    ("systemd": LISTEN_FDS, for this process when LISTEN_PID names it). The
+    variables are removed, so that no child adopts the sockets again."""
+    passed = os.environ.pop(FDS_VARIABLE, None)
+    if passed is not None:
+        return [adopt(int(fd)) for fd in passed.split(",") if fd.isdigit()], "upgrade"
+    count = os.environ.pop("LISTEN_FDS", None)
+    listen_pid = os.environ.pop("LISTEN_PID", None)
+    os.environ.pop("LISTEN_FDNAMES", None)
+    if count is None:
+        return None
+    if listen_pid != str(os.getpid()):
+        raise BindError(f"LISTEN_FDS is set for process {listen_pid}, not this one "
+                        f"({os.getpid()}): start hybrid itself from the socket unit")
+    if not count.isdigit() or int(count) < 1:
+        raise BindError(f"LISTEN_FDS={count!r}: expected a number of sockets")
+    return [adopt(fd) for fd in range(SYSTEMD_FIRST_FD, SYSTEMD_FIRST_FD + int(count))], \
+        "systemd"
+
+
+def adopt(fd: int) -> socket.socket:
+    """A listening socket from an inherited descriptor; BindError if it is none."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise BindError(f"inherited descriptor {fd}: {exc.strerror}") from None
+    if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET,
+                                                               socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise BindError(f"inherited descriptor {fd} is not a listening stream socket")
+    sock.set_inheritable(False)
+    return sock
+
+
+def unix_path(sock: socket.socket) -> str:
+    """The file a UNIX listening socket is bound to ("" for other sockets)."""
+    if sock.family != socket.AF_UNIX:
+        return ""
+    name = sock.getsockname()
+    return name if isinstance(name, str) else ""
+
+
 def client_address(peer: object) -> tuple[str, str]:
     """A connection's peer as (host, port) strings; ("", "") for a UNIX socket peer."""
     if isinstance(peer, tuple):

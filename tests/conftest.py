@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -112,6 +114,45 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self._log_file.close()
+
+
+class Traffic:
+    """Clients looping GET requests on `server` (each with its own keep-alive
+    connection pool), recording each answer's body and every failure."""
+
+    def __init__(self, server: Server, path: str = "/pid", clients: int = 4) -> None:
+        self.url = server.url + path
+        self.answers: list[str] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop) for _ in range(clients)]
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=10) as http:
+            while not self._stop.is_set():
+                try:
+                    response = http.get(self.url)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if response.status_code != 200:
+                    self.failures.append(str(response.status_code))
+                self.answers.append(response.text)
+
+    def more(self, count: int = 20, message: str = "more traffic") -> None:
+        """Wait until `count` more requests are answered."""
+        start = len(self.answers)
+        wait_for(lambda: len(self.answers) >= start + count, message=message)
+
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
 
 
 @pytest.fixture

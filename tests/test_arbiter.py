@@ -50,42 +50,6 @@ def test_no_zombie_children_are_left(start_server):
     assert all(child.status() != psutil.STATUS_ZOMBIE for child in children)
 
 
-def test_hup_replaces_workers_without_failing_a_request(start_server):
-    server = start_server(APP, "-w", "2")
-    before = server.wait_workers(2)
-    failures: list[str] = []
-    answered = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        with httpx.Client(timeout=10) as http:
-            while not stop.is_set():
-                try:
-                    response = http.get(server.url + "/pid")
-                    if response.status_code != 200:
-                        failures.append(str(response.status_code))
-                    answered.append(int(response.text))
-                except httpx.HTTPError as exc:
-                    failures.append(repr(exc))
-
-    clients = [threading.Thread(target=hammer) for _ in range(4)]
-    for thread in clients:
-        thread.start()
-    try:
-        wait_for(lambda: len(answered) > 20, message="traffic before the reload")
-        server.send(signal.SIGHUP)
-        after = wait_for(lambda: (pids := server.booted_workers()) and len(pids) == 2
-                         and not pids & before and pids, timeout=30, message="new workers")
-        count = len(answered)
-        wait_for(lambda: len(answered) > count + 20, message="traffic after the reload")
-    finally:
-        stop.set()
-        for thread in clients:
-            thread.join()
-    assert failures == []
-    assert set(answered[-10:]) <= after
-
-
 def test_term_lets_an_in_flight_request_finish(start_server):
     server = start_server(APP, "-w", "1")
     server.wait_workers(1)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import os
+import random
 import signal
 import socket
 import time
@@ -76,6 +77,20 @@ class Worker(abc.ABC):
         self.serving = False  # run() has set up its loop and reported ready
         self.reopen_logs = False
         self._reuse_logged_at = -REUSE_LOG_INTERVAL
+        # Requests before this worker asks to be replaced (--max-requests, with
+        # its jitter); never reached without it.
+        self._requests_left: float = float("inf")
+        if cfg.max_requests:
+            self._requests_left = cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
+
+    def request_served(self) -> None:
+        """Count one request against --max-requests; at the limit, ask the arbiter
+        for a replacement (once) and go on serving until it retires this worker."""
+        self._requests_left -= 1
+        if self._requests_left == 0:
+            log.info("Worker %d served its --max-requests (%d); asking for its replacement",
+                     self.pid, self.cfg.max_requests)
+            self.status.recycle("max-requests")
 
     def connection_reused(self) -> None:
         """An idle keep-alive connection was closed for a new client: said once a while."""
@@ -142,7 +157,8 @@ class Worker(abc.ABC):
         self.wakeup_fd = read_fd
         self._wakeup_write = write_fd
         signal.set_wakeup_fd(write_fd)
-        for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH):
+        for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH,
+                       signal.SIGUSR2):
             signal.signal(signum, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, self._handle_term)

@@ -79,6 +79,7 @@ class SyncWorker(Worker):
                 respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
                         proxy=self.proxy, keep_alive=self.keeps_alive, multithread=False,
                         started=started)
+                self.request_served()
             elif isinstance(event, ProtocolError):
                 logs.rejected(conn.client[0], event)
                 self.stats.refused(event.status, len(error_body(event.status, event.detail)))

@@ -48,6 +48,7 @@ from hybrid.logs import error_log as log
 from hybrid.metrics import Row
 from hybrid.protocol import (
     LINGER_SECONDS,
+    STOP_IDLE_GRACE,
     ConnectionClosed,
     ProtocolError,
     Request,
@@ -84,6 +85,8 @@ class _Client(Connection):
         self.idle = False  # kept alive, no byte of a next request yet
         self.lingering = False  # answered with an error; dropping input until close
         self.busy = False  # a thread owns it (under _lock)
+        self.stop_noticed = False  # idle when the worker began to stop: given its grace
+        self.fresh = True  # no byte received yet
         self.closed = False
 
 
@@ -124,22 +127,29 @@ class ThreadWorker(Worker):
         wakeup = select.poll()
         wakeup.register(self.wakeup_fd, select.POLLIN)
         housekeeping_at = 0.0
+        stop_by: float | None = None  # the end of a graceful stop
         while True:
             now = time.monotonic()
             if now >= housekeeping_at:
                 housekeeping_at = now + HOUSEKEEPING_INTERVAL
-                if self.parent_changed():
-                    break
+                if self.alive and self.parent_changed():
+                    self.alive = False  # orphaned: stop as on TERM, finishing what runs
                 self._beat()
-                if not self.alive and self._stop_when_drained():
-                    break
+                if not self.alive:
+                    stop_by = stop_by or now + cfg.graceful_timeout
+                    if self._stop_when_drained():
+                        break
+                    if now >= stop_by:
+                        log.warning("Worker %d: --graceful-timeout (%g s) is over; cutting %s",
+                                    self.pid, cfg.graceful_timeout,
+                                    self.describe_work() or "idle connections")
+                        break
                 self._expire(now)
                 self._pace_accepting()
             wait = PROMOTE_AFTER if self._clients else housekeeping_at - now
             if wakeup.poll(max(wait, 0.0) * 1000):
                 self.drain_wakeups()
-                if not self.alive:
-                    housekeeping_at = 0.0  # a stop: begin draining now
+                housekeeping_at = 0.0  # a signal (a stop, a log reopening): act on it now
             self._promote_if_stuck()
         with self._lock:
             self._done = True
@@ -183,8 +193,12 @@ class ThreadWorker(Worker):
             for client in due:
                 client.busy = True  # claimed: events for it are dropped from now on
         for client in due:
-            if client.lingering or client.idle:
-                self._close(client)  # keep-alive timeout, or the drain is over
+            if client.lingering:
+                self._close(client)  # the drain is over
+            elif (client.idle or client.fresh) and not self.alive:
+                self._end_idle(client)
+            elif client.idle:
+                self._close(client)  # the keep-alive timeout
             else:
                 error = client.parser.timeout_error()
                 logs.rejected(client.client[0], error)
@@ -193,15 +207,20 @@ class ThreadWorker(Worker):
                 self._release(client)
 
     def _stop_when_drained(self) -> bool:
-        """Graceful stop: stop accepting, close idle connections; True once none is left."""
+        """Graceful stop: stop accepting; True once no connection is left.
+
+        A connection with a request on its way is served, with `Connection:
+        close`. An idle keep-alive connection, or one accepted that has sent
+        nothing yet, waits STOP_IDLE_GRACE for a request (served too), then
+        ends with a lingering close (`_end_idle`).
+        """
         self._pace_accepting()
+        grace = min(STOP_IDLE_GRACE, self.cfg.keep_alive)
         with self._lock:
-            idle = [c for c in self._clients.values() if not c.busy]
-            for client in idle:
-                client.busy = True
-        for client in idle:
-            self._close(client)
-        with self._lock:
+            for client in self._clients.values():
+                if (client.idle or client.fresh) and not client.stop_noticed:
+                    client.stop_noticed = True
+                    client.deadline = min(client.deadline, time.monotonic() + grace)
             return not self._clients
 
     def _promote_if_stuck(self) -> None:
@@ -339,20 +358,36 @@ class ThreadWorker(Worker):
     def _make_room(self, client: _Client) -> None:
         """Close an idle keep-alive connection for a new client, unless bytes of a
         next request came meanwhile (closing then would reset them)."""
-        try:
-            waiting = client.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            waiting = b""
-        except OSError:
-            waiting = b""  # the connection failed: closing it is all there is to do
-        if waiting:
+        if self._bytes_waiting(client):
             # A request is coming: it is served, not closed (nor claimed again).
-            client.idle = False
-            client.deadline = time.monotonic() + self.cfg.header_timeout
+            self._expect_request(client)
             self._release(client)
             return
         self.connection_reused()
         self._close(client)
+
+    def _end_idle(self, client: _Client) -> None:
+        """A stopping worker's idle connection (claimed): a lingering close, never
+        a bare one that could reset a request on its way; one with bytes waiting
+        is served instead."""
+        if self._bytes_waiting(client):
+            self._expect_request(client)
+        else:
+            self._linger(client)
+        self._release(client)
+
+    def _bytes_waiting(self, client: _Client) -> bool:
+        try:
+            return bool(client.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return False
+        except OSError:
+            return False  # the connection failed: closing it is all there is to do
+
+    def _expect_request(self, client: _Client) -> None:
+        """An idle connection's next request has begun: its head has --header-timeout."""
+        client.idle = False
+        client.deadline = time.monotonic() + self.cfg.header_timeout
 
     def _on_readable(self, client: _Client) -> None:
         """This thread owns `client` (busy): read, and serve what is complete."""
@@ -370,9 +405,9 @@ class ThreadWorker(Worker):
             else:
                 self._close(client)
             return
+        client.fresh = False
         if client.idle and data:
-            client.idle = False  # a new request begins: its head has --header-timeout
-            client.deadline = time.monotonic() + self.cfg.header_timeout
+            self._expect_request(client)
         client.stats.received(len(data))
         client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
         self._act(client)
@@ -420,6 +455,7 @@ class ThreadWorker(Worker):
                 return False
             finally:
                 del self._in_flight[client]
+                self.request_served()
             if not outcome.keep_alive or not self.alive:
                 return False
             if not client.body_done:

@@ -18,6 +18,7 @@ from hybrid.protocol.parser import (
     DEFAULT_LIMITS,
     LINGER_BYTES,
     LINGER_SECONDS,
+    STOP_IDLE_GRACE,
     Limits,
     RequestParser,
 )
@@ -34,6 +35,7 @@ from hybrid.protocol.response import (
 
 __all__ = [
     "CONTINUE", "DEFAULT_LIMITS", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
+    "STOP_IDLE_GRACE",
     "BodyPace", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
     "RequestParser", "ResponseFramer", "error_body", "error_response", "http_date", "switching_protocols",

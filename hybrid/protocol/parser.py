@@ -103,6 +103,12 @@ DRAIN_BYTES = 1 << 16
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 """A lingering close drops input for at most this long, and this much."""
+STOP_IDLE_GRACE = 1.0
+"""When a worker stops, a kept-alive idle connection waits this long (at most
+--keep-alive) for a next request, served with Connection: close, before its
+lingering close: a busy client sends its next request within microseconds of
+an answer, and would otherwise meet the close on the way (measured: 5 failed
+requests in ~2,000 under --max-requests with 4 looping clients)."""
 MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
 
 # Fields a trailer must not carry (RFC 9110 section 6.5.1: framing, routing,

@@ -17,6 +17,7 @@ _MEETINGS: dict[int, threading.Barrier] = {}
 _MEETINGS_LOCK = threading.Lock()
 _CALLS = {"now": 0, "most": 0}
 _CALLS_LOCK = threading.Lock()
+LEAKED: list[bytearray] = []
 
 
 class ClosingBody:
@@ -82,6 +83,9 @@ def app(environ, start_response):
         return _counted_sleep(start_response, float(query.get("s", "0.2")))
     if path == "/most-calls-at-once":
         return _text(start_response, str(_CALLS["most"]))
+    if path == "/leak":  # keeps `mib` MiB more, touched so that it is resident
+        LEAKED.append(bytearray(b"x" * (int(query.get("mib", "50")) * 1024 * 1024)))
+        return _text(start_response, str(os.getpid()))
     if path == "/error":
         raise RuntimeError("the app failed on purpose")
     if path == "/late-error":

@@ -27,6 +27,7 @@ from hybrid import logs
 from hybrid.protocol import (
     LINGER_BYTES,
     LINGER_SECONDS,
+    STOP_IDLE_GRACE,
     ConnectionClosed,
     Data,
     EndOfMessage,
@@ -92,6 +93,7 @@ class HttpProtocol(asyncio.Protocol):
         self.on_deadline: Callable[[], None] = self._close
         self.idle = False
         self.idle_since = 0.0  # time.monotonic() when it last became idle
+        self.fresh = True  # no byte received yet
 
     # --- transport callbacks ---------------------------------------------------------
 
@@ -115,6 +117,7 @@ class HttpProtocol(asyncio.Protocol):
             self._reject(ProtocolError(503, "too many connections; try again"))
 
     def data_received(self, data: bytes) -> None:
+        self.fresh = False
         self.server.stats.received(len(data))
         divert = self.divert
         if divert is not None:
@@ -255,7 +258,7 @@ class HttpProtocol(asyncio.Protocol):
         self.active = None
         if self.closed:
             return
-        if not keep_alive or not self.server.alive or cycle.body_error is not None:
+        if not keep_alive or cycle.body_error is not None:
             self._close()
             return
         if not cycle.body_done:
@@ -291,7 +294,10 @@ class HttpProtocol(asyncio.Protocol):
             if self.idle:
                 # (not the loop's clock: uvloop's is cached per turn, in milliseconds)
                 self.idle_since = time.monotonic()
-                self._arm_timer(self.cfg.keep_alive, self._close)
+                if self.server.alive:
+                    self._arm_timer(self.cfg.keep_alive, self._close)
+                else:
+                    self._arm_timer(min(STOP_IDLE_GRACE, self.cfg.keep_alive), self._end_idle)
             else:
                 self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
             if self.flow.read_paused:
@@ -337,12 +343,14 @@ class HttpProtocol(asyncio.Protocol):
         if self.active is None:
             self._reject(self.parser.timeout_error())
 
-    def _close(self) -> None:
+    def _close(self, linger: bool = False) -> None:
+        """Close; lingering if the client may be sending, or if `linger`: a kept-alive
+        connection the server ends may have a request on its way."""
         transport = self.transport
         if self.closed or self.lingering:
             return  # (a lingering close keeps its own deadline)
         self._cancel_timer()
-        if self.parser.client_may_be_sending and not transport.is_closing() \
+        if (linger or self.parser.client_may_be_sending) and not transport.is_closing() \
                 and transport.can_write_eof():
             # Linger (see the module docstring): shut our side, drop input a moment.
             self.lingering = True
@@ -358,17 +366,28 @@ class HttpProtocol(asyncio.Protocol):
         """Close this idle keep-alive connection to make room for a new one."""
         self._close()
 
+    def _end_idle(self) -> None:
+        """A stopping worker's idle connection: a lingering close, never a bare one
+        that could reset a request on its way."""
+        self._close(linger=True)
+
     def _drop_input(self, data: bytes) -> None:
         self.dropped += len(data)
         if self.dropped > LINGER_BYTES:
             self.transport.close()
 
     def shut_down(self, abort: bool) -> None:
-        """The worker stops: close now if idle (or if aborting), else after this response;
-        an open WebSocket gets a going-away close."""
+        """The worker stops: end an idle connection now (any, if aborting), others after
+        their response; an open WebSocket gets a going-away close."""
         if abort:
             self.transport.abort()
         elif self.websocket is not None:
             self.websocket.shut_down()
-        elif self.active is None:
-            self._close()
+        elif self.idle or self.fresh:
+            # A request may be on its way (the next one, or the first on a connection
+            # accepted and silent yet): it has STOP_IDLE_GRACE to come, and is served
+            # with Connection: close; then a lingering close. A request begun is
+            # served too.
+            grace = min(STOP_IDLE_GRACE, self.cfg.keep_alive)
+            if self.deadline is None or self.deadline > self.server.loop.time() + grace:
+                self._arm_timer(grace, self._end_idle)

@@ -47,6 +47,9 @@ class Server(Protocol):
     state: dict[str, Any]  # lifespan state, copied into every scope
     stats: Row  # the worker's counters (cycles run on the loop: one writer)
 
+    def request_served(self) -> None:
+        """Count one request against --max-requests."""
+
 
 class Channel(Protocol):
     """What cycles see of their connection."""

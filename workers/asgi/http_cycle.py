@@ -228,6 +228,7 @@ class RequestCycle(Cycle):
                                   self.clock)
         server.stats.request_done(self.request.method, self.status, self.framer.bytes_sent,
                                   time.perf_counter() - self.clock)
+        server.request_served()
         if self._waiter is not None:
             self._wake()
         self.channel.response_done(self, keep_alive)
