@@ -33,7 +33,9 @@ status 3 and the worker's reason logged once, instead of a respawn loop.
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import select
 import signal
 import socket
@@ -133,6 +135,7 @@ class Arbiter:
         self.pidfile = self.cfg.pid  # renamed to .oldbin while an upgrade is under way
         self.upgrade: upgrade.Upgrade | None = None  # a new arbiter booting (USR2)
         self.hand_over: upgrade.HandOver | None = None  # the old arbiter, when we are new
+        self.identity: tuple[int, int] | None = None  # (uid, gid) of the workers: --user
         self.watcher: reload.Watcher | None = None  # --reload
         self.watched_at = 0.0
 
@@ -173,6 +176,14 @@ class Arbiter:
 
     def _start(self) -> None:
         cfg = self.cfg
+        if cfg.umask is not None:
+            os.umask(cfg.umask)
+        self.identity = _identity(cfg.user, cfg.group)
+        if self.identity is not None and os.geteuid() != 0 \
+                and self.identity != (os.geteuid(), os.getegid()):
+            raise StartupError(f"--user / --group: switching the workers to uid "
+                               f"{self.identity[0]}, gid {self.identity[1]} needs root "
+                               f"(this runs as uid {os.geteuid()})")
         self.hand_over = upgrade.HandOver.from_environment()
         inherited = sockets.inherited()
         if inherited is not None:
@@ -570,6 +581,8 @@ class Arbiter:
                 other.heartbeat.close()
                 other.counters.close()
             status.close_read_end()
+            if self.identity is not None:
+                _become(self.identity, self.cfg.user)
             serve()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -783,6 +796,34 @@ class Arbiter:
         self.boot_failures = 0
         self.spawn_not_before = 0.0
         self.last_boot_error = ""
+
+
+def _identity(user: str, group: str) -> tuple[int, int] | None:
+    """The (uid, gid) --user and --group name (both checked by the config); None if
+    neither is set."""
+    if not user and not group:
+        return None
+    if user:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        uid, gid = entry.pw_uid, entry.pw_gid
+    else:
+        uid, gid = os.geteuid(), os.getegid()
+    if group:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    return uid, gid
+
+
+def _become(identity: tuple[int, int], user: str) -> None:
+    """In a worker: drop to --user / --group (supplementary groups: the user's)."""
+    uid, gid = identity
+    if os.geteuid() == uid and os.getegid() == gid:
+        return
+    if user:
+        os.initgroups(pwd.getpwuid(uid).pw_name, gid)
+    else:
+        os.setgroups([gid])
+    os.setgid(gid)
+    os.setuid(uid)
 
 
 def _enqueue_only(signum: int, frame: Any) -> None:

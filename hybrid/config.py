@@ -15,8 +15,10 @@ file < `HYBRID_*` environment < command line.
 from __future__ import annotations
 
 import dataclasses
+import grp
 import ipaddress
 import os
+import pwd
 import runpy
 import sys
 from collections.abc import Callable, Mapping
@@ -210,6 +212,42 @@ def _root_path(raw: Any) -> str:
     return text.rstrip("/")
 
 
+def _user(raw: Any) -> str:
+    text = _stripped_text(raw)
+    if text:
+        try:
+            pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+        except KeyError:
+            raise ValueError(f"no such user {text!r}") from None
+    return text
+
+
+def _group(raw: Any) -> str:
+    text = _stripped_text(raw)
+    if text:
+        try:
+            grp.getgrgid(int(text)) if text.isdigit() else grp.getgrnam(text)
+        except KeyError:
+            raise ValueError(f"no such group {text!r}") from None
+    return text
+
+
+def _umask(raw: Any) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        text = _stripped_text(raw).lower().removeprefix("0o")
+        try:
+            value = int(text, 8)
+        except ValueError:
+            raise ValueError(f"expected an octal mode such as 027, got {raw!r}") from None
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"must be from 000 to 777 (octal), got {raw!r}")
+    return value
+
+
 # --- the table ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -347,6 +385,17 @@ class Config:
         False, "--preload", parse=_boolean, switch=True,
         help="import the app in the arbiter before forking (shares memory; "
              "a reload then keeps the old code)")
+    user: str = setting(
+        "", "-u", "--user", parse=_user, metavar="USER",
+        help="run the workers as this user (a name or a number); the arbiter, started as "
+             "root, binds the sockets first")
+    group: str = setting(
+        "", "-g", "--group", parse=_group, metavar="GROUP",
+        help="run the workers as this group (default: the --user's own group)")
+    umask: int | None = setting(
+        None, "--umask", parse=_umask, metavar="MODE",
+        help="set the umask (octal, e.g. 027) before binding: UNIX socket files and log "
+             "files get it (default: the one hybrid was started with)")
     reload: bool = setting(
         False, "--reload", parse=_boolean, switch=True,
         help="development: replace the workers when a Python file (or a --reload-include "

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import signal
+import stat
 import threading
 import time
 
@@ -11,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import run_hybrid, wait_for
 
 APP = "tests.apps.basic:app"
 
@@ -185,3 +188,31 @@ def test_arbiter_survives_many_worker_deaths(start_server):
         wait_for(lambda: pid not in server.worker_pids(), message="the worker to go")
     server.wait_workers(1)
     assert get(server).status_code == 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_workers_run_as_user_and_group_after_the_bind(start_server):
+    # --preload: the app is imported by the arbiter, as root; this machine's Python
+    # lives under /root, where nobody may not read the modules a worker would import.
+    server = start_server(APP, "--preload", "--user", "nobody", "--group", "nogroup")
+    uid, gid, _ = get(server, "/ids").text.split()
+    assert (int(uid), int(gid)) == (pwd.getpwnam("nobody").pw_uid,
+                                    grp.getgrnam("nogroup").gr_gid)
+    assert os.getuid() == 0 and psutil.Process(server.pid).uids().real == 0  # the arbiter
+
+
+def test_an_unknown_user_is_one_line_and_exit_1(tmp_path):
+    result = run_hybrid("run", APP, "--user", "no-such-user-here", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "hybrid: error: --user: no such user 'no-such-user-here'"
+
+
+def test_umask_applies_to_the_unix_socket_file(start_server, tmp_path):
+    path = tmp_path / "served.sock"
+    server = start_server(APP, "--bind", f"unix:{path}", "--umask", "077", ready=False)
+    wait_for(path.exists, message="the socket file")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    transport = httpx.HTTPTransport(uds=str(path))
+    with httpx.Client(transport=transport) as client:
+        assert client.get("http://x/ids", timeout=10).text.split()[2] == "077"
+    server.stop()

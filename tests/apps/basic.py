@@ -61,6 +61,10 @@ def app(environ, start_response):
         return _text(start_response, "hello")
     if path == "/pid":
         return _text(start_response, str(os.getpid()))
+    if path == "/ids":
+        mask = os.umask(0)
+        os.umask(mask)
+        return _text(start_response, f"{os.getuid()} {os.getgid()} {mask:03o}")
     if path.startswith("/path"):
         return _text(start_response, path)
     if path.startswith("/environ"):
