@@ -96,6 +96,7 @@ class WorkerProcess:
     boot_error: str = ""
     retiring_since: float | None = None  # TERM sent at this time
     recycle: str = ""  # why it is to be replaced once a replacement serves (max-requests, memory)
+    memory_sampled: bool = False  # --max-worker-memory has looked at it once
     aborted_at: float | None = None  # SIGABRT sent (heartbeat timeout) at this time
 
 
@@ -132,10 +133,13 @@ class Arbiter:
         self.restarts: dict[str, int] = dict.fromkeys(
             ("crash", "timeout", "reload", "max-requests", "memory"), 0)
         self.memory_checked_at = 0.0
+        self.memory_limit_unmet = False  # fresh workers are over --max-worker-memory
+        self.over_at_first_sample = 0  # workers in a row over it when first sampled
         self.pidfile = self.cfg.pid  # renamed to .oldbin while an upgrade is under way
         self.upgrade: upgrade.Upgrade | None = None  # a new arbiter booting (USR2)
         self.hand_over: upgrade.HandOver | None = None  # the old arbiter, when we are new
         self.identity: tuple[int, int] | None = None  # (uid, gid) of the workers: --user
+        self.upgraded_paths: list[str] = []  # socket files the upgrading arbiter made
         self.watcher: reload.Watcher | None = None  # --reload
         self.watched_at = 0.0
 
@@ -170,12 +174,14 @@ class Arbiter:
                              os.getppid())
                     self.hand_over.serving()
                     self.hand_over = None
+                    self.owned_paths += self.upgraded_paths
         finally:
             self._shutdown()
         return self.exit_code
 
     def _start(self) -> None:
         cfg = self.cfg
+        passed = os.environ.pop(upgrade.CONTROL_FD_VARIABLE, "")
         if cfg.umask is not None:
             os.umask(cfg.umask)
         self.identity = _identity(cfg.user, cfg.group)
@@ -191,8 +197,10 @@ class Arbiter:
             log.info("Using %d listening socket(s) from %s instead of --bind",
                      len(self.listeners), "the upgrading arbiter" if giver == "upgrade"
                      else "systemd (socket activation)")
-            if giver == "upgrade":  # (an upgrade passes on what the first arbiter made)
-                self.owned_paths += filter(None, map(sockets.unix_path, self.listeners))
+            if giver == "upgrade":
+                # The files the old arbiter made become ours once we serve (not before:
+                # a new arbiter that fails must not remove what the old one serves on).
+                self.upgraded_paths = upgrade.owned_paths_from_environment()
         else:
             for text in cfg.bind:
                 address = sockets.parse_address(text)
@@ -201,12 +209,15 @@ class Arbiter:
                     self.owned_paths.append(address.path)
         if cfg.control_bind:
             address = sockets.parse_address(cfg.control_bind)
-            passed = os.environ.pop(upgrade.CONTROL_FD_VARIABLE, "")
-            control = sockets.adopt(int(passed)) if passed.isdigit() \
-                else sockets.bind(address, 64)
+            if passed.isdigit():
+                control = sockets.adopt(int(passed))
+            else:
+                control = sockets.bind(address, 64)
+                if address.kind == "unix":
+                    self.owned_paths.append(address.path)
             self.control = ControlServer(control, self)
-            if address.kind == "unix":
-                self.owned_paths.append(address.path)
+        elif passed.isdigit():
+            os.close(int(passed))  # the old arbiter's control socket: not configured here
         if cfg.pid:
             _write_pidfile(cfg.pid, self.pid)
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
@@ -491,23 +502,44 @@ class Arbiter:
                  worker.pid, reason)
 
     def _check_memory(self) -> None:
-        """Mark workers over --max-worker-memory for replacement, once a second."""
+        """Mark workers over --max-worker-memory for replacement, once a second.
+
+        What counts is a worker's own memory (USS: the pages no other process
+        shares), not its RSS, which also counts what it shares with the arbiter
+        (the whole app, under --preload): replacing a worker cannot free that.
+        Workers over the limit when first sampled, twice in a row, mean a fresh
+        worker is over it already: replacing them would go on forever, so that
+        stops, said once.
+        """
         limit = self.cfg.max_worker_memory
         now = time.monotonic()
-        if not limit or now - self.memory_checked_at < MEMORY_CHECK_INTERVAL:
+        if not limit or self.memory_limit_unmet or \
+                now - self.memory_checked_at < MEMORY_CHECK_INTERVAL:
             return
         self.memory_checked_at = now
         for worker in list(self.workers.values()):
-            if worker.recycle or worker.retiring_since is not None:
+            if not worker.ready or worker.recycle or worker.retiring_since is not None:
                 continue
             try:
-                rss = psutil.Process(worker.pid).memory_info().rss
+                used = psutil.Process(worker.pid).memory_full_info().uss
             except psutil.Error:
                 continue  # it just exited; the next reap collects it
-            if rss > limit * MIB:
-                log.warning("Worker %d uses %.0f MiB, over --max-worker-memory (%d MiB)",
-                            worker.pid, rss / MIB, limit)
-                self._recycle(worker, "memory")
+            first, worker.memory_sampled = not worker.memory_sampled, True
+            if used <= limit * MIB:
+                if first:
+                    self.over_at_first_sample = 0
+                continue
+            if first:
+                self.over_at_first_sample += 1
+                if self.over_at_first_sample >= 2:
+                    log.error("Worker %d uses %.0f MiB as it starts, over --max-worker-memory "
+                              "(%d MiB), as did the one before: workers are not replaced for "
+                              "memory any more (raise the limit)", worker.pid, used / MIB, limit)
+                    self.memory_limit_unmet = True
+                    return
+            log.warning("Worker %d uses %.0f MiB, over --max-worker-memory (%d MiB)",
+                        worker.pid, used / MIB, limit)
+            self._recycle(worker, "memory")
 
     def _manage_workers(self) -> None:
         self._check_memory()
@@ -690,6 +722,10 @@ class Arbiter:
             self._signal(worker, signal.SIGUSR1)
 
     def handle_usr2(self) -> None:
+        if self.hand_over is not None:
+            log.warning("Received USR2 while this arbiter is itself an upgrade that does not "
+                        "serve yet: no upgrade")
+            return
         if self.upgrade is not None:
             log.warning("Received USR2: an upgrade is under way already (new arbiter pid %d)",
                         self.upgrade.pid)
@@ -706,7 +742,8 @@ class Arbiter:
                 log.warning("Cannot rename the pid file %s: %s", self.pidfile, exc.strerror)
         try:
             control = self.control.listener if self.control is not None else None
-            self.upgrade = upgrade.start(self.listeners, control, self.start_dir)
+            self.upgrade = upgrade.start(self.listeners, control, self.start_dir,
+                                         self.owned_paths)
         except OSError as exc:
             log.error("Received USR2: cannot start the new arbiter: %s", exc)
             self._restore_pidfile()
@@ -720,7 +757,7 @@ class Arbiter:
         if outcome is None:
             return
         if not outcome:
-            self._upgrade_failed("it stopped before its workers served")
+            self._upgrade_failed("stopped before its workers served")
             return
         log.info("The new arbiter (pid %d) serves: stopping this one gracefully",
                  self.upgrade.pid)

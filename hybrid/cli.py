@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path = args.get("config") or os.environ.get(config.env_name("config"))
     if config_path:
         args["config"] = os.path.abspath(config_path)
-    start_dir = os.getcwd()  # (before --chdir: a USR2 upgrade starts over from here)
+    start_dir = _start_dir()
     try:
         loaded = workers.resolve(config.load(args))
         if not loaded.config.app:
@@ -71,6 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "check":
         return check(loaded)
     return serve(loaded, args, start_dir)
+
+
+def _start_dir() -> str:
+    """Where a USR2 upgrade starts over from (taken before --chdir): $PWD when it
+    names the working directory, so that a `current -> release-N` symlink is
+    followed again to the new release, as a shell would."""
+    cwd = os.getcwd()
+    pwd = os.environ.get("PWD", "")
+    try:
+        if pwd and os.path.samefile(pwd, cwd):
+            return pwd
+    except OSError:
+        pass
+    return cwd
 
 
 def _chdir(path: str) -> None:

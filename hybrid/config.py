@@ -350,9 +350,9 @@ class Config:
              "all replaced at once")
     max_worker_memory: int = setting(
         0, "--max-worker-memory", parse=_non_negative_int, metavar="MiB",
-        help="replace a worker whose resident memory (RSS) exceeds this, sampled every "
-             "second (0: no limit); the replacement boots first, and a worker not gone "
-             "within --graceful-timeout is killed")
+        help="replace a worker whose own memory (USS: not what it shares with the "
+             "arbiter) exceeds this, sampled every second (0: no limit); the replacement "
+             "boots first, and a worker not gone within --graceful-timeout is killed")
     shutdown_delay: float = setting(
         0.0, "--shutdown-delay", parse=_seconds, metavar="SECONDS",
         help="on TERM, keep serving this long with /readyz answering 503 (so that an "

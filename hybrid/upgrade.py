@@ -8,6 +8,8 @@ same environment, plus:
     HYBRID_FDS          the listening sockets' descriptors, in --bind order
     HYBRID_CONTROL_FD   the control endpoint's socket, when there is one
     HYBRID_UPGRADE_FD   the write end of a pipe back to the old arbiter
+    HYBRID_UPGRADE_PATHS  the UNIX socket files the old arbiter made (JSON), which
+                        the new one removes at its exit once it has taken over
 
 The new arbiter adopts the sockets instead of binding (`sockets.inherited`),
 boots its workers, and writes "ready" on the pipe once all of them serve.
@@ -19,6 +21,7 @@ serving and says so.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -30,6 +33,7 @@ from hybrid.sockets import FDS_VARIABLE
 
 CONTROL_FD_VARIABLE = "HYBRID_CONTROL_FD"
 READY_FD_VARIABLE = "HYBRID_UPGRADE_FD"
+PATHS_VARIABLE = "HYBRID_UPGRADE_PATHS"
 READY = b"ready\n"
 
 
@@ -53,8 +57,8 @@ class Upgrade:
         os.close(self.ready_fd)
 
 
-def start(listeners: list[socket.socket], control: socket.socket | None,
-          start_dir: str) -> Upgrade:
+def start(listeners: list[socket.socket], control: socket.socket | None, start_dir: str,
+          owned_paths: list[str]) -> Upgrade:
     """Fork and execute the new arbiter; OSError if it cannot be started."""
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
@@ -65,6 +69,7 @@ def start(listeners: list[socket.socket], control: socket.socket | None,
         env[CONTROL_FD_VARIABLE] = str(control.fileno())
         passed.append(control.fileno())
     env[READY_FD_VARIABLE] = str(write_fd)
+    env[PATHS_VARIABLE] = json.dumps(owned_paths)
     argv = [sys.executable, *sys.orig_argv[1:]]
     # Blocked across fork, so that no signal runs the arbiter's handlers in the
     # child; the child unblocks them just before exec (exec keeps the mask).
@@ -97,6 +102,15 @@ def _execute(argv: list[str], env: dict[str, str], passed: list[int], start_dir:
               file=sys.stderr, flush=True)
     finally:
         os._exit(127)
+
+
+def owned_paths_from_environment() -> list[str]:
+    """The socket files the upgrading arbiter made (and so would have removed)."""
+    try:
+        paths = json.loads(os.environ.pop(PATHS_VARIABLE, "[]"))
+    except ValueError:
+        return []
+    return [path for path in paths if isinstance(path, str)] if isinstance(paths, list) else []
 
 
 class HandOver:

@@ -85,3 +85,12 @@ def test_a_worker_over_max_worker_memory_is_replaced(start_server, worker_class)
              message="the leaking worker replaced")
     assert f"Worker {first} uses" in server.log()
     assert pid_of(server) != first
+
+
+def test_workers_over_max_worker_memory_from_their_start_are_not_replaced_forever(start_server):
+    server = start_server(APP, "-k", "sync", "--max-worker-memory", "1")
+    wait_for(lambda: "workers are not replaced for memory any more" in server.log(),
+             message="the limit given up")
+    (worker,) = server.wait_workers(1)
+    assert httpx.get(server.url + "/pid", timeout=10).text == str(worker)
+    assert server.log().count("workers are not replaced for memory any more") == 1

@@ -218,7 +218,7 @@ class ThreadWorker(Worker):
         grace = min(STOP_IDLE_GRACE, self.cfg.keep_alive)
         with self._lock:
             for client in self._clients.values():
-                if (client.idle or client.fresh) and not client.stop_noticed:
+                if (client.idle or client.fresh) and not client.busy and not client.stop_noticed:
                     client.stop_noticed = True
                     client.deadline = min(client.deadline, time.monotonic() + grace)
             return not self._clients
@@ -250,7 +250,16 @@ class ThreadWorker(Worker):
                 if self._done:
                     return
                 self._leader = me
-            self._lead(me, stats)
+            try:
+                self._lead(me, stats)
+            except Exception:  # a bug of ours: log it, and let the thread serve on
+                log.exception("Worker %d: a pool thread failed", self.pid)
+            finally:
+                with self._lock:
+                    if self._leader is me:  # (it left on an error: someone must lead)
+                        self._leader = None
+                        self._leading_since = 0.0
+                        self._vacancy.notify()
 
     def _lead(self, me: threading.Thread, stats: Row) -> None:
         """Poll and serve until another thread leads (or the worker is done).
@@ -416,7 +425,9 @@ class ThreadWorker(Worker):
         """Serve, answer an error, close, or wait for more: whatever the parser says."""
         event = client.pending[0] if client.pending else None
         if isinstance(event, Request):
-            keep = self._serve_ready_requests(client) and self.alive
+            # (Stopping does not end a connection whose answer promised it would
+            # persist: it turns idle, and the stop's grace and lingering close end it.)
+            keep = self._serve_ready_requests(client)
             if not keep:
                 self._finish(client)
                 return
@@ -456,7 +467,7 @@ class ThreadWorker(Worker):
             finally:
                 del self._in_flight[client]
                 self.request_served()
-            if not outcome.keep_alive or not self.alive:
+            if not outcome.keep_alive:
                 return False
             if not client.body_done:
                 # The head promised to persist (Connection.may_persist): skip the rest.
@@ -477,8 +488,9 @@ class ThreadWorker(Worker):
         self._linger(client)
 
     def _finish(self, client: _Client) -> None:
-        """The connection is over: close it, lingering if the client may still send."""
-        if client.parser.client_may_be_sending:
+        """The connection is over: close it, lingering if the client may still send
+        (or has sent more: pipelined requests left unanswered)."""
+        if client.parser.client_may_be_sending or client.pending or self._bytes_waiting(client):
             self._linger(client)
             self._release(client)
         else:
