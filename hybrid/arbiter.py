@@ -131,7 +131,7 @@ class Arbiter:
         self.stop_at: float | None = None  # a TERM came: the graceful stop begins then
         self.retired = metrics.Totals()  # the counts of workers that have exited
         self.restarts: dict[str, int] = dict.fromkeys(
-            ("crash", "timeout", "reload", "max-requests", "memory"), 0)
+            ("crash", "timeout", "reload", "max-requests", "memory", "request-timeout"), 0)
         self.memory_checked_at = 0.0
         self.memory_limit_unmet = False  # fresh workers are over --max-worker-memory
         self.over_at_first_sample = 0  # workers in a row over it when first sampled
@@ -403,13 +403,15 @@ class Arbiter:
         if not worker.ready and not self.stopping and worker.retiring_since is None:
             self._on_boot_failure(worker, code)
             return
-        if worker.retiring_since is None and not self.stopping:
-            self.restarts["timeout" if worker.aborted_at is not None else "crash"] += 1
-        elif worker.recycle and not self.stopping:
+        if worker.recycle and not self.stopping:
             self.restarts[worker.recycle] += 1
+        elif worker.retiring_since is None and not self.stopping:
+            self.restarts["timeout" if worker.aborted_at is not None else "crash"] += 1
         elif worker.generation != self.generation:
             self.restarts["reload"] += 1
-        if worker.aborted_at is not None:
+        if worker.recycle:
+            log.info("Worker %d exited (replaced: %s)", worker.pid, worker.recycle)
+        elif worker.aborted_at is not None:
             log.error("Worker %d was replaced after its heartbeat timeout", worker.pid)
         elif code == -signal.SIGKILL and worker.retiring_since is None:
             log.error("Worker %d was killed by SIGKILL (out of memory?)", worker.pid)
@@ -417,8 +419,6 @@ class Arbiter:
             log.error("Worker %d was killed by signal %s", worker.pid, signal.Signals(-code).name)
         elif code != 0:
             log.error("Worker %d exited with status %d", worker.pid, code)
-        elif worker.recycle:
-            log.info("Worker %d exited (replaced: %s)", worker.pid, worker.recycle)
         else:
             log.info("Worker %d exited", worker.pid)
 

@@ -66,6 +66,9 @@ class WSGIBridge:
         self._jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
         self._pool: list[threading.Thread] = []
         self._pool_lock = threading.Lock()
+        self.abandoned = 0
+        """Calls still running whose request was cancelled (--request-timeout): a
+        thread cannot be stopped, only left to finish."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -140,7 +143,7 @@ class _Exchange:
 
     __slots__ = ("bridge", "scope", "receive", "send", "loop", "lock", "inbox", "posted",
                  "arrived", "gone", "unacked", "waiting", "chunks", "body_done", "fetching",
-                 "head", "held", "watcher")
+                 "head", "held", "watcher", "calling", "abandoned")
 
     def __init__(self, bridge: WSGIBridge, scope: Scope, receive: Receive, send: Send) -> None:
         self.bridge = bridge
@@ -162,6 +165,8 @@ class _Exchange:
         self.head: Message | None = None  # held until the first piece of the body
         self.held: list[Message] = []  # the final messages, posted with "done"
         self.watcher: asyncio.Task[None] | None = None  # waits for http.disconnect
+        self.calling = False  # a pool thread runs the app for it now
+        self.abandoned = False  # cancelled while the thread ran: counted in the bridge's
 
     # --- on the loop -----------------------------------------------------------------
 
@@ -180,6 +185,11 @@ class _Exchange:
             await self._relay()
         except asyncio.CancelledError:
             self._leave()
+            with self.lock:
+                if self.calling:
+                    self.abandoned = True
+                    with self.bridge._pool_lock:
+                        self.bridge.abandoned += 1
             raise
         finally:
             if self.watcher is not None:
@@ -277,10 +287,24 @@ class _Exchange:
     # --- on the pool thread ------------------------------------------------------------
 
     def _call(self, environ: dict[str, Any]) -> None:
+        with self.lock:
+            skip = self.gone  # cancelled (or the client left) while it waited for a thread
+            self.calling = not skip
+        if skip:
+            self._post_done()
+            return
         try:
             run(self.bridge.app, environ, self)
         finally:
-            self._post([*self.held, None], 0)
+            with self.lock:
+                self.calling = False
+                if self.abandoned:
+                    with self.bridge._pool_lock:
+                        self.bridge.abandoned -= 1
+            self._post_done()
+
+    def _post_done(self) -> None:
+        self._post([*self.held, None], 0)
 
     def _post(self, items: list[Message | None], size: int) -> None:
         """Hand `items` to the loop; `size`: bytes of a streamed piece among them,

@@ -340,6 +340,14 @@ class Config:
     graceful_timeout: float = setting(
         30.0, "--graceful-timeout", parse=_seconds, metavar="SECONDS",
         help="after a stop or reload, how long workers may finish in-flight requests")
+    request_timeout: float = setting(
+        0.0, "--request-timeout", parse=_seconds, metavar="SECONDS",
+        help="the longest an app may take over one request (0: no limit; the worker's "
+             "heartbeat and --timeout are apart from it): the client gets a 504, or the "
+             "connection is cut if the answer had begun; asgi cancels the app's task; the "
+             "thread class and the bridge leave the call to end in its thread, and a worker "
+             "whose threads are all stuck so is replaced; sync replaces the worker (uWSGI's "
+             "harakiri)")
     max_requests: int = setting(
         0, "--max-requests", "--limit-max-requests", parse=_non_negative_int, metavar="N",
         help="replace a worker once it has served this many requests (0: never); its "

@@ -80,17 +80,24 @@ class Worker(abc.ABC):
         # Requests before this worker asks to be replaced (--max-requests, with
         # its jitter); never reached without it.
         self._requests_left: float = float("inf")
+        self._replacement_asked = False
         if cfg.max_requests:
             self._requests_left = cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
 
     def request_served(self) -> None:
         """Count one request against --max-requests; at the limit, ask the arbiter
-        for a replacement (once) and go on serving until it retires this worker."""
+        for a replacement and go on serving until it retires this worker."""
         self._requests_left -= 1
         if self._requests_left == 0:
             log.info("Worker %d served its --max-requests (%d); asking for its replacement",
                      self.pid, self.cfg.max_requests)
-            self.status.recycle("max-requests")
+            self.ask_for_replacement("max-requests")
+
+    def ask_for_replacement(self, reason: str) -> None:
+        """Ask the arbiter (once) to boot a replacement, then retire this worker."""
+        if not self._replacement_asked:
+            self._replacement_asked = True
+            self.status.recycle(reason)
 
     def connection_reused(self) -> None:
         """An idle keep-alive connection was closed for a new client: said once a while."""

@@ -22,6 +22,7 @@ import errno
 import math
 import select
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -163,6 +164,8 @@ class Connection:
         self.body_done = True  # the last request's body was read to its end
         self.responding = False  # the answer to the current request has begun
         self.peer_trusted: bool | None = None  # proxy headers from this peer believed
+        self.write_lock = threading.Lock()  # held while the answer is written
+        self.timed_out = False  # --request-timeout passed: the app's writes fail
 
     def next_event(self, deadline: float, on_wait: Callable[[], None] | None = None) -> Event:
         """The next event, read with blocking I/O, or a 408 if none is complete by `deadline`.
@@ -292,15 +295,21 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
     write_timeout = conn.write_timeout
 
     def send(data: bytes) -> None:
-        conn.responding = True  # no interim response once the final one has begun
-        send_all(sock, data, write_timeout)
+        with conn.write_lock:
+            if conn.timed_out:
+                raise TimeoutError("--request-timeout passed")
+            conn.responding = True  # no interim response once the final one has begun
+            send_all(sock, data, write_timeout)
 
     def sendfile(file: IO[bytes], count: int | None) -> int:
-        sock.settimeout(write_timeout)  # socket.sendfile refuses non-blocking sockets
-        try:
-            return sock.sendfile(file, file.tell(), count)
-        finally:
-            sock.setblocking(False)
+        with conn.write_lock:
+            if conn.timed_out:
+                raise TimeoutError("--request-timeout passed")
+            sock.settimeout(write_timeout)  # socket.sendfile refuses non-blocking sockets
+            try:
+                return sock.sendfile(file, file.tell(), count)
+            finally:
+                sock.setblocking(False)
 
     responder = FramingResponder(request, send, sendfile, keep_alive=keep_alive,
                                  may_persist=conn.may_persist)
@@ -309,6 +318,29 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
     conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent,
                             time.perf_counter() - started)
     return outcome
+
+
+def time_out(conn: Connection) -> None:
+    """--request-timeout passed while the app runs the request on `conn` (in
+    another thread, or interrupted by a signal): answer 504 if nothing of the
+    answer went out, and shut the connection down both ways, so that the app's
+    next read or write fails. Never waits: the app may be writing right now
+    (then its answer is cut)."""
+    writing = not conn.write_lock.acquire(blocking=False)
+    try:
+        conn.timed_out = True
+        if not writing and not conn.responding:
+            try:
+                conn.sock.send(error_response(504, "the app took longer than --request-timeout"))
+            except OSError:
+                pass
+        try:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    finally:
+        if not writing:
+            conn.write_lock.release()
 
 
 class FramingResponder:

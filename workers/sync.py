@@ -11,9 +11,13 @@ request is the app's, and --timeout bounds it as a whole, as in gunicorn.
 
 from __future__ import annotations
 
+import os
 import selectors
+import signal
 import socket
+import sys
 import time
+from types import FrameType
 
 from hybrid import logs
 from hybrid.heartbeat import HEARTBEAT_INTERVAL
@@ -21,7 +25,7 @@ from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_body, error_response
 from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import Acceptor, Connection, respond, send_all
+from hybrid.workers.blocking import Acceptor, Connection, respond, send_all, time_out
 
 
 class SyncWorker(Worker):
@@ -31,6 +35,8 @@ class SyncWorker(Worker):
 
     def run(self) -> None:
         self.limits = self.cfg.request_limits()
+        self._serving: Connection | None = None  # the connection whose request runs
+        signal.signal(signal.SIGALRM, self._on_request_timeout)
         self.report_ready()
         acceptor = Acceptor()
         selector = selectors.DefaultSelector()
@@ -67,6 +73,19 @@ class SyncWorker(Worker):
                                           self.stats, self.cfg.timeout or None))
         selector.close()
 
+    def _on_request_timeout(self, signum: int, frame: FrameType | None) -> None:
+        """--request-timeout passed: a call that runs on this worker's only thread
+        cannot be stopped, so the worker is replaced (uWSGI's harakiri)."""
+        log.error("Worker %d: %s has run for %g s, over --request-timeout: answered 504 "
+                  "(or cut); replacing this worker", self.pid, self.current_request,
+                  self.cfg.request_timeout)
+        if self._serving is not None:
+            time_out(self._serving)
+        self.ask_for_replacement("request-timeout")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(1)  # (not an exception: the app could catch it and carry on)
+
     def serve(self, conn: Connection) -> None:
         """Read one request from `conn`, answer it and close the connection."""
         self.stats.set_gauges(in_flight=0, connections=1)
@@ -76,9 +95,16 @@ class SyncWorker(Worker):
                 started = time.perf_counter()  # from its head, as the other classes count
                 self.stats.set_gauges(in_flight=1, connections=1)
                 self.current_request = event.summary()
-                respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
-                        proxy=self.proxy, keep_alive=self.keeps_alive, multithread=False,
-                        started=started)
+                self._serving = conn
+                if self.cfg.request_timeout:
+                    signal.setitimer(signal.ITIMER_REAL, self.cfg.request_timeout)
+                try:
+                    respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
+                            proxy=self.proxy, keep_alive=self.keeps_alive, multithread=False,
+                            started=started)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    self._serving = None
                 self.request_served()
             elif isinstance(event, ProtocolError):
                 logs.rejected(conn.client[0], event)

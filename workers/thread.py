@@ -58,7 +58,7 @@ from hybrid.protocol import (
 )
 from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import RECV_SIZE, Acceptor, Connection, respond
+from hybrid.workers.blocking import RECV_SIZE, Acceptor, Connection, respond, time_out
 
 if not hasattr(select, "epoll"):
     raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")
@@ -145,6 +145,8 @@ class ThreadWorker(Worker):
                                     self.describe_work() or "idle connections")
                         break
                 self._expire(now)
+                if cfg.request_timeout:
+                    self._time_out_requests(now)
                 self._pace_accepting()
             wait = PROMOTE_AFTER if self._clients else housekeeping_at - now
             if wakeup.poll(max(wait, 0.0) * 1000):
@@ -222,6 +224,25 @@ class ThreadWorker(Worker):
                     client.stop_noticed = True
                     client.deadline = min(client.deadline, time.monotonic() + grace)
             return not self._clients
+
+    def _time_out_requests(self, now: float) -> None:
+        """Requests past --request-timeout: 504 (or cut) and the connection shut;
+        the thread is left to the app. Once every thread is stuck so, the worker
+        asks for a replacement."""
+        limit = self.cfg.request_timeout
+        stuck = 0
+        for client, (started, request) in list(self._in_flight.items()):
+            if now - started < limit:
+                continue
+            stuck += 1
+            if not client.timed_out:
+                log.error("Worker %d: %s has run for %.0f s, over --request-timeout (%g s): "
+                          "answered 504 (or cut) and closed; its thread goes on until the app "
+                          "returns", self.pid, request.summary(), now - started, limit)
+                time_out(client)
+        if stuck >= self.threads:
+            log.error("Worker %d: every thread is stuck past --request-timeout", self.pid)
+            self.ask_for_replacement("request-timeout")
 
     def _promote_if_stuck(self) -> None:
         """A leader serving one connection for PROMOTE_AFTER gives up polling to a

@@ -137,6 +137,14 @@ async def sleep(scope, receive, send, query):
     await _text(send, "slept")
 
 
+async def start_then_sleep(scope, receive, send, query):
+    """A response begun, then a long wait before its end."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"begun\n", "more_body": True})
+    await asyncio.sleep(float(query.get("s", "1")))
+    await send({"type": "http.response.body", "body": b"ended"})
+
+
 async def block(scope, receive, send, query):
     print("blocking the loop", flush=True)
     time.sleep(float(query.get("s", "1")))  # CPU-bound code as far as the loop can tell
@@ -259,7 +267,7 @@ ROUTES = {
     "/download": download, "/upload": upload, "/until-disconnect": until_disconnect,
     "/disconnects": disconnects, "/ignore-body": ignore_body, "/early-hint": early_hint,
     "/body-after-start": body_after_start, "/send-until-gone": send_until_gone,
-    "/raised": raised, "/one": one_piece,
+    "/raised": raised, "/one": one_piece, "/start-then-sleep": start_then_sleep,
 }
 
 

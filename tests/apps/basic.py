@@ -90,6 +90,8 @@ def app(environ, start_response):
     if path == "/leak":  # keeps `mib` MiB more, touched so that it is resident
         LEAKED.append(bytearray(b"x" * (int(query.get("mib", "50")) * 1024 * 1024)))
         return _text(start_response, str(os.getpid()))
+    if path == "/start-then-sleep":  # a response begun, then a long wait before its end
+        return _start_then_sleep(start_response, float(query.get("s", "1")))
     if path == "/error":
         raise RuntimeError("the app failed on purpose")
     if path == "/late-error":
@@ -161,6 +163,13 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Length", "5")])
         return [b"12345"]
     return _text(start_response, "not found", "404 Not Found")
+
+
+def _start_then_sleep(start_response, seconds):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"begun\n"
+    time.sleep(seconds)
+    yield b"ended"
 
 
 def _meet(start_response, parties):

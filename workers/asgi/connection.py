@@ -247,7 +247,7 @@ class HttpProtocol(asyncio.Protocol):
         # A task copies the context it is created in: here the connection's, not
         # the previous request's (a pipelined or kept-alive request starts from
         # inside its send(), with its ContextVars, an executor asgiref bound...).
-        self.base_context.run(server.loop.create_task, cycle.run(server.app))
+        cycle.task = self.base_context.run(server.loop.create_task, cycle.run(server.app))
 
     def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
         """`cycle` finished its response; go on with the next one, or wait, or close."""

@@ -106,6 +106,10 @@ class Cycle(abc.ABC):
         """Run the app; the connection counted it in the worker's work in flight."""
         try:
             await app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            if not self._cancelled_by_timeout():
+                raise
+            self._timed_out()
         except ClientDisconnected:
             self._client_left()
         except Exception:
@@ -123,6 +127,13 @@ class Cycle(abc.ABC):
     @abc.abstractmethod
     async def send(self, message: Message) -> None:
         """The app's `send()`."""
+
+    def _cancelled_by_timeout(self) -> bool:
+        """Whether the worker cancelled the app's task (--request-timeout)."""
+        return False
+
+    def _timed_out(self) -> None:
+        """The worker cancelled the app's task for --request-timeout."""
 
     def _client_left(self) -> None:
         """The app's send() found the client gone (and the app let it propagate)."""

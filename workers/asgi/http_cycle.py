@@ -46,7 +46,7 @@ class RequestCycle(Cycle):
 
     __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
                  "body_error", "disconnected", "framer", "head", "started", "complete",
-                 "status", "clock", "pace")
+                 "status", "clock", "pace", "task", "timed_out")
 
     def __init__(self, channel: HttpChannel, request: Request) -> None:
         # Cycle's fields set here, not through super(): one call less per request.
@@ -70,6 +70,8 @@ class RequestCycle(Cycle):
         self.complete = False
         self.status = 0
         self.clock = time.perf_counter()
+        self.task: asyncio.Task[None] | None = None  # the app's, once it runs
+        self.timed_out = False  # the worker cancelled it: --request-timeout
 
     # --- from the connection ------------------------------------------------------------
 
@@ -172,6 +174,12 @@ class RequestCycle(Cycle):
 
     # --- how the app ended --------------------------------------------------------------
 
+    def _cancelled_by_timeout(self) -> bool:
+        return self.timed_out
+
+    def _timed_out(self) -> None:
+        self._fail(ProtocolError(504, "the app took longer than --request-timeout"))
+
     def _client_left(self) -> None:
         log.debug("Client left before the response to %s was sent", self.request.summary())
         self._fail()
@@ -204,12 +212,14 @@ class RequestCycle(Cycle):
         self.complete = True
         self._finish(keep_alive=False)
 
-    def _fail(self) -> None:
+    def _fail(self, error: ProtocolError | None = None) -> None:
+        """End the answer: `error`'s (else the body's error, else a 500) if none
+        went out yet, else cut it."""
         if self.complete:
             return
         self.complete = True
         if not self.started or self.head is not None:
-            error = self.body_error
+            error = error or self.body_error
             if error is None and self.disconnected:
                 self.status = 499  # the client left before an answer (nginx's code)
             else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from typing import Any
 
 from hybrid import logs
@@ -134,4 +135,27 @@ class AsgiWorker(Worker):
                            if c.deadline is not None and c.deadline <= now]:
             connection.deadline = None
             connection.on_deadline()
+        if self.cfg.request_timeout:
+            self._time_out_requests()
         self.loop.call_later(HEARTBEAT_INTERVAL, self._tick)
+
+    def _time_out_requests(self) -> None:
+        """Cancel the app's task for requests past --request-timeout (the client gets
+        a 504, or a cut answer). A WSGI call on the bridge cannot be stopped: once
+        every bridge thread runs one so abandoned, the worker asks for a replacement."""
+        limit = self.cfg.request_timeout
+        now = time.perf_counter()
+        for connection in self.connections:
+            cycle = connection.active
+            if cycle is None or cycle.complete or cycle.timed_out or cycle.task is None \
+                    or now - cycle.clock < limit:
+                continue
+            log.error("Worker %d: %s has run for %.0f s, over --request-timeout (%g s): "
+                      "cancelled", self.pid, cycle.request.summary(), now - cycle.clock, limit)
+            cycle.timed_out = True
+            cycle.task.cancel()
+        bridge = self.app
+        if isinstance(bridge, WSGIBridge) and bridge.abandoned >= bridge.threads:
+            log.error("Worker %d: every bridge thread is stuck past --request-timeout",
+                      self.pid)
+            self.ask_for_replacement("request-timeout")
