@@ -212,24 +212,22 @@ def _root_path(raw: Any) -> str:
     return text.rstrip("/")
 
 
-def _user(raw: Any) -> str:
-    text = _stripped_text(raw)
-    if text:
-        try:
-            pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
-        except KeyError:
-            raise ValueError(f"no such user {text!r}") from None
-    return text
+def _account(kind: str, by_id: Callable[[int], Any],
+             by_name: Callable[[str], Any]) -> Callable[[Any], str]:
+    """A validator for a user or group given by name or number ("" for none)."""
+    def parse(raw: Any) -> str:
+        text = _stripped_text(raw)
+        if text:
+            try:
+                by_id(int(text)) if text.isdigit() else by_name(text)
+            except KeyError:
+                raise ValueError(f"no such {kind} {text!r}") from None
+        return text
+    return parse
 
 
-def _group(raw: Any) -> str:
-    text = _stripped_text(raw)
-    if text:
-        try:
-            grp.getgrgid(int(text)) if text.isdigit() else grp.getgrnam(text)
-        except KeyError:
-            raise ValueError(f"no such group {text!r}") from None
-    return text
+_user = _account("user", pwd.getpwuid, pwd.getpwnam)
+_group = _account("group", grp.getgrgid, grp.getgrnam)
 
 
 def _umask(raw: Any) -> int | None:
