@@ -115,3 +115,12 @@ def _flask_app():
 
 
 flask_page = _flask_app()
+
+
+def wsgi_pid(environ, start_response):
+    """Which worker answered: benchmarks/spread.py counts them."""
+    import os
+
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]

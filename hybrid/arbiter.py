@@ -204,7 +204,7 @@ class Arbiter:
         else:
             for text in cfg.bind:
                 address = sockets.parse_address(text)
-                self.listeners.append(sockets.bind(address, cfg.backlog))
+                self.listeners.append(sockets.bind(address, cfg.backlog, cfg.reuse_port))
                 if address.kind == "unix":
                     self.owned_paths.append(address.path)
         if cfg.control_bind:
@@ -223,6 +223,10 @@ class Arbiter:
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
         for warning in self.warnings:
             log.warning("%s", warning)
+        if cfg.reuse_port and not _kernel_migrates_queued_connections():
+            log.warning("--reuse-port: connections queued on a worker that stops are reset; "
+                        "set sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to have the "
+                        "kernel hand them to the other workers")
         for listener in self.listeners:
             log.info("Listening at: %s", sockets.describe(listener))
         if self.control is not None:
@@ -833,6 +837,14 @@ class Arbiter:
         self.boot_failures = 0
         self.spawn_not_before = 0.0
         self.last_boot_error = ""
+
+
+def _kernel_migrates_queued_connections() -> bool:
+    try:
+        with open("/proc/sys/net/ipv4/tcp_migrate_req") as setting:
+            return setting.read().strip() == "1"
+    except OSError:
+        return False
 
 
 def _identity(user: str, group: str) -> tuple[int, int] | None:

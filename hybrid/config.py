@@ -391,6 +391,12 @@ class Config:
         False, "--preload", parse=_boolean, switch=True,
         help="import the app in the arbiter before forking (shares memory; "
              "a reload then keeps the old code)")
+    reuse_port: bool = setting(
+        False, "--reuse-port", parse=_boolean, switch=True,
+        help="each worker listens on a TCP socket of its own (SO_REUSEPORT), so the kernel "
+             "spreads new connections evenly over the workers; connections still queued "
+             "on a worker that stops are reset, unless the kernel migrates them "
+             "(sysctl net.ipv4.tcp_migrate_req=1, Linux 5.14+)")
     user: str = setting(
         "", "-u", "--user", parse=_user, metavar="USER",
         help="run the workers as this user (a name or a number); the arbiter, started as "

@@ -4,6 +4,12 @@ The arbiter binds every address once; forked workers inherit the sockets and
 accept on them. The sockets stay open across reloads, so a graceful reload
 never refuses a connection: the kernel keeps queueing on the backlog while
 old workers retire and new ones start.
+
+With --reuse-port, the arbiter's TCP socket only holds the address (bound
+with SO_REUSEPORT, not listening: a listening one would get its share of
+connections, which no one accepts), and each worker listens on a socket of
+its own for it (`own_listeners`): the kernel spreads new connections over
+them, instead of waking whichever worker accepts first.
 """
 
 from __future__ import annotations
@@ -71,8 +77,10 @@ def parse_address(text: str) -> Address:
     return Address("tcp", host=host or "0.0.0.0", port=int(port_text))
 
 
-def bind(address: Address, backlog: int) -> socket.socket:
-    """Create, bind and listen on one address; raise BindError with a readable reason."""
+def bind(address: Address, backlog: int, reuse_port: bool = False) -> socket.socket:
+    """Create, bind and listen on one address; raise BindError with a readable reason.
+    `reuse_port`: a TCP address is bound with SO_REUSEPORT and left for the
+    workers to listen on (see the module's docstring)."""
     if address.kind == "fd":
         try:
             sock = socket.socket(fileno=address.fd)
@@ -82,22 +90,47 @@ def bind(address: Address, backlog: int) -> socket.socket:
         return sock
     if address.kind == "unix":
         return _bind_unix(address, backlog)
-    return _bind_tcp(address, backlog)
+    return _bind_tcp(address, backlog, reuse_port)
 
 
-def _bind_tcp(address: Address, backlog: int) -> socket.socket:
+def _bind_tcp(address: Address, backlog: int, reuse_port: bool) -> socket.socket:
     try:
         infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM,
                                    flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise BindError(f"cannot bind {address}: unknown host ({exc.strerror})") from None
     family, socktype, proto, _, sockaddr = infos[0]
-    sock = socket.socket(family, socktype, proto)
+    sock = _tcp_socket(family, reuse_port)
+    return _listen(sock, sockaddr, address, None if reuse_port else backlog)
+
+
+def _tcp_socket(family: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6:
         # "[::]:8000" means IPv6 only; bind 0.0.0.0 as well for both.
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    return _listen(sock, sockaddr, address, backlog)
+    return sock
+
+
+def own_listeners(inherited: list[socket.socket], backlog: int) -> list[socket.socket]:
+    """In a worker under --reuse-port: a listening socket of its own for each
+    address the arbiter only holds (the inherited copy is closed); the rest
+    (UNIX sockets, sockets passed by systemd) as they are."""
+    out = []
+    for held in inherited:
+        if held.family == socket.AF_UNIX or held.getsockopt(socket.SOL_SOCKET,
+                                                            socket.SO_ACCEPTCONN):
+            out.append(held)
+            continue
+        own = _tcp_socket(held.family, reuse_port=True)
+        own.bind(held.getsockname())
+        own.listen(backlog)
+        held.close()
+        out.append(own)
+    return out
 
 
 def _bind_unix(address: Address, backlog: int) -> socket.socket:
@@ -127,10 +160,12 @@ def _someone_listens(path: str) -> bool:
 
 
 def _listen(sock: socket.socket, sockaddr: str | tuple[Any, ...], address: Address,
-            backlog: int) -> socket.socket:
+            backlog: int | None) -> socket.socket:
+    """Bind, and listen unless `backlog` is None."""
     try:
         sock.bind(sockaddr)
-        sock.listen(backlog)
+        if backlog is not None:
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise BindError(_explain(address, exc)) from None
@@ -179,8 +214,10 @@ def adopt(fd: int) -> socket.socket:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
         raise BindError(f"inherited descriptor {fd}: {exc.strerror}") from None
-    if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET,
-                                                               socket.SO_ACCEPTCONN):
+    listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    held = sock.family != socket.AF_UNIX and sock.getsockopt(socket.SOL_SOCKET,
+                                                              socket.SO_REUSEPORT)
+    if sock.type != socket.SOCK_STREAM or not (listening or held):
         sock.detach()
         raise BindError(f"inherited descriptor {fd} is not a listening stream socket")
     sock.set_inheritable(False)

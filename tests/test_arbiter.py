@@ -216,3 +216,20 @@ def test_umask_applies_to_the_unix_socket_file(start_server, tmp_path):
     with httpx.Client(transport=transport) as client:
         assert client.get("http://x/ids", timeout=10).text.split()[2] == "077"
     server.stop()
+
+
+def _listening_on(pid: int, port: int) -> bool:
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+               for c in psutil.Process(pid).net_connections(kind="tcp"))
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi"])
+def test_reuse_port_gives_each_worker_a_listening_socket_of_its_own(start_server, worker_class):
+    server = start_server(APP, "-k", worker_class, "-w", "2", "--reuse-port", ready=False)
+    wait_for(lambda: len(server.booted_workers()) == 2, message="two workers")
+    pids = server.booted_workers()
+    assert all(_listening_on(pid, server.port) for pid in pids)
+    assert not _listening_on(server.pid, server.port)  # the arbiter only holds the address
+    served: set[int] = set()
+    wait_for(lambda: served.add(int(get(server).text)) or served == pids, timeout=30,
+             interval=0, message="every worker to answer")

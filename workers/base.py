@@ -34,7 +34,7 @@ import time
 from types import FrameType
 from typing import Any, NoReturn
 
-from hybrid import logs
+from hybrid import logs, sockets
 from hybrid.config import Config
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError, load_app_for
@@ -113,6 +113,8 @@ class Worker(abc.ABC):
     def init_process(self) -> None:
         """Set up the child, load the app, then run until stopped."""
         self.pid = os.getpid()
+        if self.cfg.reuse_port:
+            self.listeners = sockets.own_listeners(self.listeners, self.cfg.backlog)
         self._install_signals()
         self.stats.set_class(self.cfg.worker_class)
         if self.app is None:
