@@ -62,7 +62,11 @@ OVERDUE_GRACE = 1.0
 ends its own graceful stop at --graceful-timeout, and logs what it cut."""
 MAX_SILENT_BOOT_DEATHS = 5  # deaths before "ready" with no reason given
 MAX_SPAWN_BACKOFF = 60.0  # seconds between attempts while new workers cannot boot
-MEMORY_CHECK_INTERVAL = 1.0  # seconds between two samples of the workers' RSS
+MEMORY_CHECK_INTERVAL = 1.0  # seconds between two samples of the workers' memory
+EARLY_CRASH_WINDOW = 5.0
+"""A worker that dies unasked this soon after it served is an early crash: those
+in a row make the arbiter wait longer and longer before the next fork (0.1 s,
+doubling, up to MAX_SPAWN_BACKOFF) instead of forking in a loop."""
 MIB = 1024 * 1024
 
 SIGNAL_NAMES: dict[int, str] = {
@@ -97,6 +101,7 @@ class WorkerProcess:
     retiring_since: float | None = None  # TERM sent at this time
     recycle: str = ""  # why it is to be replaced once a replacement serves (max-requests, memory)
     memory_sampled: bool = False  # --max-worker-memory has looked at it once
+    ready_at: float | None = None  # time.monotonic() when it said it serves
     aborted_at: float | None = None  # SIGABRT sent (heartbeat timeout) at this time
 
 
@@ -120,6 +125,7 @@ class Arbiter:
         self.exit_code = 0
         self.silent_boot_deaths = 0
         self.boot_failures = 0
+        self.early_crashes = 0  # workers in a row that died right after they served
         self.last_boot_error = ""
         self.spawn_not_before = 0.0
         self.owned_paths: list[str] = []  # UNIX socket files this arbiter created
@@ -370,6 +376,7 @@ class Arbiter:
             elif kind == StatusPipe.READY:
                 worker.loading = worker.starting = False
                 worker.ready = True
+                worker.ready_at = time.monotonic()
                 self.silent_boot_deaths = self.boot_failures = 0
                 self.last_boot_error = ""
             elif kind == StatusPipe.BOOT_ERROR:
@@ -411,6 +418,7 @@ class Arbiter:
             self.restarts[worker.recycle] += 1
         elif worker.retiring_since is None and not self.stopping:
             self.restarts["timeout" if worker.aborted_at is not None else "crash"] += 1
+            self._pace_respawns(worker)
         elif worker.generation != self.generation:
             self.restarts["reload"] += 1
         if worker.recycle:
@@ -425,6 +433,21 @@ class Arbiter:
             log.error("Worker %d exited with status %d", worker.pid, code)
         else:
             log.info("Worker %d exited", worker.pid)
+
+    def _pace_respawns(self, worker: WorkerProcess) -> None:
+        """After a crash: the next fork at once, unless workers keep dying right after
+        they start serving (then later and later; said each time)."""
+        lived = time.monotonic() - (worker.ready_at or time.monotonic())
+        if lived >= EARLY_CRASH_WINDOW:
+            self.early_crashes = 0
+            return
+        self.early_crashes += 1
+        if self.early_crashes < 2:
+            return
+        delay = min(MAX_SPAWN_BACKOFF, 0.1 * 2.0 ** (self.early_crashes - 2))
+        self.spawn_not_before = max(self.spawn_not_before, time.monotonic() + delay)
+        log.error("Workers keep dying right after they start serving (%d in a row); the next "
+                  "one starts in %.1f s", self.early_crashes, delay)
 
     def _on_boot_failure(self, worker: WorkerProcess, code: int) -> None:
         serving = [w for w in self.workers.values() if w.ready and w.retiring_since is None]

@@ -233,3 +233,20 @@ def test_reuse_port_gives_each_worker_a_listening_socket_of_its_own(start_server
     served: set[int] = set()
     wait_for(lambda: served.add(int(get(server).text)) or served == pids, timeout=30,
              interval=0, message="every worker to answer")
+
+
+def test_workers_that_keep_dying_right_after_they_serve_are_respawned_ever_later(
+        start_server, tmp_path):
+    (tmp_path / "dies_soon.py").write_text(
+        "import os, threading\n"
+        "threading.Timer(0.2, os._exit, (1,)).start()  # a crash just after the boot\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'']\n")
+    server = start_server("dies_soon:app", ready=False)
+    wait_for(lambda: server.log().count("Workers keep dying right after they start serving") >= 3,
+             timeout=30, message="the backoff said three times")
+    log = server.log()
+    assert "the next one starts in 0.1 s" in log and "the next one starts in 0.4 s" in log
+    assert log.count("Booting worker") < 10  # (without the backoff: hundreds by now)
+    server.stop()
