@@ -171,6 +171,10 @@ def test_counts_survive_a_worker_that_is_replaced(start_server, serving):
     wait_ready(server)
     for _ in range(10):
         httpx.get(server.url + "/", timeout=10)
+    # (A worker counts a request once its answer is out: the client may see the
+    # answer a moment before the count, and the kill must not fall in between.)
+    wait_for(lambda: request_counts(server) == {(worker_class, "GET", "2xx"): 10},
+             message="the ten requests counted")
     (first,) = server.worker_pids()
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: server.worker_pids() not in (set(), {first}), message="a new worker")
