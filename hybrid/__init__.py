@@ -1,3 +1,23 @@
 """hybrid: a pre-fork application server for WSGI and ASGI apps."""
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def run(app: Any, **settings: Any) -> None:
+    """Serve `app` as `hybrid run` does, for `if __name__ == "__main__":` scripts.
+
+    `app` is an import string ("module:app") or the app object itself (then
+    served as under --preload, and --reload is refused: new workers could not
+    import new code). `settings` are named as the settings table names them:
+    `hybrid.run("main:app", workers=4, worker_class="asgi", bind=["0.0.0.0:8000"])`.
+    Returns once the server stopped cleanly; a bad setting or an app that cannot
+    start raises SystemExit with the status `hybrid run` exits with (after its
+    one-line message).
+    """
+    from hybrid.cli import run_app  # (importing hybrid stays light)
+
+    status = run_app(app, settings)
+    if status:
+        raise SystemExit(status)

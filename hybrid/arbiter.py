@@ -107,7 +107,8 @@ class WorkerProcess:
 
 class Arbiter:
     def __init__(self, loaded: config.Loaded, cli_values: Mapping[str, Any],
-                 start_dir: str | None = None) -> None:
+                 start_dir: str | None = None, app: Any = None) -> None:
+        """`app`: the app itself (`hybrid.run()` given one), served as --preload would."""
         self.cfg = loaded.config
         self.start_dir = start_dir or os.getcwd()  # where a USR2 upgrade executes again
         self.sources = loaded.sources
@@ -118,6 +119,7 @@ class Arbiter:
         self.listeners: list[socket.socket] = []
         self.workers: dict[int, WorkerProcess] = {}
         self.app: Any = None
+        self.given_app = app
         self.age = 0
         self.generation = 0
         self.stopping = False
@@ -246,6 +248,12 @@ class Arbiter:
         log.info("Using worker class: %s%s", cfg.worker_class, note)
         if cfg.preload:
             self._preload()
+        elif self.given_app is not None:
+            self.app = self.given_app
+            try:
+                self.cfg, self.worker_class = self._fit_to_app(cfg)
+            except AppLoadError as exc:
+                raise StartupError(str(exc), BOOT_ERROR) from None
         if cfg.reload:
             self.watcher = reload.Watcher(list(cfg.reload_dirs) or [os.getcwd()],
                                           cfg.reload_include)

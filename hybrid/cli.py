@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hybrid import __version__, config, logs, workers
@@ -55,13 +55,42 @@ def _options_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     command = args.pop("command")
+    return _launch(command, args)
+
+
+def run_app(app: Any, settings: Mapping[str, Any]) -> int:
+    """`hybrid.run()`: serve `app`, an import string or the app object itself, with
+    `settings` named as the settings table names them (`workers=4`,
+    `worker_class="asgi"`, `bind=["0.0.0.0:8000"]`...). TypeError for a name
+    that is no setting; the exit status otherwise, as `hybrid run` would have."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown or "app" in settings:
+        raise TypeError(f"hybrid.run() takes no setting named {', '.join(unknown or ['app'])} "
+                        f"(the names are those of `hybrid check`)")
+    args = dict(settings)
+    if isinstance(app, str):
+        args["app"] = app
+        return _launch("run", args, API)
+    if settings.get("reload"):
+        return _fail("reload: give the app as an import string ('module:app'), so that "
+                     "new workers can import its new code", 1)
+    args["app"] = f"{getattr(app, '__module__', '?')}:{getattr(app, '__qualname__', '?')}"
+    return _launch("run", args, API, app)
+
+
+API = "hybrid.run()"
+
+
+def _launch(command: str, args: dict[str, Any], source: str = "command line",
+            app: Any = None) -> int:
+    """`hybrid COMMAND` with `args` (`app`: the app object, when given one)."""
     # A reload re-reads the config file after --chdir: remember where it is.
     config_path = args.get("config") or os.environ.get(config.env_name("config"))
     if config_path:
         args["config"] = os.path.abspath(config_path)
     start_dir = _start_dir()
     try:
-        loaded = workers.resolve(config.load(args))
+        loaded = workers.resolve(config.load(args, source=source))
         if not loaded.config.app:
             raise ConfigError("APP is missing: say which app to serve, e.g. 'hybrid run myapp:app'")
         if loaded.config.chdir:
@@ -70,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 1)
     if command == "check":
         return check(loaded)
-    return serve(loaded, args, start_dir)
+    return serve(loaded, args, start_dir, app)
 
 
 def _start_dir() -> str:
@@ -94,13 +123,14 @@ def _chdir(path: str) -> None:
         raise ConfigError(f"--chdir: cannot change to {path!r}: {exc.strerror}") from None
 
 
-def serve(loaded: config.Loaded, cli_values: dict[str, Any], start_dir: str) -> int:
+def serve(loaded: config.Loaded, cli_values: dict[str, Any], start_dir: str,
+          app: Any = None) -> int:
     from hybrid.arbiter import Arbiter, StartupError  # keeps `check` light
 
     cfg = loaded.config
     try:
         logs.setup(cfg.log_level, cfg.error_logfile, cfg.access_logfile)
-        arbiter = Arbiter(loaded, cli_values, start_dir)
+        arbiter = Arbiter(loaded, cli_values, start_dir, app)
         return arbiter.run()
     except (BindError, logs.LogFileError, ValueError, OSError) as exc:
         return _fail(str(exc), 1)

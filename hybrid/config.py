@@ -520,15 +520,17 @@ class Loaded:
     warnings: tuple[str, ...] = ()
 
 
-def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Loaded:
-    """Merge every layer. `cli` holds only the options given on the command line."""
+def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None,
+         source: str = "command line") -> Loaded:
+    """Merge every layer. `cli` holds only the options given on the command line
+    (or to `hybrid.run()`: `source` says which, for the error messages)."""
     env = os.environ if env is None else env
     layers: list[tuple[str, Mapping[str, Any]]] = [("platform", _platform_layer(env))]
     config_path = cli.get("config") or env.get(env_name("config"))
     if config_path:
         layers.append((f"file {config_path}", read_file(config_path)))
     layers.append(("env", {name: env[env_name(name)] for name in SETTINGS if env_name(name) in env}))
-    layers.append(("command line", cli))
+    layers.append((source, cli))
 
     values = dict(DEFAULTS)
     sources = {name: "default" for name in SETTINGS}
