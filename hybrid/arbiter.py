@@ -245,6 +245,9 @@ class Arbiter:
             note = f" ({workers.THREADS_CHOSE_THREAD})"
         elif cfg.worker_class == workers.AUTO:
             note = " (sync for a WSGI app, asgi for an ASGI app; -k chooses)"
+        elif workers.GIVEN_AS in self.sources["worker_class"]:
+            given = self.sources["worker_class"].partition(workers.GIVEN_AS)
+            note = f" ({given[1]}{given[2]}: hybrid's own class in its place)"
         log.info("Using worker class: %s%s", cfg.worker_class, note)
         if cfg.preload:
             self._preload()

@@ -286,7 +286,9 @@ class Config:
     worker_class: str = setting(
         "auto", "-k", "--worker-class", parse=_stripped_text, metavar="CLASS",
         help="worker class: auto (sync for a WSGI app, asgi for an ASGI app), sync, thread "
-             "(alias gthread), asgi, or 'module:Class'")
+             "(alias gthread), asgi, or 'module:Class'; gunicorn's spellings of its sync and "
+             "gthread classes and uvicorn's worker (uvicorn.workers.UvicornWorker) select "
+             "ours; gevent and eventlet are refused, naming what to use")
     threads: int = setting(
         4, "--threads", parse=_positive_int, metavar="N",
         help="threads per worker: the thread class's pool, and the asgi class's pool for a "

@@ -661,3 +661,26 @@ def test_a_reload_under_preload_to_a_class_that_cannot_serve_the_app_is_refused(
     assert ("Reload aborted, keeping the running workers: 'tests.apps.asgi_basic:app' is an "
             "ASGI app; the 'sync' worker class serves WSGI only: use -k asgi") in server.log()
     assert httpx.get(server.url + "/", timeout=10).text == "hello"
+
+
+@pytest.mark.parametrize(("spelling", "ours", "app"), [
+    ("uvicorn.workers.UvicornWorker", "asgi", "tests.apps.asgi_basic:app"),
+    ("uvicorn_worker.UvicornWorker", "asgi", "tests.apps.asgi_basic:app"),
+    ("gunicorn.workers.gthread.ThreadWorker", "thread", APP),
+    ("egg:gunicorn#sync", "sync", APP),
+])
+def test_gunicorn_worker_class_spellings_select_ours(start_server, spelling, ours, app):
+    server = start_server(app, "-k", spelling)
+    assert httpx.get(server.url + "/", timeout=10).status_code == 200
+    assert (f"Using worker class: {ours} (given as {spelling}: hybrid's own class in its "
+            f"place)") in server.log()
+
+
+@pytest.mark.parametrize("spelling", ["gevent", "eventlet", "gunicorn.workers.ggevent.GeventWorker"])
+def test_green_thread_worker_classes_are_refused_with_what_to_use(tmp_path, spelling):
+    result = run_hybrid("run", APP, "-k", spelling, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"hybrid: error: --worker-class: hybrid has no {spelling!r} worker: for many concurrent "
+        f"connections use -k thread (WSGI, keep-alive, a pool of --threads) or -k asgi (an event "
+        f"loop; a WSGI app runs on its --threads pool)")

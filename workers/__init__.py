@@ -26,8 +26,21 @@ AUTO = "auto"  # the default: the app's interface picks (hybrid.workers.auto)
 AUTO_PATH = "hybrid.workers.auto:AutoWorker"
 CLASS_FOR_INTERFACE = {"wsgi": "sync", "asgi": "asgi"}
 """The class `auto` picks for an app of each interface."""
-ALIASES = {"gthread": "thread"}  # gunicorn's name
+ALIASES = {
+    # What gunicorn users give -k for the classes ours replace.
+    "gthread": "thread",
+    "egg:gunicorn#sync": "sync",
+    "egg:gunicorn#gthread": "thread",
+    "gunicorn.workers.sync.SyncWorker": "sync",
+    "gunicorn.workers.gthread.ThreadWorker": "thread",
+    "uvicorn.workers.UvicornWorker": "asgi",
+    "uvicorn.workers.UvicornH11Worker": "asgi",
+    "uvicorn_worker.UvicornWorker": "asgi",
+    "uvicorn_worker.UvicornH11Worker": "asgi",
+}
+GREEN_THREADS = ("gevent", "eventlet", "tornado")  # gunicorn classes with no counterpart
 THREADS_CHOSE_THREAD = "--threads > 1 chose the thread class"
+GIVEN_AS = "given as "  # how a source names the gunicorn or uvicorn spelling it came as
 
 USED_ONLY_BY: dict[str, tuple[str, ...]] = {
     "threads": ("thread", "asgi"),  # asgi: the bridge's pool, for a WSGI app
@@ -49,6 +62,10 @@ ignored, and start-up says so."""
 
 def resolve_name(name: str) -> str:
     """Validate a `--worker-class` value: a registered name or 'module:Class'."""
+    if any(green in name.lower() for green in GREEN_THREADS):
+        raise ValueError(f"hybrid has no {name!r} worker: for many concurrent connections use "
+                         f"-k thread (WSGI, keep-alive, a pool of --threads) or -k asgi (an event "
+                         f"loop; a WSGI app runs on its --threads pool)")
     name = ALIASES.get(name, name)
     if name in WORKER_CLASSES or name == AUTO or (":" in name and all(name.partition(":")[::2])):
         return name
@@ -70,6 +87,9 @@ def resolve(loaded: Loaded) -> Loaded:
         # (Under auto too: --threads asks for the thread class, as in gunicorn; an
         # ASGI app then needs -k asgi, and the refusal says so.)
         name, sources = "thread", {**sources, "worker_class": THREADS_CHOSE_THREAD}
+    elif cfg.worker_class in ALIASES:
+        given = f"{GIVEN_AS}{cfg.worker_class}"
+        sources = {**sources, "worker_class": f"{sources['worker_class']}, {given}"}
     if name != cfg.worker_class:
         cfg = dataclasses.replace(cfg, worker_class=name)
     return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded))
