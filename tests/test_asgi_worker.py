@@ -226,27 +226,6 @@ def test_limit_concurrency_answers_503_beyond_it(start_server):
     assert httpx.get(srv.url + "/", timeout=10).status_code == 200
 
 
-def test_at_the_connection_bound_a_new_client_takes_the_longest_idle_ones_place(start_server):
-    srv = start_server(APP, "-k", "asgi", "-w", "1", "--worker-connections", "3", "--keep-alive",
-                       "300")
-    kept = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3)]
-    try:
-        for sock in kept:  # one request each, then idle: the first idles longest
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert split_response(read_response(sock))[0] == 200
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as new:
-            new.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert split_response(read_response(new))[0] == 200
-        assert kept[0].recv(65536) == b""  # closed to make room
-        for sock in kept[1:]:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert split_response(read_response(sock))[0] == 200
-    finally:
-        for sock in kept:
-            sock.close()
-    assert srv.log().count("closing idle keep-alive connections to make room") == 1
-
-
 def test_past_the_connection_bound_with_none_idle_a_new_client_gets_503(start_server):
     srv = start_server(APP, "-k", "asgi", "-w", "1", "--worker-connections", "2")
     busy = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(2)]

@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.conftest import read_response, split_response, wait_for
 
@@ -113,8 +114,12 @@ def test_connection_bound_holds_and_every_connection_is_served(start_server):
     assert server.accepts()
 
 
-def test_at_the_connection_bound_a_new_client_takes_the_longest_idle_ones_place(start_server):
-    server = start_server(APP, "-k", "thread", "-w", "1", "--worker-connections", "3",
+@pytest.mark.parametrize(("worker_class", "app"), [
+    ("thread", APP), ("asgi", "tests.apps.asgi_basic:app")])
+def test_at_the_connection_bound_a_new_client_takes_the_longest_idle_ones_place(
+        start_server, worker_class, app):
+    # (The asgi class shares the behaviour: tests/test_asgi_worker.py has only what differs.)
+    server = start_server(app, "-k", worker_class, "-w", "1", "--worker-connections", "3",
                           "--keep-alive", "300")
     kept = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
     try:

@@ -301,18 +301,19 @@ class ThreadWorker(Worker):
                 continue
             fd, _ = fetched.popleft()
             listener = listeners.get(fd)
+            now = time.monotonic()
             if listener is not None:
-                self._leading_since = time.monotonic()
+                self._leading_since = now
                 self._accept_on(listener, stats)
             elif self._calls_block and self._following:
                 with self._lock:
                     self._leader = None
                     self._vacancy.notify()
-                self._serve_event(fd, stats)
+                self._serve_event(fd, stats, now)
                 return
             else:
-                self._leading_since = time.monotonic()
-                self._serve_event(fd, stats)
+                self._leading_since = now
+                self._serve_event(fd, stats, now)
             with self._lock:
                 if self._leader is not me:
                     return  # promoted out while serving: the new leader has `fetched`
@@ -328,15 +329,15 @@ class ThreadWorker(Worker):
                 # _pace_accepting arm it again.
                 self._accepting = False
 
-    def _serve_event(self, fd: int, stats: Row) -> None:
-        """Serve what a client's event says, and note whether that blocked."""
+    def _serve_event(self, fd: int, stats: Row, started: float) -> None:
+        """Serve what a client's event says (taken at `started`, a monotonic
+        reading), and note whether that blocked."""
         with self._lock:
             client = self._clients.get(fd)
             if client is None or client.busy:
                 return
             client.busy = True
         client.stats = stats
-        started = time.monotonic()
         try:
             self._on_readable(client)
         except Exception:
