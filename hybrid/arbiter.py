@@ -48,7 +48,7 @@ from typing import Any, NoReturn
 
 import psutil
 
-from hybrid import __version__, config, logs, metrics, reload, sockets, upgrade, workers
+from hybrid import __version__, config, logs, metrics, reload, sockets, tls, upgrade, workers
 from hybrid.control import ControlServer
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
@@ -150,6 +150,7 @@ class Arbiter:
         self.upgraded_paths: list[str] = []  # socket files the upgrading arbiter made
         self.watcher: reload.Watcher | None = None  # --reload
         self.watched_at = 0.0
+        self.tls: tls.ServerTLS | None = None  # --certfile's, read again on each reload
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -198,6 +199,10 @@ class Arbiter:
             raise StartupError(f"--user / --group: switching the workers to uid "
                                f"{self.identity[0]}, gid {self.identity[1]} needs root "
                                f"(this runs as uid {os.geteuid()})")
+        try:
+            self.tls = tls.load(cfg)
+        except config.ConfigError as exc:
+            raise StartupError(str(exc)) from None
         self.hand_over = upgrade.HandOver.from_environment()
         inherited = sockets.inherited()
         if inherited is not None:
@@ -236,7 +241,7 @@ class Arbiter:
                         "set sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to have the "
                         "kernel hand them to the other workers")
         for listener in self.listeners:
-            log.info("Listening at: %s", sockets.describe(listener))
+            log.info("Listening at: %s", sockets.describe(listener, "https" if self.tls else "http"))
         if self.control is not None:
             log.info("Control endpoint (/livez, /readyz, /metrics) at: %s",
                      sockets.describe(self.control.listener))
@@ -616,7 +621,7 @@ class Arbiter:
             made.append(counters)
             worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
                                        cfg=self.cfg, heartbeat=heartbeat, status=status,
-                                       counters=counters, app=self.app)
+                                       counters=counters, app=self.app, tls=self.tls)
             # Signals stay blocked across fork until the child has its own handlers:
             # otherwise one could run the arbiter's handler in the child.
             signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
@@ -847,6 +852,7 @@ class Arbiter:
                 new, worker_class = self._fit_to_app(new)
             else:
                 worker_class = workers.load_class(new.worker_class)
+            new_tls = tls.load(new)
         except (config.ConfigError, AppLoadError, ValueError) as exc:
             log.error("Reload aborted, keeping the running workers: %s", exc)
             return
@@ -864,6 +870,7 @@ class Arbiter:
         for warning in loaded.warnings:
             log.warning("%s", warning)
         self.cfg = new
+        self.tls = new_tls
         self.worker_class = worker_class
         self.num_workers = new.workers
         self.generation += 1

@@ -246,6 +246,21 @@ def _umask(raw: Any) -> int | None:
     return value
 
 
+_CERT_REQS = {"0": "none", "1": "optional", "2": "required"}  # ssl.CERT_* numbers
+
+
+def _cert_reqs(raw: Any) -> str:
+    text = _stripped_text(raw).lower()
+    return _choice("none", "optional", "required")(_CERT_REQS.get(text, text))
+
+
+def _tls_version(raw: Any) -> str:
+    text = _stripped_text(raw).lower().removeprefix("tlsv").replace("_", ".")
+    if text not in ("1.2", "1.3"):
+        raise ValueError(f"expected 1.2 or 1.3, got {raw!r}")
+    return text
+
+
 # --- the table ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -473,6 +488,34 @@ class Config:
              "in all, it must average this many bytes a second over that waiting, or "
              "the read fails (408); time the app takes to read does not count (0: off)")
 
+    certfile: str | None = setting(
+        None, "--certfile", "--ssl-certfile", parse=_optional_text, metavar="FILE",
+        help="serve HTTPS (every class): the server's certificate, PEM, followed by its "
+             "intermediates; HUP re-reads it and --keyfile, so a renewed certificate takes "
+             "effect without a restart")
+    keyfile: str | None = setting(
+        None, "--keyfile", "--ssl-keyfile", parse=_optional_text, metavar="FILE",
+        help="the private key of --certfile, PEM (default: the key in --certfile)")
+    keyfile_password: str | None = setting(
+        None, "--keyfile-password", "--ssl-keyfile-password", parse=_optional_text,
+        metavar="PASSWORD", help="the password of an encrypted --keyfile")
+    ca_certs: str | None = setting(
+        None, "--ca-certs", "--ssl-ca-certs", parse=_optional_text, metavar="FILE",
+        help="the CA certificates (PEM) a client certificate must chain to, for "
+             "--cert-reqs optional or required")
+    cert_reqs: str = setting(
+        "none", "--cert-reqs", "--ssl-cert-reqs", parse=_cert_reqs, metavar="MODE",
+        help="client certificates: none (not asked for), optional (verified when sent), "
+             "required (mutual TLS: a client without a valid one is refused in the "
+             "handshake); gunicorn's and uvicorn's 0, 1, 2 mean the same")
+    ciphers: str | None = setting(
+        None, "--ciphers", "--ssl-ciphers", parse=_optional_text, metavar="LIST",
+        help="the OpenSSL cipher list for TLS 1.2 (default: Python's, which leaves out the "
+             "weak ones); TLS 1.3's suites are not affected")
+    tls_min_version: str = setting(
+        "1.2", "--tls-min-version", parse=_tls_version, metavar="VERSION",
+        help="the oldest TLS version a client may use: 1.2 or 1.3")
+
 
     def request_limits(self) -> Limits:
         """The HTTP core's limits, from the --limit-request-* settings."""
@@ -553,11 +596,32 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None,
     if cfg.reload and cfg.preload:
         raise ConfigError("--reload cannot be used with --preload: the arbiter would keep "
                           "the old code; drop one of them")
+    _check_tls(cfg, sources, warnings)
     for name in ("reload_dirs", "reload_include"):
         if getattr(cfg, name) and not cfg.reload:
             warnings.append(f"{flag_name(name)} (from {sources[name]}) is ignored without "
                             f"--reload")
     return Loaded(cfg, sources, tuple(warnings))
+
+
+def _check_tls(cfg: Config, sources: Mapping[str, str], warnings: list[str]) -> None:
+    """The TLS settings that make sense only together (the files are read by
+    `hybrid.tls.load`)."""
+    if not cfg.certfile:
+        given = [name for name in ("keyfile", "keyfile_password", "ca_certs", "ciphers")
+                 if getattr(cfg, name)]
+        if cfg.cert_reqs != "none":
+            given.append("cert_reqs")
+        if given:
+            raise ConfigError(f"{flag_name(given[0])} needs --certfile: TLS is on only with a "
+                              f"server certificate")
+        return
+    if cfg.cert_reqs != "none" and not cfg.ca_certs:
+        raise ConfigError(f"--cert-reqs {cfg.cert_reqs} needs --ca-certs: the CA certificates "
+                          f"that client certificates must chain to")
+    if cfg.ca_certs and cfg.cert_reqs == "none":
+        warnings.append(f"--ca-certs (from {sources['ca_certs']}) is not used: clients are "
+                        f"asked for a certificate only with --cert-reqs optional or required")
 
 
 def _platform_layer(env: Mapping[str, str]) -> dict[str, Any]:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, NamedTuple, Protocol
 from urllib.parse import unquote, unquote_to_bytes
 
 from hybrid import __version__
 from hybrid.protocol import LocalProtocolError, Request
+from hybrid.tls import wsgi_environ
 from hybrid.typing import Scope, WSGIApp
 
 log = logging.getLogger("hybrid.error")
@@ -147,18 +148,20 @@ class FileWrapper:
 
 def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[str, str],
                   client: tuple[str, str], url_scheme: str = "http", root_path: str = "",
-                  multithread: bool = False) -> dict[str, Any]:
+                  multithread: bool = False,
+                  tls: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The PEP 3333 environ for one parsed request (the sync and thread workers).
 
     `server` and `client` are (host, port) strings, the client's after proxy
     headers; the Host header, when present, names the server instead (as the
-    client addressed it).
+    client addressed it). `tls`: a TLS connection's facts, as the ASGI TLS
+    extension holds them (`hybrid.tls.describe`).
     """
     path = unquote_to_bytes(request.path).decode("latin-1")
     return _environ(request.method, request.http_version, path, request.query, request.headers,
                     server=server, client=client, url_scheme=url_scheme,
                     script_name=root_path, raw_uri=request.target.decode("latin-1"),
-                    wsgi_input=wsgi_input, multithread=multithread)
+                    wsgi_input=wsgi_input, multithread=multithread, tls=tls)
 
 
 def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
@@ -193,7 +196,7 @@ def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
                     server=(server[0], "" if server[1] is None else str(server[1])),
                     client=(client[0], str(client[1])), url_scheme=scope.get("scheme", "http"),
                     script_name=script_name, raw_uri=raw_uri, wsgi_input=wsgi_input,
-                    multithread=True)
+                    multithread=True, tls=scope.get("extensions", {}).get("tls"))
 
 
 def _latin1(text: str) -> str:
@@ -208,9 +211,12 @@ def _under(path: str, root: str) -> bool:
 def _environ(method: str, http_version: str, path: str, query: bytes,
              headers: Iterable[tuple[bytes, bytes]], *, server: tuple[str, str],
              client: tuple[str, str], url_scheme: str, script_name: str, raw_uri: str,
-             wsgi_input: InputStream, multithread: bool) -> dict[str, Any]:
+             wsgi_input: InputStream, multithread: bool,
+             tls: Mapping[str, Any] | None) -> dict[str, Any]:
     """`path` is the request's path as latin-1 text; `script_name` is stripped
-    from its start when it is there."""
+    from its start when it is there. A TLS connection adds mod_ssl's keys
+    (HTTPS, SSL_PROTOCOL, SSL_CIPHER, SSL_CLIENT_VERIFY, SSL_CLIENT_CERT,
+    SSL_CLIENT_S_DN), which WSGI middleware already knows."""
     if script_name and _under(path, script_name):
         path = path[len(script_name):]
     environ: dict[str, Any] = {
@@ -247,6 +253,8 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
             environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
         else:
             environ[key] = text
+    if tls is not None:
+        environ.update(wsgi_environ(tls))
     host = environ.get("HTTP_HOST")
     default_port = _DEFAULT_PORTS.get(url_scheme, "80")
     server_name, port = _split_host(host, default_port) if host else server

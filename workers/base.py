@@ -41,6 +41,7 @@ from hybrid.loader import AppLoadError, load_app_for
 from hybrid.logs import error_log as log
 from hybrid.metrics import Counters
 from hybrid.proxy import ProxyHeaders
+from hybrid.tls import ServerTLS
 from hybrid.wsgi import WorkerExit
 
 REUSE_LOG_INTERVAL = 60.0  # seconds between two log lines about closing idle connections
@@ -56,7 +57,7 @@ class Worker(abc.ABC):
 
     def __init__(self, *, age: int, ppid: int, listeners: list[socket.socket], cfg: Config,
                  heartbeat: Heartbeat, status: StatusPipe, counters: Counters,
-                 app: Any = None) -> None:
+                 app: Any = None, tls: ServerTLS | None = None) -> None:
         self.age = age
         self.ppid = ppid
         self.listeners = listeners
@@ -66,6 +67,7 @@ class Worker(abc.ABC):
         self.counters = counters
         self.stats = counters.row(0)  # what the main thread (or the loop) counts
         self.app = app
+        self.tls = tls  # the arbiter's TLS context (--certfile), or None for plain HTTP
         self.alive = True
         self.pid = 0
         self.wakeup_fd = -1

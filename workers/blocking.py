@@ -22,6 +22,7 @@ import errno
 import math
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -49,6 +50,8 @@ from hybrid.protocol import (
 )
 from hybrid.proxy import ProxyHeaders
 from hybrid.sockets import client_address
+from hybrid.tls import ServerTLS
+from hybrid.tls import describe as describe_tls
 from hybrid.typing import WSGIApp
 
 RECV_SIZE = 65536
@@ -58,6 +61,9 @@ REST_LOG_INTERVAL = 10.0  # seconds between two log lines about it, at least
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # accept() passing on a network error of the connection it was taking: Linux's
 # accept(2) says to treat these like EAGAIN (the next connection may be fine).
+# A non-blocking read or write that cannot go on now (TLS's want-read and
+# want-write are no BlockingIOError).
+WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _CONNECTION_FAILED = (errno.EPROTO, errno.ENOPROTOOPT, errno.ENETDOWN, errno.ENONET,
                       errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EOPNOTSUPP)
 
@@ -67,7 +73,7 @@ def send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:
     all (None: no limit), as `sendall` on a socket with that timeout would."""
     try:
         sent = sock.send(data)
-    except (BlockingIOError, InterruptedError):
+    except WOULD_BLOCK:
         sent = 0
     if sent < len(data):
         _send_rest(sock, memoryview(data)[sent:], timeout)
@@ -75,28 +81,45 @@ def send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:
 
 def _send_rest(sock: socket.socket, rest: memoryview, timeout: float | None) -> None:
     deadline = None if timeout is None else time.monotonic() + timeout
+    events = select.POLLOUT
     while rest:
-        if not _wait_for(sock, select.POLLOUT, deadline):
+        if not _wait_for(sock, events, deadline):
             raise TimeoutError("timed out writing to the client")
+        events = select.POLLOUT
         try:
             rest = rest[sock.send(rest):]
-        except (BlockingIOError, InterruptedError):
+        except ssl.SSLWantReadError:
+            events = select.POLLIN  # (TLS: a record from the client must come first)
+        except WOULD_BLOCK:
             pass
 
 
-def recv_within(sock: socket.socket, seconds: float) -> bytes | None:
+def recv_within(sock: socket.socket, seconds: float,
+                guard: threading.Lock | None = None) -> bytes | None:
     """What a non-blocking socket has to read (b"" at its end), waiting up to
-    `seconds` for it; None if nothing came in that time."""
+    `seconds` for it; None if nothing came in that time. `guard`, when given,
+    is held while reading (a TLS connection's: see `time_out`)."""
     try:
-        return sock.recv(RECV_SIZE)
-    except (BlockingIOError, InterruptedError):
-        pass
-    if not _wait_for(sock, select.POLLIN, time.monotonic() + seconds):
+        return _recv_now(sock, guard)
+    except ssl.SSLWantWriteError:
+        events = select.POLLOUT  # (TLS: our answer to a key update must go first)
+    except WOULD_BLOCK:
+        events = select.POLLIN
+    if not _wait_for(sock, events, time.monotonic() + seconds):
         return None
     try:
-        return sock.recv(RECV_SIZE)
-    except (BlockingIOError, InterruptedError):
+        return _recv_now(sock, guard)
+    except WOULD_BLOCK:
         return None  # (a readiness that went away: the caller asks again)
+
+
+def _recv_now(sock: socket.socket, guard: threading.Lock | None) -> bytes:
+    # One read takes at most one TLS record (16 KiB) off the socket: nothing
+    # decrypted is left behind where polling the socket cannot see it.
+    if guard is None:
+        return sock.recv(RECV_SIZE)
+    with guard:
+        return sock.recv(RECV_SIZE)
 
 
 def _wait_for(sock: socket.socket, events: int, deadline: float | None) -> bool:
@@ -107,6 +130,27 @@ def _wait_for(sock: socket.socket, events: int, deadline: float | None) -> bool:
         return bool(poller.poll())
     remaining = deadline - time.monotonic()
     return remaining > 0 and bool(poller.poll(math.ceil(remaining * 1000)))
+
+
+def shut_writing(sock: socket.socket) -> None:
+    """Our side of the connection is done: on TLS, close_notify first (sent,
+    not waited for: a client reading a body that runs to the close can then
+    tell its end from a cut), then the TCP FIN."""
+    if isinstance(sock, ssl.SSLSocket):
+        try:
+            sock.unwrap()
+        except (OSError, ValueError):
+            pass  # (the client's close_notify is not awaited; a broken connection)
+    socket.socket.shutdown(sock, socket.SHUT_WR)  # (SSLSocket's would drop the TLS state)
+
+
+def bytes_waiting(sock: socket.socket) -> bool:
+    """Whether the client has sent anything not read yet (on TLS: any record)."""
+    try:
+        # socket.socket's own recv: SSLSocket's refuses flags.
+        return bool(socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:
+        return False  # nothing (BlockingIOError), or a failed connection: nothing to serve
 
 
 class Acceptor:
@@ -152,8 +196,15 @@ class Connection:
     """A client socket, its parser, and the events parsed ahead of use."""
 
     def __init__(self, sock: socket.socket, addr: object, server: tuple[str, str],
-                 parser: RequestParser, stats: Row, write_timeout: float | None) -> None:
+                 parser: RequestParser, stats: Row, write_timeout: float | None,
+                 tls: ServerTLS | None = None) -> None:
         sock.setblocking(False)  # for good: see send_all and recv_within
+        self.server_tls = tls
+        self.handshaking = tls is not None  # the TLS handshake is not done yet
+        self.tls: dict[str, Any] | None = None  # the ASGI TLS extension's facts, once done
+        self.scheme = "http"
+        if tls is not None:
+            sock = tls.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         self.sock = sock
         self.write_timeout = write_timeout  # bounds writing one piece of a response
         self.parser = parser
@@ -166,6 +217,42 @@ class Connection:
         self.peer_trusted: bool | None = None  # proxy headers from this peer believed
         self.write_lock = threading.Lock()  # held while the answer is written
         self.timed_out = False  # --request-timeout passed: the app's writes fail
+        # On TLS, reads hold the write lock too: OpenSSL takes no two calls at once on
+        # one connection, and `time_out` may write from another thread.
+        self._read_guard = self.write_lock if tls is not None else None
+
+    def handshake(self) -> int:
+        """One step of the TLS handshake: 0 once it is done, else the poll event
+        (POLLIN or POLLOUT) it waits for; OSError (ssl.SSLError) if it failed."""
+        assert isinstance(self.sock, ssl.SSLSocket) and self.server_tls is not None
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return select.POLLIN
+        except ssl.SSLWantWriteError:
+            return select.POLLOUT
+        self.handshaking = False
+        self.tls = describe_tls(self.sock, self.server_tls)
+        self.scheme = "https"
+        return 0
+
+    def complete_handshake(self, deadline: float, on_wait: Callable[[], None]) -> bool:
+        """The TLS handshake with blocking I/O until `deadline` (the head's: the
+        handshake counts against --header-timeout); False, logged at debug
+        level, if it failed or did not end in time. `on_wait` as for next_event."""
+        try:
+            while wanted := self.handshake():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log.debug("No TLS handshake from %s within --header-timeout",
+                              self.client[0])
+                    return False
+                _wait_for(self.sock, wanted, time.monotonic() + min(remaining, 1.0))
+                on_wait()
+        except OSError as exc:
+            log.debug("TLS handshake with %s failed: %s", self.client[0], exc)
+            return False
+        return True
 
     def next_event(self, deadline: float, on_wait: Callable[[], None] | None = None) -> Event:
         """The next event, read with blocking I/O, or a 408 if none is complete by `deadline`.
@@ -178,7 +265,7 @@ class Connection:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return self.parser.timeout_error()
-            data = recv_within(self.sock, min(remaining, 1.0))
+            data = recv_within(self.sock, min(remaining, 1.0), self._read_guard)
             if on_wait is not None:
                 on_wait()
             if data is not None:
@@ -260,7 +347,7 @@ class Connection:
         sock = self.sock
         if self.parser.client_may_be_sending:
             try:
-                sock.shutdown(socket.SHUT_WR)
+                shut_writing(sock)
                 deadline = time.monotonic() + LINGER_SECONDS
                 drained = 0
                 while drained < LINGER_BYTES:
@@ -273,6 +360,11 @@ class Connection:
                     drained += len(data)
             except OSError:
                 pass
+        elif self.tls is not None:
+            try:
+                shut_writing(sock)
+            except OSError:
+                pass
         sock.close()
 
 
@@ -281,7 +373,7 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
             proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
             started: float) -> wsgi.Outcome:
     """Run one WSGI request on a blocking connection and log it."""
-    client, scheme = conn.client, "http"
+    client, scheme = conn.client, conn.scheme
     if request.forwarded:
         if conn.peer_trusted is None:
             conn.peer_trusted = proxy.trusted(conn.client[0])
@@ -290,7 +382,7 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
     environ = wsgi.build_environ(
         request, wsgi.InputStream(conn.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate))),
         server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,
-        multithread=multithread)
+        multithread=multithread, tls=conn.tls)
     sock = conn.sock
     write_timeout = conn.write_timeout
 
@@ -335,7 +427,8 @@ def time_out(conn: Connection) -> None:
             except OSError:
                 pass
         try:
-            conn.sock.shutdown(socket.SHUT_RDWR)
+            # (socket.socket's own: SSLSocket's would drop the TLS state under the app)
+            socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
         except OSError:
             pass
     finally:

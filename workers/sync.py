@@ -70,7 +70,7 @@ class SyncWorker(Worker):
                 if accepted is not None:
                     sock, peer = accepted
                     self.serve(Connection(sock, peer, servers[ready], RequestParser(self.limits),
-                                          self.stats, self.cfg.timeout or None))
+                                          self.stats, self.cfg.timeout or None, self.tls))
         selector.close()
 
     def _on_request_timeout(self, signum: int, frame: FrameType | None) -> None:
@@ -90,7 +90,10 @@ class SyncWorker(Worker):
         """Read one request from `conn`, answer it and close the connection."""
         self.stats.set_gauges(in_flight=0, connections=1)
         try:
-            event = conn.next_event(time.monotonic() + self.cfg.header_timeout, self.notify)
+            deadline = time.monotonic() + self.cfg.header_timeout
+            if conn.handshaking and not conn.complete_handshake(deadline, self.notify):
+                return
+            event = conn.next_event(deadline, self.notify)
             if isinstance(event, Request):
                 started = time.perf_counter()  # from its head, as the other classes count
                 self.stats.set_gauges(in_flight=1, connections=1)

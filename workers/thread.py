@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -58,7 +59,17 @@ from hybrid.protocol import (
 )
 from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import RECV_SIZE, Acceptor, Connection, respond, time_out
+from hybrid.tls import ServerTLS
+from hybrid.workers.blocking import (
+    RECV_SIZE,
+    WOULD_BLOCK,
+    Acceptor,
+    Connection,
+    bytes_waiting,
+    respond,
+    shut_writing,
+    time_out,
+)
 
 if not hasattr(select, "epoll"):
     raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")
@@ -71,6 +82,7 @@ POLL_TIMEOUT = 0.5
 PROMOTE_AFTER = 0.001
 EVENTS_PER_POLL = 64
 ARMED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
+ARMED_TO_WRITE = select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLONESHOT
 
 
 class _Client(Connection):
@@ -78,9 +90,9 @@ class _Client(Connection):
 
     def __init__(self, sock: socket.socket, addr: object, server: tuple[str, str],
                  parser: RequestParser, stats: Row, write_timeout: float | None,
-                 deadline: float) -> None:
-        super().__init__(sock, addr, server, parser, stats, write_timeout)
-        self.fd = sock.fileno()
+                 deadline: float, tls: ServerTLS | None) -> None:
+        super().__init__(sock, addr, server, parser, stats, write_timeout, tls)
+        self.fd = self.sock.fileno()
         self.deadline = deadline  # when waiting for this client's next bytes ends
         self.idle = False  # kept alive, no byte of a next request yet
         self.lingering = False  # answered with an error; dropping input until close
@@ -197,6 +209,9 @@ class ThreadWorker(Worker):
         for client in due:
             if client.lingering:
                 self._close(client)  # the drain is over
+            elif client.handshaking:
+                log.debug("No TLS handshake from %s within --header-timeout", client.client[0])
+                self._close(client)
             elif (client.idle or client.fresh) and not self.alive:
                 self._end_idle(client)
             elif client.idle:
@@ -364,7 +379,8 @@ class ThreadWorker(Worker):
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client = _Client(sock, peer, self._servers[listener], RequestParser(self.limits), stats,
-                             self.cfg.timeout or None, time.monotonic() + self.cfg.header_timeout)
+                             self.cfg.timeout or None, time.monotonic() + self.cfg.header_timeout,
+                             self.tls)
             with self._lock:
                 if not self._clients:
                     self.wake()  # the main thread now watches the leader closely
@@ -389,7 +405,7 @@ class ThreadWorker(Worker):
     def _make_room(self, client: _Client) -> None:
         """Close an idle keep-alive connection for a new client, unless bytes of a
         next request came meanwhile (closing then would reset them)."""
-        if self._bytes_waiting(client):
+        if bytes_waiting(client.sock):
             # A request is coming: it is served, not closed (nor claimed again).
             self._expect_request(client)
             self._release(client)
@@ -401,19 +417,11 @@ class ThreadWorker(Worker):
         """A stopping worker's idle connection (claimed): a lingering close, never
         a bare one that could reset a request on its way; one with bytes waiting
         is served instead."""
-        if self._bytes_waiting(client):
+        if bytes_waiting(client.sock):
             self._expect_request(client)
         else:
             self._linger(client)
         self._release(client)
-
-    def _bytes_waiting(self, client: _Client) -> bool:
-        try:
-            return bool(client.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-        except BlockingIOError:
-            return False
-        except OSError:
-            return False  # the connection failed: closing it is all there is to do
 
     def _expect_request(self, client: _Client) -> None:
         """An idle connection's next request has begun: its head has --header-timeout."""
@@ -422,9 +430,14 @@ class ThreadWorker(Worker):
 
     def _on_readable(self, client: _Client) -> None:
         """This thread owns `client` (busy): read, and serve what is complete."""
+        if client.handshaking and not self._handshake(client):
+            return
         try:
             data = client.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        except ssl.SSLWantWriteError:
+            self._release(client, ARMED_TO_WRITE)
+            return
+        except WOULD_BLOCK:
             self._release(client)
             return
         except OSError:
@@ -442,6 +455,20 @@ class ThreadWorker(Worker):
         client.stats.received(len(data))
         client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
         self._act(client)
+
+    def _handshake(self, client: _Client) -> bool:
+        """A step of the TLS handshake, without waiting; True once it is done (then
+        the client's first bytes may be there already)."""
+        try:
+            wanted = client.handshake()
+        except OSError as exc:
+            log.debug("TLS handshake with %s failed: %s", client.client[0], exc)
+            self._close(client)
+            return False
+        if wanted:
+            self._release(client, wanted | select.EPOLLRDHUP | select.EPOLLONESHOT)
+            return False
+        return True
 
     def _act(self, client: _Client) -> None:
         """Serve, answer an error, close, or wait for more: whatever the parser says."""
@@ -512,7 +539,7 @@ class ThreadWorker(Worker):
     def _finish(self, client: _Client) -> None:
         """The connection is over: close it, lingering if the client may still send
         (or has sent more: pipelined requests left unanswered)."""
-        if client.parser.client_may_be_sending or client.pending or self._bytes_waiting(client):
+        if client.parser.client_may_be_sending or client.pending or bytes_waiting(client.sock):
             self._linger(client)
             self._release(client)
         else:
@@ -520,7 +547,7 @@ class ThreadWorker(Worker):
 
     def _linger(self, client: _Client) -> None:
         try:
-            client.sock.shutdown(socket.SHUT_WR)
+            shut_writing(client.sock)
         except OSError:
             pass
         client.lingering = True
@@ -528,12 +555,13 @@ class ThreadWorker(Worker):
 
     # --- either side, on a client it owns --------------------------------------------
 
-    def _release(self, client: _Client) -> None:
-        """Give the client back to the epoll set, armed for its next bytes."""
+    def _release(self, client: _Client, events: int = ARMED) -> None:
+        """Give the client back to the epoll set, armed for its next bytes (or
+        for `events`: TLS may have to write before it can read on)."""
         with self._lock:
             client.busy = False
         try:
-            self._epoll.modify(client.fd, ARMED)
+            self._epoll.modify(client.fd, events)
         except OSError:
             self._close(client)
 
@@ -553,4 +581,9 @@ class ThreadWorker(Worker):
             self._epoll.unregister(client.fd)
         except (OSError, ValueError):
             pass
+        if client.tls is not None and not client.lingering:
+            try:
+                shut_writing(client.sock)  # (TLS's close_notify)
+            except OSError:
+                pass
         client.sock.close()

@@ -21,7 +21,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hybrid import logs
 from hybrid.protocol import (
@@ -40,6 +40,8 @@ from hybrid.protocol import (
     error_response,
 )
 from hybrid.sockets import client_address, server_address
+from hybrid.tls import ServerTLS
+from hybrid.tls import describe as describe_tls
 from hybrid.workers.asgi.cycle import Server
 from hybrid.workers.asgi.flow import FlowControl
 from hybrid.workers.asgi.http_cycle import RequestCycle, http_scope
@@ -59,6 +61,7 @@ class Host(Server, Protocol):
     connections: set[HttpProtocol]
     limits: Limits
     limit_concurrency: int  # 0: no limit
+    tls: ServerTLS | None
 
     def make_room(self) -> bool:
         """At --worker-connections: close the longest-idle keep-alive connection;
@@ -79,6 +82,11 @@ class HttpProtocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.peer_trusted = False  # may this peer speak for the client (proxy headers)
         self.address: tuple[str, int | None] | None = None
+        self.scheme = "http"
+        self.tls: dict[str, Any] | None = None
+        # The loop makes the protocol when it accepts; a TLS handshake comes before
+        # connection_made, and counts against --header-timeout.
+        self.accepted_at = server.loop.time() if server.tls is not None else 0.0
         self.active: RequestCycle | None = None  # the one being answered
         self.receiving: RequestCycle | None = None  # the one whose body arrives now
         self.waiting: deque[RequestCycle] = deque()  # pipelined, not started
@@ -110,7 +118,13 @@ class HttpProtocol(asyncio.Protocol):
         host, port = server_address(sock) if sock is not None else ("", "")
         self.address = (host, int(port) if port else None)
         self.peer_trusted = self.server.proxy.trusted(client[0])
-        self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+        head_time = self.cfg.header_timeout
+        server_tls = self.server.tls
+        if server_tls is not None:
+            self.tls = describe_tls(transport.get_extra_info("ssl_object"), server_tls)
+            self.scheme = "https"
+            head_time -= self.server.loop.time() - self.accepted_at
+        self._arm_timer(head_time, self._on_head_timeout)
         if len(self.server.connections) > self.cfg.worker_connections \
                 and not self.server.make_room():
             # libuv's listener cannot be paused: past the bound, with none idle, refuse.

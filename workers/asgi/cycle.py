@@ -62,6 +62,8 @@ class Channel(Protocol):
     client: tuple[str, int] | None
     peer_trusted: bool
     address: tuple[str, int | None] | None  # the server side of the connection
+    scheme: str  # "http", or "https" on TLS
+    tls: dict[str, Any] | None  # the ASGI TLS extension's facts, on TLS
     flow: FlowControl  # `write_paused`: a send must `drain()` before it writes
 
     def write(self, data: bytes) -> None: ...

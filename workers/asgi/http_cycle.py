@@ -248,7 +248,7 @@ def http_scope(channel: Channel, request: Request) -> Scope:
     """The ASGI scope of a request (a WebSocket cycle adapts it)."""
     server = channel.server
     root_path = server.root_path
-    client, scheme = channel.client, "http"
+    client, scheme = channel.client, channel.scheme
     if request.forwarded and channel.peer_trusted:
         peer = client_text(channel)
         (host, port), scheme = server.proxy.resolve(request.headers, peer, scheme, True)
@@ -258,7 +258,7 @@ def http_scope(channel: Channel, request: Request) -> Scope:
     path = raw_path.decode("ascii", "replace")  # llhttp admits only ASCII in targets
     if _PERCENT in raw_path:
         path = unquote(path)
-    return {
+    scope: Scope = {
         "type": "http",
         "asgi": ASGI_VERSION,
         "http_version": request.http_version,
@@ -273,6 +273,9 @@ def http_scope(channel: Channel, request: Request) -> Scope:
         "headers": request.headers,
         "state": server.state.copy(),
     }
+    if channel.tls is not None:
+        scope["extensions"] = {"tls": channel.tls}
+    return scope
 
 
 _PERCENT = ord("%")

@@ -81,8 +81,11 @@ class AsgiWorker(Worker):
         loop.add_signal_handler(signal.SIGUSR1, logs.reopen_files)
         if not self.alive:  # a TERM came before the loop took the signals over
             self._stop.set()
+        tls = self.tls.context if self.tls is not None else None
         servers = [await loop.create_server(lambda: HttpProtocol(self), sock=listener,
-                                            backlog=cfg.backlog)
+                                            backlog=cfg.backlog, ssl=tls,
+                                            ssl_handshake_timeout=cfg.header_timeout
+                                            if tls is not None else None)
                    for listener in self.listeners]
         self.report_ready()
         self._tick()

@@ -1,0 +1,371 @@
+"""TLS on every worker class: HTTPS, keep-alive, wss, mutual TLS, the
+handshake under --header-timeout, certificate rotation on HUP, and the one
+line a bad certificate setting gets. Certificates come from a CA the tests
+make (trustme)."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+from websockets.sync.client import connect
+
+from tests.conftest import read_response, read_until_closed, run_hybrid, split_response, wait_for
+
+# (worker class, app): the bridge is a WSGI app on the asgi class.
+SERVED = {
+    "sync": "tests.apps.basic:app",
+    "thread": "tests.apps.basic:app",
+    "asgi": "tests.apps.asgi_basic:app",
+    "bridge": "tests.apps.basic:app",
+}
+KEEPING_ALIVE = ("thread", "asgi", "bridge")
+
+
+class Certificates:
+    """A CA, the server's certificate, and clients' certificates, as files."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(exist_ok=True)
+        self.directory = directory
+        self.ca = trustme.CA()
+        self.server_cert = self.directory / "server.pem"
+        self.server_key = self.directory / "server.key"
+        self.issue_server_certificate()
+        self.ca_file = directory / "ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        self.client = self._client(self.ca.issue_cert("client@example.com",
+                                                      common_name="client one"), "client")
+        other_ca = trustme.CA()
+        self.stranger = self._client(other_ca.issue_cert("stranger@example.com"), "stranger")
+        past = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+        self.expired = self._client(self.ca.issue_cert(
+            "expired@example.com", not_before=past - datetime.timedelta(days=30),
+            not_after=past), "expired")
+
+    def issue_server_certificate(self) -> str:
+        """A new certificate for the server, written over the old files; its PEM."""
+        issued = self.ca.issue_cert("localhost", "127.0.0.1")
+        issued.private_key_pem.write_to_path(str(self.server_key))
+        with open(self.server_cert, "wb") as handle:
+            for pem in issued.cert_chain_pems:
+                handle.write(pem.bytes())
+        return issued.cert_chain_pems[0].bytes().decode()
+
+    def _client(self, issued: trustme.LeafCert, name: str) -> Path:
+        path = self.directory / f"{name}.pem"
+        issued.private_key_and_cert_chain_pem.write_to_path(str(path))
+        return path
+
+    def flags(self, *extra: str) -> list[str]:
+        return ["--certfile", str(self.server_cert), "--keyfile", str(self.server_key), *extra]
+
+    def mutual_flags(self, mode: str = "required") -> list[str]:
+        return self.flags("--ca-certs", str(self.ca_file), "--cert-reqs", mode)
+
+    @staticmethod
+    def trusting(ca: trustme.CA) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        return context
+
+    def client_context(self, certificate: Path | None = None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if certificate is not None:
+            context.load_cert_chain(str(certificate))
+        return context
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return Certificates(tmp_path_factory.mktemp("certs"))
+
+
+def start_tls(start_server, served: str, *flags: str):
+    klass = "asgi" if served == "bridge" else served
+    server = start_server(SERVED[served], "-k", klass, *flags)
+    server.url = server.url.replace("http://", "https://")
+    return server
+
+
+def report(server, context: ssl.SSLContext) -> dict:
+    """What the app saw of its request: the WSGI environ, or the ASGI scope."""
+    path = "/scope" if "asgi_basic" in " ".join(server.proc.args) else "/environ"
+    response = httpx.get(server.url + path, verify=context, timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
+def tls_socket(server, context: ssl.SSLContext) -> ssl.SSLSocket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return context.wrap_socket(sock, server_hostname="localhost")
+
+
+# --- serving over TLS --------------------------------------------------------------
+
+@pytest.mark.parametrize("served", SERVED)
+def test_a_request_over_https_is_served_and_the_app_is_told_https(start_server, certs, served):
+    server = start_tls(start_server, served, *certs.flags())
+    seen = report(server, certs.client_context())
+    if served == "asgi":
+        assert seen["scheme"] == "https"
+        assert seen["extensions"]["tls"]["tls_version"] in (0x0303, 0x0304)
+    else:
+        assert seen["wsgi.url_scheme"] == "https"
+        assert seen["HTTPS"] == "on"
+        assert seen["SSL_PROTOCOL"] in ("TLSv1.2", "TLSv1.3")
+        assert seen["SSL_CLIENT_VERIFY"] == "NONE"
+
+
+@pytest.mark.parametrize("served", KEEPING_ALIVE)
+def test_keep_alive_carries_several_requests_over_one_tls_connection(start_server, certs,
+                                                                     served):
+    server = start_tls(start_server, served, *certs.flags())
+    with tls_socket(server, certs.client_context()) as sock:
+        pids = set()
+        for _ in range(3):
+            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            status, headers, body = split_response(read_response(sock))
+            assert status == 200 and headers.get("connection") != "close"
+            pids.add(body)
+    assert len(pids) == 1
+
+
+def test_the_sync_class_answers_one_request_per_tls_connection_and_says_close(start_server,
+                                                                               certs):
+    server = start_tls(start_server, "sync", *certs.flags())
+    with tls_socket(server, certs.client_context()) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        status, headers, body = split_response(read_until_closed(sock))
+    assert (status, headers["connection"], body) == (200, "close", b"hello")
+
+
+def test_a_response_body_larger_than_a_tls_record_arrives_whole(start_server, certs):
+    server = start_tls(start_server, "thread", *certs.flags())
+    payload = b"x" * 300_000
+    response = httpx.post(server.url + "/echo", content=payload, verify=certs.client_context(),
+                          timeout=10)
+    assert response.content == payload
+
+
+def test_a_websocket_over_wss_echoes(start_server, certs):
+    server = start_tls(start_server, "asgi", *certs.flags())
+    url = f"wss://localhost:{server.port}/ws/echo"
+    with connect(url, ssl=certs.client_context(), open_timeout=10) as websocket:
+        websocket.send("over TLS")
+        assert websocket.recv(timeout=10) == "over TLS"
+
+
+def test_alpn_offers_http_1_1_to_openssl_s_client(start_server, certs):
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command")
+    server = start_tls(start_server, "thread", *certs.flags())
+    done = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-alpn", "h2,http/1.1",
+         "-CAfile", str(certs.ca_file), "-servername", "localhost", "-ign_eof"],
+        input="GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        capture_output=True, text=True, timeout=20)
+    assert "ALPN protocol: http/1.1" in done.stdout
+    assert "Verify return code: 0 (ok)" in done.stdout
+    assert "HTTP/1.1 200 OK" in done.stdout
+
+
+@pytest.mark.parametrize("served", ("thread", "asgi"))
+def test_a_client_below_the_minimum_tls_version_is_refused(start_server, certs, served):
+    server = start_tls(start_server, served, *certs.flags("--tls-min-version", "1.3"))
+    old = certs.client_context()
+    old.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/", verify=old, timeout=10)
+    assert httpx.get(server.url + "/", verify=certs.client_context(), timeout=10).status_code == 200
+
+
+# --- mutual TLS ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("served", SERVED)
+def test_mutual_tls_gives_the_app_the_client_certificate(start_server, certs, served):
+    server = start_tls(start_server, served, *certs.mutual_flags())
+    seen = report(server, certs.client_context(certs.client))
+    leaf = certs.client.read_text().split("-----BEGIN CERTIFICATE-----")[1]
+    if served == "asgi":
+        tls = seen["extensions"]["tls"]
+        assert tls["client_cert_name"].startswith("CN=client one,")
+        assert leaf in tls["client_cert_chain"][0]
+        assert tls["client_cert_error"] is None
+        assert "-----BEGIN CERTIFICATE-----" in tls["server_cert"]
+        assert isinstance(tls["cipher_suite"], int)
+    else:
+        assert seen["SSL_CLIENT_VERIFY"] == "SUCCESS"
+        assert seen["SSL_CLIENT_S_DN"].startswith("CN=client one,")
+        assert leaf in seen["SSL_CLIENT_CERT"]
+
+
+def refused(server, context: ssl.SSLContext) -> bool:
+    """Whether the server refuses this client in the handshake (with TLS 1.3 the
+    client learns it when it reads its answer)."""
+    try:
+        httpx.get(server.url + "/", verify=context, timeout=10)
+    except httpx.TransportError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("served", SERVED)
+def test_mutual_tls_refuses_a_client_without_a_certificate(start_server, certs, served):
+    server = start_tls(start_server, served, *certs.mutual_flags())
+    assert refused(server, certs.client_context())
+    assert report(server, certs.client_context(certs.client))  # (the worker serves on)
+
+
+@pytest.mark.parametrize("served", ("sync", "thread", "asgi"))
+def test_mutual_tls_refuses_a_certificate_from_another_ca(start_server, certs, served):
+    server = start_tls(start_server, served, *certs.mutual_flags())
+    assert refused(server, certs.client_context(certs.stranger))
+
+
+@pytest.mark.parametrize("served", ("sync", "thread", "asgi"))
+def test_mutual_tls_refuses_an_expired_certificate(start_server, certs, served):
+    server = start_tls(start_server, served, *certs.mutual_flags())
+    assert refused(server, certs.client_context(certs.expired))
+
+
+def test_optional_client_certificates_let_a_client_without_one_in(start_server, certs):
+    server = start_tls(start_server, "thread", *certs.mutual_flags("optional"))
+    assert report(server, certs.client_context())["SSL_CLIENT_VERIFY"] == "NONE"
+    assert report(server, certs.client_context(certs.client))["SSL_CLIENT_VERIFY"] == "SUCCESS"
+
+
+# --- the handshake --------------------------------------------------------------
+
+@pytest.mark.parametrize("served", ("sync", "thread", "asgi"))
+def test_a_client_that_never_says_hello_is_closed_by_the_header_timeout(start_server, certs,
+                                                                         served):
+    server = start_tls(start_server, served, *certs.flags("--header-timeout", "1"))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as silent:
+        assert read_until_closed(silent) == b""
+
+
+@pytest.mark.parametrize("served", ("thread", "asgi"))
+def test_stalled_handshakes_do_not_hold_up_other_clients(start_server, certs, served):
+    server = start_tls(start_server, served, *certs.flags("--threads", "2"))
+    silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(8)]
+    try:
+        assert report(server, certs.client_context())
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+@pytest.mark.parametrize("served", ("sync", "thread", "asgi"))
+def test_a_failed_handshake_is_one_debug_line_and_the_worker_serves_on(start_server, certs,
+                                                                       served):
+    server = start_tls(start_server, served, *certs.flags("--log-level", "debug"))
+    # Plain HTTP to the TLS port, then a client that trusts another CA.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as plain:
+        plain.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        read_until_closed(plain)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.url + "/", verify=Certificates.trusting(trustme.CA()), timeout=10)
+    assert report(server, certs.client_context())
+    wait_for(lambda: server.log().count("TLS handshake") >= 1, message="the debug line")
+    assert "Traceback" not in server.log()
+    assert "[ERROR]" not in server.log()
+
+
+# --- certificates on the way in ----------------------------------------------------
+
+def served_certificate(port: int, certs: Certificates) -> str:
+    context = certs.client_context()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with context.wrap_socket(sock, server_hostname="localhost") as tls:
+            der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return ssl.DER_cert_to_PEM_cert(der)
+
+
+def same_certificate(a: str, b: str) -> bool:
+    return ssl.PEM_cert_to_DER_cert(a) == ssl.PEM_cert_to_DER_cert(b)
+
+
+@pytest.mark.parametrize("served", ("thread", "asgi"))
+def test_hup_takes_up_certificate_files_replaced_in_place(start_server, tmp_path, served):
+    certs = Certificates(tmp_path / "rotating")  # (its own files: this test rewrites them)
+    server = start_tls(start_server, served, *certs.flags())
+    before = served_certificate(server.port, certs)
+    renewed = certs.issue_server_certificate()
+    assert not same_certificate(before, renewed)
+    server.send(signal.SIGHUP)
+    wait_for(lambda: same_certificate(served_certificate(server.port, certs), renewed),
+             message="the renewed certificate to be served")
+
+
+def test_a_reload_with_a_broken_certificate_keeps_the_running_workers(start_server, tmp_path):
+    certs = Certificates(tmp_path / "broken")
+    server = start_tls(start_server, "thread", *certs.flags())
+    before = served_certificate(server.port, certs)
+    certs.server_key.write_text("not a key\n")
+    server.send(signal.SIGHUP)
+    wait_for(lambda: "Reload aborted" in server.log(), message="the reload to be refused")
+    assert "--certfile / --keyfile" in server.log()
+    assert same_certificate(served_certificate(server.port, certs), before)
+
+
+def one_line_error(*flags: str) -> str:
+    done = run_hybrid("run", "tests.apps.basic:app", "--bind", "127.0.0.1:0", *flags)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_a_missing_certificate_file_is_one_line(certs, tmp_path):
+    line = one_line_error("--certfile", str(tmp_path / "nowhere.pem"))
+    assert "--certfile" in line and "No such file" in line
+
+
+def test_a_key_that_is_not_the_certificates_is_one_line(certs, tmp_path):
+    other = trustme.CA().issue_cert("localhost")
+    key = tmp_path / "other.key"
+    other.private_key_pem.write_to_path(str(key))
+    line = one_line_error("--certfile", str(certs.server_cert), "--keyfile", str(key))
+    assert "is not the key of the certificate" in line
+
+
+def test_an_encrypted_key_without_its_password_is_one_line(certs, tmp_path):
+    key = tmp_path / "encrypted.key"
+    encrypted = subprocess.run(
+        ["openssl", "pkey", "-in", str(certs.server_key), "-aes256", "-passout", "pass:secret"],
+        capture_output=True, check=True).stdout
+    key.write_bytes(encrypted)
+    line = one_line_error("--certfile", str(certs.server_cert), "--keyfile", str(key))
+    assert "--keyfile-password" in line
+
+
+def test_an_encrypted_key_with_its_password_serves(start_server, certs, tmp_path):
+    key = tmp_path / "encrypted.key"
+    key.write_bytes(subprocess.run(
+        ["openssl", "pkey", "-in", str(certs.server_key), "-aes256", "-passout", "pass:secret"],
+        capture_output=True, check=True).stdout)
+    server = start_tls(start_server, "sync", "--certfile", str(certs.server_cert), "--keyfile",
+                       str(key), "--keyfile-password", "secret")
+    assert report(server, certs.client_context())
+
+
+def test_unknown_ciphers_are_one_line(certs):
+    line = one_line_error(*certs.flags("--ciphers", "NO-SUCH-CIPHER"))
+    assert "--ciphers" in line
+
+
+def test_the_listening_line_says_https(start_server, certs):
+    server = start_tls(start_server, "thread", *certs.flags())
+    wait_for(lambda: f"Listening at: https://127.0.0.1:{server.port}" in server.log(),
+             message="the listening line")
+
