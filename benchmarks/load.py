@@ -15,6 +15,7 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group sync
     python benchmarks/load.py --group bridge|bridge-io   # a WSGI app on an event loop
     python benchmarks/load.py --group asgi|asgi-json|starlette
+    python benchmarks/load.py --group tls   # HTTPS keep-alive, one ECDSA P-256 certificate
     python benchmarks/load.py --group asgi --pin   # one core for the servers, one for wrk
     python benchmarks/load.py --group asgi --close # a new connection per request
     python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
@@ -32,9 +33,11 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,7 @@ class Server:
     errors: list[int] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)  # CPU time per request
     root: Path = ROOT  # the checkout whose code (and benchmarks.apps) it serves
+    scheme: str = "http"  # "https": argv names {certfile} and {keyfile}
 
 
 def _target(app: str) -> str:
@@ -127,6 +131,24 @@ def _framework(app: str) -> tuple[str, list[Server]]:
     ])
 
 
+def _tls() -> tuple[str, list[Server]]:
+    """HTTPS keep-alive, the same certificate (and TLS 1.3, which wrk and every
+    server here agree on) for all."""
+    files = ("{certfile}", "{keyfile}")
+    return ("uvicorn", [
+        Server("hybrid asgi", hybrid("asgi_plaintext", "-k", "asgi", "--certfile", files[0],
+                                     "--keyfile", files[1]), scheme="https"),
+        Server("uvicorn", uvicorn("asgi_plaintext", "--http", "httptools", "--loop", "uvloop",
+                                  "--ssl-certfile", files[0], "--ssl-keyfile", files[1]),
+               scheme="https"),
+        Server("granian asgi", granian("asgi_plaintext", "asgi", "--ssl-certificate", files[0],
+                                       "--ssl-keyfile", files[1]), scheme="https"),
+        Server("hybrid thread (WSGI app)", hybrid("wsgi_plaintext", "-k", "thread", "--certfile",
+                                                  files[0], "--keyfile", files[1]),
+               scheme="https"),
+    ])
+
+
 GROUPS: dict[str, tuple[str, list[Server]]] = {
     # (baseline, servers)
     "thread": _blocking_wsgi("wsgi_plaintext", "asgi_plaintext"),
@@ -160,6 +182,7 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
         Server("uvicorn", uvicorn("starlette_json", "--http", "httptools", "--loop", "uvloop")),
         Server("granian asgi", granian("starlette_json", "asgi")),
     ]),
+    "tls": _tls(),
     "sync": ("gunicorn sync", [
         Server("hybrid sync", hybrid("wsgi_plaintext", "-k", "sync")),
         Server("gunicorn sync", gunicorn("wsgi_plaintext", "-k", "sync")),
@@ -175,7 +198,7 @@ def from_tree(server: Server, tree: Path) -> Server:
         # the installed package maps it (pyproject's package-dir).
         layout.symlink_to("../workers")
     argv = [sys.executable, "-m", "hybrid", *server.argv[1:]]
-    return Server(f"{server.name} @ {tree.name}", argv, root=tree)
+    return Server(f"{server.name} @ {tree.name}", argv, root=tree, scheme=server.scheme)
 
 
 def free_port() -> int:
@@ -188,11 +211,23 @@ def free_port() -> int:
 # different cores, so that no server gets more than one core of CPU time.
 PIN_SERVER: list[str] = []
 PIN_LOAD: list[str] = []
+# The TLS group's certificate and key (made once per run, self-signed).
+TLS_FILES: dict[str, str] = {}
+
+
+def make_certificate(directory: Path) -> None:
+    TLS_FILES["{certfile}"] = str(directory / "cert.pem")
+    TLS_FILES["{keyfile}"] = str(directory / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-keyout", TLS_FILES["{keyfile}"], "-out", TLS_FILES["{certfile}"]],
+                   check=True, capture_output=True)
 
 
 def start(server: Server) -> bool:
     server.port = free_port()
-    argv = [part.replace("{port}", str(server.port)) for part in server.argv]
+    argv = [TLS_FILES.get(part, part).replace("{port}", str(server.port))
+            for part in server.argv]
     if not Path(argv[0]).exists():
         print(f"skip {server.name}: {argv[0]} is not installed", file=sys.stderr)
         return False
@@ -207,7 +242,8 @@ def start(server: Server) -> bool:
             print(f"skip {server.name}: exited with {server.proc.returncode}", file=sys.stderr)
             return False
         try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as sock:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as plain:
+                sock = _UNVERIFIED.wrap_socket(plain) if server.scheme == "https" else plain
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 if sock.recv(100).startswith(b"HTTP/1.1 200"):
                     return True
@@ -215,6 +251,11 @@ def start(server: Server) -> bool:
             time.sleep(0.2)
     print(f"skip {server.name}: no answer", file=sys.stderr)
     return False
+
+
+_UNVERIFIED = ssl.create_default_context()
+_UNVERIFIED.check_hostname = False
+_UNVERIFIED.verify_mode = ssl.CERT_NONE
 
 
 def stop(server: Server) -> None:
@@ -242,7 +283,7 @@ def drive(server: Server, connections: int, duration: float, close: bool) -> Non
     out = subprocess.run(
         [*PIN_LOAD, "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency",
          *(["-H", "Connection: close"] if close else []),
-         f"http://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=True).stdout
+         f"{server.scheme}://127.0.0.1:{server.port}/"], capture_output=True, text=True, check=True).stdout
     cpu = _cpu_seconds(processes) - cpu_before
     answered = int(re.search(r"(\d+) requests in", out).group(1))
     server.cpu_us.append(cpu / max(answered, 1) * 1e6)
@@ -283,6 +324,9 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
     baseline, servers = GROUPS[args.group]
+    certificates = tempfile.TemporaryDirectory()
+    if any(server.scheme == "https" for server in servers):
+        make_certificate(Path(certificates.name))
     if args.tree:
         servers = [*servers, *(from_tree(s, args.tree.resolve()) for s in servers
                                if s.name.startswith("hybrid"))]

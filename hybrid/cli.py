@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hybrid import __version__, config, logs, workers
+from hybrid import __version__, config, logs, tls, workers
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.sockets import BindError
@@ -142,8 +142,9 @@ def check(loaded: config.Loaded) -> int:
     cfg = loaded.config
     logs.setup(cfg.log_level, "-", None)  # (check writes no log file)
     try:
+        tls.load(cfg)  # (the certificate files: as `run` would read them)
         app = load_app_for(cfg, INTERFACES)  # reported, whichever class would serve it
-    except AppLoadError as exc:
+    except (ConfigError, AppLoadError) as exc:
         return _fail(str(exc), 1)
     interface = app_interface(app, cfg.interface)
     detected = "detected" if cfg.interface == "auto" else "from --interface"

@@ -18,6 +18,11 @@ import pytest
 import trustme
 from websockets.sync.client import connect
 
+from hybrid import config
+from hybrid.cli import build_parser
+from hybrid.config import ConfigError
+from hybrid.tls import distinguished_name, wsgi_environ
+
 from tests.conftest import read_response, read_until_closed, run_hybrid, split_response, wait_for
 
 # (worker class, app): the bridge is a WSGI app on the asgi class.
@@ -369,3 +374,65 @@ def test_the_listening_line_says_https(start_server, certs):
     wait_for(lambda: f"Listening at: https://127.0.0.1:{server.port}" in server.log(),
              message="the listening line")
 
+
+
+# --- the settings ------------------------------------------------------------------
+
+def parsed(*argv: str) -> config.Config:
+    args = vars(build_parser().parse_args(["run", "app:app", *argv]))
+    args.pop("command")
+    return config.load(args, {}).config
+
+
+def test_uvicorns_ssl_spellings_give_the_same_settings():
+    native = parsed("--certfile", "c.pem", "--keyfile", "k.pem", "--keyfile-password", "pw",
+                    "--ca-certs", "ca.pem", "--cert-reqs", "required", "--ciphers", "ECDHE")
+    alias = parsed("--ssl-certfile", "c.pem", "--ssl-keyfile", "k.pem",
+                   "--ssl-keyfile-password", "pw", "--ssl-ca-certs", "ca.pem",
+                   "--ssl-cert-reqs", "2", "--ssl-ciphers", "ECDHE")
+    assert native == alias
+
+
+@pytest.mark.parametrize(("given", "meant"), [("0", "none"), ("1", "optional"),
+                                              ("2", "required"), ("Optional", "optional")])
+def test_cert_reqs_takes_the_ssl_modules_numbers_and_names(given, meant):
+    assert parsed("--certfile", "c.pem", "--ca-certs", "ca.pem", "--cert-reqs",
+                  given).cert_reqs == meant
+
+
+@pytest.mark.parametrize("given", ["1.3", "TLSv1.3", "TLSv1_3"])
+def test_the_minimum_tls_version_takes_its_usual_spellings(given):
+    assert parsed("--certfile", "c.pem", "--tls-min-version", given).tls_min_version == "1.3"
+
+
+@pytest.mark.parametrize("flags", [("--keyfile", "k.pem"), ("--ca-certs", "ca.pem"),
+                                   ("--cert-reqs", "required")])
+def test_tls_settings_without_a_certificate_are_an_error(flags):
+    with pytest.raises(ConfigError, match="needs --certfile"):
+        parsed(*flags)
+
+
+def test_required_client_certificates_need_the_cas_to_check_them():
+    with pytest.raises(ConfigError, match="needs --ca-certs"):
+        parsed("--certfile", "c.pem", "--cert-reqs", "required")
+
+
+def test_cas_without_asking_for_client_certificates_are_a_warning():
+    args = {"app": "app:app", "certfile": "c.pem", "ca_certs": "ca.pem"}
+    assert any("--ca-certs" in warning for warning in config.load(args, {}).warnings)
+
+
+# --- what the app is told ----------------------------------------------------------
+
+def test_a_subject_is_written_most_specific_part_first_with_rfc_4514_escapes():
+    subject = ((("countryName", "NL"),), (("organizationName", "Acme, Inc."),),
+               (("commonName", " #1 client"),))
+    assert distinguished_name(subject) == "CN=\\ #1 client,O=Acme\\, Inc.,C=NL"
+
+
+def test_the_wsgi_keys_follow_mod_ssl():
+    environ = wsgi_environ({"tls_version": 0x0304, "cipher_suite": 0x1301,
+                            "client_cert_chain": ["PEM"], "client_cert_name": "CN=a"})
+    assert environ == {"HTTPS": "on", "SSL_PROTOCOL": "TLSv1.3",
+                       "SSL_CIPHER": "TLS_AES_128_GCM_SHA256", "SSL_CLIENT_VERIFY": "SUCCESS",
+                       "SSL_CLIENT_CERT": "PEM", "SSL_CLIENT_S_DN": "CN=a"}

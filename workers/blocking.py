@@ -9,6 +9,12 @@ head (sync: a blocking read; thread: a selector, so a slow client costs a
 file descriptor, not a thread). What HTTP decides (100 Continue, skipping an
 unread body, lingering) is the parser's to answer; this only moves bytes.
 
+On TLS (--certfile), `Connection` wraps the accepted socket in an
+`ssl.SSLSocket` and does the handshake step by step (`handshake()`), so the
+thread worker can drive it from its selector; everything else reads and
+writes the SSLSocket as it would the plain one, TLS's want-read and
+want-write counting as "would block".
+
 Client sockets stay non-blocking from accept to close. A read or write is
 tried first and waited for (poll) only when the kernel has nothing to give
 or no room to take: a socket with a Python timeout would poll before every

@@ -5,7 +5,8 @@ kept-alive idle client would hold the only thread).
 recv -> hybrid.protocol parser -> hybrid.wsgi -> send. While it waits for
 a request head the worker beats its heartbeat, so a slow client is not
 mistaken for a hung app; the whole head must arrive within --header-timeout
-(a client dripping header bytes cannot hold the worker). From then on the
+(a client dripping header bytes cannot hold the worker; on TLS the handshake
+comes first, within the same time). From then on the
 request is the app's, and --timeout bounds it as a whole, as in gunicorn.
 """
 

@@ -7,7 +7,8 @@ event goes to one owner and disarms the socket, so the owner has the
 connection until it re-arms or closes it. The leader serves what it finds
 itself: it reads without blocking and feeds the parser; a partial head only
 re-arms the socket (a slowloris client costs a file descriptor, never a
-thread); a complete head is served right there: the app runs, the body is
+thread; on TLS the handshake advances the same way, one step per event,
+within --header-timeout); a complete head is served right there: the app runs, the body is
 read and the response written, pipelined requests already received are
 answered in order, and the socket is re-armed. A fast app call therefore
 runs on the thread that did the read, and wakes no other thread: no
