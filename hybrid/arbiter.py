@@ -42,15 +42,27 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import psutil
 
-from hybrid import __version__, config, logs, metrics, reload, sockets, tls, upgrade, workers
+from hybrid import (
+    __version__,
+    config,
+    logs,
+    metrics,
+    proctitle,
+    reload,
+    sockets,
+    tls,
+    upgrade,
+    workers,
+)
 from hybrid.control import ControlServer
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
+from hybrid.hooks import Hooks
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.logs import error_log as log
 
@@ -113,6 +125,9 @@ class Arbiter:
         self.start_dir = start_dir or os.getcwd()  # where a USR2 upgrade executes again
         self.sources = loaded.sources
         self.warnings = loaded.warnings
+        self.notes = loaded.notes
+        self.hooks = Hooks(loaded.hooks)  # a Python config file's server hooks
+        self.log = log  # (as gunicorn's hooks use it: server.log.info(...))
         self.cli_values = dict(cli_values)
         self.worker_class = workers.load_class(self.cfg.worker_class)
         self.num_workers = self.cfg.workers
@@ -200,9 +215,19 @@ class Arbiter:
                                f"{self.identity[0]}, gid {self.identity[1]} needs root "
                                f"(this runs as uid {os.geteuid()})")
         try:
-            self.tls = tls.load(cfg)
+            self._set_environment(cfg)
         except config.ConfigError as exc:
             raise StartupError(str(exc)) from None
+        self._strict_hook("on_starting", self)
+        try:
+            self.tls = tls.load(cfg, self.hooks)
+        except config.ConfigError as exc:
+            raise StartupError(str(exc)) from None
+        if cfg.proc_name and not proctitle.AVAILABLE:
+            log.warning("%s", proctitle.MISSING)
+        proctitle.set_title(f"arbiter [{cfg.proc_name or cfg.app}]")
+        if cfg.capture_output:
+            self._capture_output(cfg.error_logfile)
         self.hand_over = upgrade.HandOver.from_environment()
         inherited = sockets.inherited()
         if inherited is not None:
@@ -236,6 +261,8 @@ class Arbiter:
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
         for warning in self.warnings:
             log.warning("%s", warning)
+        for note in self.notes:
+            log.info("%s", note)
         if cfg.reuse_port and not _kernel_migrates_queued_connections():
             log.warning("--reuse-port: connections queued on a worker that stops are reset; "
                         "set sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to have the "
@@ -267,7 +294,44 @@ class Arbiter:
                                           cfg.reload_include)
             log.info("Watching for changes in %s (--reload)", ", ".join(self.watcher.directories))
         self._install_signals()
+        self._strict_hook("when_ready", self)
         self._manage_workers()
+
+    def _strict_hook(self, name: str, *args: Any) -> None:
+        """A hook whose failure stops the start (logged with its traceback)."""
+        try:
+            self.hooks.call_strictly(name, *args)
+        except Exception as exc:
+            raise StartupError(f"the {name} hook failed: {type(exc).__name__}: {exc}") from None
+
+    @property
+    def WORKERS(self) -> dict[int, WorkerProcess]:  # noqa: N802 (gunicorn's name, for hooks)
+        return self.workers
+
+    @staticmethod
+    def _set_environment(cfg: config.Config) -> None:
+        """--env and --env-file, before anything imports the app (a file's
+        variable does not replace one already set; --env does)."""
+        if cfg.env_file:
+            for name, value in config.read_env_file(cfg.env_file).items():
+                os.environ.setdefault(name, value)
+        for assignment in cfg.env:
+            name, _, value = assignment.partition("=")
+            os.environ[name.strip()] = value
+
+    @staticmethod
+    def _capture_output(error_logfile: str) -> None:
+        """--capture-output: stdout and stderr (of the workers too) into the error log."""
+        if error_logfile == "-":
+            log.warning("--capture-output: the error log is stderr already, where the app's "
+                        "output goes")
+            return
+        descriptor = os.open(error_logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(descriptor, 1)
+        os.dup2(descriptor, 2)
+        os.close(descriptor)
 
     def _preload(self) -> None:
         try:
@@ -309,6 +373,7 @@ class Arbiter:
             self.control = None
         if self.pidfile:
             _remove_pidfile(self.pidfile, self.pid)
+        self.hooks.call("on_exit", self)
         log.info("Shutting down: %s", "done" if self.exit_code == 0 else f"exit status {self.exit_code}")
 
     def _close_listeners(self) -> None:
@@ -420,6 +485,7 @@ class Arbiter:
                     self._upgrade_failed(_describe_exit(os.waitstatus_to_exitcode(status)))
                 continue
             self._read_status(worker)
+            self.hooks.call("child_exit", self, worker)
             self.retired.add(worker.counters.read(), counters_only=True)
             worker.counters.close()
             worker.heartbeat.close()
@@ -621,7 +687,9 @@ class Arbiter:
             made.append(counters)
             worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
                                        cfg=self.cfg, heartbeat=heartbeat, status=status,
-                                       counters=counters, app=self.app, tls=self.tls)
+                                       counters=counters, app=self.app, tls=self.tls,
+                                       hooks=self.hooks)
+            self.hooks.call("pre_fork", self, worker)
             # Signals stay blocked across fork until the child has its own handlers:
             # otherwise one could run the arbiter's handler in the child.
             signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
@@ -640,9 +708,9 @@ class Arbiter:
                                               counters)
             log.info("Booting worker with pid %d", pid)
             return
-        self._become_worker(worker.init_process, status)
+        self._become_worker(worker, status)
 
-    def _become_worker(self, serve: Callable[[], None], status: StatusPipe) -> NoReturn:
+    def _become_worker(self, worker: workers.Worker, status: StatusPipe) -> NoReturn:
         """In the child: drop the arbiter's state, run the worker, never return."""
         code = 0
         try:
@@ -658,13 +726,19 @@ class Arbiter:
             status.close_read_end()
             if self.identity is not None:
                 _become(self.identity, self.cfg.user)
-            serve()
+            worker.pid = os.getpid()
+            try:
+                self.hooks.call_strictly("post_fork", self, worker)
+            except Exception as exc:
+                worker.boot_failed(f"the post_fork hook failed: {type(exc).__name__}: {exc}")
+            worker.init_process()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:
             log.exception("Worker %d crashed", os.getpid())
             code = 1
         finally:
+            self.hooks.call("worker_exit", self, worker)
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
@@ -750,13 +824,17 @@ class Arbiter:
         self.stopping = True
 
     def handle_ttin(self) -> None:
-        self.num_workers += 1
+        self._set_worker_count(self.num_workers + 1)
         log.info("Received TTIN: %d workers", self.num_workers)
 
     def handle_ttou(self) -> None:
-        if self.num_workers > 1:
-            self.num_workers -= 1
+        self._set_worker_count(max(1, self.num_workers - 1))
         log.info("Received TTOU: %d workers", self.num_workers)
+
+    def _set_worker_count(self, count: int) -> None:
+        old, self.num_workers = self.num_workers, count
+        if count != old:
+            self.hooks.call("nworkers_changed", self, count, old)
 
     def handle_usr1(self) -> None:
         logs.reopen_files()
@@ -783,6 +861,7 @@ class Arbiter:
                 self.pidfile = oldbin
             except OSError as exc:
                 log.warning("Cannot rename the pid file %s: %s", self.pidfile, exc.strerror)
+        self.hooks.call("pre_exec", self)
         try:
             control = self.control.listener if self.control is not None else None
             self.upgrade = upgrade.start(self.listeners, control, self.start_dir,
@@ -845,6 +924,7 @@ class Arbiter:
 
     def _reload(self) -> None:
         """Re-read the config and start a new generation of workers."""
+        self.hooks.call("on_reload", self)
         try:
             loaded = workers.resolve(config.load(self.cli_values))
             new = loaded.config
@@ -852,7 +932,8 @@ class Arbiter:
                 new, worker_class = self._fit_to_app(new)
             else:
                 worker_class = workers.load_class(new.worker_class)
-            new_tls = tls.load(new)
+            new_hooks = Hooks(loaded.hooks)
+            new_tls = tls.load(new, new_hooks)
         except (config.ConfigError, AppLoadError, ValueError) as exc:
             log.error("Reload aborted, keeping the running workers: %s", exc)
             return
@@ -864,6 +945,7 @@ class Arbiter:
             new = replace(new, control_bind=self.cfg.control_bind)
         try:
             logs.setup(new.log_level, new.error_logfile, new.access_logfile)
+            logs.apply_config(new.log_config, new.log_config_dict)
         except logs.LogFileError as exc:
             log.error("Reload aborted, keeping the running workers: %s", exc)
             return
@@ -871,8 +953,9 @@ class Arbiter:
             log.warning("%s", warning)
         self.cfg = new
         self.tls = new_tls
+        self.hooks = new_hooks
         self.worker_class = worker_class
-        self.num_workers = new.workers
+        self._set_worker_count(new.workers)
         self.generation += 1
         # New code deserves a try at once, whatever the last one's boot failures.
         self.boot_failures = 0

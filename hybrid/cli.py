@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hybrid import __version__, config, logs, tls, workers
+from hybrid import __version__, config, logs, peers, tls, workers
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.sockets import BindError
@@ -49,13 +49,44 @@ def _options_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(*setting.flags, dest=name, metavar=setting.metavar,
                                 action="append" if setting.repeat else "store", help=help_text)
+    for peer in peers.FLAGS:
+        parser.add_argument(*peer.flags, dest="peer_flags", nargs=None if peer.takes_value else 0,
+                            action=_Refused if peer.kind == peers.REFUSED else _PeerFlag,
+                            metavar="VALUE", help=f"{peer.peers}'s: {peer.answer}"
+                            .replace("%", "%%"))
     return parser
+
+
+class _PeerFlag(argparse.Action):
+    """Collects gunicorn's and uvicorn's flags as given ({flag: value or None})."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        given = dict(getattr(namespace, "peer_flags", {}))
+        given[str(option_string)] = values if isinstance(values, str) else None
+        namespace.peer_flags = given
+
+
+class _Refused(argparse.Action):
+    """A peer's flag hybrid does not take: one line saying what to use instead, exit 2."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        sys.exit(_fail(peers.refusal(str(option_string)), 2))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     command = args.pop("command")
-    return _launch(command, args)
+    given = args.pop("peer_flags", {})
+    try:
+        translated, notes, check = peers.translate(given)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    if "bind" in translated and "bind" in args:
+        return _fail(f"{', '.join(f for f in given if f in peers.ADDRESS_FLAGS)} and --bind "
+                     f"both name the address: give one", 2)
+    return _launch("check" if check else command, {**translated, **args}, notes=notes)
 
 
 def run_app(app: Any, settings: Mapping[str, Any]) -> int:
@@ -82,8 +113,9 @@ API = "hybrid.run()"
 
 
 def _launch(command: str, args: dict[str, Any], source: str = "command line",
-            app: Any = None) -> int:
-    """`hybrid COMMAND` with `args` (`app`: the app object, when given one)."""
+            app: Any = None, notes: Sequence[str] = ()) -> int:
+    """`hybrid COMMAND` with `args` (`app`: the app object, when given one;
+    `notes`: what to say at start about peers' flags accepted)."""
     # A reload re-reads the config file after --chdir: remember where it is.
     config_path = args.get("config") or os.environ.get(config.env_name("config"))
     if config_path:
@@ -91,6 +123,7 @@ def _launch(command: str, args: dict[str, Any], source: str = "command line",
     start_dir = _start_dir()
     try:
         loaded = workers.resolve(config.load(args, source=source))
+        loaded.notes += tuple(notes)
         if not loaded.config.app:
             raise ConfigError("APP is missing: say which app to serve, e.g. 'hybrid run myapp:app'")
         if loaded.config.chdir:
@@ -130,6 +163,7 @@ def serve(loaded: config.Loaded, cli_values: dict[str, Any], start_dir: str,
     cfg = loaded.config
     try:
         logs.setup(cfg.log_level, cfg.error_logfile, cfg.access_logfile)
+        logs.apply_config(cfg.log_config, cfg.log_config_dict)
         arbiter = Arbiter(loaded, cli_values, start_dir, app)
         return arbiter.run()
     except (BindError, logs.LogFileError, ValueError, OSError) as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import grp
 import ipaddress
+import json
 import os
 import pwd
 import runpy
@@ -246,6 +247,59 @@ def _umask(raw: Any) -> int | None:
     return value
 
 
+def _spelled(choices: tuple[str, ...], others: Mapping[str, str]) -> Callable[[Any], str]:
+    """A choice that also takes a peer's spellings of the same values (`others`)."""
+    choose = _choice(*choices)
+
+    def parse(raw: Any) -> str:
+        text = _stripped_text(raw).lower()
+        return choose(others.get(text, text))
+    return parse
+
+
+def _assignments(raw: Any) -> tuple[str, ...]:
+    """NAME=VALUE items (a value may hold commas: they are not split)."""
+    items = raw if isinstance(raw, (list, tuple)) else [raw]
+    out = []
+    for item in items:
+        text = _text(item)
+        name, sep, _ = text.partition("=")
+        if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
+            raise ValueError(f"expected NAME=VALUE, got {text!r}")
+        out.append(text.strip())
+    return tuple(out)
+
+
+def _header_fields(raw: Any) -> tuple[str, ...]:
+    """NAME:VALUE response header fields (uvicorn's --header)."""
+    items = raw if isinstance(raw, (list, tuple)) else [raw]
+    out = []
+    for item in items:
+        text = _text(item)
+        name, sep, value = text.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name):
+            raise ValueError(f"expected NAME:VALUE with a header name, got {text!r}")
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError(f"a header value cannot hold line breaks, got {text!r}")
+        out.append(f"{name}: {value}")
+    return tuple(out)
+
+
+def _log_dict(raw: Any) -> dict[str, Any] | None:
+    """A logging.config.dictConfig dict: from a Python config file, or JSON text."""
+    if raw is None or raw == "" or raw == {}:
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"expected a JSON object: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a dict (logging.config.dictConfig's), got {raw!r}")
+    return raw
+
+
 _CERT_REQS = {"0": "none", "1": "optional", "2": "required"}  # ssl.CERT_* numbers
 
 
@@ -280,6 +334,8 @@ def setting(default: Any, *flags: str, parse: Callable[[Any], Any], help: str,
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# uvicorn's trace is below debug: debug is the most hybrid says.
+_LOG_LEVEL_SPELLINGS = {"trace": "debug", "warn": "warning", "fatal": "critical"}
 DEFAULT_ACCESS_LOGFORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 
 
@@ -317,11 +373,12 @@ class Config:
              "while none is idle the thread class stops accepting and the asgi class "
              "answers 503")
     keep_alive: float = setting(
-        5.0, "--keep-alive", parse=_positive_seconds, metavar="SECONDS",
+        5.0, "--keep-alive", "--timeout-keep-alive", parse=_positive_seconds, metavar="SECONDS",
         help="close a kept-alive connection idle this long")
     loop: str = setting(
-        "uvloop", "--loop", parse=_choice("uvloop", "asyncio"), metavar="LOOP",
-        help="event loop for the asgi class: uvloop or asyncio")
+        "uvloop", "--loop", parse=_spelled(("uvloop", "asyncio"), {"auto": "uvloop"}),
+        metavar="LOOP", help="event loop for the asgi class: uvloop or asyncio (uvicorn's "
+                             "auto: uvloop)")
     lifespan: str = setting(
         "auto", "--lifespan", parse=_choice("auto", "on", "off"), metavar="MODE",
         help="ASGI lifespan: auto (use it if the app supports it), on (a failed startup "
@@ -353,7 +410,7 @@ class Config:
         30.0, "-t", "--timeout", parse=_seconds, metavar="SECONDS",
         help="a worker silent for this long is killed and replaced (0 disables)")
     graceful_timeout: float = setting(
-        30.0, "--graceful-timeout", parse=_seconds, metavar="SECONDS",
+        30.0, "--graceful-timeout", "--timeout-graceful-shutdown", parse=_seconds, metavar="SECONDS",
         help="after a stop or reload, how long workers may finish in-flight requests")
     request_timeout: float = setting(
         0.0, "--request-timeout", parse=_seconds, metavar="SECONDS",
@@ -388,8 +445,8 @@ class Config:
         2048, "--backlog", parse=_backlog, metavar="N",
         help="the listen queue length of each socket")
     log_level: str = setting(
-        "info", "--log-level", parse=_choice(*LOG_LEVELS), metavar="LEVEL",
-        help="error log level: " + ", ".join(LOG_LEVELS))
+        "info", "--log-level", parse=_spelled(LOG_LEVELS, _LOG_LEVEL_SPELLINGS), metavar="LEVEL",
+        help="error log level: " + ", ".join(LOG_LEVELS) + " (uvicorn's trace: debug)")
     error_logfile: str = setting(
         "-", "--error-logfile", "--log-file", parse=_text, metavar="FILE",
         help="where the error log goes; '-' is stderr")
@@ -401,6 +458,47 @@ class Config:
         help="access log line, with gunicorn's %(atom)s names; 'json' for one JSON object "
              "per line (time, method, path, query, status, bytes, duration, client, "
              "user_agent, referer, request_id, pid)")
+    log_config: str | None = setting(
+        None, "--log-config", parse=_optional_text, metavar="FILE",
+        help="configure Python logging from this file after hybrid's own setup: .json, "
+             ".yaml or .yml for logging.config.dictConfig (YAML needs PyYAML), anything "
+             "else for fileConfig (INI); hybrid's loggers are hybrid.error and hybrid.access")
+    log_config_dict: dict[str, Any] | None = setting(
+        None, "--log-config-dict", parse=_log_dict, metavar="JSON",
+        help="a logging.config.dictConfig dict (JSON on the command line; a dict in a Python "
+             "config file, as gunicorn's logconfig_dict), applied after hybrid's own setup")
+    capture_output: bool = setting(
+        False, "--capture-output", parse=_boolean, switch=True,
+        help="send whatever the app writes to stdout and stderr (print()) to "
+             "--error-logfile, when that is a file")
+    proc_name: str | None = setting(
+        None, "-n", "--name", "--proc-name", parse=_optional_text, metavar="NAME",
+        help="the name in the process titles ps and top show ('hybrid: worker [NAME]'; "
+             "default: the app); titles need the setproctitle package (pip install "
+             "'hybrid-server[proctitle]')")
+    env: tuple[str, ...] = setting(
+        (), "-e", "--env", parse=_assignments, repeat=True, metavar="NAME=VALUE",
+        help="set an environment variable for the app (in the arbiter, before anything is "
+             "imported, so every worker has it); repeat for several")
+    env_file: str | None = setting(
+        None, "--env-file", parse=_optional_text, metavar="FILE",
+        help="read NAME=VALUE lines (a .env file: # comments, 'export', quotes) into the "
+             "app's environment at start; a variable already set keeps its value")
+    server_header: bool = setting(
+        True, "--server-header", parse=_boolean, switch=True,
+        help="send 'Server: hybrid' in every response (--no-server-header: none, unless the "
+             "app sends its own)")
+    date_header: bool = setting(
+        True, "--date-header", parse=_boolean, switch=True,
+        help="send a Date field in every response, as RFC 9110 asks of a server with a "
+             "clock (--no-date-header: none, unless the app sends its own)")
+    headers: tuple[str, ...] = setting(
+        (), "--header", parse=_header_fields, repeat=True, metavar="NAME:VALUE",
+        help="a header field added to every response (uvicorn's --header); repeat for several")
+    sendfile: bool = setting(
+        True, "--sendfile", parse=_boolean, metavar="BOOL",
+        help="sync and thread classes: send a wsgi.file_wrapper over a plain connection with "
+             "sendfile(2) (--no-sendfile: read and write it in blocks, as over TLS)")
     pid: str | None = setting(
         None, "-p", "--pid", parse=_optional_text, metavar="FILE",
         help="write the arbiter's process id to this file")
@@ -422,7 +520,7 @@ class Config:
         "", "-g", "--group", parse=_group, metavar="GROUP",
         help="run the workers as this group (default: the --user's own group)")
     umask: int | None = setting(
-        None, "--umask", parse=_umask, metavar="MODE",
+        None, "-m", "--umask", parse=_umask, metavar="MODE",
         help="set the umask (octal, e.g. 027) before binding: UNIX socket files and log "
              "files get it (default: the one hybrid was started with)")
     reload: bool = setting(
@@ -439,8 +537,8 @@ class Config:
         help="files --reload also watches besides *.py, by name or path relative to the "
              "watched directory, e.g. '*.html'; repeat for several")
     interface: str = setting(
-        "auto", "--interface", parse=_choice("auto", "wsgi", "asgi"), metavar="KIND",
-        help="the app's interface: auto, wsgi or asgi")
+        "auto", "--interface", parse=_spelled(("auto", "wsgi", "asgi"), {"asgi3": "asgi"}),
+        metavar="KIND", help="the app's interface: auto, wsgi or asgi (uvicorn's asgi3: asgi)")
     factory: bool = setting(
         False, "--factory", parse=_boolean, switch=True,
         help="APP names a function that returns the application")
@@ -448,7 +546,7 @@ class Config:
         None, "--chdir", parse=_optional_text, metavar="DIR",
         help="change to this directory before importing the app")
     pythonpath: tuple[str, ...] = setting(
-        (), "--pythonpath", parse=_text_list, metavar="DIRS",
+        (), "--pythonpath", "--app-dir", parse=_text_list, metavar="DIRS",
         help="comma-separated directories to put first on sys.path")
     root_path: str = setting(
         "", "--root-path", parse=_root_path, metavar="PATH",
@@ -563,6 +661,25 @@ class Loaded:
     config: Config
     sources: dict[str, str]
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # said at start: peers' flags accepted, and what they do here
+    hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # a .py file's
+
+
+@dataclass
+class ConfigFile:
+    """What a config file holds: settings ({name: raw value}), notes about
+    gunicorn settings it accepts, and (a Python file) its server hooks."""
+
+    values: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    hooks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+
+# gunicorn's server hooks, which a Python config file may define (hybrid.hooks calls them).
+HOOK_NAMES = ("on_starting", "on_reload", "when_ready", "pre_fork", "post_fork",
+              "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
+              "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit",
+              "ssl_context")
 
 
 def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -572,8 +689,10 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None,
     env = os.environ if env is None else env
     layers: list[tuple[str, Mapping[str, Any]]] = [("platform", _platform_layer(env))]
     config_path = cli.get("config") or env.get(env_name("config"))
+    file = ConfigFile({})
     if config_path:
-        layers.append((f"file {config_path}", read_file(config_path)))
+        file = read_file(config_path)
+        layers.append((f"file {config_path}", file.values))
     layers.append(("env", {name: env[env_name(name)] for name in SETTINGS if env_name(name) in env}))
     layers.append((source, cli))
 
@@ -601,7 +720,7 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None,
         if getattr(cfg, name) and not cfg.reload:
             warnings.append(f"{flag_name(name)} (from {sources[name]}) is ignored without "
                             f"--reload")
-    return Loaded(cfg, sources, tuple(warnings))
+    return Loaded(cfg, sources, tuple(warnings), tuple(file.notes), file.hooks)
 
 
 def _check_tls(cfg: Config, sources: Mapping[str, str], warnings: list[str]) -> None:
@@ -657,14 +776,14 @@ def setting_error(name: str, problem: str, source: str) -> ConfigError:
     return ConfigError(f"{flag_name(name)}: {problem}{where}")
 
 
-def read_file(path: str) -> dict[str, Any]:
-    """Read a TOML or Python config file into {setting: raw value}."""
+def read_file(path: str) -> ConfigFile:
+    """Read a TOML or Python config file."""
     if os.path.isdir(path):
         raise ConfigError(f"config file {path!r} is a directory; give the file in it")
     if not os.path.isfile(path):
         raise ConfigError(f"config file {path!r} does not exist")
     if path.endswith(".toml"):
-        return _read_toml(path)
+        return ConfigFile(_read_toml(path))
     if path.endswith(".py"):
         return _read_python(path)
     raise ConfigError(f"config file {path!r}: use a .toml or .py file")
@@ -688,7 +807,62 @@ def _read_toml(path: str) -> dict[str, Any]:
     return values
 
 
-def _read_python(path: str) -> dict[str, Any]:
+def read_env_file(path: str) -> dict[str, str]:
+    """A .env file's NAME=VALUE lines (# comments, blank lines, an 'export '
+    prefix, single or double quotes around the value), as --env-file reads it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--env-file: cannot read {path!r}: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, sep, value = text.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.replace("_", "a").isalnum():
+            raise ConfigError(f"--env-file: {path!r} line {number}: expected NAME=VALUE")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()  # (a comment after an unquoted value)
+        values[name] = value
+    return values
+
+
+# gunicorn.conf.py's names for hybrid's settings (where they differ).
+GUNICORN_FILE_NAMES = {
+    "keepalive": "keep_alive", "preload_app": "preload", "raw_env": "env", "pidfile": "pid",
+    "accesslog": "access_logfile", "access_log_format": "access_logformat",
+    "errorlog": "error_logfile", "loglevel": "log_level", "logconfig": "log_config",
+    "logconfig_dict": "log_config_dict",
+}
+# gunicorn.conf.py names that are accepted, with what they do here.
+GUNICORN_FILE_ACCEPTED = {
+    "worker_tmp_dir": "no temporary file is made: heartbeats go through shared memory",
+    "enable_stdio_inheritance": "workers always write to the arbiter's stdout and stderr",
+    "do_handshake_on_connect": "the TLS handshake is always done as a connection opens",
+    "suppress_ragged_eofs": "a TLS connection cut without close_notify counts as closed",
+    "reload_engine": "--reload polls the files every 0.5 s",
+}
+# gunicorn.conf.py names refused when set to anything but their default, and why.
+GUNICORN_FILE_REFUSED = {
+    "daemon": "hybrid stays in the foreground: run it under systemd, Docker or supervisord",
+    "statsd_host": "hybrid has no StatsD client: scrape /metrics from --control-bind",
+    "proxy_protocol": "the PROXY protocol is not read: have the proxy send X-Forwarded-For",
+    "paste": "PasteDeploy files are not read: give the app as module:attribute",
+    "logger_class": "use logconfig_dict (--log-config-dict) to change how hybrid logs",
+    "syslog": "use logconfig_dict with a logging.handlers.SysLogHandler",
+    "reload_extra_files": "use reload_include (--reload-include GLOB)",
+    "secure_scheme_headers": "forwarded_allow_ips names the proxies whose X-Forwarded-Proto "
+                             "and Forwarded are believed",
+}
+
+
+def _read_python(path: str) -> ConfigFile:
     try:
         namespace = runpy.run_path(path, run_name="__config__")
     except SystemExit as exc:
@@ -696,5 +870,22 @@ def _read_python(path: str) -> dict[str, Any]:
                           f"only sets names") from None
     except Exception as exc:  # the file is user code: report any failure in one line
         raise ConfigError(f"config file {path!r} failed: {type(exc).__name__}: {exc}") from None
-    # A Python config may hold helpers and imports, so only setting names count.
-    return {name: raw for name, raw in namespace.items() if name in SETTINGS and name != "config"}
+    # A Python config may hold helpers and imports, so only setting names count
+    # (hybrid's, or gunicorn's spellings of them).
+    read = ConfigFile({})
+    for name, raw in namespace.items():
+        if name in GUNICORN_FILE_REFUSED and raw not in (None, False, "", [], (), {}):
+            raise ConfigError(f"config file {path!r}: {name} is not supported: "
+                              f"{GUNICORN_FILE_REFUSED[name]}")
+        if name in GUNICORN_FILE_ACCEPTED:
+            read.notes.append(f"{name} (from file {path}): accepted; "
+                              f"{GUNICORN_FILE_ACCEPTED[name]}")
+        if name in HOOK_NAMES:
+            if not callable(raw):
+                raise ConfigError(f"config file {path!r}: {name} is a server hook: it must be "
+                                  f"a function, not {type(raw).__name__}")
+            read.hooks[name] = raw
+        ours = GUNICORN_FILE_NAMES.get(name, name)
+        if ours in SETTINGS and ours != "config" and (ours == name or ours not in namespace):
+            read.values[ours] = raw
+    return read

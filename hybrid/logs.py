@@ -11,6 +11,7 @@ header. An unknown atom renders as "-".
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 import logging
 import os
@@ -52,6 +53,53 @@ def setup(log_level: str, error_logfile: str, access_logfile: str | None) -> Non
     else:
         _detach(access_logger)
         access_logger.setLevel(logging.CRITICAL + 1)
+
+
+# Peers' logger names, which a --log-config-dict from gunicorn or uvicorn configures.
+LOGGER_SPELLINGS = {"gunicorn.error": "hybrid.error", "gunicorn.access": "hybrid.access",
+                    "uvicorn.error": "hybrid.error", "uvicorn.access": "hybrid.access"}
+
+
+def apply_config(path: str | None, config_dict: dict[str, Any] | None) -> None:
+    """--log-config-dict, then --log-config, over hybrid's own setup. Loggers
+    it does not name keep working; gunicorn's and uvicorn's logger names
+    (LOGGER_SPELLINGS) configure hybrid's. LogFileError, one line, if it fails."""
+    import logging.config
+
+    try:
+        if config_dict:
+            logging.config.dictConfig(_as_hybrids(config_dict))
+        if path and path.endswith(".json"):
+            with open(path, encoding="utf-8") as handle:
+                logging.config.dictConfig(_as_hybrids(json.load(handle)))
+        elif path and path.endswith((".yaml", ".yml")):
+            try:
+                yaml = importlib.import_module("yaml")
+            except ImportError:
+                raise LogFileError(f"--log-config: {path!r} is YAML, which needs PyYAML "
+                                   f"(pip install 'hybrid-server[yaml]')") from None
+            with open(path, encoding="utf-8") as handle:
+                logging.config.dictConfig(_as_hybrids(yaml.safe_load(handle)))
+        elif path:
+            logging.config.fileConfig(path, disable_existing_loggers=False)
+    except LogFileError:
+        raise
+    except Exception as exc:  # (the file is the user's: any failure is one line)
+        which = f"--log-config: {path!r}" if path else "--log-config-dict"
+        raise LogFileError(f"{which}: {type(exc).__name__}: {exc}") from None
+
+
+def _as_hybrids(config: Any) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise ValueError("expected a mapping (logging.config.dictConfig's)")
+    config = {"version": 1, "disable_existing_loggers": False, **config}
+    merged: dict[str, Any] = config
+    loggers = dict(config.get("loggers") or {})
+    for theirs, ours in LOGGER_SPELLINGS.items():
+        if theirs in loggers:
+            loggers.setdefault(ours, loggers[theirs])
+    merged["loggers"] = loggers
+    return merged
 
 
 def _check_writable(flag: str, path: str) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hybrid.config import Config, ConfigError
+from hybrid.hooks import NO_HOOKS, Hooks
 from hybrid.logs import error_log as log
 
 MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -46,11 +47,31 @@ class ServerTLS:
     certificate: str  # the server's own certificate, PEM
 
 
-def load(cfg: Config) -> ServerTLS | None:
+def load(cfg: Config, hooks: Hooks = NO_HOOKS) -> ServerTLS | None:
     """The server's TLS from --certfile and the rest (None without a
-    --certfile); ConfigError, one line, for a file that cannot be used."""
+    --certfile); ConfigError, one line, for a file that cannot be used. A
+    config file's ssl_context hook, given the settings and a factory of this
+    default context, returns the context to use instead (gunicorn's hook)."""
     if not cfg.certfile:
         return None
+    if "ssl_context" not in hooks:
+        return ServerTLS(_context(cfg), _first_certificate(cfg.certfile))
+    try:
+        context = hooks.call_strictly("ssl_context", cfg, lambda: _context(cfg))
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"the ssl_context hook failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(context, ssl.SSLContext):
+        raise ConfigError(f"the ssl_context hook returned {type(context).__name__}, not an "
+                          f"ssl.SSLContext")
+    context.sslobject_class = _LoggedHandshake
+    return ServerTLS(context, _first_certificate(cfg.certfile))
+
+
+def _context(cfg: Config) -> ssl.SSLContext:
+    """The context the settings describe."""
+    assert cfg.certfile
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = MIN_VERSIONS[cfg.tls_min_version]
     # Renegotiation is a client's way to make the server redo costly work at
@@ -82,7 +103,7 @@ def load(cfg: Config) -> ServerTLS | None:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--ca-certs: cannot use {cfg.ca_certs!r}: "
                               f"{_reason(exc)}") from None
-    return ServerTLS(context, _first_certificate(cfg.certfile))
+    return context
 
 
 def _key_problem(cfg: Config, exc: OSError, encrypted: bool) -> str:

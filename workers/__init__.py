@@ -92,7 +92,8 @@ def resolve(loaded: Loaded) -> Loaded:
         sources = {**sources, "worker_class": f"{sources['worker_class']}, {given}"}
     if name != cfg.worker_class:
         cfg = dataclasses.replace(cfg, worker_class=name)
-    return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded))
+    return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded), loaded.notes,
+                  loaded.hooks)
 
 
 def ignored_by_the_pick(name: str, cfg: Config) -> list[str]:

@@ -34,17 +34,25 @@ import time
 from types import FrameType
 from typing import Any, NoReturn
 
-from hybrid import logs, sockets
+from hybrid import logs, proctitle, sockets
 from hybrid.config import Config
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
+from hybrid.hooks import NO_HOOKS, Hooks
 from hybrid.loader import AppLoadError, load_app_for
 from hybrid.logs import error_log as log
 from hybrid.metrics import Counters
+from hybrid.protocol import set_server_fields
 from hybrid.proxy import ProxyHeaders
 from hybrid.tls import ServerTLS
 from hybrid.wsgi import WorkerExit
 
 REUSE_LOG_INTERVAL = 60.0  # seconds between two log lines about closing idle connections
+
+
+def _field_bytes(field: str) -> tuple[bytes, bytes]:
+    """A --header "name: value" as the response core takes it."""
+    name, _, value = field.partition(": ")
+    return name.encode("latin-1"), value.encode("latin-1")
 
 
 class Worker(abc.ABC):
@@ -57,7 +65,8 @@ class Worker(abc.ABC):
 
     def __init__(self, *, age: int, ppid: int, listeners: list[socket.socket], cfg: Config,
                  heartbeat: Heartbeat, status: StatusPipe, counters: Counters,
-                 app: Any = None, tls: ServerTLS | None = None) -> None:
+                 app: Any = None, tls: ServerTLS | None = None,
+                 hooks: Hooks = NO_HOOKS) -> None:
         self.age = age
         self.ppid = ppid
         self.listeners = listeners
@@ -68,6 +77,11 @@ class Worker(abc.ABC):
         self.stats = counters.row(0)  # what the main thread (or the loop) counts
         self.app = app
         self.tls = tls  # the arbiter's TLS context (--certfile), or None for plain HTTP
+        self.hooks = hooks  # a Python config file's server hooks (gunicorn's)
+        # Itself, for respond(), when a per-request hook is defined (else None: no cost).
+        self.request_hooked = self if ("pre_request" in hooks or "post_request" in hooks) \
+            else None
+        self.log = log  # (as gunicorn's hooks use it: worker.log.info(...))
         self.alive = True
         self.pid = 0
         self.wakeup_fd = -1
@@ -119,15 +133,27 @@ class Worker(abc.ABC):
             self.listeners = sockets.own_listeners(self.listeners, self.cfg.backlog)
         self._install_signals()
         self.stats.set_class(self.cfg.worker_class)
+        set_server_fields(date=self.cfg.date_header, server=self.cfg.server_header,
+                          extra=[_field_bytes(field) for field in self.cfg.headers])
+        proctitle.set_title(f"worker [{self.cfg.proc_name or self.cfg.app}]")
         if self.app is None:
             self.status.loading()
             try:
                 self.app = self.load_app()
             except AppLoadError as exc:
                 self.boot_failed(str(exc))
+        try:
+            self.hooks.call_strictly("post_worker_init", self)
+        except Exception as exc:
+            self.boot_failed(f"the post_worker_init hook failed: {type(exc).__name__}: {exc}")
         self.status.loaded()
         self.notify()
         self.run()
+
+    @property
+    def wsgi(self) -> Any:
+        """The app (gunicorn's name for it, which hooks use)."""
+        return self.app
 
     def report_ready(self) -> None:
         """Tell the arbiter this worker serves; `run()` calls it once it does."""
@@ -209,6 +235,7 @@ class Worker(abc.ABC):
         self.alive = False
 
     def _handle_quit(self, signum: int, frame: FrameType | None) -> None:
+        self.hooks.call("worker_int", self)
         raise WorkerExit(0)
 
     def describe_work(self) -> str:
@@ -222,6 +249,7 @@ class Worker(abc.ABC):
         else:  # (describe_work() reads state that exists once run() serves)
             doing = " while loading the app" if self.app is None else " while starting to serve"
         log.error("Worker %d timed out%s; exiting", self.pid, doing)
+        self.hooks.call("worker_abort", self)
         raise WorkerExit(1)
 
     def _handle_usr1(self, signum: int, frame: FrameType | None) -> None:

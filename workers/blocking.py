@@ -37,6 +37,7 @@ from typing import IO, Any
 
 from hybrid import wsgi
 from hybrid.config import Config
+from hybrid.hooks import HookRequest, HookResponse
 from hybrid.logs import AccessLog
 from hybrid.logs import error_log as log
 from hybrid.metrics import Row
@@ -377,8 +378,9 @@ class Connection:
 def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
             access_log: AccessLog,
             proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
-            started: float) -> wsgi.Outcome:
-    """Run one WSGI request on a blocking connection and log it."""
+            started: float, hooked: Any = None) -> wsgi.Outcome:
+    """Run one WSGI request on a blocking connection and log it. `hooked`: the
+    worker, when its config file has a pre_request or post_request hook."""
     client, scheme = conn.client, conn.scheme
     if request.forwarded:
         if conn.peer_trusted is None:
@@ -409,12 +411,33 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
             finally:
                 sock.setblocking(False)
 
-    responder = FramingResponder(request, send, sendfile, keep_alive=keep_alive,
+    responder = FramingResponder(request, send, sendfile if cfg.sendfile else None,
+                                 keep_alive=keep_alive,
                                  may_persist=conn.may_persist)
-    outcome = wsgi.run(app, environ, responder)
+    if hooked is None:
+        outcome = wsgi.run(app, environ, responder)
+    else:
+        outcome = _run_hooked(app, environ, responder, hooked, HookRequest(request, client, scheme))
     access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
     conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent,
                             time.perf_counter() - started)
+    return outcome
+
+
+def _run_hooked(app: WSGIApp, environ: dict[str, Any], responder: FramingResponder,
+                worker: Any, request: HookRequest) -> wsgi.Outcome:
+    """wsgi.run with gunicorn's pre_request and post_request hooks around it; a
+    pre_request that raises fails the request as the app would (500)."""
+    before = worker.hooks.get("pre_request")
+
+    def hooked_app(environ: dict[str, Any], start_response: Any) -> Any:
+        if before is not None:
+            before(worker, request)
+        return app(environ, start_response)
+
+    outcome = wsgi.run(hooked_app, environ, responder)
+    worker.hooks.call("post_request", worker, request, environ,
+                      HookResponse(outcome.status, outcome.bytes_sent))
     return outcome
 
 
@@ -447,14 +470,15 @@ class FramingResponder:
 
     The head waits to go out with the first piece of the body (one write);
     a `wsgi.file_wrapper` over a real file goes out with `sendfile(file,
-    count)` (all of it when count is None), which returns the bytes sent.
+    count)` (all of it when count is None), which returns the bytes sent
+    (`sendfile` None: --no-sendfile, the file is iterated like any body).
     `keep_alive`: whether the request and the server allow the connection to
     persist; `may_persist()`, asked when the head is written, whether what
     the app left of the request body allows it too.
     """
 
     def __init__(self, request: Request, send: Callable[[bytes], None],
-                 sendfile: Callable[[IO[bytes], int | None], int], *, keep_alive: bool,
+                 sendfile: Callable[[IO[bytes], int | None], int] | None, *, keep_alive: bool,
                  may_persist: Callable[[], bool]) -> None:
         self._request = request
         self._send = send
@@ -483,7 +507,8 @@ class FramingResponder:
 
     def file(self, wrapper: wsgi.FileWrapper) -> bool:
         framer = self._framer
-        if framer.chunked or not framer.has_body or wrapper.fileno() is None:
+        if self._sendfile is None or framer.chunked or not framer.has_body \
+                or wrapper.fileno() is None:
             return False
         head, self._head = self._head, b""
         self._send(head)

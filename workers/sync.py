@@ -105,7 +105,7 @@ class SyncWorker(Worker):
                 try:
                     respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
                             proxy=self.proxy, keep_alive=self.keeps_alive, multithread=False,
-                            started=started)
+                            started=started, hooked=self.request_hooked)
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
                     self._serving = None

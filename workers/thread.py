@@ -511,7 +511,7 @@ class ThreadWorker(Worker):
                                   proxy=self.proxy,
                                   keep_alive=self.keeps_alive and request.keep_alive and self.alive,
                                   multithread=True,
-                                  started=started)
+                                  started=started, hooked=self.request_hooked)
             except OSError:
                 return False
             finally:

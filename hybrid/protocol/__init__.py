@@ -30,6 +30,7 @@ from hybrid.protocol.response import (
     error_body,
     error_response,
     http_date,
+    set_server_fields,
     switching_protocols,
 )
 
@@ -38,5 +39,6 @@ __all__ = [
     "STOP_IDLE_GRACE",
     "BodyPace", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
-    "RequestParser", "ResponseFramer", "error_body", "error_response", "http_date", "switching_protocols",
+    "RequestParser", "ResponseFramer", "error_body", "error_response", "http_date", "set_server_fields",
+    "switching_protocols",
 ]

@@ -27,6 +27,26 @@ from typing import NamedTuple
 SERVER = b"hybrid"
 
 
+class _ServerFields:
+    """What the server adds to each response: Date (the app may send its own),
+    Server (likewise) and the --header fields. Set once per process."""
+
+    date = True
+    server = b"server: %s\r\n" % SERVER
+    extra = b""
+
+
+_FIELDS = _ServerFields()
+
+
+def set_server_fields(*, date: bool, server: bool, extra: Iterable[tuple[bytes, bytes]]) -> None:
+    """--date-header, --server-header and --header, for every response from now on."""
+    _FIELDS.date = date
+    _FIELDS.server = b"server: %s\r\n" % SERVER if server else b""
+    _FIELDS.extra = b"".join(b"%s: %s\r\n" % field for field in extra)
+    _SHAPES.clear()
+
+
 class LocalProtocolError(Exception):
     """The application asked for a response HTTP cannot carry (answer 500)."""
 
@@ -42,7 +62,7 @@ _NO_BODY, _LENGTH, _CHUNKED, _CLOSE = range(4)
 _FRAMING = (b"content-length", b"transfer-encoding", b"connection")
 
 
-_ORDINARY, _CONTENT_LENGTH, _CONNECTION, _OTHER_FRAMING = range(4)
+_ORDINARY, _CONTENT_LENGTH, _CONNECTION, _OTHER_FRAMING, _SERVER, _DATE_FIELD = range(6)
 # Spellings of names already checked, with their kind: they repeat on every response.
 _NAME_KINDS: dict[bytes, int] = {}
 
@@ -53,7 +73,9 @@ def _classify_name(name: bytes) -> int:
     lowered = name.lower()
     kind = (_CONTENT_LENGTH if lowered == b"content-length" else
             _CONNECTION if lowered == b"connection" else
-            _OTHER_FRAMING if lowered in _FRAMING else _ORDINARY)
+            _OTHER_FRAMING if lowered in _FRAMING else
+            _SERVER if lowered == b"server" else
+            _DATE_FIELD if lowered == b"date" else _ORDINARY)
     if len(_NAME_KINDS) < 4096:
         _NAME_KINDS[name] = kind
     return kind
@@ -110,6 +132,7 @@ class _Shape(NamedTuple):
 
     before_date: bytes  # status line and fields
     after_date: bytes  # the fields after the date, and the blank line
+    dated: bool  # the server adds the Date field (on, and the app sent none)
     mode: int
     length: int  # Content-Length, when the mode is _LENGTH
     keep_alive: bool
@@ -131,6 +154,7 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
         raise LocalProtocolError("status reason contains CR, LF or NUL")
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
     content_length: int | None = None
+    app_server = app_date = False
     for name, value in headers:
         if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
             raise LocalProtocolError(f"header {name!r}: {value!r}: names and values must be "
@@ -139,6 +163,10 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
         kind = _NAME_KINDS.get(name)
         if kind is None:
             kind = _classify_name(name)
+        if kind == _SERVER or kind == _DATE_FIELD:
+            app_server = app_server or kind == _SERVER
+            app_date = app_date or kind == _DATE_FIELD
+            kind = _ORDINARY
         if kind:  # a framing field: ours to write, read for intent only
             if kind == _CONTENT_LENGTH:
                 length = _parse_content_length(value)
@@ -166,13 +194,14 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
     else:
         mode = _CLOSE
         keep_alive = False
-    after = [b"server: %s\r\n" % SERVER]
+    after = [b"" if app_server else _FIELDS.server, _FIELDS.extra]
     if not keep_alive:
         after.append(b"connection: close\r\n")
     elif http_version == "1.0":
         after.append(b"connection: keep-alive\r\n")
     after.append(b"\r\n")
-    return _Shape(b"".join(lines), b"".join(after), mode, content_length or 0, keep_alive)
+    return _Shape(b"".join(lines), b"".join(after), _FIELDS.date and not app_date, mode,
+                  content_length or 0, keep_alive)
 
 
 class ResponseFramer:
@@ -207,8 +236,10 @@ class ResponseFramer:
                 if len(_SHAPES) >= _SHAPES_MAX:
                     _SHAPES.clear()
                 _SHAPES[key] = shape
-        before_date, after_date, self._mode, self._remaining, self.keep_alive = shape
-        return before_date + _DATE.line() + after_date
+        before_date, after_date, dated, self._mode, self._remaining, self.keep_alive = shape
+        if dated:
+            return before_date + _DATE.line() + after_date
+        return before_date + after_date
 
     def body(self, data: bytes) -> bytes:
         """Frame a piece of the body (possibly to nothing)."""
@@ -268,8 +299,13 @@ def switching_protocols(headers: list[tuple[bytes, bytes]]) -> bytes:
             _classify_name(name)
         lines.append(b"%s: %s\r\n" % (name, value))
     _check_values(lines)
-    lines.append(b"date: %s\r\nserver: %s\r\n\r\n" % (http_date(), SERVER))
+    lines.append(_server_fields() + b"\r\n")
     return b"".join(lines)
+
+
+def _server_fields() -> bytes:
+    """Date, Server and --header fields, for a head the server writes itself."""
+    return (_DATE.line() if _FIELDS.date else b"") + _FIELDS.server + _FIELDS.extra
 
 
 def _parse_content_length(value: bytes) -> int:
@@ -291,8 +327,8 @@ def error_response(status: int, detail: str = "",
     extra = b"".join(b"%s: %s\r\n" % field for field in headers)
     return (
         b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n%s"
-        b"content-length: %d\r\nconnection: close\r\ndate: %s\r\nserver: %s\r\n\r\n%s"
-        % (status, reason, extra, len(body), http_date(), SERVER, body)
+        b"content-length: %d\r\nconnection: close\r\n%s\r\n%s"
+        % (status, reason, extra, len(body), _server_fields(), body)
     )
 
 

@@ -120,6 +120,8 @@ class AsgiWorker(Worker):
                          if c.active is not None)
 
     def _on_stop_signal(self, fast: bool) -> None:
+        if fast:
+            self.hooks.call("worker_int", self)
         self.alive = False
         self._fast_stop = self._fast_stop or fast
         self._stop.set()

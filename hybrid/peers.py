@@ -1,0 +1,267 @@
+"""gunicorn's and uvicorn's command-line flags, and what each means here.
+
+Most of their flags are hybrid's own, or aliases in the settings table
+(`--ssl-certfile`, `--timeout-keep-alive`...): `SAME` names them. `FLAGS`
+holds the rest, each with its answer: flags that turn into settings
+(uvicorn's `--host` and `--port` make a `--bind`), flags accepted because
+what they ask for is how hybrid works anyway (said once at start), and flags
+refused with what to use instead (one line, exit status 2). The CLI adds
+`FLAGS` to its parser, and the README's table is generated from both, so
+neither can drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hybrid.config import SETTINGS, ConfigError
+
+GUNICORN, UVICORN, BOTH = "gunicorn", "uvicorn", "gunicorn, uvicorn"
+SETS, ACCEPTED, REFUSED = "sets", "accepted", "refused"
+
+
+@dataclass(frozen=True)
+class PeerFlag:
+    flags: tuple[str, ...]
+    peers: str
+    kind: str  # SETS, ACCEPTED or REFUSED
+    answer: str  # what hybrid does with it, for people
+    takes_value: bool = False
+    # For SETS: the value given (None for a flag without one) -> settings.
+    sets: Callable[[str | None], dict[str, Any]] | None = None
+
+
+def _constant(**settings: Any) -> Callable[[str | None], dict[str, Any]]:
+    return lambda _value: settings
+
+
+def _ssl_version(value: str | None) -> dict[str, Any]:
+    text = (value or "").strip().upper().removeprefix("PROTOCOL_")
+    if text in ("2", "17", "TLS", "TLS_SERVER", "SSLV23"):
+        return {}  # (negotiate the best version both sides have: hybrid's way)
+    if text in ("5", "TLSV1_2", "TLSV1.2"):
+        return {"tls_min_version": "1.2"}
+    raise ConfigError(f"--ssl-version {value}: TLS 1.0 and 1.1 are not offered; the oldest "
+                      f"version is 1.2 (--tls-min-version 1.2 or 1.3)")
+
+
+def _log_config_json(value: str | None) -> dict[str, Any]:
+    try:
+        with open(value or "", encoding="utf-8") as handle:
+            return {"log_config_dict": json.load(handle)}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--log-config-json: cannot read {value!r}: {exc}") from None
+
+
+def _ws(value: str | None) -> dict[str, Any]:
+    if (value or "").strip().lower() == "none":
+        raise ConfigError("--ws none: the asgi class always serves WebSockets (with wsproto); "
+                          "an app that wants none refuses them in its websocket.connect")
+    return {}
+
+
+def _header_map(value: str | None) -> dict[str, Any]:
+    if (value or "").strip().lower() != "drop":
+        raise ConfigError(f"--header-map {value}: header fields with an underscore are always "
+                          f"dropped (gunicorn's 'drop'), so that a proxy's checks cannot be "
+                          f"dodged by spelling X-Forwarded-For as X_Forwarded_For")
+    return {}
+
+
+# Addresses: uvicorn's --host, --port, --uds and --fd make one --bind.
+ADDRESS_FLAGS = ("--host", "--port", "--uds", "--fd")
+
+
+def bind_from(given: Mapping[str, str]) -> str:
+    """The --bind address uvicorn's --host/--port/--uds/--fd name (as uvicorn:
+    a socket path or descriptor wins over host and port)."""
+    if "--uds" in given:
+        return f"unix:{given['--uds']}"
+    if "--fd" in given:
+        return f"fd://{given['--fd']}"
+    host = given.get("--host", "127.0.0.1")
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{given.get('--port', '8000')}"
+
+
+FLAGS: tuple[PeerFlag, ...] = (
+    PeerFlag(("--host",), UVICORN, SETS, "with --port, the same as --bind HOST:PORT", True),
+    PeerFlag(("--port",), UVICORN, SETS, "with --host, the same as --bind HOST:PORT", True),
+    PeerFlag(("--uds",), UVICORN, SETS, "the same as --bind unix:PATH", True),
+    PeerFlag(("--fd",), UVICORN, SETS, "the same as --bind fd://N", True),
+    PeerFlag(("--access-log",), UVICORN, SETS,
+             "the same as --access-logfile - (hybrid's default is no access log)",
+             sets=_constant(access_logfile="-")),
+    PeerFlag(("--no-access-log",), UVICORN, SETS, "no access log, hybrid's default",
+             sets=_constant(access_logfile="")),
+    PeerFlag(("--no-proxy-headers",), UVICORN, SETS,
+             "the same as --forwarded-allow-ips '': no peer's proxy headers are believed",
+             sets=_constant(forwarded_allow_ips="")),
+    PeerFlag(("--no-server-header",), UVICORN, SETS, "no Server field (--server-header off)",
+             sets=_constant(server_header=False)),
+    PeerFlag(("--no-date-header",), UVICORN, SETS, "no Date field (--date-header off)",
+             sets=_constant(date_header=False)),
+    PeerFlag(("--no-sendfile",), GUNICORN, SETS, "the same as --sendfile false",
+             sets=_constant(sendfile=False)),
+    PeerFlag(("--log-config-json",), GUNICORN, SETS,
+             "reads the JSON file into --log-config-dict", True, _log_config_json),
+    PeerFlag(("--ssl-version",), BOTH, SETS,
+             "2 and 17 (PROTOCOL_TLS, PROTOCOL_TLS_SERVER: the defaults) change nothing; "
+             "TLSv1_2 (5) is --tls-min-version 1.2; older versions are refused", True,
+             _ssl_version),
+    PeerFlag(("--check-config", "--print-config"), GUNICORN, SETS,
+             "the same as `hybrid check APP`: loads the app, prints the settings and where "
+             "each came from, exits 0 (or 1 with the problem)"),
+    PeerFlag(("--proxy-headers",), UVICORN, ACCEPTED,
+             "proxy headers are believed from --forwarded-allow-ips, as uvicorn's default"),
+    PeerFlag(("--worker-tmp-dir",), GUNICORN, ACCEPTED,
+             "no temporary file is made: heartbeats go through shared memory and a pipe",
+             True),
+    PeerFlag(("--enable-stdio-inheritance",), GUNICORN, ACCEPTED,
+             "workers always write to the arbiter's stdout and stderr"),
+    PeerFlag(("--do-handshake-on-connect",), GUNICORN, ACCEPTED,
+             "the TLS handshake is always done as a connection opens, within --header-timeout, "
+             "without holding up other connections"),
+    PeerFlag(("--suppress-ragged-eofs",), GUNICORN, ACCEPTED,
+             "a TLS connection cut without close_notify counts as closed"),
+    PeerFlag(("--reload-engine",), GUNICORN, ACCEPTED,
+             "--reload polls the files every 0.5 s, whatever the engine", True),
+    PeerFlag(("--reload-delay",), UVICORN, ACCEPTED,
+             "--reload polls the files every 0.5 s", True),
+    PeerFlag(("--http",), UVICORN, ACCEPTED,
+             "hybrid's own HTTP/1.1 core (httptools underneath) serves every class", True),
+    PeerFlag(("--ws",), UVICORN, SETS,
+             "the asgi class serves WebSockets with wsproto, whatever is named; 'none' is "
+             "refused", True, _ws),
+    PeerFlag(("--use-colors", "--no-use-colors"), UVICORN, ACCEPTED,
+             "hybrid's log lines have no colours"),
+    PeerFlag(("--h11-max-incomplete-event-size",), UVICORN, ACCEPTED,
+             "h11 is not used: a request head is bounded by --limit-request-line, "
+             "--limit-request-fields and --limit-request-field-size (64 KiB at least in all)",
+             True),
+    PeerFlag(("--permit-unconventional-http-method",), GUNICORN, ACCEPTED,
+             "any RFC 9110 token is a method here"),
+    PeerFlag(("--header-map",), GUNICORN, SETS,
+             "'drop' (fields with an underscore are dropped) is how hybrid works; the others "
+             "are refused", True, _header_map),
+    PeerFlag(("--statsd-host", "--statsd-prefix", "--dogstatsd-tags"), GUNICORN, REFUSED,
+             "hybrid has no StatsD client: scrape /metrics (Prometheus text) from "
+             "--control-bind instead", True),
+    PeerFlag(("-D", "--daemon"), GUNICORN, REFUSED,
+             "hybrid stays in the foreground: run it under systemd, Docker or supervisord"),
+    PeerFlag(("--paste", "--paster"), GUNICORN, REFUSED,
+             "PasteDeploy files are not read: give the app as module:attribute", True),
+    PeerFlag(("--proxy-protocol",), GUNICORN, REFUSED,
+             "the PROXY protocol is not read: have the proxy send X-Forwarded-For (or "
+             "Forwarded) and name it in --forwarded-allow-ips"),
+    PeerFlag(("--proxy-allow-from", "--proxy-allow-ips"), GUNICORN, REFUSED,
+             "the PROXY protocol is not read: --forwarded-allow-ips names the proxies whose "
+             "X-Forwarded-For (or Forwarded) is believed", True),
+    PeerFlag(("--logger-class",), GUNICORN, REFUSED,
+             "use --log-config or --log-config-dict to change how hybrid logs", True),
+    PeerFlag(("--log-syslog", "--disable-redirect-access-to-syslog"), GUNICORN, REFUSED,
+             "use --log-config with a logging.handlers.SysLogHandler"),
+    PeerFlag(("--log-syslog-to", "--log-syslog-prefix", "--log-syslog-facility"), GUNICORN,
+             REFUSED, "use --log-config with a logging.handlers.SysLogHandler", True),
+    PeerFlag(("--spew",), GUNICORN, REFUSED, "no line tracing: use a profiler (py-spy)"),
+    PeerFlag(("--strip-header-spaces",), GUNICORN, REFUSED,
+             "whitespace before a field's colon is rejected with 400, as RFC 9112 (5.1) "
+             "requires: it is how requests are smuggled past proxies"),
+    PeerFlag(("--casefold-http-method",), GUNICORN, REFUSED,
+             "methods are case-sensitive (RFC 9110, 9.1): get is not GET"),
+    PeerFlag(("--permit-unconventional-http-version",), GUNICORN, REFUSED,
+             "HTTP/1.0 and HTTP/1.1 only"),
+    PeerFlag(("--forwarder-headers",), GUNICORN, REFUSED,
+             "--forwarded-allow-ips believes X-Forwarded-For, X-Forwarded-Proto and Forwarded "
+             "from the proxies it names", True),
+    PeerFlag(("--reload-extra-file",), GUNICORN, REFUSED,
+             "use --reload-include GLOB (a file name or a path under a --reload-dir)", True),
+    PeerFlag(("--reload-exclude",), UVICORN, REFUSED,
+             "--reload watches *.py and the --reload-include globs only: narrow --reload-dir "
+             "instead", True),
+)
+
+# Their flags that are hybrid's own, or aliases of its settings: the same meaning.
+SAME: dict[str, tuple[str, ...]] = {
+    GUNICORN: (
+        "-c", "--config", "-b", "--bind", "--backlog", "-w", "--workers", "-k",
+        "--worker-class", "--threads", "--worker-connections", "--max-requests",
+        "--max-requests-jitter", "-t", "--timeout", "--graceful-timeout", "--keep-alive",
+        "--limit-request-line", "--limit-request-fields", "--limit-request-field_size",
+        "--reload", "--preload", "--reuse-port", "--chdir", "-e", "--env", "-p", "--pid",
+        "-u", "--user", "-g", "--group", "-m", "--umask", "--forwarded-allow-ips",
+        "--pythonpath", "--access-logfile", "--access-logformat", "--error-logfile",
+        "--log-file", "--log-level", "--capture-output", "--log-config", "-n", "--name",
+        "--certfile", "--keyfile", "--ca-certs", "--cert-reqs", "--ciphers",
+    ),
+    UVICORN: (
+        "--reload", "--reload-dir", "--reload-include", "--workers", "--loop",
+        "--ws-max-size", "--ws-ping-interval", "--ws-ping-timeout", "--ws-per-message-deflate",
+        "--lifespan", "--interface", "--env-file", "--log-config", "--log-level",
+        "--forwarded-allow-ips", "--root-path", "--limit-concurrency", "--backlog",
+        "--limit-max-requests", "--timeout-keep-alive", "--timeout-graceful-shutdown",
+        "--ssl-keyfile", "--ssl-certfile", "--ssl-keyfile-password", "--ssl-cert-reqs",
+        "--ssl-ca-certs", "--ssl-ciphers", "--header", "--app-dir", "--factory",
+        "--server-header", "--date-header",
+    ),
+}
+
+
+def setting_of(flag: str) -> str:
+    """The setting whose flags include `flag`."""
+    return next(name for name, setting in SETTINGS.items() if flag in setting.flags)
+
+
+def by_flag() -> dict[str, PeerFlag]:
+    return {flag: peer for peer in FLAGS for flag in peer.flags}
+
+
+def translate(given: Mapping[str, str | None]) -> tuple[dict[str, Any], list[str], bool]:
+    """The peer flags given on a command line ({flag: value}) as (settings,
+    notes to log at start, whether `hybrid check` is meant); ConfigError for
+    a refused value."""
+    table = by_flag()
+    settings: dict[str, Any] = {}
+    notes: list[str] = []
+    check = False
+    addresses = {flag: str(value) for flag, value in given.items() if flag in ADDRESS_FLAGS}
+    if addresses:
+        settings["bind"] = bind_from(addresses)
+    for flag, value in given.items():
+        peer = table[flag]
+        if flag in ADDRESS_FLAGS:
+            continue
+        if flag in ("--check-config", "--print-config"):
+            check = True
+        elif peer.kind == ACCEPTED:
+            notes.append(f"{flag} ({peer.peers}'s): accepted; {peer.answer}")
+        elif peer.sets is not None:
+            settings.update(peer.sets(value))
+    return settings, notes, check
+
+
+def refusal(flag: str) -> str:
+    """The one line a refused flag gets."""
+    peer = by_flag()[flag]
+    return f"{flag} ({peer.peers}'s) is not supported: {peer.answer}"
+
+
+def table() -> list[tuple[str, str, str]]:
+    """(flag, whose, hybrid's answer) for each of their flags, as the README shows them."""
+    rows: dict[str, tuple[str, str, str]] = {}
+    for peer_name, flags in SAME.items():
+        for flag in flags:
+            name = setting_of(flag)
+            own = next((f for f in SETTINGS[name].flags if f.startswith("--")), flag)
+            answer = "the same" if own == flag else f"the same as `{own}`"
+            whose = BOTH if flag in rows else peer_name
+            rows[flag] = (flag, whose, answer)
+    for peer in FLAGS:
+        for flag in peer.flags:
+            answer = {SETS: "", ACCEPTED: "accepted: ", REFUSED: "refused: "}[peer.kind]
+            rows[flag] = (flag, peer.peers, answer + peer.answer)
+    return sorted(rows.values(), key=lambda row: row[0].lstrip("-").lower())
