@@ -191,6 +191,7 @@ def check(loaded: config.Loaded) -> int:
         if interface not in serves:
             warnings.append(interface_mismatch(cfg, interface, serves))
     lines = [f"warning: {warning}" for warning in warnings]
+    lines += [f"note: {note}" for note in loaded.notes]
     lines += [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
     width = max(len(name) for name in SETTINGS)
     for name in SETTINGS:

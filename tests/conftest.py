@@ -162,9 +162,11 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def start(app: str, *flags: str, env: dict[str, str] | None = None, ready: bool = True,
-              port: int | None = None) -> Server:
+              port: int | None = None, bind: bool = True) -> Server:
+        """`bind`: False when `flags` name the address (on `port`) themselves."""
         port = port or free_port()
-        server = Server([app, "--bind", f"127.0.0.1:{port}", *flags], tmp_path, env, port)
+        address = ["--bind", f"127.0.0.1:{port}"] if bind else []
+        server = Server([app, *address, *flags], tmp_path, env, port)
         servers.append(server)
         if ready:
             wait_for(server.accepts, message="the server to accept connections")

@@ -61,6 +61,14 @@ def app(environ, start_response):
         return _text(start_response, "hello")
     if path == "/pid":
         return _text(start_response, str(os.getpid()))
+    if path == "/getenv":  # a variable of the process's environment
+        return _text(start_response, os.environ.get(query["name"], "(unset)"))
+    if path == "/print":  # writes to stdout, as an app's print() does
+        print(query.get("text", "printed"), flush=True)
+        return _text(start_response, "printed")
+    if path == "/server-header":  # the app names its own server
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Server", "my-app")])
+        return [b"mine"]
     if path == "/ids":
         mask = os.umask(0)
         os.umask(mask)

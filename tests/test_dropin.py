@@ -1,0 +1,282 @@
+"""Switching from gunicorn or uvicorn is a change of command name: their
+flags work with the same meaning, or are refused in one line (exit 2), and
+the settings that came with them (--env, --env-file, --header, logging...)
+do what they do there."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from hybrid import cli, config, logs, peers
+from hybrid.config import SETTINGS, ConfigError
+from hybrid.protocol import ResponseFramer, set_server_fields
+from tests.conftest import free_port, run_hybrid, wait_for
+
+
+def parsed(*argv: str) -> config.Config:
+    """The settings `hybrid run APP ARGV` would serve with (no process)."""
+    args = vars(cli.build_parser().parse_args(["run", "app:app", *argv]))
+    args.pop("command")
+    translated, _, _ = peers.translate(args.pop("peer_flags", {}))
+    return config.load({**translated, **args}, {}).config
+
+
+# --- the table ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag", sorted({f for flags in peers.SAME.values() for f in flags}))
+def test_each_flag_said_to_be_the_same_is_a_flag_of_a_setting(flag):
+    assert peers.setting_of(flag) in SETTINGS
+
+
+def test_every_peer_flag_has_an_answer_for_the_readme():
+    rows = peers.table()
+    assert len(rows) == len({row[0] for row in rows})
+    assert all(answer for _, _, answer in rows)
+
+
+# --- translated flags -----------------------------------------------------------------
+
+def test_uvicorns_host_and_port_are_a_bind():
+    assert parsed("--host", "0.0.0.0", "--port", "9001") == parsed("--bind", "0.0.0.0:9001")
+
+
+def test_an_ipv6_host_is_bracketed():
+    assert parsed("--host", "::1", "--port", "9001").bind == ("[::1]:9001",)
+
+
+def test_a_port_alone_keeps_uvicorns_default_host():
+    assert parsed("--port", "9001").bind == ("127.0.0.1:9001",)
+
+
+def test_uds_and_fd_are_binds():
+    assert parsed("--uds", "/tmp/app.sock").bind == ("unix:/tmp/app.sock",)
+    assert parsed("--fd", "3").bind == ("fd://3",)
+
+
+@pytest.mark.parametrize(("peer", "native"), [
+    (["--timeout-keep-alive", "7"], ["--keep-alive", "7"]),
+    (["--timeout-graceful-shutdown", "9"], ["--graceful-timeout", "9"]),
+    (["--limit-max-requests", "100"], ["--max-requests", "100"]),
+    (["--access-log"], ["--access-logfile", "-"]),
+    (["--no-proxy-headers"], ["--forwarded-allow-ips", ""]),
+    (["--app-dir", "src"], ["--pythonpath", "src"]),
+    (["-n", "shop"], ["--proc-name", "shop"]),
+    (["--no-sendfile"], ["--sendfile", "false"]),
+    (["--ssl-version", "17"], []),
+    (["--loop", "auto"], ["--loop", "uvloop"]),
+    (["--interface", "asgi3"], ["--interface", "asgi"]),
+    (["--log-level", "trace"], ["--log-level", "debug"]),
+])
+def test_a_peers_spelling_gives_the_same_settings_as_hybrids(peer, native):
+    assert parsed(*peer) == parsed(*native)
+
+
+def test_no_access_log_turns_the_access_log_off():
+    assert parsed("--access-logfile", "-", "--no-access-log").access_logfile == "-"  # (ours win)
+    assert parsed("--no-access-log").access_logfile is None
+
+
+def test_host_and_bind_together_are_one_line_and_exit_2(capsys):
+    assert cli.main(["run", "app:app", "--host", "0.0.0.0", "--bind", "127.0.0.1:1"]) == 2
+    assert "--host and --bind both name the address" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", [flag for peer in peers.FLAGS if peer.kind == peers.REFUSED
+                                  for flag in peer.flags])
+def test_each_refused_flag_is_one_line_and_exit_2(capsys, flag):
+    peer = peers.by_flag()[flag]
+    argv = ["run", "app:app", flag] + (["x"] if peer.takes_value else [])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2
+    assert err == [f"hybrid: error: {peers.refusal(flag)}"]
+
+
+@pytest.mark.parametrize("argv", [["--ssl-version", "TLSv1"], ["--ws", "none"],
+                                  ["--header-map", "refuse"]])
+def test_a_refused_value_is_one_line_and_exit_2(capsys, argv):
+    assert cli.main(["run", "app:app", *argv]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_check_config_checks_the_app_and_exits():
+    done = run_hybrid("run", "tests.apps.basic:app", "--check-config")
+    assert done.returncode == 0
+    assert "app: tests.apps.basic:app (wsgi" in done.stdout
+
+
+def test_check_config_fails_for_an_app_that_does_not_load():
+    assert run_hybrid("run", "tests.apps.nowhere:app", "--check-config").returncode == 1
+
+
+# --- real command lines ---------------------------------------------------------------
+
+def test_a_gunicorn_command_line_serves_unchanged_but_for_the_command(start_server, tmp_path):
+    # As a Dockerfile of a FastAPI app on gunicorn would have it (app and port aside).
+    server = start_server(
+        "tests.apps.asgi_basic:app", "-w", "2", "-k", "uvicorn.workers.UvicornWorker",
+        "--timeout", "60", "--graceful-timeout", "30", "--keep-alive", "5",
+        "--max-requests", "1000", "--max-requests-jitter", "50", "--access-logfile", "-",
+        "--error-logfile", "-", "--log-level", "info", "--forwarded-allow-ips", "*",
+        "--worker-tmp-dir", "/dev/shm", "--capture-output")
+    assert httpx.get(server.url + "/", timeout=10).status_code == 200
+    wait_for(lambda: "--worker-tmp-dir (gunicorn's): accepted" in server.log(),
+             message="the note on --worker-tmp-dir")
+
+
+def test_a_uvicorn_command_line_serves_unchanged_but_for_the_command(start_server):
+    port = free_port()
+    server = start_server(
+        "tests.apps.asgi_basic:app", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "2", "--proxy-headers", "--forwarded-allow-ips", "*",
+        "--timeout-keep-alive", "5", "--no-server-header", "--header", "X-Frame-Options:DENY",
+        "--log-level", "warning", "--no-access-log", "--http", "httptools", "--loop", "uvloop",
+        port=port, bind=False)
+    response = httpx.get(server.url + "/", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "server" not in response.headers
+
+
+# --- what the settings do -------------------------------------------------------------
+
+@pytest.mark.parametrize("klass", ["sync", "thread", "asgi"])
+def test_header_adds_a_field_to_every_response_and_date_and_server_can_go(start_server, klass):
+    app = "tests.apps.asgi_basic:app" if klass == "asgi" else "tests.apps.basic:app"
+    server = start_server(app, "-k", klass, "--header", "X-Served-By: hybrid-tests",
+                          "--no-date-header", "--no-server-header")
+    response = httpx.get(server.url + "/", timeout=10)
+    assert response.headers["x-served-by"] == "hybrid-tests"
+    assert "date" not in response.headers and "server" not in response.headers
+    missing = httpx.get(server.url + "/no-such-page", timeout=10)
+    assert missing.headers["x-served-by"] == "hybrid-tests"
+
+
+def test_an_apps_own_server_field_replaces_hybrids(start_server):
+    server = start_server("tests.apps.basic:app", "-k", "thread")
+    assert httpx.get(server.url + "/server-header", timeout=10).headers.get_list("server") == [
+        "my-app"]
+
+
+def test_the_core_writes_no_date_when_told_and_the_apps_own_date_when_given():
+    set_server_fields(date=False, server=True, extra=[])
+    try:
+        head = ResponseFramer().head("GET", "1.1", True, 200, b"OK", [(b"content-length", b"0")])
+        assert b"date:" not in head.lower()
+    finally:
+        set_server_fields(date=True, server=True, extra=[])
+    own = ResponseFramer().head("GET", "1.1", True, 200, b"OK",
+                                [(b"Date", b"Tue, 01 Dec 2026 00:00:00 GMT")])
+    assert own.lower().count(b"date:") == 1
+
+
+def test_env_and_env_file_reach_the_app(start_server, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text('# settings\nexport FROM_FILE="file value"\nBOTH=from file\n'
+                        "KEPT=from file\n")
+    server = start_server("tests.apps.basic:app", "-e", "FROM_FLAG=a,b=c", "--env", "BOTH=flag",
+                          "--env-file", str(env_file), env={"KEPT": "from the environment"})
+    seen = {name: httpx.get(f"{server.url}/getenv?name={name}", timeout=10).text
+            for name in ("FROM_FLAG", "FROM_FILE", "BOTH", "KEPT")}
+    assert seen == {"FROM_FLAG": "a,b=c", "FROM_FILE": "file value", "BOTH": "flag",
+                    "KEPT": "from the environment"}
+
+
+def test_a_broken_env_file_is_one_line(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("NOT A LINE\n")
+    done = run_hybrid("run", "tests.apps.basic:app", "--bind", "127.0.0.1:0", "--env-file",
+                      str(env_file))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"hybrid: error: --env-file: {str(env_file)!r} line 1: expected NAME=VALUE"]
+
+
+def test_capture_output_puts_the_apps_prints_in_the_error_log(start_server, tmp_path):
+    error_log = tmp_path / "error.log"
+    server = start_server("tests.apps.basic:app", "--error-logfile", str(error_log),
+                          "--capture-output")
+    httpx.get(server.url + "/print?text=hello-from-print", timeout=10)
+    wait_for(lambda: "hello-from-print" in error_log.read_text(), message="the print in the log")
+
+
+def test_a_log_config_file_configures_hybrids_loggers(start_server, tmp_path):
+    written = tmp_path / "from-config.log"
+    log_config = tmp_path / "logging.json"
+    log_config.write_text(json.dumps({
+        "version": 1,
+        "formatters": {"plain": {"format": "CONFIGURED %(message)s"}},
+        "handlers": {"file": {"class": "logging.FileHandler", "filename": str(written),
+                              "formatter": "plain"}},
+        # gunicorn's logger name: it configures hybrid's error log.
+        "loggers": {"gunicorn.error": {"handlers": ["file"], "level": "INFO"}},
+    }))
+    start_server("tests.apps.basic:app", "--log-config", str(log_config))
+    wait_for(lambda: written.exists() and "CONFIGURED Worker" in written.read_text(),
+             message="the worker's boot line through the configured handler")
+
+
+def test_a_log_config_dict_keeps_the_loggers_it_does_not_name():
+    logs.apply_config(None, {"loggers": {"tests.elsewhere": {"level": "INFO"}}})
+    assert not logging.getLogger("hybrid.error").disabled
+
+
+def test_a_log_config_that_fails_is_one_line(tmp_path):
+    broken = tmp_path / "logging.ini"
+    broken.write_text("[loggers]\nkeys=nothing\n")
+    done = run_hybrid("run", "tests.apps.basic:app", "--bind", "127.0.0.1:0", "--log-config",
+                      str(broken))
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1 and "--log-config" in done.stderr
+
+
+def test_the_process_titles_name_the_app(start_server):
+    pytest.importorskip("setproctitle")
+    server = start_server("tests.apps.basic:app", "--proc-name", "shop")
+    (pid,) = server.wait_workers(1)
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        assert handle.read().startswith(b"hybrid: worker [shop]")
+    with open(f"/proc/{server.pid}/cmdline", "rb") as handle:
+        assert handle.read().startswith(b"hybrid: arbiter [shop]")
+
+
+def test_no_sendfile_still_sends_the_whole_file(start_server):
+    server = start_server("tests.apps.basic:app", "-k", "thread", "--no-sendfile")
+    plain = start_server("tests.apps.basic:app", "-k", "thread")
+    assert httpx.get(server.url + "/file", timeout=10).content == \
+        httpx.get(plain.url + "/file", timeout=10).content
+
+
+# --- gunicorn.conf.py's names ---------------------------------------------------------
+
+def test_gunicorn_config_file_names_set_hybrids_settings(tmp_path):
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text('accesslog = "-"\nerrorlog = "-"\nloglevel = "debug"\nkeepalive = 7\n'
+                    'preload_app = True\npidfile = "/tmp/app.pid"\nraw_env = ["A=1"]\n'
+                    'access_log_format = "%(h)s %(r)s"\nworker_tmp_dir = "/dev/shm"\n')
+    loaded = config.load({"config": str(path)}, {})
+    cfg = loaded.config
+    assert (cfg.access_logfile, cfg.log_level, cfg.keep_alive, cfg.preload, cfg.pid, cfg.env,
+            cfg.access_logformat) == ("-", "debug", 7.0, True, "/tmp/app.pid", ("A=1",),
+                                      "%(h)s %(r)s")
+    assert any(note.startswith("worker_tmp_dir") for note in loaded.notes)
+
+
+def test_a_gunicorn_setting_hybrid_refuses_is_one_line(tmp_path):
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text('statsd_host = "localhost:8125"\n')
+    with pytest.raises(ConfigError, match="statsd_host is not supported"):
+        config.load({"config": str(path)}, {})
+
+
+def test_a_hook_that_is_not_a_function_is_one_line(tmp_path):
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text('post_fork = "connect"\n')
+    with pytest.raises(ConfigError, match="post_fork is a server hook"):
+        config.load({"config": str(path)}, {})
+
