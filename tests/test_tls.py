@@ -130,6 +130,13 @@ def test_a_request_over_https_is_served_and_the_app_is_told_https(start_server, 
         assert seen["SSL_CLIENT_VERIFY"] == "NONE"
 
 
+@pytest.mark.parametrize("app", ["tests.apps.basic:app", "tests.apps.asgi_basic:app"])
+def test_the_default_class_serves_https_too(start_server, certs, app):
+    server = start_server(app, *certs.flags())  # (auto: the class the app's interface picks)
+    server.url = server.url.replace("http://", "https://")
+    assert report(server, certs.client_context())
+
+
 @pytest.mark.parametrize("served", KEEPING_ALIVE)
 def test_keep_alive_carries_several_requests_over_one_tls_connection(start_server, certs,
                                                                      served):

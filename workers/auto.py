@@ -46,7 +46,7 @@ class AutoWorker(Worker):
         worker = load_class(name)(
             age=self.age, ppid=self.ppid, listeners=self.listeners,
             cfg=dataclasses.replace(self.cfg, worker_class=name), heartbeat=self.heartbeat,
-            status=self.status, counters=self.counters, app=app)
+            status=self.status, counters=self.counters, app=app, tls=self.tls, hooks=self.hooks)
         worker.alive, worker.reopen_logs = self.alive, self.reopen_logs
         self.hand_over_signals()
         worker.init_process()
