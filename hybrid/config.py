@@ -556,6 +556,17 @@ class Config:
         help="comma-separated addresses or networks (or '*') whose Forwarded / "
              "X-Forwarded-For / X-Forwarded-Proto headers are believed "
              "(default $FORWARDED_ALLOW_IPS when set)")
+    proxy_protocol: bool = setting(
+        False, "--proxy-protocol", parse=_boolean, switch=True,
+        help="a connection from a --proxy-allow-ips address begins with a PROXY protocol "
+             "header (HAProxy's v1 or v2; AWS NLB, HAProxy, Traefik send it), which names "
+             "the client; one that does not is closed. Connections from other addresses "
+             "are served as they are (a health probe's, say)")
+    proxy_allow_ips: tuple[str, ...] = setting(
+        ("127.0.0.1", "::1"), "--proxy-allow-ips", "--proxy-allow-from", parse=_networks,
+        metavar="ADDRESSES",
+        help="comma-separated addresses or networks (or '*') of the load balancers whose "
+             "PROXY protocol header is believed (--proxy-protocol)")
     limit_request_line: int = setting(
         4094, "--limit-request-line", parse=_non_negative_int, metavar="BYTES",
         help="longest request line (method, target, version; CRLF not counted), as "
@@ -852,7 +863,6 @@ GUNICORN_FILE_ACCEPTED = {
 GUNICORN_FILE_REFUSED = {
     "daemon": "hybrid stays in the foreground: run it under systemd, Docker or supervisord",
     "statsd_host": "hybrid has no StatsD client: scrape /metrics from --control-bind",
-    "proxy_protocol": "the PROXY protocol is not read: have the proxy send X-Forwarded-For",
     "paste": "PasteDeploy files are not read: give the app as module:attribute",
     "logger_class": "use logconfig_dict (--log-config-dict) to change how hybrid logs",
     "syslog": "use logconfig_dict with a logging.handlers.SysLogHandler",

@@ -155,12 +155,6 @@ FLAGS: tuple[PeerFlag, ...] = (
              "hybrid stays in the foreground: run it under systemd, Docker or supervisord"),
     PeerFlag(("--paste", "--paster"), GUNICORN, REFUSED,
              "PasteDeploy files are not read: give the app as module:attribute", True),
-    PeerFlag(("--proxy-protocol",), GUNICORN, REFUSED,
-             "the PROXY protocol is not read: have the proxy send X-Forwarded-For (or "
-             "Forwarded) and name it in --forwarded-allow-ips"),
-    PeerFlag(("--proxy-allow-from", "--proxy-allow-ips"), GUNICORN, REFUSED,
-             "the PROXY protocol is not read: --forwarded-allow-ips names the proxies whose "
-             "X-Forwarded-For (or Forwarded) is believed", True),
     PeerFlag(("--logger-class",), GUNICORN, REFUSED,
              "use --log-config or --log-config-dict to change how hybrid logs", True),
     PeerFlag(("--log-syslog", "--disable-redirect-access-to-syslog"), GUNICORN, REFUSED,
@@ -197,6 +191,7 @@ SAME: dict[str, tuple[str, ...]] = {
         "--pythonpath", "--access-logfile", "--access-logformat", "--error-logfile",
         "--log-file", "--log-level", "--capture-output", "--log-config", "-n", "--name",
         "--certfile", "--keyfile", "--ca-certs", "--cert-reqs", "--ciphers",
+        "--proxy-protocol", "--proxy-allow-from",
     ),
     UVICORN: (
         "--reload", "--reload-dir", "--reload-include", "--workers", "--loop",

@@ -43,6 +43,7 @@ from hybrid.logs import error_log as log
 from hybrid.metrics import Counters
 from hybrid.protocol import set_server_fields
 from hybrid.proxy import ProxyHeaders
+from hybrid.sockets import client_address
 from hybrid.tls import ServerTLS
 from hybrid.wsgi import WorkerExit
 
@@ -88,6 +89,9 @@ class Worker(abc.ABC):
         self._wakeup_write = -1
         self.access_log = logs.AccessLog(cfg.access_logformat)
         self.proxy = ProxyHeaders(cfg.forwarded_allow_ips)
+        # --proxy-protocol: the load balancers whose connections begin with its header.
+        self.proxy_protocol_peers = ProxyHeaders(cfg.proxy_allow_ips) if cfg.proxy_protocol \
+            else None
         self.current_request = ""
         """What the worker is serving now, for the log line if it is killed."""
         self.serving = False  # run() has set up its loop and reported ready
@@ -114,6 +118,12 @@ class Worker(abc.ABC):
         if not self._replacement_asked:
             self._replacement_asked = True
             self.status.recycle(reason)
+
+    def expects_proxy_header(self, peer: object) -> bool:
+        """Whether a connection from `peer` (accept()'s address) begins with a
+        PROXY protocol header: --proxy-protocol, and a --proxy-allow-ips peer."""
+        allowed = self.proxy_protocol_peers
+        return allowed is not None and allowed.trusted(client_address(peer)[0])
 
     def connection_reused(self) -> None:
         """An idle keep-alive connection was closed for a new client: said once a while."""

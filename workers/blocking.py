@@ -55,6 +55,8 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
+from hybrid.protocol.proxy_protocol import PEEK_SIZE, ProxyHeaderError
+from hybrid.protocol.proxy_protocol import parse as parse_proxy_header
 from hybrid.proxy import ProxyHeaders
 from hybrid.sockets import client_address
 from hybrid.tls import ServerTLS
@@ -68,6 +70,10 @@ REST_LOG_INTERVAL = 10.0  # seconds between two log lines about it, at least
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # accept() passing on a network error of the connection it was taking: Linux's
 # accept(2) says to treat these like EAGAIN (the next connection may be fine).
+# read_proxy_header(): part of the header came, the rest has not; such a socket
+# stays readable, so it is looked at again after a pause instead of at once.
+PARTIAL = -1
+PARTIAL_PAUSE = 0.05
 # A non-blocking read or write that cannot go on now (TLS's want-read and
 # want-write are no BlockingIOError).
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -204,15 +210,17 @@ class Connection:
 
     def __init__(self, sock: socket.socket, addr: object, server: tuple[str, str],
                  parser: RequestParser, stats: Row, write_timeout: float | None,
-                 tls: ServerTLS | None = None) -> None:
+                 tls: ServerTLS | None = None, proxied: bool = False) -> None:
         sock.setblocking(False)  # for good: see send_all and recv_within
+        self.sock = sock
         self.server_tls = tls
-        self.handshaking = tls is not None  # the TLS handshake is not done yet
+        # A PROXY protocol header comes first (--proxy-protocol, from an allowed peer).
+        self.awaiting_proxy_header = proxied
+        self.handshaking = False  # the TLS handshake has begun and is not done
         self.tls: dict[str, Any] | None = None  # the ASGI TLS extension's facts, once done
         self.scheme = "http"
-        if tls is not None:
-            sock = tls.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        self.sock = sock
+        if tls is not None and not proxied:
+            self._start_tls()
         self.write_timeout = write_timeout  # bounds writing one piece of a response
         self.parser = parser
         self.stats = stats  # the counters of the thread that serves it now
@@ -227,6 +235,58 @@ class Connection:
         # On TLS, reads hold the write lock too: OpenSSL takes no two calls at once on
         # one connection, and `time_out` may write from another thread.
         self._read_guard = self.write_lock if tls is not None else None
+
+    def _start_tls(self) -> None:
+        assert self.server_tls is not None
+        self.sock = self.server_tls.context.wrap_socket(self.sock, server_side=True,
+                                                        do_handshake_on_connect=False)
+        self.handshaking = True
+
+    def read_proxy_header(self) -> int:
+        """One try at the PROXY protocol header, without waiting: 0 once it is
+        read (then TLS, if on, begins), POLLIN while nothing has come, PARTIAL
+        while part of it has; ProxyHeaderError (or OSError) if it is no header.
+
+        It is peeked at and only its own bytes are taken off the socket, so
+        what follows is read as if it had never been there."""
+        try:
+            peeked = self.sock.recv(PEEK_SIZE, socket.MSG_PEEK)
+        except WOULD_BLOCK:
+            return select.POLLIN
+        if not peeked:
+            raise ProxyHeaderError("the connection closed before its PROXY protocol header")
+        header = parse_proxy_header(peeked)
+        if header is None:
+            if len(peeked) >= PEEK_SIZE:
+                raise ProxyHeaderError(f"a PROXY protocol header longer than {PEEK_SIZE} bytes")
+            return PARTIAL
+        self.sock.recv(header.length)
+        if header.client is not None:
+            self.client = header.client
+        self.awaiting_proxy_header = False
+        if self.server_tls is not None:
+            self._start_tls()
+        return 0
+
+    def complete_proxy_header(self, deadline: float, on_wait: Callable[[], None]) -> bool:
+        """The PROXY protocol header with blocking I/O until `deadline`; False,
+        logged at debug level, if none came in time or it was no header."""
+        try:
+            while wanted := self.read_proxy_header():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log.debug("No PROXY protocol header from %s within --header-timeout",
+                              self.client[0])
+                    return False
+                if wanted == PARTIAL:
+                    time.sleep(PARTIAL_PAUSE)  # (readable still: poll would not wait)
+                else:
+                    _wait_for(self.sock, select.POLLIN, time.monotonic() + min(remaining, 1.0))
+                on_wait()
+        except (ProxyHeaderError, OSError) as exc:
+            log.debug("Connection from %s closed: %s", self.client[0], exc)
+            return False
+        return True
 
     def handshake(self) -> int:
         """One step of the TLS handshake: 0 once it is done, else the poll event

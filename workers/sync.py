@@ -71,7 +71,8 @@ class SyncWorker(Worker):
                 if accepted is not None:
                     sock, peer = accepted
                     self.serve(Connection(sock, peer, servers[ready], RequestParser(self.limits),
-                                          self.stats, self.cfg.timeout or None, self.tls))
+                                          self.stats, self.cfg.timeout or None, self.tls,
+                                          self.expects_proxy_header(peer)))
         selector.close()
 
     def _on_request_timeout(self, signum: int, frame: FrameType | None) -> None:
@@ -92,6 +93,9 @@ class SyncWorker(Worker):
         self.stats.set_gauges(in_flight=0, connections=1)
         try:
             deadline = time.monotonic() + self.cfg.header_timeout
+            if conn.awaiting_proxy_header and not conn.complete_proxy_header(deadline,
+                                                                             self.notify):
+                return
             if conn.handshaking and not conn.complete_handshake(deadline, self.notify):
                 return
             event = conn.next_event(deadline, self.notify)

@@ -61,7 +61,9 @@ from hybrid.protocol import (
 from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
 from hybrid.tls import ServerTLS
+from hybrid.protocol.proxy_protocol import ProxyHeaderError
 from hybrid.workers.blocking import (
+    PARTIAL,
     RECV_SIZE,
     WOULD_BLOCK,
     Acceptor,
@@ -91,8 +93,8 @@ class _Client(Connection):
 
     def __init__(self, sock: socket.socket, addr: object, server: tuple[str, str],
                  parser: RequestParser, stats: Row, write_timeout: float | None,
-                 deadline: float, tls: ServerTLS | None) -> None:
-        super().__init__(sock, addr, server, parser, stats, write_timeout, tls)
+                 deadline: float, tls: ServerTLS | None, proxied: bool) -> None:
+        super().__init__(sock, addr, server, parser, stats, write_timeout, tls, proxied)
         self.fd = self.sock.fileno()
         self.deadline = deadline  # when waiting for this client's next bytes ends
         self.idle = False  # kept alive, no byte of a next request yet
@@ -100,6 +102,7 @@ class _Client(Connection):
         self.busy = False  # a thread owns it (under _lock)
         self.stop_noticed = False  # idle when the worker began to stop: given its grace
         self.fresh = True  # no byte received yet
+        self.parked = False  # part of a PROXY protocol header came: looked at again later
         self.closed = False
 
 
@@ -207,11 +210,16 @@ class ThreadWorker(Worker):
             due = [c for c in self._clients.values() if not c.busy and c.deadline <= now]
             for client in due:
                 client.busy = True  # claimed: events for it are dropped from now on
+            parked = [c for c in self._clients.values() if c.parked and not c.busy]
+        for client in parked:
+            client.parked = False
+            self._release(client)
         for client in due:
             if client.lingering:
                 self._close(client)  # the drain is over
-            elif client.handshaking:
-                log.debug("No TLS handshake from %s within --header-timeout", client.client[0])
+            elif client.awaiting_proxy_header or client.handshaking:
+                log.debug("No %s from %s within --header-timeout", "PROXY protocol header"
+                          if client.awaiting_proxy_header else "TLS handshake", client.client[0])
                 self._close(client)
             elif (client.idle or client.fresh) and not self.alive:
                 self._end_idle(client)
@@ -381,7 +389,7 @@ class ThreadWorker(Worker):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client = _Client(sock, peer, self._servers[listener], RequestParser(self.limits), stats,
                              self.cfg.timeout or None, time.monotonic() + self.cfg.header_timeout,
-                             self.tls)
+                             self.tls, self.expects_proxy_header(peer))
             with self._lock:
                 if not self._clients:
                     self.wake()  # the main thread now watches the leader closely
@@ -431,6 +439,8 @@ class ThreadWorker(Worker):
 
     def _on_readable(self, client: _Client) -> None:
         """This thread owns `client` (busy): read, and serve what is complete."""
+        if client.awaiting_proxy_header and not self._read_proxy_header(client):
+            return
         if client.handshaking and not self._handshake(client):
             return
         try:
@@ -456,6 +466,25 @@ class ThreadWorker(Worker):
         client.stats.received(len(data))
         client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
         self._act(client)
+
+    def _read_proxy_header(self, client: _Client) -> bool:
+        """A try at the PROXY protocol header, without waiting; True once read."""
+        try:
+            wanted = client.read_proxy_header()
+        except (ProxyHeaderError, OSError) as exc:
+            log.debug("Connection from %s closed: %s", client.client[0], exc)
+            self._close(client)
+            return False
+        if wanted == PARTIAL:
+            # Readable still: re-armed, it would fire at once. Housekeeping re-arms it.
+            client.parked = True
+            with self._lock:
+                client.busy = False
+            return False
+        if wanted:
+            self._release(client)
+            return False
+        return True
 
     def _handshake(self, client: _Client) -> bool:
         """A step of the TLS handshake, without waiting; True once it is done (then

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hybrid import logs
+from hybrid.logs import error_log as log
 from hybrid.protocol import (
     LINGER_BYTES,
     LINGER_SECONDS,
@@ -39,12 +40,14 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
+from hybrid.protocol.proxy_protocol import PEEK_SIZE, ProxyHeaderError
+from hybrid.protocol.proxy_protocol import parse as parse_proxy_header
 from hybrid.sockets import client_address, server_address
 from hybrid.tls import ServerTLS
 from hybrid.tls import describe as describe_tls
 from hybrid.workers.asgi.cycle import Server
 from hybrid.workers.asgi.flow import FlowControl
-from hybrid.workers.asgi.http_cycle import RequestCycle, http_scope
+from hybrid.workers.asgi.http_cycle import RequestCycle, client_text, http_scope
 from hybrid.workers.asgi.websocket import WebSocketCycle, is_websocket
 
 if TYPE_CHECKING:
@@ -62,6 +65,9 @@ class Host(Server, Protocol):
     limits: Limits
     limit_concurrency: int  # 0: no limit
     tls: ServerTLS | None
+
+    def expects_proxy_header(self, peer: object) -> bool:
+        """Whether a connection from `peer` begins with a PROXY protocol header."""
 
     def make_room(self) -> bool:
         """At --worker-connections: close the longest-idle keep-alive connection;
@@ -102,6 +108,8 @@ class HttpProtocol(asyncio.Protocol):
         self.idle = False
         self.idle_since = 0.0  # time.monotonic() when it last became idle
         self.fresh = True  # no byte received yet
+        self.awaiting_proxy_header = False  # --proxy-protocol: its header comes first
+        self._proxy_header = b""  # the part of it received so far
 
     # --- transport callbacks ---------------------------------------------------------
 
@@ -118,6 +126,8 @@ class HttpProtocol(asyncio.Protocol):
         host, port = server_address(sock) if sock is not None else ("", "")
         self.address = (host, int(port) if port else None)
         self.peer_trusted = self.server.proxy.trusted(client[0])
+        self.awaiting_proxy_header = self.server.expects_proxy_header(
+            transport.get_extra_info("peername"))
         head_time = self.cfg.header_timeout
         server_tls = self.server.tls
         if server_tls is not None:
@@ -133,6 +143,10 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.fresh = False
         self.server.stats.received(len(data))
+        if self.awaiting_proxy_header:
+            data = self._take_proxy_header(data)
+            if not data:
+                return
         divert = self.divert
         if divert is not None:
             divert(data)
@@ -143,6 +157,30 @@ class HttpProtocol(asyncio.Protocol):
             # Part of the next head came: from now on it has --header-timeout.
             self.idle = False
             self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
+
+    def _take_proxy_header(self, data: bytes) -> bytes:
+        """Read the PROXY protocol header off the connection's first bytes; what
+        follows it (b"" until it is whole, or when it is no header: then the
+        connection is closed)."""
+        received = self._proxy_header + data
+        try:
+            header = parse_proxy_header(received)
+            if header is None and len(received) >= PEEK_SIZE:
+                raise ProxyHeaderError(f"a PROXY protocol header longer than {PEEK_SIZE} bytes")
+        except ProxyHeaderError as exc:
+            log.debug("Connection from %s closed: %s", client_text(self)[0], exc)
+            self._close()
+            return b""
+        if header is None:
+            self._proxy_header = received
+            return b""
+        self.awaiting_proxy_header = False
+        self._proxy_header = b""
+        if header.client is not None:
+            host, port = header.client
+            self.client = (host, int(port))
+            self.peer_trusted = self.server.proxy.trusted(host)
+        return received[header.length:]
 
     def eof_received(self) -> bool:
         if self.websocket is not None or self.lingering:
