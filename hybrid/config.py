@@ -459,12 +459,12 @@ class Config:
              "per line (time, method, path, query, status, bytes, duration, client, "
              "user_agent, referer, request_id, pid)")
     log_config: str | None = setting(
-        None, "--log-config", parse=_optional_text, metavar="FILE",
+        None, "--log-config", "--logconfig", parse=_optional_text, metavar="FILE",
         help="configure Python logging from this file after hybrid's own setup: .json, "
              ".yaml or .yml for logging.config.dictConfig (YAML needs PyYAML), anything "
              "else for fileConfig (INI); hybrid's loggers are hybrid.error and hybrid.access")
     log_config_dict: dict[str, Any] | None = setting(
-        None, "--log-config-dict", parse=_log_dict, metavar="JSON",
+        None, "--log-config-dict", "--logconfig-dict", parse=_log_dict, metavar="JSON",
         help="a logging.config.dictConfig dict (JSON on the command line; a dict in a Python "
              "config file, as gunicorn's logconfig_dict), applied after hybrid's own setup")
     capture_output: bool = setting(

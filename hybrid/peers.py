@@ -191,7 +191,7 @@ SAME: dict[str, tuple[str, ...]] = {
         "--pythonpath", "--access-logfile", "--access-logformat", "--error-logfile",
         "--log-file", "--log-level", "--capture-output", "--log-config", "-n", "--name",
         "--certfile", "--keyfile", "--ca-certs", "--cert-reqs", "--ciphers",
-        "--proxy-protocol", "--proxy-allow-from",
+        "--proxy-protocol", "--proxy-allow-from", "--logconfig", "--logconfig-dict",
     ),
     UVICORN: (
         "--reload", "--reload-dir", "--reload-include", "--workers", "--loop",
