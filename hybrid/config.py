@@ -167,10 +167,9 @@ def _choice(*choices: str) -> Callable[[Any], str]:
 
 def _text_list(raw: Any) -> tuple[str, ...]:
     """A list from a file, repeated flags, or a comma-separated string."""
-    items = raw if isinstance(raw, (list, tuple)) else [raw]
     out: list[str] = []
-    for item in items:
-        out.extend(part.strip() for part in _text(item).split(",") if part.strip())
+    for text in _texts(raw):
+        out.extend(part.strip() for part in text.split(",") if part.strip())
     return tuple(out)
 
 
@@ -257,12 +256,15 @@ def _spelled(choices: tuple[str, ...], others: Mapping[str, str]) -> Callable[[A
     return parse
 
 
+def _texts(raw: Any) -> list[str]:
+    """The items of a list (a file's, or repeated flags), or one item alone."""
+    return [_text(item) for item in (raw if isinstance(raw, (list, tuple)) else [raw])]
+
+
 def _assignments(raw: Any) -> tuple[str, ...]:
     """NAME=VALUE items (a value may hold commas: they are not split)."""
-    items = raw if isinstance(raw, (list, tuple)) else [raw]
     out = []
-    for item in items:
-        text = _text(item)
+    for text in _texts(raw):
         name, sep, _ = text.partition("=")
         if not sep or not name.strip() or any(c.isspace() for c in name.strip()):
             raise ValueError(f"expected NAME=VALUE, got {text!r}")
@@ -272,10 +274,8 @@ def _assignments(raw: Any) -> tuple[str, ...]:
 
 def _header_fields(raw: Any) -> tuple[str, ...]:
     """NAME:VALUE response header fields (uvicorn's --header)."""
-    items = raw if isinstance(raw, (list, tuple)) else [raw]
     out = []
-    for item in items:
-        text = _text(item)
+    for text in _texts(raw):
         name, sep, value = text.partition(":")
         name, value = name.strip(), value.strip()
         if not sep or not name or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name):

@@ -268,26 +268,6 @@ class Connection:
             self._start_tls()
         return 0
 
-    def complete_proxy_header(self, deadline: float, on_wait: Callable[[], None]) -> bool:
-        """The PROXY protocol header with blocking I/O until `deadline`; False,
-        logged at debug level, if none came in time or it was no header."""
-        try:
-            while wanted := self.read_proxy_header():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    log.debug("No PROXY protocol header from %s within --header-timeout",
-                              self.client[0])
-                    return False
-                if wanted == PARTIAL:
-                    time.sleep(PARTIAL_PAUSE)  # (readable still: poll would not wait)
-                else:
-                    _wait_for(self.sock, select.POLLIN, time.monotonic() + min(remaining, 1.0))
-                on_wait()
-        except (ProxyHeaderError, OSError) as exc:
-            log.debug("Connection from %s closed: %s", self.client[0], exc)
-            return False
-        return True
-
     def handshake(self) -> int:
         """One step of the TLS handshake: 0 once it is done, else the poll event
         (POLLIN or POLLOUT) it waits for; OSError (ssl.SSLError) if it failed."""
@@ -303,22 +283,33 @@ class Connection:
         self.scheme = "https"
         return 0
 
-    def complete_handshake(self, deadline: float, on_wait: Callable[[], None]) -> bool:
-        """The TLS handshake with blocking I/O until `deadline` (the head's: the
-        handshake counts against --header-timeout); False, logged at debug
-        level, if it failed or did not end in time. `on_wait` as for next_event."""
-        try:
-            while wanted := self.handshake():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    log.debug("No TLS handshake from %s within --header-timeout",
-                              self.client[0])
-                    return False
+    def complete_opening(self, deadline: float, on_wait: Callable[[], None]) -> bool:
+        """What comes before the first request head, with blocking I/O until
+        `deadline` (the head's: it counts against --header-timeout): the PROXY
+        protocol header if one is expected, then the TLS handshake if TLS is on.
+        False, logged at debug level, if either failed or did not end in time.
+        `on_wait` as for next_event."""
+        while self.awaiting_proxy_header or self.handshaking:
+            if self.awaiting_proxy_header:
+                step, what = self.read_proxy_header, "PROXY protocol header"
+            else:
+                step, what = self.handshake, "TLS handshake"
+            try:
+                wanted = step()
+            except (ProxyHeaderError, OSError) as exc:
+                log.debug("Connection from %s closed: %s: %s", self.client[0], what, exc)
+                return False
+            if not wanted:
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.debug("No %s from %s within --header-timeout", what, self.client[0])
+                return False
+            if wanted == PARTIAL:
+                time.sleep(PARTIAL_PAUSE)  # (readable still: poll would not wait)
+            else:
                 _wait_for(self.sock, wanted, time.monotonic() + min(remaining, 1.0))
-                on_wait()
-        except OSError as exc:
-            log.debug("TLS handshake with %s failed: %s", self.client[0], exc)
-            return False
+            on_wait()
         return True
 
     def next_event(self, deadline: float, on_wait: Callable[[], None] | None = None) -> Event:

@@ -93,10 +93,7 @@ class SyncWorker(Worker):
         self.stats.set_gauges(in_flight=0, connections=1)
         try:
             deadline = time.monotonic() + self.cfg.header_timeout
-            if conn.awaiting_proxy_header and not conn.complete_proxy_header(deadline,
-                                                                             self.notify):
-                return
-            if conn.handshaking and not conn.complete_handshake(deadline, self.notify):
+            if not conn.complete_opening(deadline, self.notify):
                 return
             event = conn.next_event(deadline, self.notify)
             if isinstance(event, Request):
