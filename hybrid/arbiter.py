@@ -166,6 +166,7 @@ class Arbiter:
         self.watcher: reload.Watcher | None = None  # --reload
         self.watched_at = 0.0
         self.tls: tls.ServerTLS | None = None  # --certfile's, read again on each reload
+        self.env_file_names: set[str] = set()  # the variables --env-file has set
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -218,6 +219,7 @@ class Arbiter:
             self._set_environment(cfg)
         except config.ConfigError as exc:
             raise StartupError(str(exc)) from None
+        self.hooks.call("nworkers_changed", self, self.num_workers, None)
         self._strict_hook("on_starting", self)
         try:
             self.tls = tls.load(cfg, self.hooks)
@@ -227,7 +229,11 @@ class Arbiter:
             log.warning("%s", proctitle.MISSING)
         proctitle.set_title(f"arbiter [{cfg.proc_name or cfg.app}]")
         if cfg.capture_output:
-            self._capture_output(cfg.error_logfile)
+            if cfg.error_logfile == "-":
+                log.warning("--capture-output: the error log is stderr already, where the "
+                            "app's output goes")
+            else:
+                logs.capture_output(cfg.error_logfile)
         self.hand_over = upgrade.HandOver.from_environment()
         inherited = sockets.inherited()
         if inherited is not None:
@@ -308,30 +314,18 @@ class Arbiter:
     def WORKERS(self) -> dict[int, WorkerProcess]:  # noqa: N802 (gunicorn's name, for hooks)
         return self.workers
 
-    @staticmethod
-    def _set_environment(cfg: config.Config) -> None:
+    def _set_environment(self, cfg: config.Config) -> None:
         """--env and --env-file, before anything imports the app (a file's
-        variable does not replace one already set; --env does)."""
+        variable does not replace one set before hybrid started; --env does).
+        A reload reads the file again."""
         if cfg.env_file:
             for name, value in config.read_env_file(cfg.env_file).items():
-                os.environ.setdefault(name, value)
+                if name not in os.environ or name in self.env_file_names:
+                    os.environ[name] = value
+                    self.env_file_names.add(name)
         for assignment in cfg.env:
             name, _, value = assignment.partition("=")
             os.environ[name.strip()] = value
-
-    @staticmethod
-    def _capture_output(error_logfile: str) -> None:
-        """--capture-output: stdout and stderr (of the workers too) into the error log."""
-        if error_logfile == "-":
-            log.warning("--capture-output: the error log is stderr already, where the app's "
-                        "output goes")
-            return
-        descriptor = os.open(error_logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os.dup2(descriptor, 1)
-        os.dup2(descriptor, 2)
-        os.close(descriptor)
 
     def _preload(self) -> None:
         try:
@@ -724,13 +718,15 @@ class Arbiter:
                 other.heartbeat.close()
                 other.counters.close()
             status.close_read_end()
-            if self.identity is not None:
-                _become(self.identity, self.cfg.user)
             worker.pid = os.getpid()
             try:
+                # (As gunicorn: before the switch to --user, so it may still do what
+                # only the arbiter's user can.)
                 self.hooks.call_strictly("post_fork", self, worker)
             except Exception as exc:
                 worker.boot_failed(f"the post_fork hook failed: {type(exc).__name__}: {exc}")
+            if self.identity is not None:
+                _become(self.identity, self.cfg.user)
             worker.init_process()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -933,6 +929,7 @@ class Arbiter:
             else:
                 worker_class = workers.load_class(new.worker_class)
             new_hooks = Hooks(loaded.hooks)
+            self._set_environment(new)
             new_tls = tls.load(new, new_hooks)
         except (config.ConfigError, AppLoadError, ValueError) as exc:
             log.error("Reload aborted, keeping the running workers: %s", exc)

@@ -110,6 +110,7 @@ def run_app(app: Any, settings: Mapping[str, Any]) -> int:
 
 
 API = "hybrid.run()"
+GUNICORN_DEFAULT_CONFIG = "gunicorn.conf.py"  # read from the working directory without -c
 
 
 def _launch(command: str, args: dict[str, Any], source: str = "command line",
@@ -118,6 +119,9 @@ def _launch(command: str, args: dict[str, Any], source: str = "command line",
     `notes`: what to say at start about peers' flags accepted)."""
     # A reload re-reads the config file after --chdir: remember where it is.
     config_path = args.get("config") or os.environ.get(config.env_name("config"))
+    if not config_path and os.path.isfile(GUNICORN_DEFAULT_CONFIG):
+        config_path = GUNICORN_DEFAULT_CONFIG
+        notes = [*notes, f"Reading ./{GUNICORN_DEFAULT_CONFIG}, as gunicorn does without -c"]
     if config_path:
         args["config"] = os.path.abspath(config_path)
     start_dir = _start_dir()

@@ -236,11 +236,16 @@ def _umask(raw: Any) -> int | None:
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
     else:
-        text = _stripped_text(raw).lower().removeprefix("0o")
+        # As gunicorn reads it: a leading 0 (or 0o) is octal, 0x hexadecimal, the
+        # rest decimal.
+        text = _stripped_text(raw).lower()
+        if len(text) > 1 and text[0] == "0" and text[1].isdigit():
+            text = "0o" + text[1:]
         try:
-            value = int(text, 8)
+            value = int(text, 0)
         except ValueError:
-            raise ValueError(f"expected an octal mode such as 027, got {raw!r}") from None
+            raise ValueError(f"expected a mode such as 027 (octal, as gunicorn reads it), "
+                             f"got {raw!r}") from None
     if not 0 <= value <= 0o777:
         raise ValueError(f"must be from 000 to 777 (octal), got {raw!r}")
     return value
@@ -272,6 +277,9 @@ def _assignments(raw: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+_FRAMING_FIELDS = ("content-length", "transfer-encoding", "connection")
+
+
 def _header_fields(raw: Any) -> tuple[str, ...]:
     """NAME:VALUE response header fields (uvicorn's --header)."""
     out = []
@@ -282,6 +290,12 @@ def _header_fields(raw: Any) -> tuple[str, ...]:
             raise ValueError(f"expected NAME:VALUE with a header name, got {text!r}")
         if any(c in value for c in "\r\n\0"):
             raise ValueError(f"a header value cannot hold line breaks, got {text!r}")
+        if name.lower() in _FRAMING_FIELDS:
+            raise ValueError(f"{name} is the server's to write: it frames each response")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"a header value must be Latin-1 text, got {text!r}") from None
         out.append(f"{name}: {value}")
     return tuple(out)
 
@@ -483,7 +497,8 @@ class Config:
     env_file: str | None = setting(
         None, "--env-file", parse=_optional_text, metavar="FILE",
         help="read NAME=VALUE lines (a .env file: # comments, 'export', quotes) into the "
-             "app's environment at start; a variable already set keeps its value")
+             "app's environment at start, and again on HUP; a variable set before hybrid "
+             "started keeps its value")
     server_header: bool = setting(
         True, "--server-header", parse=_boolean, switch=True,
         help="send 'Server: hybrid' in every response (--no-server-header: none, unless the "
@@ -521,8 +536,9 @@ class Config:
         help="run the workers as this group (default: the --user's own group)")
     umask: int | None = setting(
         None, "-m", "--umask", parse=_umask, metavar="MODE",
-        help="set the umask (octal, e.g. 027) before binding: UNIX socket files and log "
-             "files get it (default: the one hybrid was started with)")
+        help="set the umask before binding: UNIX socket files and log files get it "
+             "(default: the one hybrid was started with); read as gunicorn reads it: 027 "
+             "and 0o27 are octal, 0x17 hexadecimal, 23 decimal")
     reload: bool = setting(
         False, "--reload", parse=_boolean, switch=True,
         help="development: replace the workers when a Python file (or a --reload-include "
@@ -849,7 +865,7 @@ GUNICORN_FILE_NAMES = {
     "keepalive": "keep_alive", "preload_app": "preload", "raw_env": "env", "pidfile": "pid",
     "accesslog": "access_logfile", "access_log_format": "access_logformat",
     "errorlog": "error_logfile", "loglevel": "log_level", "logconfig": "log_config",
-    "logconfig_dict": "log_config_dict",
+    "logconfig_dict": "log_config_dict", "wsgi_app": "app",
 }
 # gunicorn.conf.py names that are accepted, with what they do here.
 GUNICORN_FILE_ACCEPTED = {
@@ -858,6 +874,12 @@ GUNICORN_FILE_ACCEPTED = {
     "do_handshake_on_connect": "the TLS handshake is always done as a connection opens",
     "suppress_ragged_eofs": "a TLS connection cut without close_notify counts as closed",
     "reload_engine": "--reload polls the files every 0.5 s",
+    "permit_unconventional_http_method": "any RFC 9110 token is a method here",
+    "initgroups": "with --user, the workers always get that user's supplementary groups",
+    "tmp_upload_dir": "request bodies are streamed to the app, never stored",
+    "default_proc_name": "the process titles name --proc-name, or the app",
+    "check_config": "use `hybrid check APP`",
+    "print_config": "use `hybrid check APP`",
 }
 # gunicorn.conf.py names refused when set to anything but their default, and why.
 GUNICORN_FILE_REFUSED = {
@@ -869,7 +891,43 @@ GUNICORN_FILE_REFUSED = {
     "reload_extra_files": "use reload_include (--reload-include GLOB)",
     "secure_scheme_headers": "forwarded_allow_ips names the proxies whose X-Forwarded-Proto "
                              "and Forwarded are believed",
+    "forwarder_headers": "forwarded_allow_ips names the proxies whose X-Forwarded-For, "
+                         "X-Forwarded-Proto and Forwarded are believed",
+    "statsd_prefix": "hybrid has no StatsD client: scrape /metrics from --control-bind",
+    "dogstatsd_tags": "hybrid has no StatsD client: scrape /metrics from --control-bind",
+    "syslog_addr": "use logconfig_dict with a logging.handlers.SysLogHandler",
+    "syslog_prefix": "use logconfig_dict with a logging.handlers.SysLogHandler",
+    "syslog_facility": "use logconfig_dict with a logging.handlers.SysLogHandler",
+    "disable_redirect_access_to_syslog": "use logconfig_dict with a SysLogHandler",
+    "raw_paste_global_conf": "PasteDeploy files are not read",
+    "spew": "no line tracing: use a profiler (py-spy)",
+    "strip_header_spaces": "whitespace before a field's colon is rejected (RFC 9112, 5.1)",
+    "casefold_http_method": "methods are case-sensitive (RFC 9110, 9.1)",
+    "permit_unconventional_http_version": "HTTP/1.0 and HTTP/1.1 only",
+    "permit_obsolete_folding": "obsolete line folding is rejected (RFC 9112, 5.2)",
+    "tolerate_dangerous_framing": "ambiguous framing is always rejected: it smuggles requests",
 }
+
+
+def ssl_version_settings(value: Any) -> dict[str, Any]:
+    """gunicorn's and uvicorn's ssl_version (an ssl.PROTOCOL_* number or name)
+    as hybrid's settings: the defaults mean hybrid's; TLS 1.2 is a minimum."""
+    text = str(value).strip().upper().removeprefix("PROTOCOL_")
+    if text in ("2", "17", "TLS", "TLS_SERVER", "SSLV23"):
+        return {}  # (negotiate the best version both sides have: hybrid's way)
+    if text in ("5", "TLSV1_2", "TLSV1.2"):
+        return {"tls_min_version": "1.2"}
+    raise ConfigError(f"--ssl-version {value}: TLS 1.0 and 1.1 are not offered; the oldest "
+                      f"version is 1.2 (--tls-min-version 1.2 or 1.3)")
+
+
+def json_file(path: str, what: str) -> Any:
+    """A JSON file's contents; ConfigError naming `what` (a flag or key) if it fails."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{what}: cannot read {path!r}: {exc}") from None
 
 
 def _read_python(path: str) -> ConfigFile:
@@ -887,6 +945,13 @@ def _read_python(path: str) -> ConfigFile:
         if name in GUNICORN_FILE_REFUSED and raw not in (None, False, "", [], (), {}):
             raise ConfigError(f"config file {path!r}: {name} is not supported: "
                               f"{GUNICORN_FILE_REFUSED[name]}")
+        if name == "header_map" and str(raw).lower() != "drop":
+            raise ConfigError(f"config file {path!r}: header_map {raw!r} is not supported: "
+                              f"fields with an underscore are always dropped")
+        if name == "ssl_version":
+            read.values.update(ssl_version_settings(raw))
+        if name == "logconfig_json" and raw:
+            read.values["log_config_dict"] = json_file(str(raw), "logconfig_json")
         if name in GUNICORN_FILE_ACCEPTED:
             read.notes.append(f"{name} (from file {path}): accepted; "
                               f"{GUNICORN_FILE_ACCEPTED[name]}")

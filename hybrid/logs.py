@@ -82,11 +82,27 @@ def apply_config(path: str | None, config_dict: dict[str, Any] | None) -> None:
                 logging.config.dictConfig(_as_hybrids(yaml.safe_load(handle)))
         elif path:
             logging.config.fileConfig(path, disable_existing_loggers=False)
+            _adopt_peer_loggers()
     except LogFileError:
         raise
     except Exception as exc:  # (the file is the user's: any failure is one line)
         which = f"--log-config: {path!r}" if path else "--log-config-dict"
         raise LogFileError(f"{which}: {type(exc).__name__}: {exc}") from None
+
+
+def _adopt_peer_loggers() -> None:
+    """After an INI file: what it set up for gunicorn's or uvicorn's loggers
+    (by name) goes to hybrid's (its qualnames cannot be renamed before)."""
+    for theirs, ours in LOGGER_SPELLINGS.items():
+        source = logging.Logger.manager.loggerDict.get(theirs)
+        if isinstance(source, logging.Logger) and (source.handlers or source.level):
+            target = logging.getLogger(ours)
+            for handler in list(target.handlers):
+                target.removeHandler(handler)
+            for handler in source.handlers:
+                target.addHandler(handler)
+            target.setLevel(source.level)
+            target.propagate = source.propagate
 
 
 def _as_hybrids(config: Any) -> dict[str, Any]:
@@ -195,8 +211,30 @@ def rejected(client_host: str, error: ProtocolError) -> None:
                     error.detail)
 
 
+_captured_into: str | None = None  # --capture-output's file
+
+
+def capture_output(path: str) -> None:
+    """--capture-output: this process's stdout and stderr (and so the workers'
+    it forks) go to `path`, opened anew by each reopen_files()."""
+    global _captured_into
+    _captured_into = path
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.dup2(descriptor, 1)
+    os.dup2(descriptor, 2)
+    os.close(descriptor)
+
+
 def reopen_files() -> None:
     """USR1: reopen log files so logrotate can move the old ones away."""
+    if _captured_into is not None:
+        try:
+            capture_output(_captured_into)
+        except OSError as exc:
+            error_log.error("--capture-output: cannot reopen %r: %s", _captured_into,
+                            exc.strerror)
     for logger in (error_log, access_logger):
         for handler in logger.handlers:
             if isinstance(handler, logging.FileHandler):

@@ -12,12 +12,11 @@ neither can drift from the code.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hybrid.config import SETTINGS, ConfigError
+from hybrid.config import SETTINGS, ConfigError, json_file, ssl_version_settings
 
 GUNICORN, UVICORN, BOTH = "gunicorn", "uvicorn", "gunicorn, uvicorn"
 SETS, ACCEPTED, REFUSED = "sets", "accepted", "refused"
@@ -39,21 +38,11 @@ def _constant(**settings: Any) -> Callable[[str | None], dict[str, Any]]:
 
 
 def _ssl_version(value: str | None) -> dict[str, Any]:
-    text = (value or "").strip().upper().removeprefix("PROTOCOL_")
-    if text in ("2", "17", "TLS", "TLS_SERVER", "SSLV23"):
-        return {}  # (negotiate the best version both sides have: hybrid's way)
-    if text in ("5", "TLSV1_2", "TLSV1.2"):
-        return {"tls_min_version": "1.2"}
-    raise ConfigError(f"--ssl-version {value}: TLS 1.0 and 1.1 are not offered; the oldest "
-                      f"version is 1.2 (--tls-min-version 1.2 or 1.3)")
+    return ssl_version_settings(value or "")
 
 
 def _log_config_json(value: str | None) -> dict[str, Any]:
-    try:
-        with open(value or "", encoding="utf-8") as handle:
-            return {"log_config_dict": json.load(handle)}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--log-config-json: cannot read {value!r}: {exc}") from None
+    return {"log_config_dict": json_file(value or "", "--log-config-json")}
 
 
 def _ws(value: str | None) -> dict[str, Any]:
@@ -121,7 +110,12 @@ FLAGS: tuple[PeerFlag, ...] = (
     PeerFlag(("--worker-tmp-dir",), GUNICORN, ACCEPTED,
              "no temporary file is made: heartbeats go through shared memory and a pipe",
              True),
-    PeerFlag(("--enable-stdio-inheritance",), GUNICORN, ACCEPTED,
+    PeerFlag(("--initgroups",), GUNICORN, ACCEPTED,
+             "with --user, the workers always get that user's supplementary groups"),
+    PeerFlag(("--ws-max-queue",), UVICORN, ACCEPTED,
+             "the asgi class pauses reading a WebSocket once 64 received messages wait for "
+             "the app (backpressure), whatever the number", True),
+    PeerFlag(("-R", "--enable-stdio-inheritance",), GUNICORN, ACCEPTED,
              "workers always write to the arbiter's stdout and stderr"),
     PeerFlag(("--do-handshake-on-connect",), GUNICORN, ACCEPTED,
              "the TLS handshake is always done as a connection opens, within --header-timeout, "

@@ -161,8 +161,8 @@ def describe(tls: ssl.SSLObject | ssl.SSLSocket, server: ServerTLS) -> dict[str,
     name = None
     der = tls.getpeercert(binary_form=True)
     if der:
-        verified = getattr(tls, "get_verified_chain", None)  # (Python 3.13+)
-        chain = [cert.public_bytes() for cert in verified()] if verified is not None \
+        sent = getattr(tls, "get_unverified_chain", None)  # (Python 3.13+: as the client sent it)
+        chain = [cert.public_bytes() for cert in sent()] if sent is not None \
             else [ssl.DER_cert_to_PEM_cert(der)]
         name = distinguished_name((tls.getpeercert() or {}).get("subject", ()))
     cipher = tls.cipher()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 
 import httpx
 import pytest
@@ -280,3 +281,109 @@ def test_a_hook_that_is_not_a_function_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="post_fork is a server hook"):
         config.load({"config": str(path)}, {})
 
+
+
+@pytest.mark.parametrize(("given", "problem"), [
+    ("Content-Length: 5", "the server's to write"), ("Connection: keep-alive", "the server's"),
+    ("X-Price: €5", "Latin-1"), ("X Bad: 1", "header name"), ("no colon", "NAME:VALUE")])
+def test_a_header_the_server_cannot_send_as_given_is_one_line(given, problem):
+    with pytest.raises(ConfigError, match=problem):
+        parsed("--header", given)
+
+
+def test_a_server_field_given_with_header_takes_the_place_of_hybrids(start_server):
+    server = start_server("tests.apps.basic:app", "-k", "sync", "--header", "Server: edge")
+    assert httpx.get(server.url + "/", timeout=10).headers.get_list("server") == ["edge"]
+
+
+# gunicorn 23's settings, by their config-file names (its docs' settings page).
+GUNICORN_SETTINGS = """
+config wsgi_app bind backlog workers worker_class threads worker_connections max_requests
+max_requests_jitter timeout graceful_timeout keepalive limit_request_line
+limit_request_fields limit_request_field_size reload reload_engine reload_extra_files spew
+check_config print_config preload_app sendfile reuse_port chdir daemon raw_env pidfile
+worker_tmp_dir user group umask initgroups tmp_upload_dir secure_scheme_headers
+forwarded_allow_ips accesslog disable_redirect_access_to_syslog access_log_format errorlog
+loglevel capture_output logger_class logconfig logconfig_dict logconfig_json syslog_addr
+syslog syslog_prefix syslog_facility enable_stdio_inheritance statsd_host dogstatsd_tags
+statsd_prefix proc_name default_proc_name pythonpath paste proxy_protocol proxy_allow_ips
+keyfile certfile ssl_version cert_reqs ca_certs suppress_ragged_eofs do_handshake_on_connect
+ciphers raw_paste_global_conf permit_obsolete_folding strip_header_spaces
+permit_unconventional_http_method permit_unconventional_http_version casefold_http_method
+forwarder_headers header_map
+""".split()
+
+
+@pytest.mark.parametrize("name", GUNICORN_SETTINGS)
+def test_every_gunicorn_setting_name_has_a_meaning_here(name):
+    known = (set(SETTINGS) | set(config.GUNICORN_FILE_NAMES) | set(config.GUNICORN_FILE_ACCEPTED)
+             | set(config.GUNICORN_FILE_REFUSED) | set(config.HOOK_NAMES)
+             | {"header_map", "ssl_version", "logconfig_json"})
+    assert name in known
+
+
+def test_a_gunicorn_conf_py_in_the_working_directory_is_read_without_c(start_server, tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text('raw_env = ["FROM_GUNICORN_CONF=yes"]\n')
+    server = start_server("tests.apps.basic:app")
+    assert httpx.get(f"{server.url}/getenv?name=FROM_GUNICORN_CONF", timeout=10).text == "yes"
+    wait_for(lambda: "Reading ./gunicorn.conf.py" in server.log(), message="the note")
+
+
+def test_hup_reads_the_env_file_again(start_server, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("RELEASE=1\n")
+    server = start_server("tests.apps.basic:app", "-e", "PINNED=x", "--env-file", str(env_file))
+    assert httpx.get(f"{server.url}/getenv?name=RELEASE", timeout=10).text == "1"
+    (old,) = server.wait_workers(1)
+    env_file.write_text("RELEASE=2\n")
+    server.send(signal.SIGHUP)
+    wait_for(lambda: old not in server.worker_pids() and len(server.booted_workers()) == 1,
+             message="the reloaded worker")
+    assert httpx.get(f"{server.url}/getenv?name=RELEASE", timeout=10).text == "2"
+
+
+def test_capture_output_follows_the_log_file_after_usr1(start_server, tmp_path):
+    error_log = tmp_path / "error.log"
+    server = start_server("tests.apps.basic:app", "--error-logfile", str(error_log),
+                          "--capture-output")
+    wait_for(lambda: "booted" in error_log.read_text(), message="the worker")
+    error_log.rename(tmp_path / "error.log.1")
+    server.send(signal.SIGUSR1)
+    wait_for(lambda: error_log.exists(), message="the reopened log")
+    wait_for(lambda: httpx.get(server.url + "/print?text=after-rotation", timeout=10) and
+             "after-rotation" in error_log.read_text(), message="the print in the new file")
+
+
+def test_an_ini_log_config_for_gunicorns_loggers_configures_hybrids(start_server, tmp_path):
+    written = tmp_path / "ini.log"
+    ini = tmp_path / "logging.ini"
+    ini.write_text(f"""[loggers]
+keys=root,gunicorn.error
+
+[handlers]
+keys=file
+
+[formatters]
+keys=plain
+
+[logger_root]
+level=WARNING
+handlers=
+
+[logger_gunicorn.error]
+level=INFO
+handlers=file
+propagate=0
+qualname=gunicorn.error
+
+[handler_file]
+class=logging.FileHandler
+formatter=plain
+args=({str(written)!r},)
+
+[formatter_plain]
+format=INI %(message)s
+""")
+    start_server("tests.apps.basic:app", "--log-config", str(ini))
+    wait_for(lambda: written.exists() and "INI Worker" in written.read_text(),
+             message="the worker's boot line through the INI's handler")

@@ -160,7 +160,8 @@ def test_the_hooks_of_a_gunicorn_conf_py_run_at_gunicorns_moments(start_server, 
     assert "pre_request GET /path/a%20b" in server.log()
 
     server.send(signal.SIGTTIN)
-    wait_for(lambda: named(tmp_path, "nworkers_changed") == [["2", "3"]],
+    # (As gunicorn: once as the arbiter sets up, from None.)
+    wait_for(lambda: named(tmp_path, "nworkers_changed") == [["None", "2"], ["2", "3"]],
              message="nworkers_changed")
     server.wait_workers(3)
     server.send(signal.SIGHUP)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 from pathlib import Path
 
@@ -290,6 +291,20 @@ def test_a_failed_handshake_is_one_debug_line_and_the_worker_serves_on(start_ser
     wait_for(lambda: server.log().count("TLS handshake") >= 1, message="the debug line")
     assert "Traceback" not in server.log()
     assert "[ERROR]" not in server.log()
+
+
+@pytest.mark.parametrize("served", ("sync", "thread"))
+def test_clients_that_reset_before_their_handshake_do_not_upset_the_worker(start_server, certs,
+                                                                           served):
+    server = start_tls(start_server, served, *certs.flags("-w", "1"))
+    (pid,) = server.wait_workers(1)
+    for _ in range(5):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # (a reset, maybe before the worker accepts it)
+    assert report(server, certs.client_context())
+    assert server.worker_pids() == {pid}
+    assert "Traceback" not in server.log() and "[ERROR]" not in server.log()
 
 
 # --- certificates on the way in ----------------------------------------------------

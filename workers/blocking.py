@@ -68,8 +68,6 @@ ACCEPT_REST = 0.5  # seconds accepting stops when out of descriptors (nginx wait
 REST_LOG_INTERVAL = 10.0  # seconds between two log lines about it, at least
 # accept() failing for want of resources: the worker goes on serving what it has.
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-# accept() passing on a network error of the connection it was taking: Linux's
-# accept(2) says to treat these like EAGAIN (the next connection may be fine).
 # read_proxy_header(): part of the header came, the rest has not; such a socket
 # stays readable, so it is looked at again after a pause instead of at once.
 PARTIAL = -1
@@ -77,6 +75,8 @@ PARTIAL_PAUSE = 0.05
 # A non-blocking read or write that cannot go on now (TLS's want-read and
 # want-write are no BlockingIOError).
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+# accept() passing on a network error of the connection it was taking: Linux's
+# accept(2) says to treat these like EAGAIN (the next connection may be fine).
 _CONNECTION_FAILED = (errno.EPROTO, errno.ENOPROTOOPT, errno.ENETDOWN, errno.ENONET,
                       errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EOPNOTSUPP)
 
@@ -216,11 +216,9 @@ class Connection:
         self.server_tls = tls
         # A PROXY protocol header comes first (--proxy-protocol, from an allowed peer).
         self.awaiting_proxy_header = proxied
-        self.handshaking = False  # the TLS handshake has begun and is not done
+        self.handshaking = tls is not None and not proxied  # TLS is due and not done
         self.tls: dict[str, Any] | None = None  # the ASGI TLS extension's facts, once done
         self.scheme = "http"
-        if tls is not None and not proxied:
-            self._start_tls()
         self.write_timeout = write_timeout  # bounds writing one piece of a response
         self.parser = parser
         self.stats = stats  # the counters of the thread that serves it now
@@ -236,11 +234,6 @@ class Connection:
         # one connection, and `time_out` may write from another thread.
         self._read_guard = self.write_lock if tls is not None else None
 
-    def _start_tls(self) -> None:
-        assert self.server_tls is not None
-        self.sock = self.server_tls.context.wrap_socket(self.sock, server_side=True,
-                                                        do_handshake_on_connect=False)
-        self.handshaking = True
 
     def read_proxy_header(self) -> int:
         """One try at the PROXY protocol header, without waiting: 0 once it is
@@ -264,14 +257,17 @@ class Connection:
         if header.client is not None:
             self.client = header.client
         self.awaiting_proxy_header = False
-        if self.server_tls is not None:
-            self._start_tls()
+        self.handshaking = self.server_tls is not None
         return 0
 
     def handshake(self) -> int:
         """One step of the TLS handshake: 0 once it is done, else the poll event
-        (POLLIN or POLLOUT) it waits for; OSError (ssl.SSLError) if it failed."""
-        assert isinstance(self.sock, ssl.SSLSocket) and self.server_tls is not None
+        (POLLIN or POLLOUT) it waits for; OSError (ssl.SSLError) if it failed
+        (the client may have reset the connection before it was wrapped, too)."""
+        assert self.server_tls is not None
+        if not isinstance(self.sock, ssl.SSLSocket):
+            self.sock = self.server_tls.context.wrap_socket(self.sock, server_side=True,
+                                                            do_handshake_on_connect=False)
         try:
             self.sock.do_handshake()
         except ssl.SSLWantReadError:
@@ -345,7 +341,8 @@ class Connection:
             if not self.pending:
                 interim = self.parser.continue_response(self.responding)
                 if interim:
-                    send_all(self.sock, interim, self.write_timeout)
+                    with self.write_lock:  # (time_out may write from another thread)
+                        send_all(self.sock, interim, self.write_timeout)
             started = time.monotonic()
             event = self.next_event(started + pace.allowance())
             pace.waited(time.monotonic() - started, len(event.data) if type(event) is Data else 0)

@@ -40,10 +40,13 @@ _FIELDS = _ServerFields()
 
 
 def set_server_fields(*, date: bool, server: bool, extra: Iterable[tuple[bytes, bytes]]) -> None:
-    """--date-header, --server-header and --header, for every response from now on."""
-    _FIELDS.date = date
-    _FIELDS.server = b"server: %s\r\n" % SERVER if server else b""
-    _FIELDS.extra = b"".join(b"%s: %s\r\n" % field for field in extra)
+    """--date-header, --server-header and --header, for every response from now
+    on; a Server or Date among `extra` takes the place of the server's own."""
+    fields = list(extra)
+    names = {name.lower() for name, _ in fields}
+    _FIELDS.date = date and b"date" not in names
+    _FIELDS.server = b"server: %s\r\n" % SERVER if server and b"server" not in names else b""
+    _FIELDS.extra = b"".join(b"%s: %s\r\n" % field for field in fields)
     _SHAPES.clear()
 
 

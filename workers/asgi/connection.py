@@ -188,9 +188,11 @@ class HttpProtocol(asyncio.Protocol):
         for event in self.parser.feed_eof():
             self._route(event)
         active = self.active
-        if active is not None and active.body_error is not None and not active.complete:
+        if active is not None and active.body_error is not None and not active.complete \
+                and self.tls is None:
             # The body was cut short by this half-close: its 4xx is still due, and
-            # the client may be reading; the cycle closes once it is written.
+            # the client may be reading; the cycle closes once it is written. (TLS
+            # has no half-close here: the loop's TLS layer closes on close_notify.)
             return True
         # Otherwise a client that stops sending has left, as far as an ASGI app can
         # tell (uvicorn does the same): returning False closes the transport after
