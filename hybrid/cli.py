@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from hybrid import __version__, config, logs, peers, tls, workers
 from hybrid.config import SETTINGS, ConfigError
@@ -22,10 +22,11 @@ INTERFACES = ("wsgi", "asgi")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="hybrid", description="A pre-fork application server for WSGI and ASGI apps.")
     parser.add_argument("--version", action="version", version=f"hybrid {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                     parser_class=_OneLineErrors)
     options = _options_parser()
     commands.add_parser("run", parents=[options], help="serve APP",
                         description="Serve APP with a pre-fork pool of workers.")
@@ -35,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+def _options_parser() -> _OneLineErrors:
+    parser = _OneLineErrors(add_help=False, argument_default=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"hybrid {__version__}",
+                        help="print the version and exit (uvicorn's place for it too)")
     for name, setting in SETTINGS.items():
         default = config.shown(config.DEFAULTS[name])
         help_text = f"{setting.help} [default: {default}; env {config.env_name(name)}]"
@@ -55,6 +58,13 @@ def _options_parser() -> argparse.ArgumentParser:
                             metavar="VALUE", help=f"{peer.peers}'s: {peer.answer}"
                             .replace("%", "%%"))
     return parser
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """A usage error is one line (and exit status 2), as every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"hybrid: error: {message} (see '{self.prog} --help')\n")
 
 
 class _PeerFlag(argparse.Action):

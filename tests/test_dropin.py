@@ -387,3 +387,17 @@ format=INI %(message)s
     start_server("tests.apps.basic:app", "--log-config", str(ini))
     wait_for(lambda: written.exists() and "INI Worker" in written.read_text(),
              message="the worker's boot line through the INI's handler")
+
+
+def test_a_flag_no_one_has_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["run", "app:app", "--no-such-flag"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "hybrid: error: unrecognized arguments: --no-such-flag (see 'hybrid --help')"]
+
+
+def test_version_is_there_after_run_too(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--version"])
+    assert capsys.readouterr().out.startswith("hybrid ")
