@@ -22,7 +22,6 @@ from typing import Any
 
 from hybrid.config import Config, ConfigError
 from hybrid.hooks import NO_HOOKS, Hooks
-from hybrid.logs import error_log as log
 
 MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 VERIFY_MODES = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL,
@@ -65,7 +64,6 @@ def load(cfg: Config, hooks: Hooks = NO_HOOKS) -> ServerTLS | None:
     if not isinstance(context, ssl.SSLContext):
         raise ConfigError(f"the ssl_context hook returned {type(context).__name__}, not an "
                           f"ssl.SSLContext")
-    context.sslobject_class = _LoggedHandshake
     return ServerTLS(context, _first_certificate(cfg.certfile))
 
 
@@ -78,7 +76,6 @@ def _context(cfg: Config) -> ssl.SSLContext:
     # will, and HTTP/1.1 has no use for it (TLS 1.3 removed it).
     context.options |= ssl.OP_NO_RENEGOTIATION
     context.set_alpn_protocols(ALPN_PROTOCOLS)
-    context.sslobject_class = _LoggedHandshake
     asked: list[bool] = []  # whether the key wanted a password
 
     def password() -> str:
@@ -118,21 +115,6 @@ def _key_problem(cfg: Config, exc: OSError, encrypted: bool) -> str:
             else "--keyfile: the key is encrypted; give its --keyfile-password"
     return f"--certfile / --keyfile: {cfg.certfile!r} and {cfg.keyfile or cfg.certfile!r} " \
            f"must hold a PEM certificate and its private key ({_reason(exc)})"
-
-
-class _LoggedHandshake(ssl.SSLObject):
-    """The event loop's TLS connection (the asgi class): a failed handshake
-    leaves a debug line, where the loop would drop it without a word (and the
-    app's protocol never hears of a connection that did not get that far)."""
-
-    def do_handshake(self) -> None:
-        try:
-            super().do_handshake()
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            raise
-        except ssl.SSLError as exc:
-            log.debug("TLS handshake failed: %s", exc)
-            raise
 
 
 def _reason(exc: Exception) -> str:

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import trustme
 from websockets.sync.client import connect
@@ -272,6 +273,35 @@ def test_stalled_handshakes_do_not_hold_up_other_clients(start_server, certs, se
     silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(8)]
     try:
         assert report(server, certs.client_context())
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+def test_asgi_connections_in_their_handshake_count_against_worker_connections(start_server,
+                                                                              certs):
+    # (The thread class stops accepting at its bound; the asgi class cannot pause
+    # its listener, so past the bound it closes what it accepts.)
+    server = start_tls(start_server, "asgi", *certs.flags("--worker-connections", "5",
+                                                          "--header-timeout", "120"))
+    silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    try:
+        for sock in silent:
+            sock.setblocking(False)
+
+        def closed() -> int:
+            count = 0
+            for sock in silent:
+                try:
+                    count += sock.recv(1) == b""
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    count += 1
+            return count
+        wait_for(lambda: closed() >= 15, message="the connections past the bound closed")
+        worker = psutil.Process(next(iter(server.worker_pids())))
+        assert len(worker.net_connections()) <= 5 + 1  # (and the listener)
     finally:
         for sock in silent:
             sock.close()

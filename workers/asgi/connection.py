@@ -65,6 +65,8 @@ class Host(Server, Protocol):
     limits: Limits
     limit_concurrency: int  # 0: no limit
     tls: ServerTLS | None
+    opening: int  # TLS connections accepted whose handshake is under way
+    alive: bool
 
     def expects_proxy_header(self, peer: object) -> bool:
         """Whether a connection from `peer` begins with a PROXY protocol header."""

@@ -26,6 +26,7 @@ from hybrid.loader import app_interface
 from hybrid.logs import error_log as log
 from hybrid.workers.asgi.connection import HttpProtocol
 from hybrid.workers.asgi.lifespan import Lifespan
+from hybrid.workers.asgi.tls_opening import TLSListener
 from hybrid.workers.base import Worker
 
 
@@ -57,6 +58,7 @@ class AsgiWorker(Worker):
         self.root_path = cfg.root_path
         self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
+        self.opening = 0
         self.in_flight = 0
         self.state: dict[str, Any] = {}
 
@@ -85,12 +87,11 @@ class AsgiWorker(Worker):
         loop.add_signal_handler(signal.SIGUSR1, logs.reopen_files)
         if not self.alive:  # a TERM came before the loop took the signals over
             self._stop.set()
-        tls = self.tls.context if self.tls is not None else None
-        servers = [await loop.create_server(lambda: HttpProtocol(self), sock=listener,
-                                            backlog=cfg.backlog, ssl=tls,
-                                            ssl_handshake_timeout=cfg.header_timeout
-                                            if tls is not None else None)
-                   for listener in self.listeners]
+        servers: list[asyncio.AbstractServer | TLSListener] = [
+            TLSListener(self, listener) for listener in self.listeners] if self.tls else [
+            await loop.create_server(lambda: HttpProtocol(self), sock=listener,
+                                     backlog=cfg.backlog)
+            for listener in self.listeners]
         self.report_ready()
         self._tick()
         await self._stop.wait()
