@@ -14,7 +14,7 @@ import pytest
 import trustme
 
 from hybrid.protocol.proxy_protocol import ProxyHeaderError, V2_SIGNATURE, parse
-from tests.conftest import read_until_closed, run_hybrid, split_response
+from tests.conftest import read_until_closed, split_response
 
 CLIENT = ("203.0.113.7", 51234)
 
@@ -109,8 +109,9 @@ def test_other_peers_are_served_as_they_are_and_cannot_send_a_header(start_serve
         assert split_response(read_until_closed(sock))[0] == 400
 
 
-@pytest.mark.parametrize("klass", ["sync", "thread"])
-def test_the_header_comes_before_the_tls_handshake(start_server, tmp_path, klass):
+@pytest.mark.parametrize("klass", APPS)
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_header_comes_before_the_tls_handshake(start_server, tmp_path, klass, version):
     ca = trustme.CA()
     issued = ca.issue_cert("localhost")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -121,15 +122,5 @@ def test_the_header_comes_before_the_tls_handshake(start_server, tmp_path, klass
     context = ssl.create_default_context()
     ca.configure_trust(context)
     wrap = lambda raw: context.wrap_socket(raw, server_hostname="localhost")  # noqa: E731
-    assert client_seen(server.port, klass, v2(), wrap) == CLIENT[0]
-
-
-def test_the_asgi_class_refuses_the_header_before_tls_in_one_line(tmp_path):
-    issued = trustme.CA().issue_cert("localhost")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    issued.cert_chain_pems[0].write_to_path(str(cert))
-    issued.private_key_pem.write_to_path(str(key))
-    done = run_hybrid("run", APPS["asgi"], "-k", "asgi", "--bind", "127.0.0.1:0",
-                      "--proxy-protocol", "--certfile", str(cert), "--keyfile", str(key))
-    assert done.returncode == 3
-    assert "--proxy-protocol with --certfile" in done.stderr
+    header = v1() if version == "v1" else v2()
+    assert client_seen(server.port, klass, header, wrap) == CLIENT[0]

@@ -55,7 +55,7 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
-from hybrid.protocol.proxy_protocol import PEEK_SIZE, ProxyHeaderError
+from hybrid.protocol.proxy_protocol import PEEK_SIZE, ProxyHeader, ProxyHeaderError
 from hybrid.protocol.proxy_protocol import parse as parse_proxy_header
 from hybrid.proxy import ProxyHeaders
 from hybrid.sockets import client_address
@@ -133,6 +133,27 @@ def _recv_now(sock: socket.socket, guard: threading.Lock | None) -> bytes:
         return sock.recv(RECV_SIZE)
     with guard:
         return sock.recv(RECV_SIZE)
+
+
+def take_proxy_header(sock: socket.socket) -> ProxyHeader | int:
+    """One try at the PROXY protocol header on a non-blocking socket: the
+    header once it is whole, POLLIN while nothing has come, PARTIAL while part
+    of it has; ProxyHeaderError (or OSError) if it is no header. It is peeked
+    at and only its own bytes are taken off the socket, so what follows (HTTP,
+    or a TLS handshake) is read as if it had never been there."""
+    try:
+        peeked = sock.recv(PEEK_SIZE, socket.MSG_PEEK)
+    except WOULD_BLOCK:
+        return select.POLLIN
+    if not peeked:
+        raise ProxyHeaderError("the connection closed before its PROXY protocol header")
+    header = parse_proxy_header(peeked)
+    if header is None:
+        if len(peeked) >= PEEK_SIZE:
+            raise ProxyHeaderError(f"a PROXY protocol header longer than {PEEK_SIZE} bytes")
+        return PARTIAL
+    sock.recv(header.length)
+    return header
 
 
 def _wait_for(sock: socket.socket, events: int, deadline: float | None) -> bool:
@@ -240,20 +261,10 @@ class Connection:
         read (then TLS, if on, begins), POLLIN while nothing has come, PARTIAL
         while part of it has; ProxyHeaderError (or OSError) if it is no header.
 
-        It is peeked at and only its own bytes are taken off the socket, so
-        what follows is read as if it had never been there."""
-        try:
-            peeked = self.sock.recv(PEEK_SIZE, socket.MSG_PEEK)
-        except WOULD_BLOCK:
-            return select.POLLIN
-        if not peeked:
-            raise ProxyHeaderError("the connection closed before its PROXY protocol header")
-        header = parse_proxy_header(peeked)
-        if header is None:
-            if len(peeked) >= PEEK_SIZE:
-                raise ProxyHeaderError(f"a PROXY protocol header longer than {PEEK_SIZE} bytes")
-            return PARTIAL
-        self.sock.recv(header.length)
+        (take_proxy_header)"""
+        header = take_proxy_header(self.sock)
+        if not isinstance(header, ProxyHeader):
+            return header
         if header.client is not None:
             self.client = header.client
         self.awaiting_proxy_header = False

@@ -111,6 +111,9 @@ class HttpProtocol(asyncio.Protocol):
         self.idle_since = 0.0  # time.monotonic() when it last became idle
         self.fresh = True  # no byte received yet
         self.awaiting_proxy_header = False  # --proxy-protocol: its header comes first
+        # The header read before TLS (TLSListener), and the client it named, if any.
+        self.proxy_header_read = False
+        self.proxy_client: tuple[str, str] | None = None
         self._proxy_header = b""  # the part of it received so far
 
     # --- transport callbacks ---------------------------------------------------------
@@ -123,13 +126,13 @@ class HttpProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client = client_address(transport.get_extra_info("peername"))
+        client = self.proxy_client or client_address(transport.get_extra_info("peername"))
         self.client = (client[0], int(client[1])) if client[1] else None
         host, port = server_address(sock) if sock is not None else ("", "")
         self.address = (host, int(port) if port else None)
         self.peer_trusted = self.server.proxy.trusted(client[0])
-        self.awaiting_proxy_header = self.server.expects_proxy_header(
-            transport.get_extra_info("peername"))
+        self.awaiting_proxy_header = not self.proxy_header_read and \
+            self.server.expects_proxy_header(transport.get_extra_info("peername"))
         head_time = self.cfg.header_timeout
         server_tls = self.server.tls
         if server_tls is not None:

@@ -10,19 +10,30 @@ failure leaves no word. Here each accepted connection counts against
 debug line naming the client. `HttpProtocol` then serves it as any other;
 its head gets what the handshake left of --header-timeout.
 
-Accepting rests as the blocking classes' does (`Acceptor`) when the process
-is out of descriptors.
+With --proxy-protocol, a load balancer's PROXY header comes before the
+handshake: it is read off the socket first, by its own length
+(`take_proxy_header`, as the blocking classes read it), and the client it
+names is the connection's. Accepting rests as the blocking classes' does
+(`Acceptor`) when the process is out of descriptors.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
 from hybrid.logs import error_log as log
+from hybrid.protocol.proxy_protocol import ProxyHeader, ProxyHeaderError
 from hybrid.sockets import client_address
 from hybrid.workers.asgi.connection import Host, HttpProtocol
-from hybrid.workers.blocking import ACCEPT_REST, Acceptor
+from hybrid.workers.blocking import (
+    ACCEPT_REST,
+    PARTIAL,
+    PARTIAL_PAUSE,
+    Acceptor,
+    take_proxy_header,
+)
 
 ACCEPT_BATCH = 64  # connections taken per readiness, at most (others may take the rest)
 
@@ -74,12 +85,48 @@ class TLSListener:
         assert server.tls is not None
         http = HttpProtocol(server)  # (made now: its head's time counts from here)
         try:
+            if server.expects_proxy_header(peer):
+                header = await self._proxy_header(sock)
+                http.proxy_header_read, http.proxy_client = True, header.client
             await server.loop.connect_accepted_socket(
                 lambda: http, sock, ssl=server.tls.context,
                 ssl_handshake_timeout=server.cfg.header_timeout)
-        except (OSError, TimeoutError, EOFError) as exc:
+        except ProxyHeaderError as exc:
+            log.debug("Connection from %s closed: %s", client_address(peer)[0], exc)
+            sock.close()
+        except (OSError, asyncio.TimeoutError, EOFError) as exc:
             log.debug("TLS handshake with %s failed: %s", client_address(peer)[0],
                       str(exc) or type(exc).__name__)
             sock.close()
         finally:
             server.opening -= 1
+
+    async def _proxy_header(self, sock: socket.socket) -> ProxyHeader:
+        """The PROXY protocol header that comes before the handshake (within
+        --header-timeout), taken off the socket by its own length."""
+        loop = self.server.loop
+        deadline = loop.time() + self.server.cfg.header_timeout
+        while True:
+            header = take_proxy_header(sock)
+            if isinstance(header, ProxyHeader):
+                return header
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ProxyHeaderError("no PROXY protocol header within --header-timeout")
+            if header == PARTIAL:
+                await asyncio.sleep(PARTIAL_PAUSE)  # (readable still: waiting would not wait)
+                continue
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _settle, readable)
+            try:
+                await asyncio.wait_for(readable, remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                loop.remove_reader(sock.fileno())
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    """A reader's callback: it may run again before the waiting task removes it."""
+    if not future.done():
+        future.set_result(None)

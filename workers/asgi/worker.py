@@ -70,10 +70,6 @@ class AsgiWorker(Worker):
         elif cfg.threads != DEFAULTS["threads"]:
             log.warning("Worker %d: --threads %d is ignored: the app is ASGI (the asgi class "
                         "runs only a WSGI app on threads)", self.pid, cfg.threads)
-        if self.tls is not None and cfg.proxy_protocol:
-            self.boot_failed("--proxy-protocol with --certfile: the asgi class cannot read the "
-                             "header before its TLS handshake yet; end TLS at the load balancer, "
-                             "or serve a WSGI app with -k thread")
         self._stop = asyncio.Event()
         self._fast_stop = False
         lifespan = Lifespan(self.app, cfg.lifespan)
