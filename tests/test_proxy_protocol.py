@@ -124,3 +124,20 @@ def test_the_header_comes_before_the_tls_handshake(start_server, tmp_path, klass
     wrap = lambda raw: context.wrap_socket(raw, server_hostname="localhost")  # noqa: E731
     header = v1() if version == "v1" else v2()
     assert client_seen(server.port, klass, header, wrap) == CLIENT[0]
+
+
+@pytest.mark.parametrize("klass", ["thread", "asgi"])
+def test_a_silent_connection_of_the_balancer_holds_up_no_other(start_server, tmp_path, klass):
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    server = start_server(APPS[klass], "-k", klass, "--proxy-protocol", "--certfile", str(cert),
+                          "--keyfile", str(key))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    wrap = lambda raw: context.wrap_socket(raw, server_hostname="localhost")  # noqa: E731
+    with socket.create_connection(("127.0.0.1", server.port)):  # (no header, nothing)
+        assert client_seen(server.port, klass, v1(), wrap) == CLIENT[0]
+

@@ -65,7 +65,7 @@ class Host(Server, Protocol):
     limits: Limits
     limit_concurrency: int  # 0: no limit
     tls: ServerTLS | None
-    opening: int  # TLS connections accepted whose handshake is under way
+    opening: set[HttpProtocol]  # TLS connections accepted, their handshake under way
     alive: bool
 
     def expects_proxy_header(self, peer: object) -> bool:
@@ -123,6 +123,7 @@ class HttpProtocol(asyncio.Protocol):
         self.base_context = contextvars.copy_context()
         self.flow = FlowControl(self.transport)
         self.server.connections.add(self)
+        self.server.opening.discard(self)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -140,7 +141,9 @@ class HttpProtocol(asyncio.Protocol):
             self.scheme = "https"
             head_time -= self.server.loop.time() - self.accepted_at
         self._arm_timer(head_time, self._on_head_timeout)
-        if len(self.server.connections) > self.cfg.worker_connections \
+        if not self.server.alive:
+            self.shut_down(abort=False)  # (opened during a stop: a fresh one's grace)
+        elif len(self.server.connections) > self.cfg.worker_connections \
                 and not self.server.make_room():
             # libuv's listener cannot be paused: past the bound, with none idle, refuse.
             self._reject(ProtocolError(503, "too many connections; try again"))
@@ -170,7 +173,7 @@ class HttpProtocol(asyncio.Protocol):
         received = self._proxy_header + data
         try:
             header = parse_proxy_header(received)
-            if header is None and len(received) >= PEEK_SIZE:
+            if (header.length if header is not None else len(received)) > PEEK_SIZE:
                 raise ProxyHeaderError(f"a PROXY protocol header longer than {PEEK_SIZE} bytes")
         except ProxyHeaderError as exc:
             log.debug("Connection from %s closed: %s", client_text(self)[0], exc)

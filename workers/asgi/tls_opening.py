@@ -20,6 +20,7 @@ names is the connection's. Accepting rests as the blocking classes' does
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 
@@ -36,6 +37,7 @@ from hybrid.workers.blocking import (
 )
 
 ACCEPT_BATCH = 64  # connections taken per readiness, at most (others may take the rest)
+MIN_HANDSHAKE_TIME = 0.1  # what a handshake gets when a slow PROXY header used the rest
 
 
 class TLSListener:
@@ -46,66 +48,102 @@ class TLSListener:
         self.listener = listener
         self.acceptor = Acceptor()
         listener.setblocking(False)
+        self.stopped = False
         self._watching = False
-        self._watch()
+        self._tasks: set[asyncio.Task[None]] = set()  # the openings under way
+        self.resume()
 
     def close(self) -> None:
-        """Stop accepting (a graceful stop); connections opening go on."""
+        """Stop accepting for good (a graceful stop); connections opening go on."""
+        self.stopped = True
+        self._pause()
+
+    def abandon(self) -> None:
+        """The stop's time is over: cut the openings still under way."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    def resume(self) -> None:
+        """Watch the listener again, if it rested or was at the bound and may not now."""
+        if not (self._watching or self.stopped or self._full()
+                or self.acceptor.resting(time.monotonic())):
+            self.server.loop.add_reader(self.listener.fileno(), self._accept)
+            self._watching = True
+
+    def _pause(self) -> None:
         if self._watching:
             self.server.loop.remove_reader(self.listener.fileno())
             self._watching = False
 
-    def _watch(self) -> None:
-        self.server.loop.add_reader(self.listener.fileno(), self._accept)
-        self._watching = True
+    def _full(self) -> bool:
+        """At --worker-connections (opening ones counted) with none idle to make room
+        for, or with as many openings as the bound: other workers take the rest
+        (the kernel queues them). A bare TCP connect never closes an idle one."""
+        server = self.server
+        bound = server.cfg.worker_connections
+        return len(server.opening) >= bound or (
+            len(server.connections) + len(server.opening) >= bound
+            and not any(c.idle and not c.closed for c in server.connections))
 
     def _accept(self) -> None:
         server = self.server
         for _ in range(ACCEPT_BATCH):
-            accepted = self.acceptor.accept(self.listener)
+            if self._full():
+                self._pause()  # (resumed as openings end, and by the worker's tick)
+                return
+            try:
+                accepted = self.acceptor.accept(self.listener)
+            except OSError as exc:
+                log.error("Worker %d failed to accept: %s", os.getpid(), exc)
+                accepted = None
+                self.acceptor.rest_until = time.monotonic() + ACCEPT_REST
             if accepted is None:
                 if self.acceptor.resting(time.monotonic()):
-                    self.close()
-                    server.loop.call_later(ACCEPT_REST, self._resume)
+                    self._pause()
+                    server.loop.call_later(ACCEPT_REST, self.resume)
                 return
             sock, peer = accepted
-            if len(server.connections) + server.opening >= server.cfg.worker_connections \
-                    and not server.make_room():
-                sock.close()  # (past the bound, with none idle: no 503 can be said before TLS)
-                continue
-            server.opening += 1
-            server.loop.create_task(self._open(sock, peer))
+            sock.setblocking(False)  # (accept() gives a blocking socket: never on the loop)
+            http = HttpProtocol(server)  # (made now: its head's time counts from here)
+            server.opening.add(http)
+            task = server.loop.create_task(self._open(http, sock, peer))
+            self._tasks.add(task)
+            task.add_done_callback(self._opened)
 
-    def _resume(self) -> None:
-        if self.server.alive and not self._watching:
-            self._watch()
+    def _opened(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.resume()
 
-    async def _open(self, sock: socket.socket, peer: object) -> None:
+    async def _open(self, http: HttpProtocol, sock: socket.socket, peer: object) -> None:
         server = self.server
         assert server.tls is not None
-        http = HttpProtocol(server)  # (made now: its head's time counts from here)
+        loop = server.loop
+        client = client_address(peer)[0]
+        deadline = loop.time() + server.cfg.header_timeout
         try:
             if server.expects_proxy_header(peer):
-                header = await self._proxy_header(sock)
+                try:
+                    header = await self._proxy_header(sock, deadline)
+                except (ProxyHeaderError, OSError) as exc:
+                    log.debug("Connection from %s closed: %s", client, exc)
+                    sock.close()
+                    return
                 http.proxy_header_read, http.proxy_client = True, header.client
-            await server.loop.connect_accepted_socket(
-                lambda: http, sock, ssl=server.tls.context,
-                ssl_handshake_timeout=server.cfg.header_timeout)
-        except ProxyHeaderError as exc:
-            log.debug("Connection from %s closed: %s", client_address(peer)[0], exc)
-            sock.close()
-        except (OSError, asyncio.TimeoutError, EOFError) as exc:
-            log.debug("TLS handshake with %s failed: %s", client_address(peer)[0],
-                      str(exc) or type(exc).__name__)
-            sock.close()
+            try:
+                # From here the transport owns the socket (and closes it on failure).
+                await loop.connect_accepted_socket(
+                    lambda: http, sock, ssl=server.tls.context,
+                    ssl_handshake_timeout=max(deadline - loop.time(), MIN_HANDSHAKE_TIME))
+            except (OSError, asyncio.TimeoutError, EOFError) as exc:
+                log.debug("TLS handshake with %s failed: %s", client,
+                          str(exc) or type(exc).__name__)
         finally:
-            server.opening -= 1
+            server.opening.discard(http)
 
-    async def _proxy_header(self, sock: socket.socket) -> ProxyHeader:
-        """The PROXY protocol header that comes before the handshake (within
-        --header-timeout), taken off the socket by its own length."""
+    async def _proxy_header(self, sock: socket.socket, deadline: float) -> ProxyHeader:
+        """The PROXY protocol header that comes before the handshake (by
+        `deadline`, a loop time), taken off the socket by its own length."""
         loop = self.server.loop
-        deadline = loop.time() + self.server.cfg.header_timeout
         while True:
             header = take_proxy_header(sock)
             if isinstance(header, ProxyHeader):

@@ -58,7 +58,8 @@ class AsgiWorker(Worker):
         self.root_path = cfg.root_path
         self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
-        self.opening = 0
+        self.opening: set[HttpProtocol] = set()
+        self.tls_listeners: list[TLSListener] = []
         self.in_flight = 0
         self.state: dict[str, Any] = {}
 
@@ -83,8 +84,9 @@ class AsgiWorker(Worker):
         loop.add_signal_handler(signal.SIGUSR1, logs.reopen_files)
         if not self.alive:  # a TERM came before the loop took the signals over
             self._stop.set()
-        servers: list[asyncio.AbstractServer | TLSListener] = [
-            TLSListener(self, listener) for listener in self.listeners] if self.tls else [
+        self.tls_listeners = [TLSListener(self, listener)
+                              for listener in self.listeners] if self.tls else []
+        servers: list[asyncio.AbstractServer | TLSListener] = [*self.tls_listeners] or [
             await loop.create_server(lambda: HttpProtocol(self), sock=listener,
                                      backlog=cfg.backlog)
             for listener in self.listeners]
@@ -96,13 +98,16 @@ class AsgiWorker(Worker):
         for connection in list(self.connections):
             connection.shut_down(abort=self._fast_stop)
         deadline = loop.time() + (0 if self._fast_stop else cfg.graceful_timeout)
-        while self.connections and loop.time() < deadline and not self._fast_stop:
+        while (self.connections or self.opening) and loop.time() < deadline \
+                and not self._fast_stop:
             await asyncio.sleep(0.05)
         if not self._fast_stop and (work := self.describe_work()):
             log.warning("Worker %d: --graceful-timeout (%g s) is over; cutting what is still "
                         "running: %s", self.pid, cfg.graceful_timeout, work)
         for connection in list(self.connections):
             connection.shut_down(abort=True)
+        for listener in self.tls_listeners:
+            listener.abandon()
         if not self._fast_stop:
             await lifespan.shutdown(cfg.graceful_timeout)
 
@@ -136,6 +141,8 @@ class AsgiWorker(Worker):
         if self.parent_changed():
             self._on_stop_signal(False)
             return
+        for listener in self.tls_listeners:
+            listener.resume()  # (connections that ended may have made room)
         now = self.loop.time()
         for connection in [c for c in self.connections
                            if c.deadline is not None and c.deadline <= now]:
