@@ -214,3 +214,69 @@ def test_accepting_resumes_after_the_connection_bound_under_load(start_server):
 
     with ThreadPoolExecutor(16) as pool:
         assert set(pool.map(fetch, range(300))) == {200}
+
+
+class Trickle:
+    """Clients that send a POST head, then their body a byte at a time."""
+
+    def __init__(self, port: int, count: int, length: int = 100_000,
+                 pause: float = 0.2) -> None:
+        self.socks = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                      for _ in range(count)]
+        for sock in self.socks:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                         % length)
+        self._stop = threading.Event()
+        self._pause = pause
+        self._thread = threading.Thread(target=self._drip, daemon=True)
+        self._thread.start()
+
+    def _drip(self) -> None:
+        while not self._stop.wait(self._pause):
+            for sock in self.socks:
+                try:
+                    sock.sendall(b"x")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for sock in self.socks:
+            sock.close()
+
+
+def test_slow_uploads_hold_no_thread_and_a_request_beside_them_is_served(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "2", "--body-timeout", "5")
+    slow = Trickle(server.port, 8)  # four times the threads
+    try:
+        for _ in range(3):
+            assert httpx.get(server.url + "/", timeout=5).text == "hello"
+        assert "408" not in server.log()
+    finally:
+        slow.close()
+
+
+def test_a_gathered_body_reaches_the_app_whole(start_server):
+    server = start_server(APP, "-k", "thread")
+    payload = bytes(range(256)) * 1000
+    assert httpx.post(server.url + "/echo", content=payload, timeout=10).content == payload
+
+
+def test_a_body_over_gather_body_is_read_by_the_app_as_it_comes(start_server):
+    server = start_server(APP, "-k", "thread", "--gather-body", "2")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /body-after-start HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                     b"Connection: close\r\n\r\n")
+        raw = b""
+        while b"started\n" not in raw:  # (the app answers before any of the body came)
+            raw += sock.recv(65536)
+    assert raw.startswith(b"HTTP/1.1 200")
+
+
+def test_a_gathered_body_too_slow_to_come_gets_408(start_server):
+    server = start_server(APP, "-k", "thread", "--body-timeout", "1")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        answer = sock.recv(65536)
+    assert split_response(answer)[0] == 408

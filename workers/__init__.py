@@ -55,6 +55,8 @@ USED_ONLY_BY: dict[str, tuple[str, ...]] = {
     "ws_per_message_deflate": ("asgi",),
     "ws_deflate_window_bits": ("asgi",),
     "ws_deflate_mem_level": ("asgi",),
+    "gather_body": ("thread",),
+    "sendfile": ("sync", "thread"),
 }
 """The settings only some registered classes read; given to another, they are
 ignored, and start-up says so."""

@@ -38,6 +38,7 @@ data again. The main thread closes a client only by claiming it the same way.
 
 from __future__ import annotations
 
+import itertools
 import select
 import socket
 import ssl
@@ -51,7 +52,9 @@ from hybrid.metrics import Row
 from hybrid.protocol import (
     LINGER_SECONDS,
     STOP_IDLE_GRACE,
+    BodyPace,
     ConnectionClosed,
+    Data,
     ProtocolError,
     Request,
     RequestParser,
@@ -84,6 +87,11 @@ POLL_TIMEOUT = 0.5
 # blocking call barely delays the requests behind it.
 PROMOTE_AFTER = 0.001
 EVENTS_PER_POLL = 64
+# A body of a known length up to --gather-body is gathered by the poller before
+# the request reaches a thread (a slow client then costs a descriptor and the
+# bytes, not a thread), within GATHER_BUDGET for the worker's bodies in all; a
+# larger one, or one past the budget, is read by the app as it comes.
+GATHER_BUDGET = 64 * 1024 * 1024
 ARMED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
 ARMED_TO_WRITE = select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLONESHOT
 
@@ -103,6 +111,10 @@ class _Client(Connection):
         self.stop_noticed = False  # idle when the worker began to stop: given its grace
         self.fresh = True  # no byte received yet
         self.parked = False  # part of a PROXY protocol header came: looked at again later
+        self.gathering: BodyPace | None = None  # the body is gathered before the request runs
+        self.gathered = 0  # its bytes received so far
+        self.gathered_at = 0.0  # when the last of them came (time.monotonic())
+        self.reserved = 0  # its share of GATHER_BUDGET
         self.closed = False
 
 
@@ -130,6 +142,7 @@ class ThreadWorker(Worker):
         self._following = 0  # threads waiting for the post (under _lock)
         self._calls_block = False  # the last client served took PROMOTE_AFTER or more
         self._fetched: deque[tuple[int, int]] = deque()  # events polled, not yet served
+        self._gather_left = GATHER_BUDGET  # (under _lock)
         for fd, listener in self._listeners.items():
             listener.setblocking(False)
             self._epoll.register(fd, 0)  # disarmed; _pace_accepting arms it
@@ -225,8 +238,10 @@ class ThreadWorker(Worker):
                 self._end_idle(client)
             elif client.idle:
                 self._close(client)  # the keep-alive timeout
-            else:
-                error = client.parser.timeout_error()
+            else:  # a head, or a gathered body, too slow to come
+                pace = client.gathering
+                error = (pace.too_slow() if pace else None) or client.parser.timeout_error()
+                self._end_gathering(client)
                 logs.rejected(client.client[0], error)
                 self.stats.refused(error.status, len(error_body(error.status, error.detail)))
                 self._answer_and_linger(client, error_response(error.status, error.detail))
@@ -504,6 +519,9 @@ class ThreadWorker(Worker):
         """Serve, answer an error, close, or wait for more: whatever the parser says."""
         event = client.pending[0] if client.pending else None
         if isinstance(event, Request):
+            if self._gathering_body(client):
+                self._release(client)
+                return
             # (Stopping does not end a connection whose answer promised it would
             # persist: it turns idle, and the stop's grace and lingering close end it.)
             keep = self._serve_ready_requests(client)
@@ -526,6 +544,48 @@ class ThreadWorker(Worker):
             self._close(client)
         else:
             self._release(client)
+
+    def _gathering_body(self, client: _Client) -> bool:
+        """Whether the request first in `client.pending` waits in the poller for
+        the rest of its body (--gather-body): then its pace is kept as the app's
+        reads would keep it, and its deadline set."""
+        received, complete = 0, False
+        for event in itertools.islice(client.pending, 1, None):
+            if type(event) is not Data:
+                complete = True  # (its end, or an error the app will read)
+                break
+            received += len(event.data)
+        due = None if complete else client.parser.body_to_gather()
+        now = time.monotonic()
+        pace = client.gathering
+        if not due:
+            self._end_gathering(client)
+            return False
+        if pace is None:
+            if due + received > self.cfg.gather_body \
+                    or not self._reserve(client, due + received):
+                return False
+            pace = client.gathering = BodyPace(self.cfg.body_timeout, self.cfg.body_min_rate)
+        else:
+            pace.waited(now - client.gathered_at, received - client.gathered)
+        client.gathered, client.gathered_at = received, now
+        client.deadline = now + pace.allowance()
+        return True
+
+    def _reserve(self, client: _Client, size: int) -> bool:
+        with self._lock:
+            if size > self._gather_left:
+                return False
+            self._gather_left -= size
+            client.reserved = size
+            return True
+
+    def _end_gathering(self, client: _Client) -> None:
+        client.gathering = None
+        if client.reserved:
+            with self._lock:
+                self._gather_left += client.reserved
+                client.reserved = 0
 
     def _serve_ready_requests(self, client: _Client) -> bool:
         """Answer the requests parsed so far, in order; True if the connection stays open."""
@@ -596,6 +656,7 @@ class ThreadWorker(Worker):
             self._close(client)
 
     def _close(self, client: _Client) -> None:
+        self._end_gathering(client)
         with self._lock:
             if client.closed:
                 return

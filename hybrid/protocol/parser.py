@@ -267,6 +267,16 @@ class RequestParser:
 
     # --- the connection's HTTP decisions ----------------------------------------------
 
+    def body_to_gather(self) -> int | None:
+        """Inside a body not complete yet: how many of its bytes are still due, if
+        the server may wait for them before it hands the request over (the thread
+        class does, for small bodies, so that a slow client costs no thread).
+        None when it may not: a chunked body, whose size is unknown, or one the
+        client holds back until the app asks for it (100 Continue)."""
+        if self._continue_due:
+            return None
+        return self.body_remaining
+
     def continue_response(self, response_started: bool) -> bytes:
         """Before the app's first read of an incomplete body: the 100 Continue to
         send, or b"". Due only while the client holds its body back for one (none of
