@@ -10,9 +10,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psutil
 import pytest
 
-from tests.conftest import read_response, split_response, wait_for
+from tests.conftest import read_response, read_until_closed, split_response, wait_for
 
 APP = "tests.apps.basic:app"
 
@@ -280,3 +281,18 @@ def test_a_gathered_body_too_slow_to_come_gets_408(start_server):
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
         answer = sock.recv(65536)
     assert split_response(answer)[0] == 408
+
+
+def test_a_request_sent_whole_is_never_408_for_waiting_on_a_busy_thread(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "1", "--header-timeout", "1")
+    (pid,) = server.wait_workers(1)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as waiting, \
+            ThreadPoolExecutor(1) as pool:
+        wait_for(lambda: len(psutil.Process(pid).net_connections()) >= 2, message="the accept")
+        busy = pool.submit(httpx.get, server.url + "/sleep?s=3", timeout=10)
+        wait_for(lambda: "sleep started" in server.log(), message="the thread to be taken")
+        # Sent whole while the only thread sleeps, past --header-timeout: read once it is free.
+        waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert busy.result().text == "slept"
+        status, _, body = split_response(read_until_closed(waiting))
+    assert (status, body) == (200, b"hello")

@@ -238,6 +238,11 @@ class ThreadWorker(Worker):
                 self._end_idle(client)
             elif client.idle:
                 self._close(client)  # the keep-alive timeout
+            elif bytes_waiting(client.sock):
+                # What it sent waits unread: every thread was busy, which is no
+                # delay of the client's. It is served once a thread is free.
+                client.deadline = now + self.cfg.header_timeout
+                self._release(client)
             else:  # a head, or a gathered body, too slow to come
                 pace = client.gathering
                 error = (pace.too_slow() if pace else None) or client.parser.timeout_error()
@@ -549,8 +554,11 @@ class ThreadWorker(Worker):
         """Whether the request first in `client.pending` waits in the poller for
         the rest of its body (--gather-body): then its pace is kept as the app's
         reads would keep it, and its deadline set."""
+        pending = client.pending
+        if client.gathering is None and len(pending) > 1 and type(pending[1]) is not Data:
+            return False  # (no body, the common case: decided at once)
         received, complete = 0, False
-        for event in itertools.islice(client.pending, 1, None):
+        for event in itertools.islice(pending, 1, None):
             if type(event) is not Data:
                 complete = True  # (its end, or an error the app will read)
                 break
