@@ -206,6 +206,15 @@ def run_hybrid(*args: str, cwd: Path | None = None, env: dict[str, str] | None =
                           capture_output=True, text=True, timeout=timeout)
 
 
+def one_line_error(*flags: str) -> str:
+    """The one line `hybrid run` of the test app with `flags` fails with (exit 1)."""
+    done = run_hybrid("run", "tests.apps.basic:app", "--bind", "127.0.0.1:0", *flags)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
 def launch(app: str, *flags: str, workdir: Path, env: dict[str, str] | None = None) -> Server:
     """Start a server outside the function-scoped fixture (for module-scoped ones)."""
     port = free_port()

@@ -15,7 +15,7 @@ import pytest
 from hybrid import cli, config, logs, peers
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.protocol import ResponseFramer, set_server_fields
-from tests.conftest import free_port, run_hybrid, wait_for
+from tests.conftest import free_port, one_line_error, run_hybrid, wait_for
 
 
 def parsed(*argv: str) -> config.Config:
@@ -191,11 +191,8 @@ def test_env_and_env_file_reach_the_app(start_server, tmp_path):
 def test_a_broken_env_file_is_one_line(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("NOT A LINE\n")
-    done = run_hybrid("run", "tests.apps.basic:app", "--bind", "127.0.0.1:0", "--env-file",
-                      str(env_file))
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
-        f"hybrid: error: --env-file: {str(env_file)!r} line 1: expected NAME=VALUE"]
+    assert one_line_error("--env-file", str(env_file)) == \
+        f"hybrid: error: --env-file: {str(env_file)!r} line 1: expected NAME=VALUE"
 
 
 def test_capture_output_puts_the_apps_prints_in_the_error_log(start_server, tmp_path):
@@ -230,10 +227,7 @@ def test_a_log_config_dict_keeps_the_loggers_it_does_not_name():
 def test_a_log_config_that_fails_is_one_line(tmp_path):
     broken = tmp_path / "logging.ini"
     broken.write_text("[loggers]\nkeys=nothing\n")
-    done = run_hybrid("run", "tests.apps.basic:app", "--bind", "127.0.0.1:0", "--log-config",
-                      str(broken))
-    assert done.returncode == 1
-    assert len(done.stderr.strip().splitlines()) == 1 and "--log-config" in done.stderr
+    assert "--log-config" in one_line_error("--log-config", str(broken))
 
 
 def test_the_process_titles_name_the_app(start_server):

@@ -109,9 +109,8 @@ def test_other_peers_are_served_as_they_are_and_cannot_send_a_header(start_serve
         assert split_response(read_until_closed(sock))[0] == 400
 
 
-@pytest.mark.parametrize("klass", APPS)
-@pytest.mark.parametrize("version", ["v1", "v2"])
-def test_the_header_comes_before_the_tls_handshake(start_server, tmp_path, klass, version):
+def start_tls_behind_a_balancer(start_server, tmp_path, klass):
+    """A server with --proxy-protocol over TLS, and a wrap() for its clients."""
     ca = trustme.CA()
     issued = ca.issue_cert("localhost")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -121,23 +120,19 @@ def test_the_header_comes_before_the_tls_handshake(start_server, tmp_path, klass
                           "--keyfile", str(key))
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    wrap = lambda raw: context.wrap_socket(raw, server_hostname="localhost")  # noqa: E731
+    return server, lambda raw: context.wrap_socket(raw, server_hostname="localhost")
+
+
+@pytest.mark.parametrize("klass", APPS)
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_header_comes_before_the_tls_handshake(start_server, tmp_path, klass, version):
+    server, wrap = start_tls_behind_a_balancer(start_server, tmp_path, klass)
     header = v1() if version == "v1" else v2()
     assert client_seen(server.port, klass, header, wrap) == CLIENT[0]
 
 
 @pytest.mark.parametrize("klass", ["thread", "asgi"])
 def test_a_silent_connection_of_the_balancer_holds_up_no_other(start_server, tmp_path, klass):
-    ca = trustme.CA()
-    issued = ca.issue_cert("localhost")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    issued.cert_chain_pems[0].write_to_path(str(cert))
-    issued.private_key_pem.write_to_path(str(key))
-    server = start_server(APPS[klass], "-k", klass, "--proxy-protocol", "--certfile", str(cert),
-                          "--keyfile", str(key))
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    wrap = lambda raw: context.wrap_socket(raw, server_hostname="localhost")  # noqa: E731
+    server, wrap = start_tls_behind_a_balancer(start_server, tmp_path, klass)
     with socket.create_connection(("127.0.0.1", server.port)):  # (no header, nothing)
         assert client_seen(server.port, klass, v1(), wrap) == CLIENT[0]
-

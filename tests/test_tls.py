@@ -25,7 +25,13 @@ from hybrid.cli import build_parser
 from hybrid.config import ConfigError
 from hybrid.tls import distinguished_name, wsgi_environ
 
-from tests.conftest import read_response, read_until_closed, run_hybrid, split_response, wait_for
+from tests.conftest import (
+    one_line_error,
+    read_response,
+    read_until_closed,
+    split_response,
+    wait_for,
+)
 
 # (worker class, app): the bridge is a WSGI app on the asgi class.
 SERVED = {
@@ -377,14 +383,6 @@ def test_a_reload_with_a_broken_certificate_keeps_the_running_workers(start_serv
     wait_for(lambda: "Reload aborted" in server.log(), message="the reload to be refused")
     assert "--certfile / --keyfile" in server.log()
     assert same_certificate(served_certificate(server.port, certs), before)
-
-
-def one_line_error(*flags: str) -> str:
-    done = run_hybrid("run", "tests.apps.basic:app", "--bind", "127.0.0.1:0", *flags)
-    assert done.returncode == 1, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 def test_a_missing_certificate_file_is_one_line(certs, tmp_path):
