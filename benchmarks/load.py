@@ -18,6 +18,7 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group tls   # HTTPS keep-alive, one ECDSA P-256 certificate
     python benchmarks/load.py --group asgi --pin   # one core for the servers, one for wrk
     python benchmarks/load.py --group asgi --close # a new connection per request
+    python benchmarks/load.py --group asgi-accept --close [--connections 1]
     python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
                                                    # checkout (git worktree add /tmp/old REV)
 
@@ -183,6 +184,15 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
         Server("granian asgi", granian("starlette_json", "asgi")),
     ]),
     "tls": _tls(),
+    # The asgi class's two ways of accepting (workers/asgi/listener.py): libuv's,
+    # and its own, which a descriptor limit under a burst of queued connections
+    # selects from the start. Meant for --close, where accepting is in every request.
+    "asgi-accept": ("hybrid asgi", [
+        Server("hybrid asgi", hybrid("asgi_plaintext", "-k", "asgi")),
+        Server("hybrid asgi accepting itself", [
+            shutil.which("prlimit") or "/usr/bin/prlimit", "--nofile=2000",
+            *hybrid("asgi_plaintext", "-k", "asgi")]),
+    ]),
     "sync": ("gunicorn sync", [
         Server("hybrid sync", hybrid("wsgi_plaintext", "-k", "sync")),
         Server("gunicorn sync", gunicorn("wsgi_plaintext", "-k", "sync")),

@@ -384,8 +384,8 @@ class Config:
         1000, "--worker-connections", parse=_positive_int, metavar="N",
         help="most open connections per worker (thread and asgi classes); at the bound "
              "a new client takes the place of the longest-idle keep-alive connection, and "
-             "while none is idle the thread class stops accepting and the asgi class "
-             "answers 503")
+             "while none is idle the worker stops accepting (the kernel queues the rest "
+             "for any worker)")
     keep_alive: float = setting(
         5.0, "--keep-alive", "--timeout-keep-alive", parse=_positive_seconds, metavar="SECONDS",
         help="close a kept-alive connection idle this long")

@@ -17,7 +17,6 @@ from websockets.sync.client import connect
 from tests.conftest import (
     launch,
     raw_exchange,
-    read_response,
     run_hybrid,
     split_response,
     wait_for,
@@ -224,28 +223,6 @@ def test_limit_concurrency_answers_503_beyond_it(start_server):
     assert httpx.get(srv.url + "/", timeout=10).status_code == 503
     slow.join()
     assert httpx.get(srv.url + "/", timeout=10).status_code == 200
-
-
-def test_past_the_connection_bound_with_none_idle_a_new_client_gets_503(start_server):
-    srv = start_server(APP, "-k", "asgi", "-w", "1", "--worker-connections", "2")
-    busy = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(2)]
-    try:
-        for sock in busy:  # a head begun: not idle
-            sock.sendall(b"GET / HTTP/1.1\r\n")
-        wait_for(lambda: _open_connections(srv) == 2, message="both connections open")
-        status, headers, _ = split_response(raw_exchange(srv.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-        assert (status, headers.get("connection")) == (503, "close")
-        for sock in busy:
-            sock.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
-            assert split_response(read_response(sock))[0] == 200
-    finally:
-        for sock in busy:
-            sock.close()
-
-
-def _open_connections(srv) -> int:
-    (pid,) = srv.worker_pids()
-    return sum(1 for c in psutil.Process(pid).net_connections("tcp") if c.status == "ESTABLISHED")
 
 
 def test_asyncio_loop_serves_too(start_server):

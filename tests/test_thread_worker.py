@@ -90,8 +90,10 @@ def test_idle_keep_alive_connection_is_closed(start_server):
         assert sock.recv(65536) == b""  # closed by the server once idle
 
 
-def test_connection_bound_holds_and_every_connection_is_served(start_server):
-    server = start_server(APP, "-k", "thread", "-w", "1", "--worker-connections", "5")
+@pytest.mark.parametrize(("worker_class", "app"), [
+    ("thread", APP), ("asgi", "tests.apps.asgi_basic:app")])
+def test_connection_bound_holds_and_every_connection_is_served(start_server, worker_class, app):
+    server = start_server(app, "-k", worker_class, "-w", "1", "--worker-connections", "5")
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(5)]
     extra = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(5)]
     try:

@@ -65,8 +65,17 @@ class Host(Server, Protocol):
     limits: Limits
     limit_concurrency: int  # 0: no limit
     tls: ServerTLS | None
-    opening: set[HttpProtocol]  # TLS connections accepted, their handshake under way
+    opening: set[HttpProtocol]  # connections accepted here, not made yet (TLS: handshaking)
     alive: bool
+    descriptor_watch: int  # a connection's descriptor from which the worker is near a bound
+    connection_watch: int  # as many connections, from which it is
+
+    def near_a_bound(self, descriptor: int) -> None:
+        """Connections come close to --worker-connections or to the descriptor
+        limit: the listeners accept themselves (see workers.asgi.listener)."""
+
+    def connection_ended(self) -> None:
+        """A connection closed: a listener paused at the bound may go on."""
 
     def expects_proxy_header(self, peer: object) -> bool:
         """Whether a connection from `peer` begins with a PROXY protocol header."""
@@ -111,7 +120,7 @@ class HttpProtocol(asyncio.Protocol):
         self.idle_since = 0.0  # time.monotonic() when it last became idle
         self.fresh = True  # no byte received yet
         self.awaiting_proxy_header = False  # --proxy-protocol: its header comes first
-        # The header read before TLS (TLSListener), and the client it named, if any.
+        # The header read before TLS (listener.Listener), and the client it named, if any.
         self.proxy_header_read = False
         self.proxy_client: tuple[str, str] | None = None
         self._proxy_header = b""  # the part of it received so far
@@ -125,6 +134,9 @@ class HttpProtocol(asyncio.Protocol):
         self.server.connections.add(self)
         self.server.opening.discard(self)
         sock = transport.get_extra_info("socket")
+        if sock is not None and (sock.fileno() >= self.server.descriptor_watch
+                                 or len(self.server.connections) >= self.server.connection_watch):
+            self.server.near_a_bound(sock.fileno())
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = self.proxy_client or client_address(transport.get_extra_info("peername"))
@@ -145,7 +157,7 @@ class HttpProtocol(asyncio.Protocol):
             self.shut_down(abort=False)  # (opened during a stop: a fresh one's grace)
         elif len(self.server.connections) > self.cfg.worker_connections \
                 and not self.server.make_room():
-            # libuv's listener cannot be paused: past the bound, with none idle, refuse.
+            # Past the bound (libuv accepted a burst at once), with none idle: refuse.
             self._reject(ProtocolError(503, "too many connections; try again"))
 
     def data_received(self, data: bytes) -> None:
@@ -210,6 +222,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.connections.discard(self)
+        self.server.connection_ended()
         self._cancel_timer()
         self.flow.connection_lost()
         for cycle in (self.active, self.receiving, *self.waiting, self.websocket):

@@ -26,7 +26,14 @@ from hybrid.loader import app_interface
 from hybrid.logs import error_log as log
 from hybrid.workers.asgi.connection import HttpProtocol
 from hybrid.workers.asgi.lifespan import Lifespan
-from hybrid.workers.asgi.tls_opening import TLSListener
+from hybrid.workers.asgi.listener import (
+    CONNECTION_MARGIN,
+    DESCRIPTOR_MARGIN,
+    Listener,
+    descriptor_limit,
+    open_descriptors,
+    queue_length,
+)
 from hybrid.workers.base import Worker
 
 
@@ -59,7 +66,14 @@ class AsgiWorker(Worker):
         self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
         self.opening: set[HttpProtocol] = set()
-        self.tls_listeners: list[TLSListener] = []
+        self.accepting: list[Listener] = []
+        # Connections from these (a descriptor number, a count) on are near a bound
+        # where the listeners accept themselves (see workers.asgi.listener).
+        self.descriptor_limit = descriptor_limit()
+        self.descriptor_watch = self.descriptor_limit - queue_length(cfg.backlog) \
+            - DESCRIPTOR_MARGIN
+        self.connection_watch = max(1, cfg.worker_connections - CONNECTION_MARGIN)
+        self.descriptors_short = False
         self.in_flight = 0
         self.state: dict[str, Any] = {}
 
@@ -84,17 +98,17 @@ class AsgiWorker(Worker):
         loop.add_signal_handler(signal.SIGUSR1, logs.reopen_files)
         if not self.alive:  # a TERM came before the loop took the signals over
             self._stop.set()
-        self.tls_listeners = [TLSListener(self, listener)
-                              for listener in self.listeners] if self.tls else []
-        servers: list[asyncio.AbstractServer | TLSListener] = [*self.tls_listeners] or [
-            await loop.create_server(lambda: HttpProtocol(self), sock=listener,
-                                     backlog=cfg.backlog)
-            for listener in self.listeners]
+        if self.tls is None and (held := open_descriptors()) >= self.descriptor_watch:
+            self._short_of_descriptors(held)
+        own = self.tls is not None or self.descriptors_short
+        self.accepting = [Listener(self, listener, own=own) for listener in self.listeners]
+        for accepting in self.accepting:
+            await accepting.start()
         self.report_ready()
         self._tick()
         await self._stop.wait()
-        for server in servers:
-            server.close()
+        for accepting in self.accepting:
+            accepting.close()
         for connection in list(self.connections):
             connection.shut_down(abort=self._fast_stop)
         deadline = loop.time() + (0 if self._fast_stop else cfg.graceful_timeout)
@@ -106,8 +120,8 @@ class AsgiWorker(Worker):
                         "running: %s", self.pid, cfg.graceful_timeout, work)
         for connection in list(self.connections):
             connection.shut_down(abort=True)
-        for listener in self.tls_listeners:
-            listener.abandon()
+        for accepting in self.accepting:
+            accepting.abandon()
         if not self._fast_stop:
             await lifespan.shutdown(cfg.graceful_timeout)
 
@@ -120,6 +134,25 @@ class AsgiWorker(Worker):
         longest.close_idle()
         self.connection_reused()
         return True
+
+    def near_a_bound(self, descriptor: int) -> None:
+        if descriptor >= self.descriptor_watch and not self.descriptors_short:
+            self._short_of_descriptors(descriptor + 1)  # (the lowest free one was taken)
+        for accepting in self.accepting:
+            accepting.accept_here()
+
+    def _short_of_descriptors(self, held: int) -> None:
+        self.descriptors_short = True
+        log.info("Worker %d holds %d of its %d descriptors (ulimit -n), within a burst of "
+                 "queued connections (%d, --backlog) and %d of the limit: it accepts "
+                 "connections itself from now on, to pause when out of descriptors "
+                 "rather than reset connections", self.pid, held, self.descriptor_limit,
+                 queue_length(self.cfg.backlog), DESCRIPTOR_MARGIN)
+
+    def connection_ended(self) -> None:
+        for accepting in self.accepting:
+            if accepting.own:
+                accepting.resume()
 
     def describe_work(self) -> str:
         return ", ".join(c.active.request.summary() for c in self.connections
@@ -141,8 +174,12 @@ class AsgiWorker(Worker):
         if self.parent_changed():
             self._on_stop_signal(False)
             return
-        for listener in self.tls_listeners:
-            listener.resume()  # (connections that ended may have made room)
+        far_from_bounds = not self.descriptors_short and self.tls is None \
+            and len(self.connections) < self.cfg.worker_connections // 2
+        for accepting in self.accepting:
+            if far_from_bounds:
+                accepting.accept_by_libuv()
+            accepting.resume()  # (after a rest)
         now = self.loop.time()
         for connection in [c for c in self.connections
                            if c.deadline is not None and c.deadline <= now]:
