@@ -32,6 +32,9 @@ from load import Server, granian, hybrid, start, stop, uvicorn  # noqa: E402
 
 GRACE = 1.0  # seconds for the server to settle once every connection is open
 PATIENCE = 5.0  # seconds one connection may take to be answered; then the server is full
+BUDGET = 180.0  # seconds the N connections may take to open in all; then the figure is
+# what was held by then (uvicorn's WebSockets open more slowly one after the other:
+# here 500 in 28 s, the next 500 in 73 s, where hybrid and granian take about 1 s each)
 BIG = "20000"  # a --worker-connections above any N this script opens
 
 
@@ -78,14 +81,19 @@ async def measure(server: Server, kind: str, count: int) -> float | str:
     """KiB per connection, or what stopped the server from holding `count`."""
     before = resident(server)
     held: list = []
+    started = time.monotonic()
     try:
         if kind == "http":
-            await hold_http(server.port, count, held)
+            opening = hold_http(server.port, count, held)
         else:
-            await hold_websockets(server.port, count, "deflate" if kind == "ws-deflate" else None,
-                                  held)
+            opening = hold_websockets(server.port, count,
+                                      "deflate" if kind == "ws-deflate" else None, held)
+        await asyncio.wait_for(opening, BUDGET)
     except (OSError, asyncio.TimeoutError, Exception) as error:  # noqa: B014 (websockets' own)
-        return f"held {len(held) - 1} of {count} ({type(error).__name__})"
+        grown = resident(server) - before
+        per = f", {grown / max(len(held), 1) / 1024:.1f} KiB each" if held else ""
+        return (f"held {len(held)} of {count} in {time.monotonic() - started:.0f} s"
+                f"{per} ({type(error).__name__})")
     finally:
         await asyncio.sleep(GRACE)
         grown = resident(server) - before

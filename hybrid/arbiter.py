@@ -36,6 +36,7 @@ import errno
 import grp
 import os
 import pwd
+import resource
 import select
 import signal
 import socket
@@ -80,6 +81,7 @@ EARLY_CRASH_WINDOW = 5.0
 in a row make the arbiter wait longer and longer before the next fork (0.1 s,
 doubling, up to MAX_SPAWN_BACKOFF) instead of forking in a loop."""
 MIB = 1024 * 1024
+MAX_DESCRIPTORS = 1 << 20  # the soft limit set under an unlimited hard one (Linux's nr_open)
 
 SIGNAL_NAMES: dict[int, str] = {
     signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
@@ -209,6 +211,7 @@ class Arbiter:
         passed = os.environ.pop(upgrade.CONTROL_FD_VARIABLE, "")
         if cfg.umask is not None:
             os.umask(cfg.umask)
+        _raise_descriptor_limit()
         self.identity = _identity(cfg.user, cfg.group)
         if self.identity is not None and os.geteuid() != 0 \
                 and self.identity != (os.geteuid(), os.getegid()):
@@ -1022,3 +1025,22 @@ def _remove_pidfile(path: str, pid: int) -> None:
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             log.warning("cannot remove pid file %s: %s", path, exc.strerror)
+
+
+def _raise_descriptor_limit() -> None:
+    """Raise the soft limit on open descriptors to the hard one (Go's runtime does
+    the same): the soft limit, often 1024 (systemd's default), is there for
+    programs that use select() (hybrid does only on the arbiter's few, low-numbered
+    descriptors), and a worker that holds
+    connections needs the room (the asgi class accepts through libuv only while
+    far from it: see workers.asgi.listener)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else MAX_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("Could not raise the descriptor limit from %d: %s", soft, exc)
+            return
+        log.info("Raised the limit on open descriptors from %d to %d (ulimit -n; the hard "
+                 "limit)", soft, target)

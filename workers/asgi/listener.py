@@ -9,17 +9,19 @@ is told. So near a bound the listener accepts connections itself instead
 (`add_reader`, the blocking classes' `Acceptor`):
 
 * within a burst of the descriptor limit (RLIMIT_NOFILE less what the
-  kernel may queue, min(--backlog, somaxconn), and DESCRIPTOR_MARGIN): from
-  the start when the limit is that low, else from the first connection
-  whose descriptor number says so (the kernel hands out the lowest free
-  one, so descriptor N means N are taken). Out of descriptors, accepting
-  rests ACCEPT_REST and says so once; the kernel queues the rest. This
-  lasts as long as the worker.
+  kernel may queue on every listener, min(--backlog, somaxconn) each, and
+  DESCRIPTOR_MARGIN): from the start when the limit is that low, else from
+  the first connection whose descriptor number says so (the kernel hands
+  out the lowest free one, so descriptor N means N are taken), or the
+  worker's probe once a second (descriptors the app takes make no
+  connection). Out of descriptors, accepting rests ACCEPT_REST and says so
+  once; the kernel queues the rest. This lasts as long as the worker.
 * within CONNECTION_MARGIN of --worker-connections: each connection counts
-  from its accept, and accepting pauses while the bound is reached with
-  none idle to close in its place (other workers take the rest), and
-  resumes as connections end. libuv's accepting comes back once the
-  connections are down to half the bound.
+  from its accept, and accepting pauses while the bound is reached with no
+  idle connection left to close in a new one's place (other workers take
+  the rest), and resumes as connections end. libuv's accepting comes back
+  once the connections are down to half that mark, HAND_BACK_INTERVAL
+  after the switch at the soonest.
 
 Accepting in Python costs a task per connection, which sets the transport
 up two loop turns later: 30% fewer connections a second for one client at
@@ -62,6 +64,7 @@ ACCEPT_BATCH = 64  # connections taken per readiness, at most (others may take t
 MIN_HANDSHAKE_TIME = 0.1  # what a handshake gets when a slow PROXY header used the rest
 DESCRIPTOR_MARGIN = 64  # descriptors kept beyond a burst for the app and the worker
 CONNECTION_MARGIN = 64  # connections below --worker-connections where counting begins
+HAND_BACK_INTERVAL = 10.0  # seconds accepting stays here at least, once it came here
 
 
 def queue_length(backlog: int) -> int:
@@ -97,7 +100,8 @@ class Listener:
         self.stopped = False
         self.own = False  # accepting here (else libuv's server does)
         self._fast: asyncio.AbstractServer | None = None
-        self._switching: asyncio.Task[None] | None = None
+        self._switching: asyncio.Task[None] | None = None  # libuv's server being made
+        self._switched_at = -HAND_BACK_INTERVAL
         self._watching = False
         self._tasks: set[asyncio.Task[None]] = set()  # the openings under way
         if own:
@@ -109,14 +113,15 @@ class Listener:
             await self._start_fast()
 
     def close(self) -> None:
-        """Stop accepting for good (a graceful stop); connections opening go on."""
+        """Stop accepting for good (a graceful stop); connections opening go on.
+        The socket is closed too: under --reuse-port it is this worker's own, and
+        the kernel would go on queueing connections on it for nobody."""
         self.stopped = True
-        if self._switching is not None:
-            self._switching.cancel()
         if self._fast is not None:
             self._fast.close()
             self._fast = None
         self._pause()
+        self.sock.close()
 
     def abandon(self) -> None:
         """The stop's time is over: cut the openings still under way."""
@@ -128,28 +133,48 @@ class Listener:
         if self.own or self.stopped:
             return
         self.own = True
-        if self._switching is not None:
-            self._switching.cancel()
-            self._switching = None
+        self._switched_at = time.monotonic()
         if self._fast is not None:
             self._fast.close()
             self._fast = None
-        self.resume()
+        self.resume()  # (a switch to libuv under way closes its server when it is made)
 
     def accept_by_libuv(self) -> None:
-        """Hand accepting back to libuv (plain listeners, far from every bound)."""
-        if not self.own or self.stopped or self._switching is not None:
+        """Hand accepting back to libuv (plain listeners, far from every bound); not
+        while accepting rests, and not sooner than HAND_BACK_INTERVAL after a switch."""
+        now = time.monotonic()
+        if not self.own or self.stopped or self._switching is not None \
+                or self.server.tls is not None or self.acceptor.resting(now) \
+                or now - self._switched_at < HAND_BACK_INTERVAL:
             return
         self.own = False
+        self._switched_at = now
         self._pause()
         self._switching = self.server.loop.create_task(self._start_fast())
 
     async def _start_fast(self) -> None:
         # A duplicate, because closing libuv's server closes the socket it was given.
-        self._fast = await self.server.loop.create_server(
-            lambda: HttpProtocol(self.server), sock=self.sock.dup(),
-            backlog=self.server.cfg.backlog)
-        self._switching = None
+        try:
+            sock = self.sock.dup()
+            try:
+                fast = await self.server.loop.create_server(
+                    lambda: HttpProtocol(self.server), sock=sock,
+                    backlog=self.server.cfg.backlog)
+            except BaseException:
+                sock.close()
+                raise
+        except OSError as exc:
+            log.warning("Worker %d cannot hand accepting to the loop (%s); it accepts "
+                        "connections itself", os.getpid(), exc)
+            self.own = True
+            self.resume()
+            return
+        finally:
+            self._switching = None
+        if self.own or self.stopped:
+            fast.close()  # (superseded while it was made)
+        else:
+            self._fast = fast
 
     def resume(self) -> None:
         """Watch the listener again, if it rested or was at the bound and may not now."""
@@ -164,14 +189,18 @@ class Listener:
             self._watching = False
 
     def _full(self) -> bool:
-        """At --worker-connections (opening ones counted) with none idle to make room
-        for, or with as many openings as the bound: other workers take the rest
-        (the kernel queues them). A bare TCP connect never closes an idle one."""
+        """At --worker-connections, counting connections from their accept, with no
+        idle one left to close for each accepted past the bound (it is closed
+        when the new connection is made: after the TLS handshake, if any), or
+        with as many openings as the bound: other workers take the rest (the
+        kernel queues them)."""
         server = self.server
         bound = server.cfg.worker_connections
-        return len(server.opening) >= bound or (
-            len(server.connections) + len(server.opening) >= bound
-            and not any(c.idle and not c.closed for c in server.connections))
+        held = len(server.connections) + len(server.opening)
+        if held < bound:
+            return False
+        return len(server.opening) >= bound or held >= bound + sum(
+            1 for c in server.connections if c.idle and not c.closed)
 
     def _accept(self) -> None:
         server = self.server

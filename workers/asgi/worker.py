@@ -14,6 +14,8 @@ then runs the lifespan shutdown.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import signal
 import time
 from typing import Any
@@ -70,8 +72,9 @@ class AsgiWorker(Worker):
         # Connections from these (a descriptor number, a count) on are near a bound
         # where the listeners accept themselves (see workers.asgi.listener).
         self.descriptor_limit = descriptor_limit()
-        self.descriptor_watch = self.descriptor_limit - queue_length(cfg.backlog) \
-            - DESCRIPTOR_MARGIN
+        # (a burst may come on every listener at once)
+        self.descriptor_watch = self.descriptor_limit - DESCRIPTOR_MARGIN \
+            - queue_length(cfg.backlog) * len(self.listeners)
         self.connection_watch = max(1, cfg.worker_connections - CONNECTION_MARGIN)
         self.descriptors_short = False
         self.in_flight = 0
@@ -136,18 +139,33 @@ class AsgiWorker(Worker):
         return True
 
     def near_a_bound(self, descriptor: int) -> None:
-        if descriptor >= self.descriptor_watch and not self.descriptors_short:
+        if descriptor >= self.descriptor_watch and not self.descriptors_short \
+                and self.tls is None:  # (TLS listeners accept here anyway)
             self._short_of_descriptors(descriptor + 1)  # (the lowest free one was taken)
         for accepting in self.accepting:
             accepting.accept_here()
 
     def _short_of_descriptors(self, held: int) -> None:
         self.descriptors_short = True
-        log.info("Worker %d holds %d of its %d descriptors (ulimit -n), within a burst of "
-                 "queued connections (%d, --backlog) and %d of the limit: it accepts "
-                 "connections itself from now on, to pause when out of descriptors "
+        log.info("Worker %d holds at least %d of its %d descriptors (ulimit -n), within a burst of "
+                 "queued connections (%d per listener, --backlog) and %d of the limit: it "
+                 "accepts connections itself from now on, to pause when out of descriptors "
                  "rather than reset connections", self.pid, held, self.descriptor_limit,
                  queue_length(self.cfg.backlog), DESCRIPTOR_MARGIN)
+
+    def _probe_descriptors(self) -> None:
+        """Descriptors the app takes are seen by no connection: the lowest free one
+        says, once a second, whether those below the watch are all taken."""
+        try:
+            lowest_free = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+            self.near_a_bound(self.descriptor_limit)
+            return
+        os.close(lowest_free)
+        if lowest_free >= self.descriptor_watch:
+            self.near_a_bound(lowest_free)
 
     def connection_ended(self) -> None:
         for accepting in self.accepting:
@@ -174,8 +192,10 @@ class AsgiWorker(Worker):
         if self.parent_changed():
             self._on_stop_signal(False)
             return
+        if not self.descriptors_short and self.tls is None:
+            self._probe_descriptors()
         far_from_bounds = not self.descriptors_short and self.tls is None \
-            and len(self.connections) < self.cfg.worker_connections // 2
+            and len(self.connections) < self.connection_watch // 2
         for accepting in self.accepting:
             if far_from_bounds:
                 accepting.accept_by_libuv()
