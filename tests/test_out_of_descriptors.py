@@ -79,6 +79,26 @@ def test_asgi_accepts_itself_once_connections_near_the_descriptor_limit(tmp_path
         assert proc.wait(30) == 0, log_path.read_text()
 
 
+def test_the_soft_descriptor_limit_is_raised_to_the_hard_one(tmp_path: Path):
+    port = free_port()
+    with open(tmp_path / "hybrid.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hybrid", "run", "tests.apps.basic:app", "-k", "thread",
+             "--bind", f"127.0.0.1:{port}"],
+            cwd=tmp_path, env=child_env(None), stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, 2 * LIMIT)))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(url), message="the server to serve")
+        worker = psutil.Process(int(httpx.get(url + "/pid").text))
+        assert worker.rlimit(psutil.RLIMIT_NOFILE) == (2 * LIMIT, 2 * LIMIT)
+        assert f"Raised the limit on open descriptors from {LIMIT} to {2 * LIMIT}" in \
+            (tmp_path / "hybrid.log").read_text()
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+
+
 def _served_once_descriptors_are_free(tmp_path: Path, port: int) -> None:
     """Take every free descriptor of the worker for HOLD seconds; a client that
     connects meanwhile is served afterwards, and the worker neither spun nor said
