@@ -28,6 +28,10 @@ log = logging.getLogger("hybrid.error")
 SERVER_SOFTWARE = f"hybrid/{__version__}"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _UNPREFIXED = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
+_ENVIRON_KEYS: dict[bytes, str] = {}
+"""Field names seen, and their environ keys: each is worked out once per process
+(at most _ENVIRON_KEYS_MAX names are kept, so random names cost no memory)."""
+_ENVIRON_KEYS_MAX = 1024
 
 
 class BodyReadError(OSError):
@@ -199,6 +203,21 @@ def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
                     multithread=True, tls=scope.get("extensions", {}).get("tls"))
 
 
+def _environ_key(name: bytes) -> str:
+    """The environ key of a field (PEP 3333: HTTP_ and upper case, but CONTENT_TYPE
+    and CONTENT_LENGTH bare); "" for a name with "_": "X_Forwarded_For" and
+    "X-Forwarded-For" would both become HTTP_X_FORWARDED_FOR, so the spelling a
+    proxy may not strip is dropped."""
+    if b"_" in name:
+        key = ""
+    else:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        key = _UNPREFIXED.get(key, key)
+    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
 def _latin1(text: str) -> str:
     """A decoded str as PEP 3333 wants it: its UTF-8 bytes, one char per byte."""
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
@@ -240,19 +259,20 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
         "wsgi.run_once": False,
         "wsgi.file_wrapper": FileWrapper,
     }
+    keys = _ENVIRON_KEYS
     for name, value in headers:
-        if b"_" in name:
-            # "X_Forwarded_For" and "X-Forwarded-For" would both become
-            # HTTP_X_FORWARDED_FOR: drop the spelling a proxy may not strip.
+        key = keys.get(name)
+        if key is None:
+            key = _environ_key(name)
+        if not key:
             continue
-        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-        text = value.decode("latin-1")
-        if key in _UNPREFIXED:
-            environ[_UNPREFIXED[key]] = text
-        elif key in environ:
-            environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
+        if key in environ:
+            if key in _UNPREFIXED.values():
+                environ[key] = value.decode("latin-1")
+            else:
+                environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + value.decode("latin-1")
         else:
-            environ[key] = text
+            environ[key] = value.decode("latin-1")
     if tls is not None:
         environ.update(wsgi_environ(tls))
     host = environ.get("HTTP_HOST")

@@ -8,6 +8,7 @@ import pytest
 
 from hybrid.protocol import Request
 from hybrid.workers.blocking import FramingResponder
+from hybrid import wsgi
 from hybrid.wsgi import BodyReadError, InputStream, build_environ, run
 
 
@@ -77,6 +78,25 @@ def serve(app, request=REQUEST):
 def test_server_name_and_port_come_from_host():
     environ = build_environ(REQUEST, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("example.com", "81")
+
+
+def test_header_keys_are_remembered_for_a_bounded_number_of_names():
+    names = [b"x-random-%d" % n for n in range(2 * wsgi._ENVIRON_KEYS_MAX)]
+    request = REQUEST._replace(headers=[*REQUEST.headers, *((name, b"v") for name in names)])
+    environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
+    assert environ["HTTP_X_RANDOM_2047"] == "v"  # (past the bound: worked out, not kept)
+    assert len(wsgi._ENVIRON_KEYS) <= wsgi._ENVIRON_KEYS_MAX
+
+
+def test_repeated_fields_combine_and_content_fields_are_bare():
+    request = REQUEST._replace(headers=[
+        *REQUEST.headers, (b"accept", b"a"), (b"accept", b"b"), (b"cookie", b"c=1"),
+        (b"cookie", b"d=2"), (b"content-length", b"5"), (b"content-length", b"5"),
+        (b"x_forwarded_for", b"spoofed")])
+    environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
+    assert (environ["HTTP_ACCEPT"], environ["HTTP_COOKIE"]) == ("a,b", "c=1; d=2")
+    assert environ["CONTENT_LENGTH"] == "5" and "HTTP_CONTENT_LENGTH" not in environ
+    assert "HTTP_X_FORWARDED_FOR" not in environ
 
 
 def test_second_start_response_without_exc_info_is_an_error():

@@ -125,8 +125,8 @@ _FORBIDDEN_TRAILERS = frozenset({
 # 400 (Host and Content-Length have rules of their own).
 _SINGLETONS = frozenset({b"content-type", b"authorization", b"proxy-authorization"})
 _END_NO_TRAILERS = EndOfMessage(())
-# Request(...) runs a Python-level __new__; this builds the same tuple in C.
-_new_request = tuple.__new__
+# Request(...) and Data(...) run a Python-level __new__; this builds the same tuples in C.
+_new_event = tuple.__new__
 _HASH = ord("#")
 # Any method but CONNECT frames a request the same way (RFC 9112 section 6).
 _STAND_IN = b"GET"
@@ -152,7 +152,7 @@ class RequestParser:
     __slots__ = ("limits", "_head_limit", "_max_target", "_max_line", "_max_field_line", "_max_fields",
                  "_method", "_method_read", "_events", "_state", "_failed",
                  "_buffer", "_llhttp", "_llhttp_idle", "_fed", "_head_seen", "_remaining",
-                 "_body_size", "_feed_size", "_careful", "_in_head", "_upgrade", "_target",
+                 "_body_size", "_body_limit", "_feed_size", "_read", "_careful", "_in_head", "_upgrade", "_target",
                  "_headers", "_hosts", "_valid_host", "_lengths", "_codings",
                  "_expect_continue", "_continue_due", "_forwarded", "_trailers",
                  "_trailer_bytes", "_singletons", "__weakref__")
@@ -180,6 +180,8 @@ class RequestParser:
         self._remaining = 0  # body bytes still due
         self._body_size = 0
         self._feed_size = 0  # size of the bytes llhttp is parsing now
+        self._read = b""  # fast path: the bytes llhttp is parsing now
+        self._body_limit = limits.body
         self._careful = False  # llhttp is fed by the careful path (else by the fast one)
         self._in_head = False
         self._upgrade = False
@@ -342,6 +344,7 @@ class RequestParser:
         if parser is None:
             parser = self._llhttp = httptools.HttpRequestParser(self)
         self._feed_size = len(data)
+        self._read = data
         first = len(self._events)
         try:
             parser.feed_data(data)
@@ -616,7 +619,7 @@ class RequestParser:
 
     def _count_body(self, size: int) -> None:
         self._body_size += size
-        if self.limits.body and self._body_size > self.limits.body:
+        if self._body_limit and self._body_size > self._body_limit:
             raise ProtocolError(413, f"request body larger than {self.limits.body} bytes")
 
     def _fail(self, error: ProtocolError) -> None:
@@ -645,6 +648,10 @@ class RequestParser:
     def on_header(self, name: bytes, value: bytes) -> None:
         # Called for every field of every request: the common fields are
         # handled inline, as a second Python call costs more than their work.
+        lowered = _PLAIN_NAMES.get(name)
+        if lowered is not None:  # a common field the core leaves alone, as commonly spelt
+            self._headers.append((lowered, value.rstrip(b" \t")))
+            return
         name = name.lower()
         value = value.rstrip(b" \t")  # llhttp strips leading whitespace only
         self._headers.append((name, value))
@@ -691,7 +698,15 @@ class RequestParser:
             # A smaller whole head cannot break these limits; a split one may
             # have begun in a read whose bytes the careful path did not count.
             self._check_large_head(headers)
-        version = parser.get_http_version()
+        if self._events or self._careful:
+            version = parser.get_http_version()
+        else:
+            # The read's first message (a rare leading CRLF aside): its request line
+            # is the read's first line; a version cut out of it costs less than asking.
+            # (With its space: "GET /xHTTP/1.1" is an HTTP/0.9 line to llhttp.)
+            read = self._read
+            end = read.find(b"\r\n")
+            version = _VERSIONS.get(read[end - 9:end]) or parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1")
         hosts = self._hosts
@@ -702,7 +717,8 @@ class RequestParser:
             raise ProtocolError(400, "a field that is not a list was sent twice")
         method = self._method
         if method is None:
-            method = parser.get_method().decode("ascii")
+            raw_method = parser.get_method()
+            method = _METHOD_NAMES.get(raw_method) or raw_method.decode("ascii")
         else:
             self._method = None
         target = self._target[0] if len(self._target) == 1 else b"".join(self._target)
@@ -720,7 +736,8 @@ class RequestParser:
             body_state = self._frame_body(version)
         elif not lengths:
             body_state = _HEAD
-        elif len(lengths) == 1 and lengths[0].isdigit() and len(lengths[0]) <= 18 and not self.limits.body:
+        elif len(lengths) == 1 and lengths[0].isdigit() and len(lengths[0]) <= 18 \
+                and not self._body_limit:
             # The common case inline: one plain length and no body limit.
             self._remaining = int(lengths[0])
             body_state = _LENGTH if self._remaining else _HEAD
@@ -734,7 +751,7 @@ class RequestParser:
             raise _HandOver
         self._upgrade = upgrade
         expect_continue = self._continue_due = self._expect_continue and version == "1.1"
-        self._events.append(_new_request(Request, (
+        self._events.append(_new_event(Request, (
             method, target, path, query, version, headers, parser.should_keep_alive(),
             expect_continue, upgrade, self._forwarded)))
         if not self._careful:
@@ -756,7 +773,7 @@ class RequestParser:
     def on_body(self, body: bytes) -> None:
         self._remaining -= len(body)
         self._continue_due = False  # the client did not wait for it
-        self._events.append(Data(body))
+        self._events.append(_new_event(Data, (body,)))
 
     def on_message_complete(self) -> None:
         self._llhttp_idle = True
@@ -815,6 +832,21 @@ _FIELD_HANDLERS: dict[bytes, Callable[[RequestParser, bytes], None]] = {
 }
 # The fields on_header looks at: these, and those it handles itself.
 _SPECIAL_FIELDS = frozenset({b"host", b"content-length", *_SINGLETONS, *_FIELD_HANDLERS})
+# Common fields the core does not look at, as browsers and clients spell them, and
+# their lower-case names: one lookup instead of lower-casing and a membership test.
+_PLAIN_NAMES = {spelling: name.lower() for name in (
+    b"User-Agent", b"Accept", b"Accept-Encoding", b"Accept-Language", b"Connection",
+    b"Cookie", b"Referer", b"Origin", b"Cache-Control", b"Pragma", b"Upgrade-Insecure-Requests",
+    b"Sec-Fetch-Site", b"Sec-Fetch-Mode", b"Sec-Fetch-User", b"Sec-Fetch-Dest", b"Sec-Ch-Ua",
+    b"Sec-Ch-Ua-Mobile", b"Sec-Ch-Ua-Platform", b"DNT", b"Priority", b"If-None-Match",
+    b"If-Modified-Since", b"X-Requested-With", b"X-Request-Id", b"X-Real-Ip",
+    b"Keep-Alive", b"Upgrade", b"Sec-WebSocket-Key", b"Sec-WebSocket-Version",
+    b"Sec-WebSocket-Extensions", b"Sec-WebSocket-Protocol", b"Range", b"TE",
+) for spelling in (name, name.lower())}
+assert not _SPECIAL_FIELDS.intersection(_PLAIN_NAMES.values())
+_VERSIONS = {b" HTTP/1.1": "1.1", b" HTTP/1.0": "1.0"}
+_METHOD_NAMES = {method.encode(): method for method in (
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")}
 
 
 class _MessageCount:
