@@ -29,9 +29,11 @@ SERVER_SOFTWARE = f"hybrid/{__version__}"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _UNPREFIXED = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
 _ENVIRON_KEYS: dict[bytes, str] = {}
-"""Field names seen, and their environ keys: each is worked out once per process
-(at most _ENVIRON_KEYS_MAX names are kept, so random names cost no memory)."""
+"""Field names seen, and their environ keys: each is worked out once per process.
+Only names up to _ENVIRON_NAME_MAX bytes are kept, _ENVIRON_KEYS_MAX at most, so
+a client sending random names holds at most ~100 KiB of it."""
 _ENVIRON_KEYS_MAX = 1024
+_ENVIRON_NAME_MAX = 40
 
 
 class BodyReadError(OSError):
@@ -213,7 +215,8 @@ def _environ_key(name: bytes) -> str:
     else:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
         key = _UNPREFIXED.get(key, key)
-    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
+    if type(name) is bytes and len(name) <= _ENVIRON_NAME_MAX \
+            and len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
         _ENVIRON_KEYS[name] = key
     return key
 
@@ -261,7 +264,10 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
     }
     keys = _ENVIRON_KEYS
     for name, value in headers:
-        key = keys.get(name)
+        try:
+            key = keys.get(name)
+        except TypeError:  # (a bytearray name, from a scope some middleware made)
+            key = None
         if key is None:
             key = _environ_key(name)
         if not key:

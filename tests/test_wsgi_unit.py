@@ -80,12 +80,28 @@ def test_server_name_and_port_come_from_host():
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("example.com", "81")
 
 
-def test_header_keys_are_remembered_for_a_bounded_number_of_names():
+def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):
+    monkeypatch.setattr(wsgi, "_ENVIRON_KEYS", {})
     names = [b"x-random-%d" % n for n in range(2 * wsgi._ENVIRON_KEYS_MAX)]
     request = REQUEST._replace(headers=[*REQUEST.headers, *((name, b"v") for name in names)])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
     assert environ["HTTP_X_RANDOM_2047"] == "v"  # (past the bound: worked out, not kept)
     assert len(wsgi._ENVIRON_KEYS) <= wsgi._ENVIRON_KEYS_MAX
+
+
+def test_long_header_names_are_not_remembered(monkeypatch):
+    monkeypatch.setattr(wsgi, "_ENVIRON_KEYS", {})
+    name = b"x-" + b"n" * wsgi._ENVIRON_NAME_MAX
+    request = REQUEST._replace(headers=[*REQUEST.headers, (name, b"v")])
+    environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
+    assert environ["HTTP_X_" + "N" * wsgi._ENVIRON_NAME_MAX] == "v"
+    assert name not in wsgi._ENVIRON_KEYS
+
+
+def test_a_bytearray_header_name_from_a_scope_is_read_like_bytes():
+    request = REQUEST._replace(headers=[*REQUEST.headers, (bytearray(b"accept"), b"a")])
+    environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
+    assert environ["HTTP_ACCEPT"] == "a"
 
 
 def test_repeated_fields_combine_and_content_fields_are_bare():
