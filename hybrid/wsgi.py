@@ -28,6 +28,7 @@ log = logging.getLogger("hybrid.error")
 SERVER_SOFTWARE = f"hybrid/{__version__}"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _UNPREFIXED = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
+_BARE_KEYS = frozenset(_UNPREFIXED.values())  # set, never combined, when repeated
 _ENVIRON_KEYS: dict[bytes, str] = {}
 """Field names seen, and their environ keys: each is worked out once per process.
 Only names up to _ENVIRON_NAME_MAX bytes are kept, _ENVIRON_KEYS_MAX at most, so
@@ -273,7 +274,7 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
         if not key:
             continue
         if key in environ:
-            if key in _UNPREFIXED.values():
+            if key in _BARE_KEYS:
                 environ[key] = value.decode("latin-1")
             else:
                 environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + value.decode("latin-1")

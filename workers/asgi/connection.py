@@ -134,9 +134,10 @@ class HttpProtocol(asyncio.Protocol):
         self.server.connections.add(self)
         self.server.opening.discard(self)
         sock = transport.get_extra_info("socket")
-        if sock is not None and (sock.fileno() >= self.server.descriptor_watch
-                                 or len(self.server.connections) >= self.server.connection_watch):
-            self.server.near_a_bound(sock.fileno())
+        server = self.server
+        if sock is not None and ((descriptor := sock.fileno()) >= server.descriptor_watch
+                                 or len(server.connections) >= server.connection_watch):
+            server.near_a_bound(descriptor)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = self.proxy_client or client_address(transport.get_extra_info("peername"))

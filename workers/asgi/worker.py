@@ -194,7 +194,8 @@ class AsgiWorker(Worker):
             return
         if not self.descriptors_short and self.tls is None:
             self._probe_descriptors()
-        far_from_bounds = not self.descriptors_short and self.tls is None \
+        # (a TLS listener stays accepting here: Listener.accept_by_libuv says no)
+        far_from_bounds = not self.descriptors_short \
             and len(self.connections) < self.connection_watch // 2
         for accepting in self.accepting:
             if far_from_bounds:
