@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import apps  # noqa: E402
 from hybrid.config import Config  # noqa: E402
+from hybrid.metrics import Counters  # noqa: E402
 from hybrid.workers.asgi.connection import HttpProtocol  # noqa: E402
 from hybrid.workers.asgi.worker import AsgiWorker  # noqa: E402
 
@@ -48,6 +49,9 @@ class _Socket:
 
     def getsockname(self) -> str:
         return "/tmp/bench.sock"
+
+    def fileno(self) -> int:
+        return 10  # far from the descriptor limit: libuv accepts
 
 
 class MemoryTransport:
@@ -76,7 +80,8 @@ class MemoryTransport:
 async def measure(app: Any, rounds: int, repeats: int) -> list[float]:
     """Microseconds per request, one figure per repeat."""
     worker = AsgiWorker(age=0, ppid=0, listeners=[], cfg=Config(app="benchmarks.apps:x"),
-                        heartbeat=None, status=None, app=app)  # type: ignore[arg-type]
+                        heartbeat=None, status=None, counters=Counters(rows=0),  # type: ignore[arg-type]
+                        app=app)
     worker.prepare(asyncio.get_running_loop())
     connections = []
     for _ in range(CONNECTIONS):

@@ -35,6 +35,11 @@ Only names up to _ENVIRON_NAME_MAX bytes are kept, _ENVIRON_KEYS_MAX at most, so
 a client sending random names holds at most ~100 KiB of it."""
 _ENVIRON_KEYS_MAX = 1024
 _ENVIRON_NAME_MAX = 40
+_STATUSES: dict[str, tuple[int, bytes]] = {}
+"""Status lines apps gave, parsed: an app gives a few, and each is parsed once
+per process (only lines up to _STATUS_MAX characters, _STATUSES_MAX at most)."""
+_STATUSES_MAX = 256
+_STATUS_MAX = 64
 
 
 class BodyReadError(OSError):
@@ -421,8 +426,15 @@ class _Response:
                 exc_info = None
         elif self.headers is not None:
             raise AssertionError("start_response() called a second time without exc_info")
-        self.status, self.reason = _parse_status(status)
-        self.headers = [_encode_header(header) for header in headers]
+        self.status, self.reason = (type(status) is str and _STATUSES.get(status)) \
+            or _parse_status(status)
+        try:
+            self.headers = [(name.encode("latin-1"), value.encode("latin-1"))
+                            for name, value in headers]
+        except (AttributeError, TypeError, ValueError):
+            # Not a list of str pairs: say which pair (a str that Latin-1 cannot
+            # encode raises UnicodeEncodeError, a ValueError, as it is).
+            self.headers = [_encode_header(header) for header in headers]
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -485,9 +497,12 @@ class _Response:
         self._send(b"", last=True)
 
     def _add_content_length(self, length: int) -> None:
-        assert self.headers is not None
-        if not any(name.lower() == b"content-length" for name, _ in self.headers):
-            self.headers.append((b"Content-Length", b"%d" % length))
+        headers = self.headers
+        assert headers is not None
+        for name, _ in headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                return
+        headers.append((b"Content-Length", b"%d" % length))
 
 
 def _parse_status(status: str) -> tuple[int, bytes]:
@@ -496,7 +511,10 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     code, _, reason = status.partition(" ")
     if len(code) != 3 or not code.isdigit():
         raise LocalProtocolError(f"invalid status {status!r}")
-    return int(code), reason.strip().encode("latin-1")
+    parsed = int(code), reason.strip().encode("latin-1")
+    if type(status) is str and len(status) <= _STATUS_MAX and len(_STATUSES) < _STATUSES_MAX:
+        _STATUSES[status] = parsed
+    return parsed
 
 
 def _encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:

@@ -298,3 +298,58 @@ def test_a_request_sent_whole_is_never_408_for_waiting_on_a_busy_thread(start_se
         assert busy.result().text == "slept"
         status, _, body = split_response(read_until_closed(waiting))
     assert (status, body) == (200, b"hello")
+
+
+# --- a plain socket is watched edge-triggered: no arrival may go unreported --------
+
+def _bodies(sock: socket.socket, count: int) -> list[bytes]:
+    """The bodies of the next `count` Content-Length-framed responses."""
+    data, bodies = b"", []
+    while len(bodies) < count:
+        head, found, rest = data.partition(b"\r\n\r\n")
+        length = int(split_response(head + found)[1]["content-length"]) if found else -1
+        if 0 <= length <= len(rest):
+            bodies.append(rest[:length])
+            data = rest[length:]
+            continue
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {len(bodies)} of {count} responses"
+        data += chunk
+    return bodies
+
+
+def test_requests_sent_while_the_app_runs_are_answered_in_order(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "2")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(b"GET /sleep?s=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: "sleep started" in server.log(), message="the call to begin")
+        for i in range(3):  # each arrives while the other thread leads and polls
+            sock.sendall(b"GET /environ/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+        answers = _bodies(sock, 4)
+    assert answers[0] == b"slept"
+    for i, body in enumerate(answers[1:]):
+        assert b'"PATH_INFO": "/environ/%d"' % i in body
+
+
+def test_pipelined_requests_longer_than_one_read_are_all_answered(start_server):
+    server = start_server(APP, "-k", "thread")
+    padding = b"p" * 1000
+    requests = b"".join(b"GET /environ/%d HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % (i, padding)
+                        for i in range(300))  # ~310 KB: several reads' worth, sent at once
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock, \
+            ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(sock.sendall, requests)
+        bodies = _bodies(sock, 300)
+        sending.result()
+    for i, body in enumerate(bodies):
+        assert b'"PATH_INFO": "/environ/%d"' % i in body
+
+
+def test_a_body_longer_than_one_read_and_the_request_after_it_are_both_answered(start_server):
+    server = start_server(APP, "-k", "thread")
+    payload = b"b" * 300_000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" % (len(payload), payload))
+        echoed, after = _bodies(sock, 2)
+    assert (len(echoed), after) == (len(payload), b"hello")

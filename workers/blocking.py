@@ -338,11 +338,27 @@ class Connection:
                 pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
         return pending.popleft()
 
+    def bodiless(self) -> bool:
+        """Whether the request just taken from `pending` has no body (most have
+        none: its end is parsed with its head)."""
+        pending = self.pending
+        return bool(pending) and type(pending[0]) is EndOfMessage
+
+    def body_input(self, cfg: Config) -> wsgi.InputStream:
+        """`wsgi.input` for the request just taken from `pending`, read as the
+        app asks, at the pace --body-timeout and --body-min-rate allow."""
+        self.responding = False
+        if self.bodiless():
+            # Nothing to wait for, pace or skip.
+            self.pending.popleft()
+            self.body_done = True
+            return wsgi.InputStream(_no_body)
+        self.body_done = False
+        return wsgi.InputStream(self.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate)))
+
     def body_receiver(self, pace: BodyPace) -> Callable[[], bytes]:
         """The `receive()` behind wsgi.input; sends 100 Continue before the first
         read when the parser says one is due; `pace` times its waits."""
-        self.body_done = False
-        self.responding = False
 
         def receive() -> bytes:
             if self.body_done:
@@ -370,6 +386,26 @@ class Connection:
             raise wsgi.BodyReadError(400, "unexpected end of the request")
 
         return receive
+
+    def send(self, data: bytes) -> None:
+        """Write a piece of the answer (the app's thread), unless --request-timeout passed."""
+        with self.write_lock:
+            if self.timed_out:
+                raise TimeoutError("--request-timeout passed")
+            self.responding = True  # no interim response once the final one has begun
+            send_all(self.sock, data, self.write_timeout)
+
+    def sendfile(self, file: IO[bytes], count: int | None) -> int:
+        """Send `count` bytes of `file` (None: to its end) from where it stands."""
+        sock = self.sock
+        with self.write_lock:
+            if self.timed_out:
+                raise TimeoutError("--request-timeout passed")
+            sock.settimeout(self.write_timeout)  # socket.sendfile refuses non-blocking sockets
+            try:
+                return sock.sendfile(file, file.tell(), count)
+            finally:
+                sock.setblocking(False)
 
     def may_persist(self) -> bool:
         """Asked when the response head is written: may the connection outlive it?"""
@@ -446,31 +482,10 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
             conn.peer_trusted = proxy.trusted(conn.client[0])
         client, scheme = proxy.resolve(request.headers, client, scheme, conn.peer_trusted)
     access_log.prepare(request)
-    environ = wsgi.build_environ(
-        request, wsgi.InputStream(conn.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate))),
-        server=conn.server, client=client, url_scheme=scheme, root_path=cfg.root_path,
-        multithread=multithread, tls=conn.tls)
-    sock = conn.sock
-    write_timeout = conn.write_timeout
-
-    def send(data: bytes) -> None:
-        with conn.write_lock:
-            if conn.timed_out:
-                raise TimeoutError("--request-timeout passed")
-            conn.responding = True  # no interim response once the final one has begun
-            send_all(sock, data, write_timeout)
-
-    def sendfile(file: IO[bytes], count: int | None) -> int:
-        with conn.write_lock:
-            if conn.timed_out:
-                raise TimeoutError("--request-timeout passed")
-            sock.settimeout(write_timeout)  # socket.sendfile refuses non-blocking sockets
-            try:
-                return sock.sendfile(file, file.tell(), count)
-            finally:
-                sock.setblocking(False)
-
-    responder = FramingResponder(request, send, sendfile if cfg.sendfile else None,
+    environ = wsgi.build_environ(request, conn.body_input(cfg), server=conn.server, client=client,
+                                 url_scheme=scheme, root_path=cfg.root_path,
+                                 multithread=multithread, tls=conn.tls)
+    responder = FramingResponder(request, conn.send, conn.sendfile if cfg.sendfile else None,
                                  keep_alive=keep_alive,
                                  may_persist=conn.may_persist)
     if hooked is None:
@@ -481,6 +496,10 @@ def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
     conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent,
                             time.perf_counter() - started)
     return outcome
+
+
+def _no_body() -> bytes:
+    return b""
 
 
 def _run_hooked(app: WSGIApp, environ: dict[str, Any], responder: FramingResponder,

@@ -92,8 +92,19 @@ EVENTS_PER_POLL = 64
 # bytes, not a thread), within GATHER_BUDGET for the worker's bodies in all; a
 # larger one, or one past the budget, is read by the app as it comes.
 GATHER_BUDGET = 64 * 1024 * 1024
+# A listener, or a TLS client, is armed one-shot: an event disarms it, and its
+# owner arms it again when done (OpenSSL may hold what the kernel no longer
+# shows, so readiness is looked at anew each time).
 ARMED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
 ARMED_TO_WRITE = select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLONESHOT
+# A plain client is watched edge-triggered, for good: each arrival of bytes is
+# one event, and a request served needs no system call to re-arm its socket.
+WATCHED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+# A plain client whose event came while a thread owns it: no more events until
+# the owner is done (a one-shot with nothing armed: a hang-up is reported once,
+# never again and again while the app runs).
+MUTED = select.EPOLLONESHOT
+_ENDED = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 
 
 class _Client(Connection):
@@ -116,12 +127,21 @@ class _Client(Connection):
         self.gathered_at = 0.0  # when the last of them came (time.monotonic())
         self.reserved = 0  # its share of GATHER_BUDGET
         self.closed = False
+        # Watched edge-triggered (plain), or armed one-shot (TLS): see WATCHED.
+        self.edge = tls is None
+        self.armed = WATCHED if self.edge else ARMED
+        self.muted = False  # an event came while owned: MUTED until released (under _lock)
+        # Bytes may wait in the socket that no event will report: more than one read
+        # took, or what a request body's reads left (its owner looks again when done).
+        self.unread = False
 
 
 class ThreadWorker(Worker):
     """Serves WSGI on a pool of threads, with keep-alive and pipelining."""
 
-    def run(self) -> None:
+    def prepare(self) -> None:
+        """What the worker's threads share, set up before any runs (a benchmark
+        drives the request path of a prepared worker directly)."""
         cfg = self.cfg
         self.limits = cfg.request_limits()
         self.threads = cfg.threads
@@ -147,6 +167,10 @@ class ThreadWorker(Worker):
             listener.setblocking(False)
             self._epoll.register(fd, 0)  # disarmed; _pace_accepting arms it
         self._pace_accepting()
+
+    def run(self) -> None:
+        cfg = self.cfg
+        self.prepare()
         pool = [threading.Thread(target=self._pool_thread, args=(self.counters.row(1 + n),),
                                  name=f"hybrid-request-{n}", daemon=True)
                 for n in range(self.threads)]
@@ -226,7 +250,7 @@ class ThreadWorker(Worker):
             parked = [c for c in self._clients.values() if c.parked and not c.busy]
         for client in parked:
             client.parked = False
-            self._release(client)
+            self._release(client, recheck=True)
         for client in due:
             if client.lingering:
                 self._close(client)  # the drain is over
@@ -242,7 +266,7 @@ class ThreadWorker(Worker):
                 # What it sent waits unread: every thread was busy, which is no
                 # delay of the client's. It is served once a thread is free.
                 client.deadline = now + self.cfg.header_timeout
-                self._release(client)
+                self._release(client, recheck=True)
             else:  # a head, or a gathered body, too slow to come
                 pace = client.gathering
                 error = (pace.too_slow() if pace else None) or client.parser.timeout_error()
@@ -250,7 +274,7 @@ class ThreadWorker(Worker):
                 logs.rejected(client.client[0], error)
                 self.stats.refused(error.status, len(error_body(error.status, error.detail)))
                 self._answer_and_linger(client, error_response(error.status, error.detail))
-                self._release(client)
+                self._release(client, recheck=True)
 
     def _stop_when_drained(self) -> bool:
         """Graceful stop: stop accepting; True once no connection is left.
@@ -343,7 +367,7 @@ class ThreadWorker(Worker):
                 except OSError:
                     return  # the epoll set was closed at exit
                 continue
-            fd, _ = fetched.popleft()
+            fd, events = fetched.popleft()
             listener = listeners.get(fd)
             now = time.monotonic()
             if listener is not None:
@@ -353,11 +377,11 @@ class ThreadWorker(Worker):
                 with self._lock:
                     self._leader = None
                     self._vacancy.notify()
-                self._serve_event(fd, stats, now)
+                self._serve_event(fd, events, stats, now)
                 return
             else:
                 self._leading_since = now
-                self._serve_event(fd, stats, now)
+                self._serve_event(fd, events, stats, now)
             with self._lock:
                 if self._leader is not me:
                     return  # promoted out while serving: the new leader has `fetched`
@@ -373,14 +397,25 @@ class ThreadWorker(Worker):
                 # _pace_accepting arm it again.
                 self._accepting = False
 
-    def _serve_event(self, fd: int, stats: Row, started: float) -> None:
-        """Serve what a client's event says (taken at `started`, a monotonic
-        reading), and note whether that blocked."""
+    def _serve_event(self, fd: int, events: int, stats: Row, started: float) -> None:
+        """Serve what a client's event (`events`, as epoll gave them) says, taken
+        at `started` (a monotonic reading), and note whether that blocked."""
         with self._lock:
             client = self._clients.get(fd)
-            if client is None or client.busy:
+            if client is None:
+                return
+            if client.busy:
+                # Its owner looks again when done. Until then, quiet: a client
+                # sending on while the app runs would wake the leader each time.
+                if client.edge and not client.muted:
+                    client.muted = True
+                    self._epoll.modify(fd, MUTED)
                 return
             client.busy = True
+            if events & _ENDED and client.edge:
+                # The client's end had come when the event was made: after the bytes
+                # read now, it comes with no event of its own.
+                client.unread = True
         client.stats = stats
         try:
             self._on_readable(client)
@@ -415,7 +450,7 @@ class ThreadWorker(Worker):
                     self.wake()  # the main thread now watches the leader closely
                 self._clients[client.fd] = client
                 reused = self._claim_longest_idle() if full else None
-            self._epoll.register(client.fd, ARMED)
+            self._epoll.register(client.fd, client.armed)
             if reused is not None:
                 self._make_room(reused)  # (a moment over the bound, for the new one)
         with self._lock:
@@ -437,7 +472,7 @@ class ThreadWorker(Worker):
         if bytes_waiting(client.sock):
             # A request is coming: it is served, not closed (nor claimed again).
             self._expect_request(client)
-            self._release(client)
+            self._release(client, recheck=True)
             return
         self.connection_reused()
         self._close(client)
@@ -450,7 +485,7 @@ class ThreadWorker(Worker):
             self._expect_request(client)
         else:
             self._linger(client)
-        self._release(client)
+        self._release(client, recheck=True)
 
     def _expect_request(self, client: _Client) -> None:
         """An idle connection's next request has begun: its head has --header-timeout."""
@@ -481,6 +516,8 @@ class ThreadWorker(Worker):
                 self._close(client)
             return
         client.fresh = False
+        if len(data) == RECV_SIZE and client.edge:
+            client.unread = True
         if client.idle and data:
             self._expect_request(client)
         client.stats.received(len(data))
@@ -601,6 +638,8 @@ class ThreadWorker(Worker):
         while client.pending and isinstance(client.pending[0], Request):
             request = client.pending.popleft()
             assert isinstance(request, Request)
+            if not client.bodiless():
+                client.unread = True  # the reads of its body may leave bytes no event reports
             started = time.perf_counter()
             self._in_flight[client] = (time.monotonic(), request)
             try:
@@ -653,15 +692,28 @@ class ThreadWorker(Worker):
 
     # --- either side, on a client it owns --------------------------------------------
 
-    def _release(self, client: _Client, events: int = ARMED) -> None:
-        """Give the client back to the epoll set, armed for its next bytes (or
-        for `events`: TLS may have to write before it can read on)."""
+    def _release(self, client: _Client, events: int = 0, recheck: bool = False) -> None:
+        """Give the client back: its owner is done with it for now.
+
+        A TLS client is armed again, for `events` if given (TLS may have to
+        write before it can read on). A plain one, watched for every arrival,
+        is looked at again only where an arrival may have gone unreported:
+        it was muted while owned, bytes may wait unread, or `recheck` (the
+        main thread's claims, and a PROXY header looked at later).
+        """
         with self._lock:
             client.busy = False
-        try:
-            self._epoll.modify(client.fd, events)
-        except OSError:
-            self._close(client)
+            if client.edge and not (client.muted or client.unread or recheck or events):
+                return
+            client.muted = client.unread = False
+            try:
+                # (Under the lock: once it is free, another thread may claim and
+                # close the client, and a new one may get its descriptor.)
+                self._epoll.modify(client.fd, events or client.armed)
+                return
+            except OSError:
+                pass
+        self._close(client)
 
     def _close(self, client: _Client) -> None:
         self._end_gathering(client)
