@@ -40,6 +40,11 @@ _STATUSES: dict[str, tuple[int, bytes]] = {}
 per process (only lines up to _STATUS_MAX characters, _STATUSES_MAX at most)."""
 _STATUSES_MAX = 256
 _STATUS_MAX = 64
+_HOSTS: dict[tuple[str, str], tuple[str, str]] = {}
+"""Host fields (and the scheme) seen, as SERVER_NAME and SERVER_PORT: a server is
+named a few ways, each split once per process (bounded as above)."""
+_HOSTS_MAX = 256
+_HOST_MAX = 100
 
 
 class BodyReadError(OSError):
@@ -169,7 +174,8 @@ def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[st
     client addressed it). `tls`: a TLS connection's facts, as the ASGI TLS
     extension holds them (`hybrid.tls.describe`).
     """
-    path = unquote_to_bytes(request.path).decode("latin-1")
+    raw = request.path
+    path = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
     return _environ(request.method, request.http_version, path, request.query, request.headers,
                     server=server, client=client, url_scheme=url_scheme,
                     script_name=root_path, raw_uri=request.target.decode("latin-1"),
@@ -288,9 +294,18 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
     if tls is not None:
         environ.update(wsgi_environ(tls))
     host = environ.get("HTTP_HOST")
-    default_port = _DEFAULT_PORTS.get(url_scheme, "80")
-    server_name, port = _split_host(host, default_port) if host else server
-    environ["SERVER_NAME"], environ["SERVER_PORT"] = server_name, port or default_port
+    if host:
+        split = _HOSTS.get((host, url_scheme))
+        if split is None:
+            default_port = _DEFAULT_PORTS.get(url_scheme, "80")
+            server_name, port = _split_host(host, default_port)
+            split = server_name, port or default_port
+            if len(host) <= _HOST_MAX and len(_HOSTS) < _HOSTS_MAX:
+                _HOSTS[host, url_scheme] = split
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = split
+    else:
+        environ["SERVER_NAME"] = server[0]
+        environ["SERVER_PORT"] = server[1] or _DEFAULT_PORTS.get(url_scheme, "80")
     return environ
 
 

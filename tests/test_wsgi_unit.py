@@ -80,6 +80,56 @@ def test_server_name_and_port_come_from_host():
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("example.com", "81")
 
 
+def _environ_for_host(host: bytes, scheme: str = "http") -> dict:
+    request = REQUEST._replace(headers=[(b"host", host)])
+    return build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"),
+                         url_scheme=scheme)
+
+
+def test_a_host_seen_before_names_the_server_as_the_first_time(monkeypatch):
+    monkeypatch.setattr(wsgi, "_HOSTS", {})
+    for _ in range(2):
+        environ = _environ_for_host(b"[::1]:")
+        assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("[::1]", "80")
+
+
+def test_the_same_host_under_another_scheme_gets_that_schemes_port(monkeypatch):
+    monkeypatch.setattr(wsgi, "_HOSTS", {})
+    assert _environ_for_host(b"example.com")["SERVER_PORT"] == "80"
+    assert _environ_for_host(b"example.com", "https")["SERVER_PORT"] == "443"
+
+
+def test_hosts_are_remembered_for_a_bounded_number_of_names(monkeypatch):
+    monkeypatch.setattr(wsgi, "_HOSTS", {})
+    for n in range(2 * wsgi._HOSTS_MAX):
+        assert _environ_for_host(b"h%d:%d" % (n, n))["SERVER_NAME"] == "h%d" % n
+    assert len(wsgi._HOSTS) == wsgi._HOSTS_MAX
+
+
+def test_status_lines_are_remembered_for_a_bounded_number(monkeypatch):
+    monkeypatch.setattr(wsgi, "_STATUSES", {})
+    for n in range(2 * wsgi._STATUSES_MAX):
+        status = f"200 reason {n}"
+
+        def app(environ, start_response, status=status):
+            start_response(status, [("Content-Length", "0")])
+            return []
+
+        outcome, sent = serve(app)
+        assert outcome.status == 200 and sent.startswith(b"HTTP/1.1 200 reason %d\r\n" % n)
+    assert len(wsgi._STATUSES) == wsgi._STATUSES_MAX
+
+
+def test_a_status_that_is_no_str_is_refused_every_time():
+    def app(environ, start_response):
+        start_response(b"200 OK", [])
+        return [b"x"]
+
+    for _ in range(2):
+        outcome, sent = serve(app)
+        assert outcome.status == 500
+
+
 def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):
     monkeypatch.setattr(wsgi, "_ENVIRON_KEYS", {})
     names = [b"x-random-%d" % n for n in range(2 * wsgi._ENVIRON_KEYS_MAX)]

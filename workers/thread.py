@@ -23,7 +23,8 @@ free, or follows. So N blocking calls still run at once (--threads bounds
 them), and no request ever crosses threads.
 
 The main thread beats the heartbeat, handles signals, watches the leader
-(every PROMOTE_AFTER while there are connections), closes connections idle
+(while there are connections: every WATCH_CALM, and every WATCH_CLOSELY for
+a while after it found one stuck), closes connections idle
 past --keep-alive or too slow with their head, and paces accepting against
 --worker-connections. At that bound a new client takes the place of the
 longest-idle keep-alive connection (nginx's "reusing connections");
@@ -86,6 +87,16 @@ POLL_TIMEOUT = 0.5
 # place: far above a fast call (tens of microseconds), short enough that a
 # blocking call barely delays the requests behind it.
 PROMOTE_AFTER = 0.001
+# How often the main thread looks at the leader while there are connections.
+# Each look takes the GIL from the thread serving and gives it back (a futex
+# hand-off each way, and a wake-up on a busy machine): at every millisecond
+# that cost a fast app about a fifth of its requests per second. So it looks
+# every WATCH_CALM until it finds a leader stuck, and then every WATCH_CLOSELY
+# until CLOSE_WATCH_SPAN has passed without one (while some calls block, a
+# blocking call is taken over within PROMOTE_AFTER plus a millisecond).
+WATCH_CALM = 0.01
+WATCH_CLOSELY = 0.001
+CLOSE_WATCH_SPAN = 1.0
 EVENTS_PER_POLL = 64
 # A body of a known length up to --gather-body is gathered by the poller before
 # the request reaches a thread (a slow client then costs a descriptor and the
@@ -180,6 +191,7 @@ class ThreadWorker(Worker):
         wakeup = select.poll()
         wakeup.register(self.wakeup_fd, select.POLLIN)
         housekeeping_at = 0.0
+        watch_closely_until = 0.0
         stop_by: float | None = None  # the end of a graceful stop
         while True:
             now = time.monotonic()
@@ -201,11 +213,16 @@ class ThreadWorker(Worker):
                 if cfg.request_timeout:
                     self._time_out_requests(now)
                 self._pace_accepting()
-            wait = PROMOTE_AFTER if self._clients else housekeeping_at - now
+            if self._clients:
+                wait = WATCH_CLOSELY if now < watch_closely_until else WATCH_CALM
+                wait = min(wait, housekeeping_at - now)
+            else:
+                wait = housekeeping_at - now
             if wakeup.poll(max(wait, 0.0) * 1000):
                 self.drain_wakeups()
                 housekeeping_at = 0.0  # a signal (a stop, a log reopening): act on it now
-            self._promote_if_stuck()
+            if self._promote_if_stuck():
+                watch_closely_until = time.monotonic() + CLOSE_WATCH_SPAN
         with self._lock:
             self._done = True
             self._vacancy.notify_all()
@@ -312,17 +329,19 @@ class ThreadWorker(Worker):
             log.error("Worker %d: every thread is stuck past --request-timeout", self.pid)
             self.ask_for_replacement("request-timeout")
 
-    def _promote_if_stuck(self) -> None:
+    def _promote_if_stuck(self) -> bool:
         """A leader serving one connection for PROMOTE_AFTER gives up polling to a
-        follower (if none is free, to the first thread to finish)."""
+        follower (if none is free, to the first thread to finish); True if it did."""
         if not self._leading_since:
-            return
+            return False
         with self._lock:
             since = self._leading_since
             if since and time.monotonic() - since >= PROMOTE_AFTER:
                 self._leader = None
                 self._leading_since = 0.0
                 self._vacancy.notify()
+                return True
+        return False
 
     # --- pool threads --------------------------------------------------------------
 
