@@ -239,3 +239,19 @@ def test_invalid_status_is_a_500():
         return [b""]
 
     assert serve(app)[0].status == 500
+
+
+@pytest.mark.parametrize("headers, complaint", [
+    ([("X-Ok", "1"), (b"X-Bytes", "1")], "must be str"),
+    ([("X-Ok", "1"), ("X-Number", 5)], "must be str"),
+    ([("X-Three", "1", "2")], "unpack"),
+    ([("X-Price", "€5")], "latin-1"),
+])
+def test_a_malformed_header_list_is_a_500_saying_what_is_wrong(headers, complaint, caplog):
+    def app(environ, start_response):
+        start_response("200 OK", headers)
+        return [b"x"]
+
+    outcome, sent = serve(app)
+    assert outcome.status == 500 and sent.startswith(b"HTTP/1.1 500")
+    assert complaint in caplog.text
