@@ -8,6 +8,11 @@ mistaken for a hung app; the whole head must arrive within --header-timeout
 (a client dripping header bytes cannot hold the worker; on TLS the handshake
 comes first, within the same time). From then on the
 request is the app's, and --timeout bounds it as a whole, as in gunicorn.
+
+Under load the next client is already queued: after each connection the
+worker accepts again at once (ACCEPT_BURST at most in a row, so a second
+listener and signals are looked at), and waits on the listeners only when
+none is there: one `epoll_wait` per burst, not per connection.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
 from hybrid.workers.blocking import Acceptor, Connection, respond, send_all, time_out
 
+ACCEPT_BURST = 64
+
 
 class SyncWorker(Worker):
     """Serves WSGI, one connection at a time."""
@@ -44,11 +51,16 @@ class SyncWorker(Worker):
         selector.register(self.wakeup_fd, selectors.EVENT_READ)
         for listener in self.listeners:
             listener.setblocking(False)
-        servers = {listener: server_address(listener) for listener in self.listeners}
+        self._servers = {listener: server_address(listener) for listener in self.listeners}
         listening = False
-        while self.alive and not self.parent_changed():
+        orphan_check_at = 0.0
+        while self.alive:
             self.tend()
             now = time.monotonic()
+            if now >= orphan_check_at:  # (a system call: not once per connection)
+                orphan_check_at = now + HEARTBEAT_INTERVAL
+                if self.parent_changed():
+                    break
             resting = acceptor.resting(now)
             if listening == resting:  # watch the listeners only while accepting
                 listening = not resting
@@ -67,13 +79,22 @@ class SyncWorker(Worker):
                     break
                 ready = key.fileobj
                 assert isinstance(ready, socket.socket)  # (the rest are listeners)
-                accepted = acceptor.accept(ready)
-                if accepted is not None:
-                    sock, peer = accepted
-                    self.serve(Connection(sock, peer, servers[ready], RequestParser(self.limits),
-                                          self.stats, self.cfg.timeout or None, self.tls,
-                                          self.expects_proxy_header(peer)))
+                self._serve_queued(acceptor, ready)
         selector.close()
+
+    def _serve_queued(self, acceptor: Acceptor, listener: socket.socket) -> None:
+        """Accept and serve the connections queued on `listener`, ACCEPT_BURST at most."""
+        for _ in range(ACCEPT_BURST):
+            accepted = acceptor.accept(listener)
+            if accepted is None:
+                return
+            sock, peer = accepted
+            self.serve(Connection(sock, peer, self._servers[listener], RequestParser(self.limits),
+                                  self.stats, self.cfg.timeout or None, self.tls,
+                                  self.expects_proxy_header(peer)))
+            self.tend()
+            if not self.alive:
+                return
 
     def _on_request_timeout(self, signum: int, frame: FrameType | None) -> None:
         """--request-timeout passed: a call that runs on this worker's only thread

@@ -89,8 +89,10 @@ POLL_TIMEOUT = 0.5
 PROMOTE_AFTER = 0.001
 # How often the main thread looks at the leader while there are connections.
 # Each look takes the GIL from the thread serving and gives it back (a futex
-# hand-off each way, and a wake-up on a busy machine): at every millisecond
-# that cost a fast app about a fifth of its requests per second. So it looks
+# hand-off each way, and a wake-up on a busy machine), and on a loaded machine
+# a leader that was only descheduled for a moment was promoted, waking a
+# follower: looking every millisecond cost a fast app on 4 threads about a
+# sixth of its requests per second (benchmarks/RESULTS.md). So it looks
 # every WATCH_CALM until it finds a leader stuck, and then every WATCH_CLOSELY
 # until CLOSE_WATCH_SPAN has passed without one (while some calls block, a
 # blocking call is taken over within PROMOTE_AFTER plus a millisecond).
