@@ -353,3 +353,4 @@ def test_a_body_longer_than_one_read_and_the_request_after_it_are_both_answered(
                      b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" % (len(payload), payload))
         echoed, after = _bodies(sock, 2)
     assert (len(echoed), after) == (len(payload), b"hello")
+

@@ -267,6 +267,8 @@ class ThreadWorker(Worker):
             for client in due:
                 client.busy = True  # claimed: events for it are dropped from now on
             parked = [c for c in self._clients.values() if c.parked and not c.busy]
+            for client in parked:
+                client.busy = True  # (watched still: its next bytes could reach a thread)
         for client in parked:
             client.parked = False
             self._release(client, recheck=True)
@@ -430,7 +432,10 @@ class ThreadWorker(Worker):
                 # sending on while the app runs would wake the leader each time.
                 if client.edge and not client.muted:
                     client.muted = True
-                    self._epoll.modify(fd, MUTED)
+                    try:
+                        self._epoll.modify(fd, MUTED)
+                    except OSError:
+                        pass  # (its owner is closing it)
                 return
             client.busy = True
             if events & _ENDED and client.edge:
@@ -530,6 +535,8 @@ class ThreadWorker(Worker):
         except OSError:
             self._close(client)
             return
+        if len(data) == RECV_SIZE and client.edge:
+            client.unread = True
         if client.lingering:
             if data:
                 self._release(client)
@@ -537,8 +544,6 @@ class ThreadWorker(Worker):
                 self._close(client)
             return
         client.fresh = False
-        if len(data) == RECV_SIZE and client.edge:
-            client.unread = True
         if client.idle and data:
             self._expect_request(client)
         client.stats.received(len(data))
