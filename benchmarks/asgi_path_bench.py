@@ -21,10 +21,8 @@ under callgrind with two round counts and divide the difference:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import socket
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,7 +32,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import apps  # noqa: E402
+from benchmarks import path_bench_cli  # noqa: E402
 from hybrid.config import Config  # noqa: E402
 from hybrid.metrics import Counters  # noqa: E402
 from hybrid.workers.asgi.connection import HttpProtocol  # noqa: E402
@@ -103,19 +101,9 @@ async def measure(app: Any, rounds: int, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--app", default="asgi_plaintext", help="an app of benchmarks/apps.py")
-    args = parser.parse_args()
-    app = getattr(apps, args.app, None)
-    if app is None:
-        parser.error(f"benchmarks/apps.py has no app {args.app!r} (or its framework is missing)")
-    loop = uvloop.new_event_loop()
-    figures = loop.run_until_complete(measure(app, args.rounds, args.repeats))
-    print(f"asgi worker path, {args.app}: {statistics.median(figures):.2f} us/request "
-          f"(median of {args.repeats}; min {min(figures):.2f}), "
-          f"python {sys.version.split()[0]}")
+    path_bench_cli.run(__doc__.splitlines()[0], "asgi worker path", "asgi_plaintext",
+                       lambda app, rounds, repeats: uvloop.new_event_loop().run_until_complete(
+            measure(app, rounds, repeats)))
 
 
 if __name__ == "__main__":

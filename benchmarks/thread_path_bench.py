@@ -16,10 +16,8 @@ same reads and writes.
 
 from __future__ import annotations
 
-import argparse
 import select
 import socket
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import apps  # noqa: E402
+from benchmarks import path_bench_cli  # noqa: E402
 from hybrid.config import Config  # noqa: E402
 from hybrid.heartbeat import Heartbeat  # noqa: E402
 from hybrid.metrics import Counters  # noqa: E402
@@ -101,18 +99,8 @@ def measure(app: Any, rounds: int, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--app", default="wsgi_plaintext", help="a WSGI app of benchmarks/apps.py")
-    args = parser.parse_args()
-    app = getattr(apps, args.app, None)
-    if app is None:
-        parser.error(f"benchmarks/apps.py has no app {args.app!r} (or its framework is missing)")
-    figures = measure(app, args.rounds, args.repeats)
-    print(f"thread worker path, {args.app}: {statistics.median(figures):.2f} us/request "
-          f"(median of {args.repeats}; min {min(figures):.2f}), "
-          f"python {sys.version.split()[0]}")
+    path_bench_cli.run(__doc__.splitlines()[0], "thread worker path", "wsgi_plaintext",
+                       measure)
 
 
 if __name__ == "__main__":
