@@ -2,15 +2,16 @@
 pool of threads running a WSGI app.
 
 Theory of operation: a leader/follower pool. One pool thread at a time, the
-leader, waits on the epoll set, in which each socket is armed one-shot: an
-event goes to one owner and disarms the socket, so the owner has the
-connection until it re-arms or closes it. The leader serves what it finds
-itself: it reads without blocking and feeds the parser; a partial head only
-re-arms the socket (a slowloris client costs a file descriptor, never a
-thread; on TLS the handshake advances the same way, one step per event,
-within --header-timeout); a complete head is served right there: the app runs, the body is
-read and the response written, pipelined requests already received are
-answered in order, and the socket is re-armed. A fast app call therefore
+leader, waits on the epoll set, in which each plain client socket is watched
+edge-triggered (every arrival of bytes is one event, and nothing re-arms it
+after a request) and each TLS one armed one-shot (an event disarms it until
+its owner arms it again). The leader serves what it finds itself: it reads
+without blocking and feeds the parser; a partial head only gives the socket
+back (a slowloris client costs a file descriptor, never a thread; on TLS the
+handshake advances the same way, one step per event, within
+--header-timeout); a complete head is served right there: the app runs, the
+body is read and the response written, pipelined requests already received
+are answered in order, and the socket is given back. A fast app call therefore
 runs on the thread that did the read, and wakes no other thread: no
 hand-off and no GIL ping-pong per request. The other threads, followers,
 sleep on a condition.
@@ -31,10 +32,12 @@ longest-idle keep-alive connection (nginx's "reusing connections");
 accepting stops only while none is idle.
 
 Shared state (`_clients`, each client's `busy` flag, who leads) is guarded
-by `_lock`. A thread works on a client only after setting
-`busy` under the lock; an event for a busy client is dropped, because its
-owner re-arms the socket when done and level-triggered epoll reports any
-data again. The main thread closes a client only by claiming it the same way.
+by `_lock`. A thread works on a client only after setting `busy` under the
+lock. An event for a busy client mutes it (MUTED) and is dropped: its owner,
+done, has epoll look at the socket anew, which reports whatever came
+meanwhile; so does an owner whose reads may have left bytes that no event
+will report (`unread`). The main thread closes a client only by claiming it
+the same way.
 """
 
 from __future__ import annotations
@@ -140,12 +143,11 @@ class _Client(Connection):
         self.gathered_at = 0.0  # when the last of them came (time.monotonic())
         self.reserved = 0  # its share of GATHER_BUDGET
         self.closed = False
-        # Watched edge-triggered (plain), or armed one-shot (TLS): see WATCHED.
-        self.edge = tls is None
-        self.armed = WATCHED if self.edge else ARMED
+        self.edge = tls is None  # watched edge-triggered (plain), or armed one-shot (TLS)
         self.muted = False  # an event came while owned: MUTED until released (under _lock)
         # Bytes may wait in the socket that no event will report: more than one read
-        # took, or what a request body's reads left (its owner looks again when done).
+        # took, what a request body's reads left, or an end that came before its event
+        # (its owner has epoll look again when done).
         self.unread = False
 
 
@@ -476,7 +478,7 @@ class ThreadWorker(Worker):
                     self.wake()  # the main thread now watches the leader closely
                 self._clients[client.fd] = client
                 reused = self._claim_longest_idle() if full else None
-            self._epoll.register(client.fd, client.armed)
+            self._epoll.register(client.fd, WATCHED if client.edge else ARMED)
             if reused is not None:
                 self._make_room(reused)  # (a moment over the bound, for the new one)
         with self._lock:
@@ -735,7 +737,7 @@ class ThreadWorker(Worker):
             try:
                 # (Under the lock: once it is free, another thread may claim and
                 # close the client, and a new one may get its descriptor.)
-                self._epoll.modify(client.fd, events or client.armed)
+                self._epoll.modify(client.fd, events or (WATCHED if client.edge else ARMED))
                 return
             except OSError:
                 pass
