@@ -529,7 +529,10 @@ class Arbiter:
                   "one starts in %.1f s", self.early_crashes, delay)
 
     def _on_boot_failure(self, worker: WorkerProcess, code: int) -> None:
-        serving = [w for w in self.workers.values() if w.ready and w.retiring_since is None]
+        # Workers that serve, or of an earlier generation and still booting (a reload
+        # came before they served): those may yet serve the code that worked.
+        serving = [w for w in self.workers.values() if w.retiring_since is None
+                   and (w.ready or w.generation < worker.generation)]
         if worker.boot_error or code == BOOT_ERROR:
             reason = worker.boot_error or f"worker exited with status {code} before it booted"
         elif worker.loading or worker.starting:

@@ -80,3 +80,15 @@ def test_reload_dir_without_reload_is_a_warning(tmp_path):
     result = run_hybrid("check", "tests.apps.basic:app", "--reload-dir", str(tmp_path))
     assert result.returncode == 0
     assert "--reload-dir (from command line) is ignored without --reload" in result.stdout
+
+
+def test_a_broken_edit_before_the_first_worker_served_waits_for_it_instead_of_stopping(
+        start_server, tmp_path):
+    # The first worker takes a while to import the app; the edit comes meanwhile.
+    (tmp_path / "editable.py").write_text("import time\ntime.sleep(2)\n"
+                                          + APP_SOURCE.format(body=b"slow to boot"))
+    server = start_server("editable:app", "--reload", "-k", "sync")
+    (tmp_path / "editable.py").write_text("def app(:\n")
+    wait_for(lambda: "Reload failed" in server.log(), message="the failed reload")
+    wait_for(lambda: serves(server, "slow to boot"), message="the first worker")
+    assert "Shutting down" not in server.log()
