@@ -247,6 +247,7 @@ class Connection:
         self.client = client_address(addr)
         self.server = server  # the listener's address (see hybrid.sockets.server_address)
         self.body_done = True  # the last request's body was read to its end
+        self.had_body = False  # the last request had a body to read (see body_input)
         self.responding = False  # the answer to the current request has begun
         self.peer_trusted: bool | None = None  # proxy headers from this peer believed
         self.write_lock = threading.Lock()  # held while the answer is written
@@ -338,22 +339,20 @@ class Connection:
                 pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
         return pending.popleft()
 
-    def bodiless(self) -> bool:
-        """Whether the request just taken from `pending` has no body (most have
-        none: its end is parsed with its head)."""
-        pending = self.pending
-        return bool(pending) and type(pending[0]) is EndOfMessage
-
     def body_input(self, cfg: Config) -> wsgi.InputStream:
         """`wsgi.input` for the request just taken from `pending`, read as the
         app asks, at the pace --body-timeout and --body-min-rate allow."""
         self.responding = False
-        if self.bodiless():
-            # Nothing to wait for, pace or skip.
-            self.pending.popleft()
+        pending = self.pending
+        if pending and type(pending[0]) is EndOfMessage:
+            # No body (most requests: its end is parsed with its head): nothing to
+            # wait for, pace or skip.
+            pending.popleft()
             self.body_done = True
+            self.had_body = False
             return wsgi.InputStream(_no_body)
         self.body_done = False
+        self.had_body = True
         return wsgi.InputStream(self.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate)))
 
     def body_receiver(self, pace: BodyPace) -> Callable[[], bytes]:

@@ -666,8 +666,6 @@ class ThreadWorker(Worker):
         while client.pending and isinstance(client.pending[0], Request):
             request = client.pending.popleft()
             assert isinstance(request, Request)
-            if not client.bodiless():
-                client.unread = True  # the reads of its body may leave bytes no event reports
             started = time.perf_counter()
             self._in_flight[client] = (time.monotonic(), request)
             try:
@@ -681,6 +679,8 @@ class ThreadWorker(Worker):
             finally:
                 del self._in_flight[client]
                 self.request_served()
+            if client.had_body:
+                client.unread = True  # the reads of its body may leave bytes no event reports
             if not outcome.keep_alive:
                 return False
             if not client.body_done:
