@@ -364,6 +364,11 @@ class _Exchange:
         else:
             self._post(list(messages), len(data))
 
+    def whole(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+              data: bytes) -> None:
+        self.start(status, reason, headers)
+        self.body(data, last=True)
+
     def file(self, wrapper: FileWrapper) -> bool:
         return False  # iterated in its blocks
 

@@ -163,7 +163,7 @@ class FileWrapper:
             return None
 
 
-def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[str, str],
+def build_environ(request: Request, wsgi_input: InputStream, server: tuple[str, str],
                   client: tuple[str, str], url_scheme: str = "http", root_path: str = "",
                   multithread: bool = False,
                   tls: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -177,9 +177,8 @@ def build_environ(request: Request, wsgi_input: InputStream, *, server: tuple[st
     raw = request.path
     path = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
     return _environ(request.method, request.http_version, path, request.query, request.headers,
-                    server=server, client=client, url_scheme=url_scheme,
-                    script_name=root_path, raw_uri=request.target.decode("latin-1"),
-                    wsgi_input=wsgi_input, multithread=multithread, tls=tls)
+                    server, client, url_scheme, root_path, request.target.decode("latin-1"),
+                    wsgi_input, multithread, tls)
 
 
 def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
@@ -211,10 +210,9 @@ def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
     client = scope.get("client") or ("", 0)
     return _environ(scope.get("method", "GET"), scope.get("http_version", "1.1"), path, query,
                     scope.get("headers", ()),
-                    server=(server[0], "" if server[1] is None else str(server[1])),
-                    client=(client[0], str(client[1])), url_scheme=scope.get("scheme", "http"),
-                    script_name=script_name, raw_uri=raw_uri, wsgi_input=wsgi_input,
-                    multithread=True, tls=scope.get("extensions", {}).get("tls"))
+                    (server[0], "" if server[1] is None else str(server[1])),
+                    (client[0], str(client[1])), scope.get("scheme", "http"), script_name,
+                    raw_uri, wsgi_input, True, scope.get("extensions", {}).get("tls"))
 
 
 def _environ_key(name: bytes) -> str:
@@ -243,7 +241,7 @@ def _under(path: str, root: str) -> bool:
 
 
 def _environ(method: str, http_version: str, path: str, query: bytes,
-             headers: Iterable[tuple[bytes, bytes]], *, server: tuple[str, str],
+             headers: Iterable[tuple[bytes, bytes]], server: tuple[str, str],
              client: tuple[str, str], url_scheme: str, script_name: str, raw_uri: str,
              wsgi_input: InputStream, multithread: bool,
              tls: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -331,7 +329,8 @@ class Responder(Protocol):
     """Where a WSGI response goes: the blocking workers frame it as HTTP/1.1
     bytes with the core's `ResponseFramer`, the bridge turns it into ASGI
     messages. `run()` calls `start()` once, then `body()` until `last`; or
-    `error()` instead, when the app failed before its head was due.
+    `whole()` for both when the body is one piece; or `error()` instead, when
+    the app failed before its head was due.
 
     A method that finds the client gone raises OSError.
     """
@@ -341,6 +340,11 @@ class Responder(Protocol):
 
     def body(self, data: bytes, last: bool) -> None:
         """A piece of the body; `last`: the response ends with it."""
+
+    def whole(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+              data: bytes) -> None:
+        """The whole response at once: `start()`, then `body(data, last=True)`
+        (the app's body was one piece)."""
 
     def file(self, wrapper: FileWrapper) -> bool:
         """Send the rest of the response (after `start()`) from a
@@ -504,7 +508,11 @@ class _Response:
             if not isinstance(piece, (bytes, bytearray, memoryview)):
                 raise TypeError(f"WSGI body pieces must be bytes, not {type(piece).__name__}")
             self._add_content_length(len(piece))
-            self._send(bytes(piece), last=True)
+            try:
+                self.responder.whole(self.status, self.reason, self.headers, bytes(piece))
+            except OSError as exc:
+                raise _ClientGone() from exc
+            self.head_sent = True
             return
         else:
             for piece in result:

@@ -36,6 +36,23 @@ def test_fewer_bytes_than_content_length_close_the_connection():
     assert framer.keep_alive is False
 
 
+@pytest.mark.parametrize("headers, data", [
+    ([(b"Content-Length", b"5")], b"12345"),  # exact
+    ([(b"Content-Length", b"3")], b"abcdef"),  # too long
+    ([(b"Content-Length", b"10")], b"abc"),  # too short
+    ([], b"hello"),  # chunked
+    ([], b""),  # chunked, empty
+])
+def test_a_last_piece_is_framed_as_a_piece_and_the_end(headers, data):
+    piecewise, at_once = ResponseFramer(), ResponseFramer()
+    head(piecewise, headers=headers)
+    head(at_once, headers=headers)
+    assert at_once.last(data) == piecewise.body(data) + piecewise.end()
+    assert (at_once.keep_alive, at_once.bytes_sent) == (piecewise.keep_alive,
+                                                        piecewise.bytes_sent)
+    assert at_once.length_remaining == piecewise.length_remaining
+
+
 def test_http11_without_length_is_chunked():
     framer = ResponseFramer()
     assert b"transfer-encoding: chunked\r\n" in head(framer)

@@ -79,7 +79,7 @@ class Worker(abc.ABC):
         self.app = app
         self.tls = tls  # the arbiter's TLS context (--certfile), or None for plain HTTP
         self.hooks = hooks  # a Python config file's server hooks (gunicorn's)
-        # Itself, for respond(), when a per-request hook is defined (else None: no cost).
+        # Itself, for RequestRunner, when a per-request hook is defined (else None: no cost).
         self.request_hooked = self if ("pre_request" in hooks or "post_request" in hooks) \
             else None
         self.log = log  # (as gunicorn's hooks use it: worker.log.info(...))

@@ -2,7 +2,7 @@
 
 `Acceptor` takes connections off the listeners. `Connection` is one
 client socket with its parser and the events parsed but not consumed yet.
-`respond()` runs one WSGI request on it: environ, `wsgi.input` fed from the
+`RequestRunner` runs one WSGI request on it: environ, `wsgi.input` fed from the
 socket, the response written with `send_all` / sendfile, the access log
 line. Both workers call it; they differ only in how they wait for a request
 head (sync: a blocking read; thread: a selector, so a slow client costs a
@@ -469,32 +469,51 @@ class Connection:
         sock.close()
 
 
-def respond(app: WSGIApp, conn: Connection, request: Request, *, cfg: Config,
-            access_log: AccessLog,
-            proxy: ProxyHeaders, keep_alive: bool, multithread: bool,
-            started: float, hooked: Any = None) -> wsgi.Outcome:
-    """Run one WSGI request on a blocking connection and log it. `hooked`: the
-    worker, when its config file has a pre_request or post_request hook."""
-    client, scheme = conn.client, conn.scheme
-    if request.forwarded:
-        if conn.peer_trusted is None:
-            conn.peer_trusted = proxy.trusted(conn.client[0])
-        client, scheme = proxy.resolve(request.headers, client, scheme, conn.peer_trusted)
-    access_log.prepare(request)
-    environ = wsgi.build_environ(request, conn.body_input(cfg), server=conn.server, client=client,
-                                 url_scheme=scheme, root_path=cfg.root_path,
-                                 multithread=multithread, tls=conn.tls)
-    responder = FramingResponder(request, conn.send, conn.sendfile if cfg.sendfile else None,
-                                 keep_alive=keep_alive,
-                                 may_persist=conn.may_persist)
-    if hooked is None:
-        outcome = wsgi.run(app, environ, responder)
-    else:
-        outcome = _run_hooked(app, environ, responder, hooked, HookRequest(request, client, scheme))
-    access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
-    conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent,
-                            time.perf_counter() - started)
-    return outcome
+class RequestRunner:
+    """Runs one WSGI request after another on blocking connections, and logs
+    each: what every request of a worker needs (the app, the settings, the
+    logs), bound once."""
+
+    def __init__(self, app: WSGIApp, cfg: Config, access_log: AccessLog, proxy: ProxyHeaders,
+                 *, multithread: bool, hooked: Any = None) -> None:
+        """`hooked`: the worker, when its config file has a pre_request or
+        post_request hook."""
+        self._app = app
+        self._cfg = cfg
+        self._access_log = access_log
+        self._proxy = proxy
+        self._multithread = multithread
+        self._hooked = hooked
+        self._root_path = cfg.root_path
+        self._sendfile = cfg.sendfile
+
+    def respond(self, conn: Connection, request: Request, keep_alive: bool,
+                started: float) -> wsgi.Outcome:
+        """Run `request` on `conn`; `started`: a time.perf_counter() reading
+        taken when it arrived."""
+        client, scheme = conn.client, conn.scheme
+        if request.forwarded:
+            if conn.peer_trusted is None:
+                conn.peer_trusted = self._proxy.trusted(conn.client[0])
+            client, scheme = self._proxy.resolve(request.headers, client, scheme,
+                                                 conn.peer_trusted)
+        access_log = self._access_log
+        if access_log.json:  # (the only format that adds to the request)
+            access_log.prepare(request)
+        environ = wsgi.build_environ(request, conn.body_input(self._cfg), conn.server, client,
+                                     scheme, self._root_path, self._multithread, conn.tls)
+        responder = FramingResponder(request, conn.send,
+                                     conn.sendfile if self._sendfile else None,
+                                     keep_alive=keep_alive, may_persist=conn.may_persist)
+        if self._hooked is None:
+            outcome = wsgi.run(self._app, environ, responder)
+        else:
+            outcome = _run_hooked(self._app, environ, responder, self._hooked,
+                                  HookRequest(request, client, scheme))
+        access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
+        conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent,
+                                time.perf_counter() - started)
+        return outcome
 
 
 def _no_body() -> bytes:
@@ -574,13 +593,17 @@ class FramingResponder:
 
     def body(self, data: bytes, last: bool) -> None:
         framer = self._framer
-        out = framer.body(data)
+        out = framer.last(data) if last else framer.body(data)
         if self._head:
             out, self._head = self._head + out, b""
-        if last:
-            out += framer.end()
         if out:
             self._send(out)
+
+    def whole(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+              data: bytes) -> None:
+        self.start(status, reason, headers)
+        out, self._head = self._head + self._framer.last(data), b""
+        self._send(out)
 
     def file(self, wrapper: wsgi.FileWrapper) -> bool:
         framer = self._framer

@@ -31,7 +31,13 @@ from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_body, error_response
 from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import Acceptor, Connection, respond, send_all, time_out
+from hybrid.workers.blocking import (
+    Acceptor,
+    Connection,
+    RequestRunner,
+    send_all,
+    time_out,
+)
 
 ACCEPT_BURST = 64
 
@@ -44,6 +50,8 @@ class SyncWorker(Worker):
     def run(self) -> None:
         self.limits = self.cfg.request_limits()
         self._serving: Connection | None = None  # the connection whose request runs
+        self._runner = RequestRunner(self.app, self.cfg, self.access_log, self.proxy,
+                                     multithread=False, hooked=self.request_hooked)
         signal.signal(signal.SIGALRM, self._on_request_timeout)
         self.report_ready()
         acceptor = Acceptor()
@@ -125,9 +133,7 @@ class SyncWorker(Worker):
                 if self.cfg.request_timeout:
                     signal.setitimer(signal.ITIMER_REAL, self.cfg.request_timeout)
                 try:
-                    respond(self.app, conn, event, cfg=self.cfg, access_log=self.access_log,
-                            proxy=self.proxy, keep_alive=self.keeps_alive, multithread=False,
-                            started=started, hooked=self.request_hooked)
+                    self._runner.respond(conn, event, self.keeps_alive, started)
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
                     self._serving = None

@@ -75,8 +75,8 @@ from hybrid.workers.blocking import (
     WOULD_BLOCK,
     Acceptor,
     Connection,
+    RequestRunner,
     bytes_waiting,
-    respond,
     shut_writing,
     time_out,
 )
@@ -160,6 +160,8 @@ class ThreadWorker(Worker):
         cfg = self.cfg
         self.limits = cfg.request_limits()
         self.threads = cfg.threads
+        self._runner = RequestRunner(self.app, cfg, self.access_log, self.proxy,
+                                     multithread=True, hooked=self.request_hooked)
         self._epoll = select.epoll()
         self._lock = threading.Lock()
         self._clients: dict[int, _Client] = {}
@@ -546,8 +548,9 @@ class ThreadWorker(Worker):
                 self._close(client)
             return
         client.fresh = False
-        if client.idle and data:
-            self._expect_request(client)
+        if client.idle and data:  # (_expect_request, inline: nearly every read)
+            client.idle = False
+            client.deadline = time.monotonic() + self.cfg.header_timeout
         client.stats.received(len(data))
         client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
         self._act(client)
@@ -589,7 +592,9 @@ class ThreadWorker(Worker):
         """Serve, answer an error, close, or wait for more: whatever the parser says."""
         event = client.pending[0] if client.pending else None
         if isinstance(event, Request):
-            if self._gathering_body(client):
+            pending = client.pending
+            if (client.gathering is not None or len(pending) < 2 or type(pending[1]) is Data) \
+                    and self._gathering_body(client):  # (no body: decided at once)
                 self._release(client)
                 return
             # (Stopping does not end a connection whose answer promised it would
@@ -618,10 +623,9 @@ class ThreadWorker(Worker):
     def _gathering_body(self, client: _Client) -> bool:
         """Whether the request first in `client.pending` waits in the poller for
         the rest of its body (--gather-body): then its pace is kept as the app's
-        reads would keep it, and its deadline set."""
+        reads would keep it, and its deadline set. (Asked only when the request
+        may have a body, or one is being gathered.)"""
         pending = client.pending
-        if client.gathering is None and len(pending) > 1 and type(pending[1]) is not Data:
-            return False  # (no body, the common case: decided at once)
         received, complete = 0, False
         for event in itertools.islice(pending, 1, None):
             if type(event) is not Data:
@@ -669,11 +673,8 @@ class ThreadWorker(Worker):
             started = time.perf_counter()
             self._in_flight[client] = (time.monotonic(), request)
             try:
-                outcome = respond(self.app, client, request, cfg=cfg, access_log=self.access_log,
-                                  proxy=self.proxy,
-                                  keep_alive=self.keeps_alive and request.keep_alive and self.alive,
-                                  multithread=True,
-                                  started=started, hooked=self.request_hooked)
+                outcome = self._runner.respond(client, request, request.keep_alive and self.alive,
+                                               started)
             except OSError:
                 return False
             finally:

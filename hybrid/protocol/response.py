@@ -265,6 +265,15 @@ class ResponseFramer:
             return data
         return b""
 
+    def last(self, data: bytes) -> bytes:
+        """Frame the body's last piece (possibly empty) and what ends the body:
+        `body(data) + end()`, in one call for a body of one piece."""
+        if self._mode == _LENGTH and len(data) == self._remaining:  # (the common case)
+            self._remaining = 0
+            self.bytes_sent += len(data)
+            return data
+        return self.body(data) + self.end()
+
     def end(self) -> bytes:
         """Bytes that finish the body; call once, after the last `body()`."""
         if self._mode == _CHUNKED:
