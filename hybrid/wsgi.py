@@ -240,6 +240,31 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + "/")
 
 
+# Every environ starts as a copy of this (a copy costs less than building the
+# dict anew); _environ sets each None. SERVER_NAME and SERVER_PORT come last.
+_ENVIRON_TEMPLATE: dict[str, Any] = {
+    "REQUEST_METHOD": None,
+    "SCRIPT_NAME": None,
+    "PATH_INFO": None,
+    "QUERY_STRING": None,
+    "RAW_URI": None,
+    "REQUEST_URI": None,
+    "SERVER_PROTOCOL": None,
+    "SERVER_SOFTWARE": SERVER_SOFTWARE,
+    "REMOTE_ADDR": None,
+    "REMOTE_PORT": None,
+    "wsgi.version": (1, 0),
+    "wsgi.url_scheme": None,
+    "wsgi.input": None,
+    "wsgi.input_terminated": True,
+    "wsgi.errors": None,
+    "wsgi.multithread": None,
+    "wsgi.multiprocess": True,
+    "wsgi.run_once": False,
+    "wsgi.file_wrapper": FileWrapper,
+}
+
+
 def _environ(method: str, http_version: str, path: str, query: bytes,
              headers: Iterable[tuple[bytes, bytes]], server: tuple[str, str],
              client: tuple[str, str], url_scheme: str, script_name: str, raw_uri: str,
@@ -251,27 +276,18 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
     SSL_CLIENT_S_DN), which WSGI middleware already knows."""
     if script_name and _under(path, script_name):
         path = path[len(script_name):]
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": script_name,
-        "PATH_INFO": path,
-        "QUERY_STRING": query.decode("latin-1"),
-        "RAW_URI": raw_uri,
-        "REQUEST_URI": raw_uri,
-        "SERVER_PROTOCOL": "HTTP/" + http_version,
-        "SERVER_SOFTWARE": SERVER_SOFTWARE,
-        "REMOTE_ADDR": client[0],
-        "REMOTE_PORT": client[1],
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": url_scheme,
-        "wsgi.input": wsgi_input,
-        "wsgi.input_terminated": True,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": multithread,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        "wsgi.file_wrapper": FileWrapper,
-    }
+    environ = _ENVIRON_TEMPLATE.copy()
+    environ["REQUEST_METHOD"] = method
+    environ["SCRIPT_NAME"] = script_name
+    environ["PATH_INFO"] = path
+    environ["QUERY_STRING"] = query.decode("latin-1")
+    environ["RAW_URI"] = environ["REQUEST_URI"] = raw_uri
+    environ["SERVER_PROTOCOL"] = "HTTP/" + http_version
+    environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client
+    environ["wsgi.url_scheme"] = url_scheme
+    environ["wsgi.input"] = wsgi_input
+    environ["wsgi.errors"] = sys.stderr  # (the one of the moment: a test may swap it)
+    environ["wsgi.multithread"] = multithread
     keys = _ENVIRON_KEYS
     for name, value in headers:
         try:
@@ -323,6 +339,10 @@ class Outcome(NamedTuple):
     status: int
     bytes_sent: int
     keep_alive: bool  # False: the driver must close the connection
+
+
+# Outcome(...) runs a Python-level __new__; this builds the same tuple in C.
+_new_outcome = tuple.__new__
 
 
 class Responder(Protocol):
@@ -415,7 +435,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
             return Outcome(response.status, responder.sent, False)
         _error_quietly(responder, 500, "")
         return Outcome(500, responder.sent, False)
-    return Outcome(response.status, responder.sent, responder.keep_alive)
+    return _new_outcome(Outcome, (response.status, responder.sent, responder.keep_alive))
 
 
 def _error_quietly(responder: Responder, status: int, detail: str) -> None:
@@ -479,7 +499,26 @@ class _Response:
             raise _ClientGone() from exc
 
     def write_result(self, result: Iterable[bytes]) -> None:
-        if self.headers is None:
+        headers = self.headers
+        if headers is not None and not self.head_sent and isinstance(result, (list, tuple)) \
+                and len(result) == 1:
+            # One piece (the common case, first): the whole body is known, so it
+            # gets a Content-Length and goes out with the head (one write).
+            (piece,) = result
+            if not isinstance(piece, (bytes, bytearray, memoryview)):
+                raise TypeError(f"WSGI body pieces must be bytes, not {type(piece).__name__}")
+            for name, _ in headers:
+                if len(name) == 14 and name.lower() == b"content-length":
+                    break
+            else:
+                headers.append((b"Content-Length", b"%d" % len(piece)))
+            try:
+                self.responder.whole(self.status, self.reason, headers, bytes(piece))
+            except OSError as exc:
+                raise _ClientGone() from exc
+            self.head_sent = True
+            return
+        if headers is None:
             # start_response may legally wait for the first iteration.
             iterator = iter(result)
             first = next(iterator, None)
@@ -501,31 +540,10 @@ class _Response:
                 raise _ClientGone() from exc
             for piece in result:
                 self.write(piece)
-        elif not self.head_sent and isinstance(result, (list, tuple)) and len(result) == 1:
-            # One piece: the whole body is known, so it gets a Content-Length
-            # and goes out with the head, marked last (one hand-off, one write).
-            (piece,) = result
-            if not isinstance(piece, (bytes, bytearray, memoryview)):
-                raise TypeError(f"WSGI body pieces must be bytes, not {type(piece).__name__}")
-            self._add_content_length(len(piece))
-            try:
-                self.responder.whole(self.status, self.reason, self.headers, bytes(piece))
-            except OSError as exc:
-                raise _ClientGone() from exc
-            self.head_sent = True
-            return
         else:
             for piece in result:
                 self.write(piece)
         self._send(b"", last=True)
-
-    def _add_content_length(self, length: int) -> None:
-        headers = self.headers
-        assert headers is not None
-        for name, _ in headers:
-            if len(name) == 14 and name.lower() == b"content-length":
-                return
-        headers.append((b"Content-Length", b"%d" % length))
 
 
 def _parse_status(status: str) -> tuple[int, bytes]:
