@@ -40,6 +40,13 @@ _STATUSES: dict[str, tuple[int, bytes]] = {}
 per process (only lines up to _STATUS_MAX characters, _STATUSES_MAX at most)."""
 _STATUSES_MAX = 256
 _STATUS_MAX = 64
+_ENCODED_HEADERS: dict[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], ...]] = {}
+"""Header lists apps gave, encoded: an app gives a few (often the same but for a
+Content-Length), each encoded once per process, and the same bytes each time
+make the core's framing cache cheaper to look in (lists of str pairs only, up
+to _HEADERS_CHARS_MAX characters, _ENCODED_HEADERS_MAX at most)."""
+_ENCODED_HEADERS_MAX = 256
+_HEADERS_CHARS_MAX = 1024
 _HOSTS: dict[tuple[str, str], tuple[str, str]] = {}
 """Host fields (and the scheme) seen, as SERVER_NAME and SERVER_PORT: a server is
 named a few ways, each split once per process (bounded as above)."""
@@ -467,13 +474,12 @@ class _Response:
             raise AssertionError("start_response() called a second time without exc_info")
         self.status, self.reason = (type(status) is str and _STATUSES.get(status)) \
             or _parse_status(status)
+        given = tuple(headers)
         try:
-            self.headers = [(name.encode("latin-1"), value.encode("latin-1"))
-                            for name, value in headers]
-        except (AttributeError, TypeError, ValueError):
-            # Not a list of str pairs: say which pair (a str that Latin-1 cannot
-            # encode raises UnicodeEncodeError, a ValueError, as it is).
-            self.headers = [_encode_header(header) for header in headers]
+            encoded = _ENCODED_HEADERS.get(given)
+        except TypeError:  # (a pair given as a list: unhashable)
+            encoded = None
+        self.headers = list(encoded or _encode_headers(given))
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -556,6 +562,23 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     if type(status) is str and len(status) <= _STATUS_MAX and len(_STATUSES) < _STATUSES_MAX:
         _STATUSES[status] = parsed
     return parsed
+
+
+def _encode_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """An app's header list, Latin-1 encoded (and remembered, within bounds)."""
+    try:
+        encoded = tuple([(name.encode("latin-1"), value.encode("latin-1"))
+                         for name, value in headers])
+    except (AttributeError, TypeError, ValueError):
+        # Not a list of str pairs: say which pair (a str that Latin-1 cannot
+        # encode raises UnicodeEncodeError, a ValueError, as it is).
+        encoded = tuple([_encode_header(header) for header in headers])
+    if len(_ENCODED_HEADERS) < _ENCODED_HEADERS_MAX \
+            and all(type(pair) is tuple and type(pair[0]) is str and type(pair[1]) is str
+                    for pair in headers) \
+            and sum(len(name) + len(value) for name, value in headers) <= _HEADERS_CHARS_MAX:
+        _ENCODED_HEADERS[headers] = encoded
+    return encoded
 
 
 def _encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:

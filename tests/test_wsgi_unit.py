@@ -130,6 +130,56 @@ def test_a_status_that_is_no_str_is_refused_every_time():
         assert outcome.status == 500
 
 
+def test_the_same_header_list_gets_each_bodys_own_content_length(monkeypatch):
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
+    for body in (b"short", b"a longer body"):
+        def app(environ, start_response, body=body):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [body]
+
+        outcome, sent = serve(app)
+        assert b"content-length: %d\r\n" % len(body) in sent and sent.endswith(body)
+    assert len(wsgi._ENCODED_HEADERS) == 1
+
+
+def test_a_header_list_that_cannot_be_sent_is_refused_every_time(monkeypatch):
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
+
+    def app(environ, start_response):
+        start_response("200 OK", [("X-Name", "\u20ac")])  # (no Latin-1 for it)
+        return [b"x"]
+
+    for _ in range(2):
+        outcome, sent = serve(app)
+        assert outcome.status == 500
+    assert not wsgi._ENCODED_HEADERS
+
+
+def test_header_pairs_given_as_lists_are_sent_and_not_remembered(monkeypatch):
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
+
+    def app(environ, start_response):
+        start_response("200 OK", [["X-Pair", "list"]])
+        return [b"x"]
+
+    for _ in range(2):
+        outcome, sent = serve(app)
+        assert outcome.status == 200 and b"X-Pair: list\r\n" in sent
+    assert not wsgi._ENCODED_HEADERS
+
+
+def test_header_lists_are_remembered_for_a_bounded_number(monkeypatch):
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
+    for n in range(2 * wsgi._ENCODED_HEADERS_MAX):
+        def app(environ, start_response, n=n):
+            start_response("200 OK", [("X-N", str(n))])
+            return [b"x"]
+
+        outcome, sent = serve(app)
+        assert b"X-N: %d\r\n" % n in sent
+    assert len(wsgi._ENCODED_HEADERS) == wsgi._ENCODED_HEADERS_MAX
+
+
 def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):
     monkeypatch.setattr(wsgi, "_ENVIRON_KEYS", {})
     names = [b"x-random-%d" % n for n in range(2 * wsgi._ENVIRON_KEYS_MAX)]
