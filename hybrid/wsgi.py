@@ -27,6 +27,9 @@ log = logging.getLogger("hybrid.error")
 
 SERVER_SOFTWARE = f"hybrid/{__version__}"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+# (`b"%" in raw` tries the operand as an int first, raising and clearing a
+# TypeError inside: an int's membership costs a fraction of it.)
+_PERCENT = ord("%")
 _UNPREFIXED = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
 _BARE_KEYS = frozenset(_UNPREFIXED.values())  # set, never combined, when repeated
 _ENVIRON_KEYS: dict[bytes, str] = {}
@@ -182,7 +185,7 @@ def build_environ(request: Request, wsgi_input: InputStream, server: tuple[str, 
     extension holds them (`hybrid.tls.describe`).
     """
     raw = request.path
-    path = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
+    path = (unquote_to_bytes(raw) if _PERCENT in raw else raw).decode("latin-1")
     return _environ(request.method, request.http_version, path, request.query, request.headers,
                     server, client, url_scheme, root_path, request.target.decode("latin-1"),
                     wsgi_input, multithread, tls)
