@@ -147,6 +147,31 @@ class InputStream:
         return line
 
 
+class EmptyInput:
+    """`wsgi.input` of a request without a body (most requests): at its end from
+    the start. It has no __init__: making one per request costs no Python call."""
+
+    error: BodyReadError | None = None
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        return []
+
+    def __iter__(self) -> EmptyInput:
+        return self
+
+    def __next__(self) -> bytes:
+        raise StopIteration
+
+
+Input = InputStream | EmptyInput
+
+
 class FileWrapper:
     """`wsgi.file_wrapper`: iterates a file in blocks; workers may sendfile() it."""
 
@@ -173,7 +198,7 @@ class FileWrapper:
             return None
 
 
-def build_environ(request: Request, wsgi_input: InputStream, server: tuple[str, str],
+def build_environ(request: Request, wsgi_input: Input, server: tuple[str, str],
                   client: tuple[str, str], url_scheme: str = "http", root_path: str = "",
                   multithread: bool = False,
                   tls: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -278,7 +303,7 @@ _ENVIRON_TEMPLATE: dict[str, Any] = {
 def _environ(method: str, http_version: str, path: str, query: bytes,
              headers: Iterable[tuple[bytes, bytes]], server: tuple[str, str],
              client: tuple[str, str], url_scheme: str, script_name: str, raw_uri: str,
-             wsgi_input: InputStream, multithread: bool,
+             wsgi_input: Input, multithread: bool,
              tls: Mapping[str, Any] | None) -> dict[str, Any]:
     """`path` is the request's path as latin-1 text; `script_name` is stripped
     from its start when it is there. A TLS connection adds mod_ssl's keys

@@ -52,6 +52,13 @@ def test_readlines_and_iteration():
     assert list(stream(b"x\ny")) == [b"x\n", b"y"]
 
 
+def test_the_input_of_a_request_without_a_body_is_at_its_end():
+    body = wsgi.EmptyInput()
+    assert (body.read(), body.read(5), body.readline(), body.readlines(), list(body)) \
+        == (b"", b"", b"", [], [])
+    assert body.error is None
+
+
 def test_truncated_body_raises_instead_of_ending():
     body = stream(b"partial", fail=True)
     with pytest.raises(BodyReadError):

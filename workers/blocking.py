@@ -339,7 +339,7 @@ class Connection:
                 pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
         return pending.popleft()
 
-    def body_input(self, cfg: Config) -> wsgi.InputStream:
+    def body_input(self, cfg: Config) -> wsgi.Input:
         """`wsgi.input` for the request just taken from `pending`, read as the
         app asks, at the pace --body-timeout and --body-min-rate allow."""
         self.responding = False
@@ -350,7 +350,7 @@ class Connection:
             pending.popleft()
             self.body_done = True
             self.had_body = False
-            return wsgi.InputStream(_no_body)
+            return wsgi.EmptyInput()
         self.body_done = False
         self.had_body = True
         return wsgi.InputStream(self.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate)))
@@ -516,10 +516,6 @@ class RequestRunner:
         return outcome
 
 
-def _no_body() -> bytes:
-    return b""
-
-
 def _run_hooked(app: WSGIApp, environ: dict[str, Any], responder: FramingResponder,
                 worker: Any, request: HookRequest) -> wsgi.Outcome:
     """wsgi.run with gunicorn's pre_request and post_request hooks around it; a
@@ -601,9 +597,10 @@ class FramingResponder:
 
     def whole(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
               data: bytes) -> None:
-        self.start(status, reason, headers)
-        out, self._head = self._head + self._framer.last(data), b""
-        self._send(out)
+        request, framer = self._request, self._framer
+        head = framer.head(request.method, request.http_version,  # (start(), inline)
+                           self._keep_alive and self._may_persist(), status, reason, headers)
+        self._send(head + framer.last(data))
 
     def file(self, wrapper: wsgi.FileWrapper) -> bool:
         framer = self._framer
