@@ -208,16 +208,15 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
 
 
 class ResponseFramer:
-    """Frames one response on one connection.
+    """Frames one response on one connection."""
 
-    Its state starts as these class attributes: one is made per response,
-    and without an __init__ making one costs no Python call.
-    """
+    __slots__ = ("keep_alive", "_mode", "_remaining", "bytes_sent")
 
-    keep_alive = False
-    _mode = _NO_BODY
-    _remaining = 0
-    bytes_sent = 0  # body bytes, not counting framing
+    def __init__(self) -> None:
+        self.keep_alive = False
+        self._mode = _NO_BODY
+        self._remaining = 0
+        self.bytes_sent = 0  # body bytes, not counting framing
 
     def head(self, request_method: str, http_version: str, keep_alive: bool, status: int,
              reason: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:

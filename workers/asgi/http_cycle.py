@@ -161,11 +161,11 @@ class RequestCycle(Cycle):
             if channel.closed:
                 raise ClientDisconnected("the client closed the connection")
         more = message.get("more_body", False)
-        data = self.framer.body(message.get("body", b""))
+        body = message.get("body", b"")
+        data = self.framer.body(body) if more else self.framer.last(body)
         if self.head is not None:  # the head goes out with the first body: one write
             data, self.head = self.head + data, None
         if not more:
-            data += self.framer.end()
             self.complete = True
         if data:
             channel.write(data)  # dropped if the client is gone
