@@ -652,7 +652,7 @@ class RequestParser:
         if lowered is not None:  # a common field the core leaves alone, as commonly spelt
             self._headers.append((lowered, value.rstrip(b" \t")))
             return
-        name = name.lower()
+        name = _SPECIAL_SPELLINGS.get(name) or name.lower()
         value = value.rstrip(b" \t")  # llhttp strips leading whitespace only
         self._headers.append((name, value))
         if name in _SPECIAL_FIELDS:
@@ -844,6 +844,10 @@ _PLAIN_NAMES = {spelling: name.lower() for name in (
     b"Sec-WebSocket-Extensions", b"Sec-WebSocket-Protocol", b"Range", b"TE",
 ) for spelling in (name, name.lower())}
 assert not _SPECIAL_FIELDS.intersection(_PLAIN_NAMES.values())
+# The fields the core looks at, in their common spellings, lower-cased: Host is
+# in every request, and a constant's hash is kept where a new name's is computed.
+_SPECIAL_SPELLINGS = {spelling: name for name in _SPECIAL_FIELDS
+                      for spelling in (name, name.title())}
 _VERSIONS = {b" HTTP/1.1": "1.1", b" HTTP/1.0": "1.0"}
 _METHOD_NAMES = {method.encode(): method for method in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")}
