@@ -21,6 +21,7 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group asgi-accept --close [--connections 1]
     python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
                                                    # checkout (git worktree add /tmp/old REV)
+    python benchmarks/load.py --group thread --only "hybrid thread" --tree /tmp/old --rounds 12
 
 Peers come from `benchmarks/requirements.txt`; wrk from Debian (`apt-get
 install -y wrk`).
@@ -324,6 +325,9 @@ def main() -> None:
     options.add_argument("--tree", type=Path,
                          help="also run each hybrid server from this checkout of another "
                               "commit (its ratio to this checkout's is the change's cost)")
+    options.add_argument("--only", action="append", metavar="NAME",
+                         help="drive only the servers named so (repeatable; with --tree, each "
+                              "hybrid one with its twin): more rounds in the same minutes")
     args = options.parse_args()
     if args.pin:
         cpus = os.cpu_count() or 1
@@ -334,6 +338,12 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk")
     baseline, servers = GROUPS[args.group]
+    if args.only:
+        unknown = set(args.only) - {server.name for server in servers}
+        if unknown:
+            sys.exit(f"--only: no server named {', '.join(sorted(unknown))} in --group "
+                     f"{args.group}")
+        servers = [server for server in servers if server.name in args.only]
     certificates = tempfile.TemporaryDirectory()
     if any(server.scheme == "https" for server in servers):
         make_certificate(Path(certificates.name))
@@ -374,8 +384,10 @@ def main() -> None:
         twin = by_name.get(f"{server.name} @ {args.tree.resolve().name}") if args.tree else None
         if twin is not None:
             ratios = [a / b for a, b in zip(server.rps, twin.rps)]
+            cpu = [a / b for a, b in zip(server.cpu_us, twin.cpu_us)]
             print(f"{server.name} / {twin.name}: {statistics.median(ratios):.3f}x requests/s "
-                  f"(per-round min-max {min(ratios):.3f}-{max(ratios):.3f})")
+                  f"(per-round min-max {min(ratios):.3f}-{max(ratios):.3f}), "
+                  f"{statistics.median(cpu):.3f}x CPU per request ({min(cpu):.3f}-{max(cpu):.3f})")
 
 
 if __name__ == "__main__":
