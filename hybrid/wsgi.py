@@ -47,7 +47,8 @@ _ENCODED_HEADERS: dict[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], .
 """Header lists apps gave, encoded: an app gives a few (often the same but for a
 Content-Length), each encoded once per process, and the same bytes each time
 make the core's framing cache cheaper to look in (lists of str pairs only, up
-to _HEADERS_CHARS_MAX characters, _ENCODED_HEADERS_MAX at most)."""
+to _HEADERS_CHARS_MAX characters; emptied when it holds _ENCODED_HEADERS_MAX,
+as the core's is)."""
 _ENCODED_HEADERS_MAX = 256
 _HEADERS_CHARS_MAX = 1024
 _HOSTS: dict[tuple[str, str], tuple[str, str]] = {}
@@ -549,6 +550,7 @@ class _Response:
             try:
                 self.responder.whole(self.status, self.reason, headers, bytes(piece))
             except OSError as exc:
+                self.head_sent = True  # (part of it may be out: no 500 after it)
                 raise _ClientGone() from exc
             self.head_sent = True
             return
@@ -601,8 +603,9 @@ def _encode_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, 
         # Not a list of str pairs: say which pair (a str that Latin-1 cannot
         # encode raises UnicodeEncodeError, a ValueError, as it is).
         encoded = tuple([_encode_header(header) for header in headers])
-    if len(_ENCODED_HEADERS) < _ENCODED_HEADERS_MAX \
-            and all(type(pair) is tuple and type(pair[0]) is str and type(pair[1]) is str
+    if len(_ENCODED_HEADERS) >= _ENCODED_HEADERS_MAX:
+        _ENCODED_HEADERS.clear()  # (lists made per response, a cookie's say, go again)
+    if all(type(pair) is tuple and type(pair[0]) is str and type(pair[1]) is str
                     for pair in headers) \
             and sum(len(name) + len(value) for name, value in headers) <= _HEADERS_CHARS_MAX:
         _ENCODED_HEADERS[headers] = encoded

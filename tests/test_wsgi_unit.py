@@ -184,7 +184,30 @@ def test_header_lists_are_remembered_for_a_bounded_number(monkeypatch):
 
         outcome, sent = serve(app)
         assert b"X-N: %d\r\n" % n in sent
-    assert len(wsgi._ENCODED_HEADERS) == wsgi._ENCODED_HEADERS_MAX
+        assert len(wsgi._ENCODED_HEADERS) <= wsgi._ENCODED_HEADERS_MAX
+
+
+def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
+    class Body(list):
+        def close(self):
+            raise RuntimeError("a request_finished handler failed")
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"hello"])
+
+    writes: list[bytes] = []
+
+    def send(data: bytes) -> None:
+        writes.append(data)
+        raise TimeoutError("the client reads too slowly")
+
+    environ = build_environ(REQUEST, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
+    responder = FramingResponder(REQUEST, send, _no_sendfile, keep_alive=True,
+                                 may_persist=lambda: True)
+    outcome = run(app, environ, responder)
+    assert outcome.status == 200 and not outcome.keep_alive
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200")
 
 
 def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):

@@ -673,8 +673,9 @@ class ThreadWorker(Worker):
             started = time.perf_counter()
             self._in_flight[client] = (time.monotonic(), request)
             try:
-                outcome = self._runner.respond(client, request, request.keep_alive and self.alive,
-                                               started)
+                outcome = self._runner.respond(
+                    client, request, self.keeps_alive and request.keep_alive and self.alive,
+                    started)
             except OSError:
                 return False
             finally:
