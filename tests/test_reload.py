@@ -37,6 +37,9 @@ def test_an_edited_module_is_served_after_the_reload(start_server, tmp_path):
 def test_a_syntax_error_keeps_the_old_workers_serving_until_it_is_fixed(start_server, tmp_path):
     write_app(tmp_path, b"working")
     server = start_server("editable:app", "--reload", "-k", "sync")
+    # (The listener accepts before the first worker has imported the app: broken
+    # before that, the code never served, and the server stops as it should.)
+    assert serves(server, "working")
     (tmp_path / "editable.py").write_text("def app(:\n")
     wait_for(lambda: "Reload failed" in server.log(), message="the failed reload")
     assert serves(server, "working")
