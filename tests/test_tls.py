@@ -289,7 +289,9 @@ def test_connections_in_their_handshake_count_against_worker_connections(start_s
                                                                          served):
     server = start_tls(start_server, served, *certs.flags("--worker-connections", "5",
                                                           "--header-timeout", "120"))
-    worker = psutil.Process(next(iter(server.worker_pids())))
+    # (The listener is the arbiter's: it accepts before the worker is forked.)
+    pids = wait_for(server.worker_pids, message="the worker")
+    worker = psutil.Process(next(iter(pids)))
     silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
     try:
         # The worker takes 5 (plus its listener) and leaves the rest in the kernel's queue.
