@@ -87,10 +87,14 @@ def test_reload_dir_without_reload_is_a_warning(tmp_path):
 
 def test_a_broken_edit_before_the_first_worker_served_waits_for_it_instead_of_stopping(
         start_server, tmp_path):
-    # The first worker takes a while to import the app; the edit comes meanwhile.
-    (tmp_path / "editable.py").write_text("import time\ntime.sleep(2)\n"
-                                          + APP_SOURCE.format(body=b"slow to boot"))
+    # The first worker takes a while to import the app; the edit comes meanwhile,
+    # once it has read the source (it says so with a file: the listener is the
+    # arbiter's, and accepts before the worker is forked).
+    (tmp_path / "editable.py").write_text(
+        "import pathlib, time\npathlib.Path(__file__).with_name('importing').touch()\n"
+        "time.sleep(2)\n" + APP_SOURCE.format(body=b"slow to boot"))
     server = start_server("editable:app", "--reload", "-k", "sync")
+    wait_for((tmp_path / "importing").exists, message="the first worker's import")
     (tmp_path / "editable.py").write_text("def app(:\n")
     wait_for(lambda: "Reload failed" in server.log(), message="the failed reload")
     wait_for(lambda: serves(server, "slow to boot"), message="the first worker")
