@@ -278,11 +278,10 @@ class AccessLog:
         headers.append((REQUEST_ID, uuid.uuid4().hex.encode()))
 
     def log(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
-            started: float) -> None:
-        """`started` is a time.perf_counter() reading taken when the request arrived."""
+            duration: float) -> None:
+        """`duration`: the seconds from the request's arrival to its answer's end."""
         if not access_logger.isEnabledFor(logging.INFO):
             return
-        duration = time.perf_counter() - started
         if self.json:
             access_logger.info(_json_line(request, status, body_bytes, client, duration))
             return

@@ -388,11 +388,15 @@ class Connection:
 
     def send(self, data: bytes) -> None:
         """Write a piece of the answer (the app's thread), unless --request-timeout passed."""
-        with self.write_lock:
+        lock = self.write_lock
+        lock.acquire()  # (not `with`: on every response's path, see ThreadWorker._release)
+        try:
             if self.timed_out:
                 raise TimeoutError("--request-timeout passed")
             self.responding = True  # no interim response once the final one has begun
             send_all(self.sock, data, self.write_timeout)
+        finally:
+            lock.release()
 
     def sendfile(self, file: IO[bytes], count: int | None) -> int:
         """Send `count` bytes of `file` (None: to its end) from where it stands."""
@@ -489,7 +493,7 @@ class RequestRunner:
 
     def respond(self, conn: Connection, request: Request, keep_alive: bool,
                 started: float) -> wsgi.Outcome:
-        """Run `request` on `conn`; `started`: a time.perf_counter() reading
+        """Run `request` on `conn`; `started`: a time.monotonic() reading
         taken when it arrived."""
         client, scheme = conn.client, conn.scheme
         if request.forwarded:
@@ -510,9 +514,9 @@ class RequestRunner:
         else:
             outcome = _run_hooked(self._app, environ, responder, self._hooked,
                                   HookRequest(request, client, scheme))
-        access_log.log(request, outcome.status, outcome.bytes_sent, client, started)
-        conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent,
-                                time.perf_counter() - started)
+        duration = time.monotonic() - started
+        access_log.log(request, outcome.status, outcome.bytes_sent, client, duration)
+        conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent, duration)
         return outcome
 
 

@@ -126,7 +126,7 @@ class SyncWorker(Worker):
                 return
             event = conn.next_event(deadline, self.notify)
             if isinstance(event, Request):
-                started = time.perf_counter()  # from its head, as the other classes count
+                started = time.monotonic()  # from its head, as the other classes count
                 self.stats.set_gauges(in_flight=1, connections=1)
                 self.current_request = event.summary()
                 self._serving = conn

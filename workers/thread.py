@@ -387,6 +387,7 @@ class ThreadWorker(Worker):
         """
         fetched = self._fetched
         listeners = self._listeners
+        lock = self._lock
         while not self._done:
             if not fetched:
                 try:
@@ -409,10 +410,13 @@ class ThreadWorker(Worker):
             else:
                 self._leading_since = now
                 self._serve_event(fd, events, stats, now)
-            with self._lock:
-                if self._leader is not me:
-                    return  # promoted out while serving: the new leader has `fetched`
+            lock.acquire()  # (on every request's path: see _release)
+            leading = self._leader is me
+            if leading:
                 self._leading_since = 0.0
+            lock.release()
+            if not leading:
+                return  # promoted out while serving: the new leader has `fetched`
 
     def _accept_on(self, listener: socket.socket, stats: Row) -> None:
         try:
@@ -427,7 +431,9 @@ class ThreadWorker(Worker):
     def _serve_event(self, fd: int, events: int, stats: Row, started: float) -> None:
         """Serve what a client's event (`events`, as epoll gave them) says, taken
         at `started` (a monotonic reading), and note whether that blocked."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # (on every request's path: see _release)
+        try:
             client = self._clients.get(fd)
             if client is None:
                 return
@@ -446,9 +452,11 @@ class ThreadWorker(Worker):
                 # The client's end had come when the event was made: after the bytes
                 # read now, it comes with no event of its own.
                 client.unread = True
+        finally:
+            lock.release()
         client.stats = stats
         try:
-            self._on_readable(client)
+            self._on_readable(client, started)
         except Exception:
             log.exception("Error serving a connection from %s", client.client[0])
             self._close(client)
@@ -522,8 +530,9 @@ class ThreadWorker(Worker):
         client.idle = False
         client.deadline = time.monotonic() + self.cfg.header_timeout
 
-    def _on_readable(self, client: _Client) -> None:
-        """This thread owns `client` (busy): read, and serve what is complete."""
+    def _on_readable(self, client: _Client, now: float) -> None:
+        """This thread owns `client` (busy): read, and serve what is complete;
+        `now`: a time.monotonic() reading taken when its event was."""
         if client.awaiting_proxy_header and not self._read_proxy_header(client):
             return
         if client.handshaking and not self._handshake(client):
@@ -550,10 +559,10 @@ class ThreadWorker(Worker):
         client.fresh = False
         if client.idle and data:  # (_expect_request, inline: nearly every read)
             client.idle = False
-            client.deadline = time.monotonic() + self.cfg.header_timeout
+            client.deadline = now + self.cfg.header_timeout
         client.stats.received(len(data))
         client.pending.extend(client.parser.feed(data) if data else client.parser.feed_eof())
-        self._act(client)
+        self._act(client, now)
 
     def _read_proxy_header(self, client: _Client) -> bool:
         """A try at the PROXY protocol header, without waiting; True once read."""
@@ -588,8 +597,9 @@ class ThreadWorker(Worker):
             return False
         return True
 
-    def _act(self, client: _Client) -> None:
-        """Serve, answer an error, close, or wait for more: whatever the parser says."""
+    def _act(self, client: _Client, now: float) -> None:
+        """Serve, answer an error, close, or wait for more: whatever the parser
+        says; `now`: a time.monotonic() reading taken when the bytes were read."""
         event = client.pending[0] if client.pending else None
         if isinstance(event, Request):
             pending = client.pending
@@ -599,7 +609,7 @@ class ThreadWorker(Worker):
                 return
             # (Stopping does not end a connection whose answer promised it would
             # persist: it turns idle, and the stop's grace and lingering close end it.)
-            keep = self._serve_ready_requests(client)
+            keep = self._serve_ready_requests(client, now)
             if not keep:
                 self._finish(client)
                 return
@@ -607,7 +617,7 @@ class ThreadWorker(Worker):
             client.deadline = time.monotonic() + (
                 self.cfg.keep_alive if client.idle else self.cfg.header_timeout)
             if client.pending:
-                self._act(client)  # an error or a close parsed ahead
+                self._act(client, time.monotonic())  # an error or a close parsed ahead
                 return
             self._release(client)
         elif isinstance(event, ProtocolError):
@@ -664,14 +674,18 @@ class ThreadWorker(Worker):
                 self._gather_left += client.reserved
                 client.reserved = 0
 
-    def _serve_ready_requests(self, client: _Client) -> bool:
-        """Answer the requests parsed so far, in order; True if the connection stays open."""
+    def _serve_ready_requests(self, client: _Client, arrived: float) -> bool:
+        """Answer the requests parsed so far, in order; True if the connection stays
+        open. `arrived`: a time.monotonic() reading taken when they were read."""
         cfg = self.cfg
+        # The first request begins at once; one behind it, once that one is done.
+        started: float | None = arrived
         while client.pending and isinstance(client.pending[0], Request):
             request = client.pending.popleft()
             assert isinstance(request, Request)
-            started = time.perf_counter()
-            self._in_flight[client] = (time.monotonic(), request)
+            if started is None:
+                started = time.monotonic()
+            self._in_flight[client] = (started, request)
             try:
                 outcome = self._runner.respond(
                     client, request, self.keeps_alive and request.keep_alive and self.alive,
@@ -691,6 +705,7 @@ class ThreadWorker(Worker):
                     return False
             if request.upgrade:
                 client.pending.extend(client.parser.resume())  # WSGI does not switch
+            started = None
         return True
 
     def _answer_and_linger(self, client: _Client, response: bytes) -> None:
@@ -731,7 +746,12 @@ class ThreadWorker(Worker):
         it was muted while owned, bytes may wait unread, or `recheck` (the
         main thread's claims, and a PROXY header looked at later).
         """
-        with self._lock:
+        # The lock is taken and let go by hand on each request's path (here,
+        # _serve_event, _lead): a `with` block binds __enter__ and __exit__ anew
+        # each time, which costs as much again as the lock itself.
+        lock = self._lock
+        lock.acquire()
+        try:
             client.busy = False
             if client.edge and not (client.muted or client.unread or recheck or events):
                 return
@@ -743,6 +763,8 @@ class ThreadWorker(Worker):
                 return
             except OSError:
                 pass
+        finally:
+            lock.release()
         self._close(client)
 
     def _close(self, client: _Client) -> None:

@@ -231,13 +231,14 @@ class RequestCycle(Cycle):
 
     def _finish(self, keep_alive: bool) -> None:
         server = self.channel.server
+        duration = time.perf_counter() - self.clock
         if server.log_access:
             client = self.scope["client"]  # (after proxy headers, as the WSGI classes log it)
             server.access_log.log(self.request, self.status, self.framer.bytes_sent,
                                   (client[0], str(client[1])) if client else ("", ""),
-                                  self.clock)
+                                  duration)
         server.stats.request_done(self.request.method, self.status, self.framer.bytes_sent,
-                                  time.perf_counter() - self.clock)
+                                  duration)
         server.request_served()
         if self._waiter is not None:
             self._wake()
