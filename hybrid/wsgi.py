@@ -326,9 +326,9 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
     environ["wsgi.multithread"] = multithread
     keys = _ENVIRON_KEYS
     for name, value in headers:
-        try:
-            key = keys.get(name)
-        except TypeError:  # (a bytearray name, from a scope some middleware made)
+        try:  # (a subscript costs half a get(): this runs for every field)
+            key = keys[name]
+        except (KeyError, TypeError):  # (TypeError: a bytearray name, from a scope)
             key = None
         if key is None:
             key = _environ_key(name)
@@ -444,7 +444,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
         try:
             response.write_result(result)
         finally:
-            close = getattr(result, "close", None)
+            close = None if type(result) is list else getattr(result, "close", None)
             if close is not None:
                 close()
     except _ClientGone as exc:
@@ -501,14 +501,18 @@ class _Response:
                 exc_info = None
         elif self.headers is not None:
             raise AssertionError("start_response() called a second time without exc_info")
-        self.status, self.reason = (type(status) is str and _STATUSES.get(status)) \
-            or _parse_status(status)
+        # (The caches are read by subscript, which costs half a get(); a miss is
+        # rare, and pays for its exception with work of its own anyway.)
+        try:
+            self.status, self.reason = _STATUSES[status]
+        except (KeyError, TypeError):  # (TypeError: not a str, and unhashable)
+            self.status, self.reason = _parse_status(status)
         given = tuple(headers)
         try:
-            encoded = _ENCODED_HEADERS.get(given)
-        except TypeError:  # (a pair given as a list: unhashable)
-            encoded = None
-        self.headers = list(encoded or _encode_headers(given))
+            encoded = _ENCODED_HEADERS[given]
+        except (KeyError, TypeError):  # (TypeError: a pair given as a list: unhashable)
+            encoded = _encode_headers(given)
+        self.headers = list(encoded)
         return self.write
 
     def write(self, data: bytes) -> None:

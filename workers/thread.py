@@ -396,11 +396,10 @@ class ThreadWorker(Worker):
                     return  # the epoll set was closed at exit
                 continue
             fd, events = fetched.popleft()
-            listener = listeners.get(fd)
             now = time.monotonic()
-            if listener is not None:
+            if fd in listeners:
                 self._leading_since = now
-                self._accept_on(listener, stats)
+                self._accept_on(listeners[fd], stats)
             elif self._calls_block and self._following:
                 with self._lock:
                     self._leader = None

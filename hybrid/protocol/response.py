@@ -229,8 +229,10 @@ class ResponseFramer:
         key: _ShapeKey = (status, reason, request_method == "HEAD", http_version, keep_alive,
                           headers)
         try:
-            shape = _SHAPES.get(key)
-            remember = True
+            shape = _SHAPES[key]  # (a subscript costs half a get(): this is every response's)
+            remember = False
+        except KeyError:
+            shape, remember = None, True
         except TypeError:  # a header pair given as a list: unhashable, so never remembered
             shape, remember = None, False
         if shape is None:
