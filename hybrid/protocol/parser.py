@@ -90,9 +90,11 @@ _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _IS_TOKEN = re.compile(_TOKEN + rb"\Z").match
 _TCHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _QUOTED = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+# RFC 9112 section 7.1: whitespace (BWS) only around a chunk extension's ";" and
+# "=", never at the end of the line ("5 " is as malformed as " 5").
 _CHUNK_LINE = re.compile(
     rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + _TOKEN +
-    rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*[ \t]*\Z").match
+    rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*\Z").match
 _FIELD_VALUE_OK = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z").match
 _REG_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:"
 _COLON = ord(":")
@@ -111,15 +113,17 @@ an answer, and would otherwise meet the close on the way (measured: 5 failed
 requests in ~2,000 under --max-requests with 4 looping clients)."""
 MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
 
-# Fields a trailer must not carry (RFC 9110 section 6.5.1: framing, routing,
-# authentication, request modifiers): a 400, as gunicorn answers, not dropped:
-# a trailer that tries to reframe or re-route a request is an attack, not a slip.
+# Fields a trailer must not carry: those that could change how the message is
+# framed (Content-Length, Transfer-Encoding, Trailer), where it is routed (Host),
+# or what the connection does (the hop-by-hop ones). A 400, as gunicorn answers,
+# not dropped: a trailer that tries to reframe or re-route a request is an attack,
+# not a slip. Any other field is accepted and never merged into the header section
+# (RFC 9110 section 6.5.2), even one section 6.5.1 tells senders not to put there
+# (Content-Type, Authorization, Cookie, Range, If-*...): a recipient that does not
+# merge it has nothing to fear from it.
 _FORBIDDEN_TRAILERS = frozenset({
-    b"content-length", b"transfer-encoding", b"trailer", b"host", b"connection",
-    b"keep-alive", b"upgrade", b"te", b"expect", b"content-type", b"content-encoding",
-    b"content-range", b"authorization", b"proxy-authorization", b"cookie", b"set-cookie",
-    b"max-forwards", b"range", b"if-match", b"if-none-match", b"if-modified-since",
-    b"if-unmodified-since", b"if-range", b"cache-control", b"proxy-connection",
+    b"content-length", b"transfer-encoding", b"trailer", b"host",
+    b"connection", b"keep-alive", b"upgrade", b"te",
 })
 # Fields that are not lists (RFC 9110 section 5.3): sent twice, a request is a
 # 400 (Host and Content-Length have rules of their own).
