@@ -7,6 +7,14 @@ used arrive in `Forwarded` (RFC 7239) or `X-Forwarded-For` /
 forge them. The client is found by walking the forwarding chain from the
 right (the hop nearest to us) past every trusted proxy: the first
 untrusted address is the client.
+
+Only an IP address becomes the client: a hop that names none (RFC 7239's
+`unknown`, an obfuscated `_name`, or anything that is no address) ends the
+walk with the TCP peer kept as the client, since nothing further left can
+be vouched for. The scheme is believed only as http, https, ws or wss (a
+WebSocket's ws and wss are told as http and https, which the WebSocket
+scope turns back), and is honoured from a trusted peer with or without a
+client address.
 """
 
 from __future__ import annotations
@@ -15,6 +23,10 @@ import ipaddress
 from typing import Union
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+# The schemes a proxy may report, as the HTTP scheme they stand for.
+SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
 class ProxyHeaders:
@@ -24,13 +36,14 @@ class ProxyHeaders:
                                         for item in allow if item != "*"]
 
     def trusted(self, address: str) -> bool:
+        """May the TCP peer at `address` speak for the client?"""
         if self.trust_all or not address:  # "": a UNIX socket peer, on this host
             return True
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.networks)
+        ip = _ip(address)
+        return ip is not None and self._trusts(ip)
+
+    def _trusts(self, ip: Address) -> bool:
+        return self.trust_all or any(ip in network for network in self.networks)
 
     def resolve(self, headers: list[tuple[bytes, bytes]], client: tuple[str, str],
                 scheme: str, peer_trusted: bool | None = None) -> tuple[tuple[str, str], str]:
@@ -51,19 +64,42 @@ class ProxyHeaders:
                 addresses = value if addresses is None else addresses + b"," + value
             elif name == b"x-forwarded-proto":
                 protos = value if protos is None else protos + b"," + value
+        # X-Forwarded-Proto: the first value is the scheme the client used.
+        forwarded_scheme = _scheme(protos.decode("latin-1").split(",")[0]) if protos else None
         if forwarded is not None:
             hops = [_forwarded_element(e) for e in forwarded.decode("latin-1").split(",")]
-            chain = [(hop.get("for", ""), hop.get("proto")) for hop in hops]
+            chain = [(hop.get("for", ""), _scheme(hop.get("proto", "")) or forwarded_scheme)
+                     for hop in hops]
         elif addresses is not None:
-            proto = protos.decode("latin-1").split(",")[0].strip().lower() if protos else None
-            chain = [(a.strip(), proto) for a in addresses.decode("latin-1").split(",")]
+            chain = [(node, forwarded_scheme) for node in addresses.decode("latin-1").split(",")]
         else:
-            return client, scheme
+            return client, forwarded_scheme or scheme
+        return self._walk(chain, client, scheme)
+
+    def _walk(self, chain: list[tuple[str, str | None]], peer: tuple[str, str],
+              scheme: str) -> tuple[tuple[str, str], str]:
+        """The client: the hop nearest the client that a trusted proxy vouched for."""
         for index in range(len(chain) - 1, -1, -1):
-            address, proto = chain[index]
-            if index == 0 or not self.trusted(_host_only(address)):
-                return (_host_only(address), _port_of(address)), (proto or scheme)
-        return client, scheme
+            node, proto = chain[index]
+            node = node.strip()
+            ip = _ip(_host_only(node))
+            if ip is None:  # unknown, obfuscated or no address: the peer stays the client
+                return peer, proto or scheme
+            if index == 0 or not self._trusts(ip):
+                return (str(ip), _port_of(node)), proto or scheme
+        return peer, scheme  # (an empty chain: nothing to walk)
+
+
+def _ip(text: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _scheme(text: str) -> str | None:
+    """A reported proto as the scheme the app is told; None for any other value."""
+    return SCHEMES.get(text.strip().lower())
 
 
 def _forwarded_element(element: str) -> dict[str, str]:
@@ -71,24 +107,25 @@ def _forwarded_element(element: str) -> dict[str, str]:
     for pair in element.split(";"):
         key, _, value = pair.strip().partition("=")
         pairs[key.strip().lower()] = value.strip().strip('"')
-    if "proto" in pairs:
-        pairs["proto"] = pairs["proto"].lower()
     return pairs
 
 
-def _host_only(address: str) -> str:
-    """'1.2.3.4:5' -> '1.2.3.4'; '[::1]:5' -> '::1'; obfuscated ids stay as they are."""
-    if address.startswith("["):
-        return address[1:].partition("]")[0]
-    if address.count(":") == 1:
-        return address.partition(":")[0]
-    return address
+def _host_only(node: str) -> str:
+    """'1.2.3.4:5' -> '1.2.3.4'; '[::1]:5' -> '::1'; anything else as it is."""
+    if node.startswith("["):
+        return node[1:].partition("]")[0]
+    if node.count(":") == 1:
+        return node.partition(":")[0]
+    return node
 
 
-def _port_of(address: str) -> str:
-    if address.startswith("["):
-        rest = address.partition("]")[2]
-        return rest[1:] if rest.startswith(":") else "0"
-    if address.count(":") == 1:
-        return address.partition(":")[2]
-    return "0"
+def _port_of(node: str) -> str:
+    """The port a hop names, or "0" (none, or RFC 7239's obfuscated `_port`)."""
+    if node.startswith("["):
+        rest = node.partition("]")[2]
+        port = rest[1:] if rest.startswith(":") else ""
+    elif node.count(":") == 1:
+        port = node.partition(":")[2]
+    else:
+        port = ""
+    return port if port.isascii() and port.isdigit() else "0"
