@@ -350,7 +350,7 @@ def setting(default: Any, *flags: str, parse: Callable[[Any], Any], help: str,
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # uvicorn's trace is below debug: debug is the most hybrid says.
 _LOG_LEVEL_SPELLINGS = {"trace": "debug", "warn": "warning", "fatal": "critical"}
-DEFAULT_ACCESS_LOGFORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+DEFAULT_ACCESS_LOGFORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
 @dataclass(frozen=True)
