@@ -1,7 +1,10 @@
 """PEP 3333 for every worker that serves WSGI: the environ (from a parsed
 request or from an ASGI scope, by the same code), `wsgi.input`,
 `start_response` with its exc_info rules, the `write()` callable, the
-response iteration, `wsgi.file_wrapper`, and the 500 for a failing app.
+response iteration, `wsgi.file_wrapper`, and the 500 for a failing app (an
+app that gives the wrong types gets one log line naming its mistake; a
+`write()` from the iterable's `close()`, after the response's end, is
+dropped with a warning).
 
 The I/O stays with the caller: `wsgi.input` reads through a `receive()`
 (the next piece of the request body, b"" at its end), and the response goes
@@ -428,6 +431,16 @@ class _ClientGone(Exception):
     """Sending to the client failed: it left, or read too slowly."""
 
 
+class AppMistake(TypeError):
+    """The app gave start_response(), write() or its iterable something of the
+    wrong type. The worker says so in one line naming the mistake (and where the
+    app made it, when a frame of the app's shows it), not with a traceback
+    through the server's caches, and answers 500 if nothing was sent yet.
+
+    Found on the slow path only: a value a cache lookup missed, or one that
+    failed to encode, is looked at again to tell what is wrong with it."""
+
+
 def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
     """Call the app, hand its response to `responder`, and always close its iterable.
 
@@ -446,6 +459,11 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
         finally:
             close = None if type(result) is list else getattr(result, "close", None)
             if close is not None:
+                # The response is over (or failed): a write() from close() would
+                # go out after its end, where a keep-alive client reads it as the
+                # next response. It is dropped instead (see _Response.write).
+                response.headers = None
+                response.closing = what
                 close()
     except _ClientGone as exc:
         log.debug("client went away during %s %s: %s", *what, exc.__cause__)
@@ -465,6 +483,8 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
             return Outcome(response.status, responder.sent, False)
         if isinstance(exc, LocalProtocolError):
             log.error("Invalid response to %s %s: %s", *what, exc)
+        elif isinstance(exc, AppMistake):
+            log.error("WSGI app error (%s %s): %s%s", *what, exc, _app_frame(exc))
         else:
             log.exception("Error handling request %s %s", *what)
         if response.head_sent:
@@ -483,6 +503,11 @@ def _error_quietly(responder: Responder, status: int, detail: str) -> None:
 
 class _Response:
     """start_response, write() and the lazy head of one WSGI response."""
+
+    # Set (to the request's method and target) when the app's close() is called:
+    # the response is over. A class default, so that a response pays nothing for it.
+    closing: tuple[str, str] | None = None
+    late_write_logged = False
 
     def __init__(self, responder: Responder) -> None:
         self.responder = responder
@@ -507,22 +532,33 @@ class _Response:
             self.status, self.reason = _STATUSES[status]
         except (KeyError, TypeError):  # (TypeError: not a str, and unhashable)
             self.status, self.reason = _parse_status(status)
-        given = tuple(headers)
         try:
-            encoded = _ENCODED_HEADERS[given]
-        except (KeyError, TypeError):  # (TypeError: a pair given as a list: unhashable)
-            encoded = _encode_headers(given)
+            encoded = _ENCODED_HEADERS[tuple(headers)]
+        except (KeyError, TypeError):  # (TypeError: a pair given as a list, or no list)
+            encoded = _encode_headers(headers)
         self.headers = list(encoded)
         return self.write
 
     def write(self, data: bytes) -> None:
         """The write() callable, and each piece the app yields."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"WSGI body pieces must be bytes, not {type(data).__name__}")
+            raise AppMistake(_NOT_BYTES + _described(data))
         if self.headers is None:
-            raise AssertionError("write() called before start_response()")
+            self._write_out_of_turn(data)
+            return
         if data:  # PEP 3333: the head waits for the first non-empty piece
             self._send(bytes(data), last=False)
+
+    def _write_out_of_turn(self, data: bytes) -> None:
+        """write() before start_response(), or from the app's close(): dropped
+        then, with one warning per response."""
+        what = self.closing
+        if what is None:
+            raise AssertionError("write() called before start_response()")
+        if data and not self.late_write_logged:
+            self.late_write_logged = True
+            log.warning("write() called from the response's close() in %s %s: dropped, "
+                        "as the response had ended", *what)
 
     def _start(self) -> None:
         assert self.headers is not None
@@ -545,7 +581,7 @@ class _Response:
             # gets a Content-Length and goes out with the head (one write).
             (piece,) = result
             if not isinstance(piece, (bytes, bytearray, memoryview)):
-                raise TypeError(f"WSGI body pieces must be bytes, not {type(piece).__name__}")
+                raise AppMistake(_NOT_BYTES + _described(piece))
             for name, _ in headers:
                 if len(name) == 14 and name.lower() == b"content-length":
                     break
@@ -586,9 +622,38 @@ class _Response:
         self._send(b"", last=True)
 
 
+_NOT_BYTES = "the response body must be bytes (what the iterable yields, or write() takes), got "
+_NO_HEADER_LIST = "start_response() headers must be a list of (name, value) str pairs, got "
+
+
+def _described(value: object) -> str:
+    """A value an app gave where it should not have: its type and (the start of) its repr."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{type(value).__name__} {shown}"
+
+
+def _app_frame(error: BaseException) -> str:
+    """Where the app made the mistake that raised `error`: the last frame of its
+    traceback outside this module (the app's call of start_response or write),
+    as ' (at FILE, line N, in NAME)'; "" when every frame is the server's (a
+    piece the iterable yielded)."""
+    here = _app_frame.__code__.co_filename
+    found = ""
+    traceback = error.__traceback__
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if code.co_filename != here:
+            found = f" (at {code.co_filename}, line {traceback.tb_lineno}, in {code.co_name})"
+        traceback = traceback.tb_next
+    return found
+
+
 def _parse_status(status: str) -> tuple[int, bytes]:
     if not isinstance(status, str):
-        raise TypeError(f"status must be a str like '200 OK', not {type(status).__name__}")
+        raise AppMistake(
+            f"start_response() status must be a str like '200 OK', got {_described(status)}")
     code, _, reason = status.partition(" ")
     if len(code) != 3 or not code.isdigit():
         raise LocalProtocolError(f"invalid status {status!r}")
@@ -598,14 +663,20 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     return parsed
 
 
-def _encode_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
+def _encode_headers(given: Iterable[tuple[str, str]]) -> tuple[tuple[bytes, bytes], ...]:
     """An app's header list, Latin-1 encoded (and remembered, within bounds)."""
+    # (A dict or a bytes iterates, into names or ints: refused before it does.)
+    if isinstance(given, (Mapping, str, bytes, bytearray, memoryview)):
+        raise AppMistake(_NO_HEADER_LIST + _described(given))
+    try:
+        headers = tuple(given)
+    except TypeError:
+        raise AppMistake(_NO_HEADER_LIST + _described(given)) from None
     try:
         encoded = tuple([(name.encode("latin-1"), value.encode("latin-1"))
                          for name, value in headers])
     except (AttributeError, TypeError, ValueError):
-        # Not a list of str pairs: say which pair (a str that Latin-1 cannot
-        # encode raises UnicodeEncodeError, a ValueError, as it is).
+        # Not a list of str pairs: say which pair.
         encoded = tuple([_encode_header(header) for header in headers])
     if len(_ENCODED_HEADERS) >= _ENCODED_HEADERS_MAX:
         _ENCODED_HEADERS.clear()  # (lists made per response, a cookie's say, go again)
@@ -617,7 +688,15 @@ def _encode_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, 
 
 
 def _encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:
-    name, value = header
+    try:
+        name, value = header
+    except (TypeError, ValueError):
+        raise AppMistake(_NO_HEADER_LIST + "an item " + _described(header)) from None
     if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError(f"header names and values must be str, got {header!r}")
-    return name.encode("latin-1"), value.encode("latin-1")
+        raise AppMistake(f"start_response() header names and values must be str, got "
+                         f"{_described(header)}")
+    try:
+        return name.encode("latin-1"), value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise AppMistake(f"start_response() header {header!r} is not latin-1 (ISO-8859-1) "
+                         f"text, as PEP 3333 and HTTP require") from None

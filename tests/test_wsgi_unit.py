@@ -324,7 +324,7 @@ def test_invalid_status_is_a_500():
 @pytest.mark.parametrize("headers, complaint", [
     ([("X-Ok", "1"), (b"X-Bytes", "1")], "must be str"),
     ([("X-Ok", "1"), ("X-Number", 5)], "must be str"),
-    ([("X-Three", "1", "2")], "unpack"),
+    ([("X-Three", "1", "2")], "(name, value) str pairs, got an item tuple ('X-Three', '1', '2')"),
     ([("X-Price", "€5")], "latin-1"),
 ])
 def test_a_malformed_header_list_is_a_500_saying_what_is_wrong(headers, complaint, caplog):
@@ -335,3 +335,104 @@ def test_a_malformed_header_list_is_a_500_saying_what_is_wrong(headers, complain
     outcome, sent = serve(app)
     assert outcome.status == 500 and sent.startswith(b"HTTP/1.1 500")
     assert complaint in caplog.text
+
+
+# --- an app's wrong types: one line naming the mistake -------------------------------
+
+def _status_200_as_int(environ, start_response):
+    start_response(200, [("Content-Type", "text/plain")])
+    return [b"x"]
+
+
+def _headers_as_a_dict(environ, start_response):
+    start_response("200 OK", {"Content-Type": "text/plain"})
+    return [b"x"]
+
+
+def _headers_as_bytes(environ, start_response):
+    start_response("200 OK", b"Content-Type: text/plain")
+    return [b"x"]
+
+
+def _a_body_that_yields_str(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield "text, not bytes"
+
+
+@pytest.mark.parametrize("app, mistake", [
+    (_status_200_as_int, "start_response() status must be a str like '200 OK', got int 200"),
+    (_headers_as_a_dict, "start_response() headers must be a list of (name, value) str pairs, "
+                         "got dict {'Content-Type': 'text/plain'}"),
+    (_headers_as_bytes, "start_response() headers must be a list of (name, value) str pairs, "
+                        "got bytes b'Content-Type: text/plain'"),
+    (_a_body_that_yields_str, "the response body must be bytes (what the iterable yields, "
+                              "or write() takes), got str 'text, not bytes'"),
+])
+def test_a_wrong_type_from_the_app_is_one_error_line_naming_the_mistake(app, mistake, caplog):
+    for _ in range(2):  # (the second time, past the server's caches)
+        caplog.clear()
+        outcome, sent = serve(app)
+        assert outcome.status == 500 and sent.startswith(b"HTTP/1.1 500")
+        (record,) = caplog.records
+        assert record.levelname == "ERROR" and record.exc_info is None
+        assert record.getMessage().startswith(f"WSGI app error (GET /p?q=1): {mistake}")
+        assert "\n" not in record.getMessage()
+
+
+def test_a_mistake_in_start_response_names_the_apps_line(caplog):
+    serve(_status_200_as_int)
+    line = _status_200_as_int.__code__.co_firstlineno + 1
+    assert caplog.records[0].getMessage().endswith(
+        f"(at {__file__}, line {line}, in _status_200_as_int)")
+
+
+# --- write() from the iterable's close() --------------------------------------------
+
+class _WritesOnClose:
+    """A streamed body whose close() writes (as a careless middleware might)."""
+
+    def __init__(self, write, *, start_response=None):
+        self.write = write
+        self.start_response = start_response
+
+    def __iter__(self):
+        yield b"body"
+
+    def close(self):
+        if self.start_response is not None:
+            self.write = self.start_response("200 OK", [])
+        self.write(b"late")
+        self.write(b"later")
+
+
+def test_a_write_from_close_is_dropped_after_the_terminating_chunk(caplog):
+    def app(environ, start_response):
+        return _WritesOnClose(start_response("200 OK", [("Content-Type", "text/plain")]))
+
+    outcome, sent = serve(app)
+    assert sent.endswith(b"\r\n\r\n4\r\nbody\r\n0\r\n\r\n")
+    assert outcome.status == 200 and outcome.keep_alive
+    (record,) = caplog.records
+    assert record.levelname == "WARNING"
+    assert "write() called from the response's close() in GET /p?q=1" in record.getMessage()
+
+
+def test_a_write_from_close_after_a_failed_body_leaves_the_500_alone(caplog):
+    class Failing(_WritesOnClose):
+        def __iter__(self):
+            raise RuntimeError("the body failed")
+
+    def app(environ, start_response):
+        return Failing(start_response("200 OK", []))
+
+    outcome, sent = serve(app)
+    assert outcome.status == 500 and sent.startswith(b"HTTP/1.1 500")
+    assert b"late" not in sent
+
+
+def test_nothing_is_framed_after_the_terminating_chunk_even_after_a_new_start_response():
+    def app(environ, start_response):
+        return _WritesOnClose(start_response("200 OK", []), start_response=start_response)
+
+    outcome, sent = serve(app)
+    assert sent.endswith(b"4\r\nbody\r\n0\r\n\r\n")

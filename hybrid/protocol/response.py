@@ -277,8 +277,11 @@ class ResponseFramer:
         return self.body(data) + self.end()
 
     def end(self) -> bytes:
-        """Bytes that finish the body; call once, after the last `body()`."""
+        """Bytes that finish the body; call once, after the last `body()`.
+        Nothing is framed after them: a later `body()` gives b"" (a chunk after
+        the last one would be read as the start of the next response)."""
         if self._mode == _CHUNKED:
+            self._mode = _NO_BODY
             return b"0\r\n\r\n"
         if self._mode == _LENGTH and self._remaining:
             # Fewer bytes than announced: only closing tells the client.
