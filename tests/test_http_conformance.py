@@ -378,7 +378,10 @@ def test_answer_to_an_unread_chunked_upload_closes_and_says_so(server):
     raw = raw_exchange(server.port, post(b"Transfer-Encoding: chunked", target=b"/ignore-body",
                                          body=b"5\r\nhello\r\n"))
     status, headers, body = split_response(raw)
-    assert (status, body, headers["connection"]) == (200, b"ignored", "close")
+    if gathers(server):  # (the app is never called: the rest of the body never came)
+        assert (status, headers["connection"]) == (408, "close")
+    else:
+        assert (status, body, headers["connection"]) == (200, b"ignored", "close")
 
 
 def test_answer_to_a_large_unread_upload_says_close_and_reaches_the_client(server):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from hybrid.protocol import CONTINUE, RequestParser
+from hybrid.protocol.parser import UNKNOWN_LENGTH
 from tests.test_protocol import HOW, _splits
 
 EXPECTING = (b"POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
@@ -88,6 +89,25 @@ def test_skipping_stops_beyond_its_budget():
     parser = fed(post(1 << 20))
     assert parser.may_skip(1 << 16)
     assert not parser.may_skip((1 << 16) + 1)
+
+
+# --- gathering a body before the app runs ---------------------------------------------------
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_body_of_known_length_may_be_gathered_for_what_is_due(how):
+    assert fed(post(10, b"abc"), how).body_to_gather() == 7
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_chunked_body_may_be_gathered_though_its_length_is_unknown(how):
+    data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"
+    assert fed(data, how).body_to_gather() == UNKNOWN_LENGTH
+
+
+def test_a_body_held_back_for_100_continue_is_not_gathered():
+    assert fed(EXPECTING).body_to_gather() is None
+    chunked = EXPECTING.replace(b"Content-Length: 5", b"Transfer-Encoding: chunked")
+    assert fed(chunked).body_to_gather() is None
 
 
 # --- lingering close -------------------------------------------------------------------------

@@ -264,25 +264,45 @@ def test_a_gathered_body_reaches_the_app_whole(start_server):
     server = start_server(APP, "-k", "thread")
     payload = bytes(range(256)) * 1000
     assert httpx.post(server.url + "/echo", content=payload, timeout=10).content == payload
+    chunked = (payload[i:i + 1000] for i in range(0, len(payload), 1000))  # (an iterator: chunked)
+    assert httpx.post(server.url + "/echo", content=chunked, timeout=10).content == payload
 
 
-def test_a_body_over_gather_body_is_read_by_the_app_as_it_comes(start_server):
+def test_a_stalled_chunked_upload_holds_no_thread(start_server):
+    server = start_server(APP, "-k", "thread", "--threads", "1", "--body-timeout", "30")
+    (pid,) = server.wait_workers(1)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as stalled:
+        stalled.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"5\r\nhello\r\n3\r\nwo")  # ... and nothing more
+        wait_for(lambda: len(psutil.Process(pid).net_connections()) >= 2, message="the accept")
+        # Had the only thread taken the upload, this would wait out the --body-timeout.
+        assert httpx.get(server.url + "/", timeout=10).text == "hello"
+
+
+@pytest.mark.parametrize("framing, first_part", [
+    (b"Content-Length: 3", b""),  # (over the bound: the app runs before any of it came)
+    (b"Transfer-Encoding: chunked", b"3\r\nabc\r\n"),  # (the bound passed by what came)
+])
+def test_a_body_over_gather_body_is_read_by_the_app_as_it_comes(start_server, framing,
+                                                                 first_part):
     server = start_server(APP, "-k", "thread", "--gather-body", "2")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /body-after-start HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-                     b"Connection: close\r\n\r\n")
+        sock.sendall(b"POST /body-after-start HTTP/1.1\r\nHost: x\r\n%s\r\n"
+                     b"Connection: close\r\n\r\n%s" % (framing, first_part))
         raw = b""
-        while b"started\n" not in raw:  # (the app answers before any of the body came)
+        while b"started\n" not in raw:  # (the app answers before the rest of the body came)
             raw += sock.recv(65536)
     assert raw.startswith(b"HTTP/1.1 200")
 
 
 def test_a_gathered_body_too_slow_to_come_gets_408(start_server):
     server = start_server(APP, "-k", "thread", "--body-timeout", "1")
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-        answer = sock.recv(65536)
-    assert split_response(answer)[0] == 408
+    for framing, part in ((b"Content-Length: 10", b"abc"),
+                          (b"Transfer-Encoding: chunked", b"5\r\nhello\r\n3\r\nab")):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n%s" % (framing, part))
+            answer = sock.recv(65536)
+        assert split_response(answer)[0] == 408
 
 
 def test_a_request_sent_whole_is_never_408_for_waiting_on_a_busy_thread(start_server):

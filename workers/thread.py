@@ -68,6 +68,7 @@ from hybrid.protocol import (
 from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
 from hybrid.tls import ServerTLS
+from hybrid.protocol.parser import UNKNOWN_LENGTH
 from hybrid.protocol.proxy_protocol import ProxyHeaderError
 from hybrid.workers.blocking import (
     PARTIAL,
@@ -103,10 +104,12 @@ WATCH_CALM = 0.01
 WATCH_CLOSELY = 0.001
 CLOSE_WATCH_SPAN = 1.0
 EVENTS_PER_POLL = 64
-# A body of a known length up to --gather-body is gathered by the poller before
-# the request reaches a thread (a slow client then costs a descriptor and the
-# bytes, not a thread), within GATHER_BUDGET for the worker's bodies in all; a
-# larger one, or one past the budget, is read by the app as it comes.
+# A body up to --gather-body is gathered by the poller before the request
+# reaches a thread (a slow client then costs a descriptor and the bytes, not a
+# thread), within GATHER_BUDGET for the worker's bodies in all: one of a known
+# length if it fits, a chunked one while it does. A larger one (a chunked one
+# from the read that passes the bound on), or one past the budget, is read by
+# the app as it comes.
 GATHER_BUDGET = 64 * 1024 * 1024
 # A listener, or a TLS client, is armed one-shot: an event disarms it, and its
 # owner arms it again when done (OpenSSL may hold what the kernel no longer
@@ -642,15 +645,19 @@ class ThreadWorker(Worker):
                 break
             received += len(event.data)
         due = None if complete else client.parser.body_to_gather()
-        now = time.monotonic()
-        pace = client.gathering
         if not due:
             self._end_gathering(client)
             return False
+        # The bytes the body needs: all of it when its length is known; for a
+        # chunked one, what came and one more, so that gathering stops (and the
+        # app reads the rest as it comes) once it would pass the bound.
+        size = received + (1 if due == UNKNOWN_LENGTH else due)
+        if size > self.cfg.gather_body or not self._reserve(client, size):
+            self._end_gathering(client)
+            return False
+        now = time.monotonic()
+        pace = client.gathering
         if pace is None:
-            if due + received > self.cfg.gather_body \
-                    or not self._reserve(client, due + received):
-                return False
             pace = client.gathering = BodyPace(self.cfg.body_timeout, self.cfg.body_min_rate)
         else:
             pace.waited(now - client.gathered_at, received - client.gathered)
@@ -659,10 +666,15 @@ class ThreadWorker(Worker):
         return True
 
     def _reserve(self, client: _Client, size: int) -> bool:
+        """Hold `size` bytes of GATHER_BUDGET for the client's body, counting what
+        it holds already (a chunked body's share grows as it comes)."""
+        more = size - client.reserved
+        if more <= 0:
+            return True
         with self._lock:
-            if size > self._gather_left:
+            if more > self._gather_left:
                 return False
-            self._gather_left -= size
+            self._gather_left -= more
             client.reserved = size
             return True
 

@@ -111,6 +111,8 @@ STOP_IDLE_GRACE = 1.0
 lingering close: a busy client sends its next request within microseconds of
 an answer, and would otherwise meet the close on the way (measured: 5 failed
 requests in ~2,000 under --max-requests with 4 looping clients)."""
+UNKNOWN_LENGTH = -1
+"""`body_to_gather()` of a chunked body: more may come, how much is unknown."""
 MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
 
 # Fields a trailer must not carry: those that could change how the message is
@@ -276,12 +278,15 @@ class RequestParser:
     def body_to_gather(self) -> int | None:
         """Inside a body not complete yet: how many of its bytes are still due, if
         the server may wait for them before it hands the request over (the thread
-        class does, for small bodies, so that a slow client costs no thread).
-        None when it may not: a chunked body, whose size is unknown, or one the
-        client holds back until the app asks for it (100 Continue)."""
+        class does, for small bodies, so that a slow client costs no thread);
+        UNKNOWN_LENGTH for a chunked body, whose size its last chunk tells (the
+        server gathers it while it stays within its own bound). None when it may
+        not: the client holds the body back until the app asks for it (100
+        Continue)."""
         if self._continue_due:
             return None
-        return self.body_remaining
+        remaining = self.body_remaining
+        return UNKNOWN_LENGTH if remaining is None else remaining
 
     def continue_response(self, response_started: bool) -> bytes:
         """Before the app's first read of an incomplete body: the 100 Continue to
