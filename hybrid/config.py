@@ -609,11 +609,12 @@ class Config:
              "is never cut (see --body-min-rate)")
     gather_body: int = setting(
         1024 * 1024, "--gather-body", parse=_non_negative_int, metavar="BYTES",
-        help="thread class: a request body of a known length up to this size is read by "
-             "the poller before the request reaches a thread, so a slow upload costs a "
-             "connection, not a thread (the app then answers once the body is in, as behind "
-             "nginx); a larger or chunked body, or one held back for 100 Continue, is read "
-             "by the app as it comes. 64 MiB per worker in all (0: never gathered)")
+        help="thread class: a request body up to this size (of a known length, or chunked) "
+             "is read by the poller before the request reaches a thread, so a slow upload "
+             "costs a connection, not a thread (the app then answers once the body is in, as "
+             "behind nginx); a larger body (a chunked one from the read that passes this size "
+             "on), or one held back for 100 Continue, is read by the app as it comes. 64 MiB "
+             "per worker in all (0: never gathered)")
     body_min_rate: int = setting(
         0, "--body-min-rate", parse=_non_negative_int, metavar="BYTES",
         help="once a request body has waited for the client longer than --body-timeout "
