@@ -11,7 +11,11 @@ def run(app: Any, **settings: Any) -> None:
     `app` is an import string ("module:app") or the app object itself (then
     served as under --preload, and --reload is refused: new workers could not
     import new code). `settings` are named as the settings table names them:
-    `hybrid.run("main:app", workers=4, worker_class="asgi", bind=["0.0.0.0:8000"])`.
+    `hybrid.run("main:app", workers=4, worker_class="asgi", bind=["0.0.0.0:8000"])`,
+    or as `uvicorn.run()` names them, with its types (`host="0.0.0.0", port=8000,
+    headers=[("x-a", "b")], log_level=logging.INFO`...): each means what the same
+    flag of uvicorn's means to `hybrid run`. A name neither has, a uvicorn name
+    with no meaning here, or two names of one setting raise TypeError.
     Returns once the server stopped cleanly; a bad setting or an app that cannot
     start raises SystemExit with the status `hybrid run` exits with (after its
     one-line message).

@@ -102,21 +102,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_app(app: Any, settings: Mapping[str, Any]) -> int:
     """`hybrid.run()`: serve `app`, an import string or the app object itself, with
     `settings` named as the settings table names them (`workers=4`,
-    `worker_class="asgi"`, `bind=["0.0.0.0:8000"]`...). TypeError for a name
-    that is no setting; the exit status otherwise, as `hybrid run` would have."""
-    unknown = sorted(set(settings) - set(SETTINGS))
-    if unknown or "app" in settings:
-        raise TypeError(f"hybrid.run() takes no setting named {', '.join(unknown or ['app'])} "
-                        f"(the names are those of `hybrid check`)")
-    args = dict(settings)
+    `worker_class="asgi"`, `bind=["0.0.0.0:8000"]`...) or as `uvicorn.run()` names
+    them (`host=`, `port=`...: `peers.run_settings`). TypeError for a name that is
+    neither; the exit status otherwise, as `hybrid run` would have."""
+    try:
+        args, notes = peers.run_settings(settings)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
     if isinstance(app, str):
         args["app"] = app
-        return _launch("run", args, API)
-    if settings.get("reload"):
+        return _launch("run", args, API, notes=notes)
+    if args.get("reload"):
         return _fail("reload: give the app as an import string ('module:app'), so that "
                      "new workers can import its new code", 1)
     args["app"] = f"{getattr(app, '__module__', '?')}:{getattr(app, '__qualname__', '?')}"
-    return _launch("run", args, API, app)
+    return _launch("run", args, API, app, notes=notes)
 
 
 API = "hybrid.run()"

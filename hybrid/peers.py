@@ -8,15 +8,31 @@ what they ask for is how hybrid works anyway (said once at start), and flags
 refused with what to use instead (one line, exit status 2). The CLI adds
 `FLAGS` to its parser, and the README's table is generated from both, so
 neither can drift from the code.
+
+`hybrid.run()` takes `uvicorn.run()`'s keywords through the same table:
+`RUN_KEYWORDS` says which flag of uvicorn's each one stands for (and how its
+Python value becomes the flag's), so `port=8000` does what `--port 8000` does.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hybrid.config import SETTINGS, ConfigError, json_file, ssl_version_settings
+from hybrid.config import (
+    DEFAULTS,
+    LOG_LEVELS,
+    MAX_SECONDS,
+    SETTINGS,
+    ConfigError,
+    flag_name,
+    json_file,
+    shown,
+    ssl_version_settings,
+)
 
 GUNICORN, UVICORN, BOTH = "gunicorn", "uvicorn", "gunicorn, uvicorn"
 SETS, ACCEPTED, REFUSED = "sets", "accepted", "refused"
@@ -35,6 +51,10 @@ class PeerFlag:
 
 def _constant(**settings: Any) -> Callable[[str | None], dict[str, Any]]:
     return lambda _value: settings
+
+
+def _setting(name: str) -> Callable[[str | None], dict[str, Any]]:
+    return lambda value: {name: value}
 
 
 def _ssl_version(value: str | None) -> dict[str, Any]:
@@ -171,6 +191,16 @@ FLAGS: tuple[PeerFlag, ...] = (
     PeerFlag(("--reload-exclude",), UVICORN, REFUSED,
              "--reload watches *.py and the --reload-include globs only: narrow --reload-dir "
              "instead", True),
+    PeerFlag(("--limit-max-requests-jitter",), UVICORN, SETS,
+             "the same as --max-requests-jitter", True, _setting("max_requests_jitter")),
+    PeerFlag(("--timeout-worker-healthcheck",), UVICORN, ACCEPTED,
+             "a hung worker is found by --timeout instead: a heartbeat from the worker's own "
+             "loop, which a blocked loop stops too", True),
+    PeerFlag(("--http2",), UVICORN, REFUSED,
+             "HTTP/1.1 only: an HTTP/2 connection preface is answered with 505"),
+    PeerFlag(("--reset-contextvars",), UVICORN, REFUSED,
+             "each request's task starts from a copy of the context its connection opened "
+             "in, never from an empty one"),
 )
 
 # Their flags that are hybrid's own, or aliases of its settings: the same meaning.
@@ -254,3 +284,282 @@ def table() -> list[tuple[str, str, str]]:
             answer = {SETS: "", ACCEPTED: "accepted: ", REFUSED: "refused: "}[peer.kind]
             rows[flag] = (flag, peer.peers, answer + peer.answer)
     return sorted(rows.values(), key=lambda row: row[0].lstrip("-").lower())
+
+
+# --- uvicorn.run()'s keywords -------------------------------------------------------------
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _path(value: Any) -> Any:
+    """A path given as an os.PathLike, as the text a flag takes."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _number(value: Any) -> Any:
+    """An int (an ssl.PROTOCOL_* or ssl.CERT_* member, say) as the number a flag takes."""
+    return str(int(value)) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _level(value: Any) -> Any:
+    """A logging level number as the first level name at or above it (uvicorn's
+    TRACE, 5, is debug; 25 shows what warning shows)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return next((name for name in LOG_LEVELS if logging.getLevelName(name.upper()) >= value),
+                    LOG_LEVELS[-1])
+    return value
+
+
+def _header_pairs(value: Any) -> Any:
+    """uvicorn's [(name, value), ...] as --header's NAME:VALUE texts."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    return [f"{item[0]}: {item[1]}" if isinstance(item, (list, tuple)) and len(item) == 2
+            else item for item in value]
+
+
+def _log_config_file(value: Any) -> Any:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"hybrid.run() takes log_config as a logging.config.dictConfig dict or "
+                        f"a file's path, not {type(value).__name__}")
+    return os.fspath(value)
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """One of uvicorn.run()'s keywords, as the flag of uvicorn's command line that
+    means the same: hybrid.run() then does with it what the CLI does with that flag."""
+
+    flag: str
+    convert: Callable[[Any], Any] = _same  # uvicorn's Python value -> the flag's value
+    switch: bool = False  # a bool: `flag` when true, `off` (if any) when false
+    off: str | None = None
+    unset: Any = None  # what uvicorn's None means, where that is not hybrid's default
+    by_type: tuple[tuple[type, str], ...] = ()  # a value of this type means this flag instead
+
+    def as_flag(self, value: Any) -> tuple[str, Any] | None:
+        """(flag, its value) for `value`; None when it asks for nothing."""
+        if value is None:
+            return None if self.unset is None else (self.flag, self.unset)
+        if self.switch:
+            chosen = self.flag if value else self.off
+            return None if chosen is None else (chosen, None)
+        for kind, flag in self.by_type:
+            if isinstance(value, kind):
+                return flag, value
+        return self.flag, self.convert(value)
+
+    def flags(self) -> tuple[str, ...]:
+        return (self.flag, *([self.off] if self.off else []), *(f for _, f in self.by_type))
+
+
+def _spelt(*names: str, convert: Callable[[Any], Any] = _same) -> dict[str, Keyword]:
+    """Keywords whose flag is their name spelt as a flag (ws_max_size: --ws-max-size)."""
+    return {name: Keyword("--" + name.replace("_", "-"), convert) for name in names}
+
+
+# uvicorn.run()'s keywords (uvicorn 0.55), each with the flag it stands for.
+RUN_KEYWORDS: dict[str, Keyword] = {
+    **_spelt("host", "port", "uds", "fd", "loop", "http", "ws", "ws_max_size", "ws_max_queue",
+             "ws_per_message_deflate", "lifespan", "interface", "reload", "reload_delay",
+             "workers", "server_header", "date_header", "forwarded_allow_ips", "root_path",
+             "limit_concurrency", "backlog", "limit_max_requests", "limit_max_requests_jitter",
+             "timeout_keep_alive", "timeout_graceful_shutdown", "timeout_worker_healthcheck",
+             "ssl_keyfile_password", "ssl_ciphers", "factory", "h11_max_incomplete_event_size"),
+    **_spelt("env_file", "ssl_keyfile", "ssl_certfile", "ssl_ca_certs", "app_dir", convert=_path),
+    **_spelt("ssl_version", "ssl_cert_reqs", convert=_number),
+    "ws_ping_interval": Keyword("--ws-ping-interval", unset=0.0),  # None: no pings
+    "ws_ping_timeout": Keyword("--ws-ping-timeout", unset=0.0),  # None: wait for ever
+    "reload_dirs": Keyword("--reload-dir"),
+    "reload_includes": Keyword("--reload-include"),
+    "reload_excludes": Keyword("--reload-exclude"),
+    "log_config": Keyword("--log-config", _log_config_file, by_type=((dict, "--log-config-dict"),)),
+    "log_level": Keyword("--log-level", _level),
+    "access_log": Keyword("--access-log", switch=True, off="--no-access-log"),
+    "proxy_headers": Keyword("--proxy-headers", switch=True, off="--no-proxy-headers"),
+    "use_colors": Keyword("--use-colors", switch=True, off="--no-use-colors"),
+    "http2": Keyword("--http2", switch=True),
+    "reset_contextvars": Keyword("--reset-contextvars", switch=True),
+    "headers": Keyword("--header", _header_pairs),
+}
+# uvicorn.run()'s keywords that no flag stands for, and why they have no meaning here.
+RUN_REFUSED = {
+    "ssl_context_factory": "give a Python config file (config=) with gunicorn's ssl_context"
+                           "(config, default_ssl_context_factory) hook, which hybrid calls",
+}
+
+
+def run_settings(keywords: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """hybrid.run()'s keywords as settings, and the notes to log at start: hybrid's
+    own setting names, and uvicorn.run()'s (RUN_KEYWORDS), which mean what the same
+    flags of uvicorn's mean on the command line. TypeError for a name neither has,
+    for one of uvicorn's with no meaning here, and for two names of one setting;
+    ConfigError for a value the CLI refuses too."""
+    unknown = sorted(set(keywords) - set(SETTINGS) - set(RUN_KEYWORDS) - set(RUN_REFUSED))
+    if unknown or "app" in keywords:
+        raise TypeError(f"hybrid.run() takes no setting named {', '.join(unknown or ['app'])} "
+                        f"(the names are those of `hybrid check`, and uvicorn.run()'s)")
+    settings: dict[str, Any] = {}
+    set_by: dict[str, str] = {}  # setting -> the keyword that set it
+    notes: list[str] = []
+    addresses: dict[str, str] = {}
+    for keyword, value in keywords.items():
+        if keyword in RUN_REFUSED:
+            if value is not None:
+                raise TypeError(f"hybrid.run() cannot use {keyword}: {RUN_REFUSED[keyword]}")
+            continue
+        if keyword not in RUN_KEYWORDS:
+            _put(settings, set_by, keyword, value, keyword)
+            continue
+        given = RUN_KEYWORDS[keyword].as_flag(value)
+        if given is None:
+            continue
+        flag, flag_value = given
+        if flag in ADDRESS_FLAGS:
+            addresses[flag] = str(flag_value)
+            continue
+        for name, setting_value in _flag_settings(keyword, flag, flag_value, notes).items():
+            _put(settings, set_by, name, setting_value, keyword)
+    if addresses:
+        named = ", ".join(f.lstrip("-") for f in addresses)
+        _put(settings, set_by, "bind", bind_from(addresses), named)
+    return settings, notes
+
+
+def _flag_settings(keyword: str, flag: str, value: Any, notes: list[str]) -> dict[str, Any]:
+    """The settings `flag` makes of `value`, as on the command line (`keyword`: the
+    name it came by, for the notes and the errors)."""
+    peer = by_flag().get(flag)
+    if peer is None:  # one of hybrid's own flags
+        return {setting_of(flag): value}
+    if peer.kind == REFUSED:
+        raise TypeError(f"hybrid.run() cannot use {keyword} ({peer.peers}'s {flag}): "
+                        f"{peer.answer}")
+    if peer.kind == ACCEPTED:
+        notes.append(f"{keyword} (uvicorn.run()'s): accepted; {peer.answer}")
+        return {}
+    return peer.sets(None if value is None else str(value)) if peer.sets else {}
+
+
+def _put(settings: dict[str, Any], set_by: dict[str, str], name: str, value: Any,
+         keyword: str) -> None:
+    if name in set_by:
+        raise TypeError(f"hybrid.run() got {set_by[name]} and {keyword}, which both set "
+                        f"{name}: give one")
+    settings[name] = value
+    set_by[name] = keyword
+
+
+# --- where the defaults differ -------------------------------------------------------------
+
+_LOOPBACK = ("127.0.0.1", "::1")
+_16_MIB = 16 * 1024 * 1024
+
+# gunicorn's (27) and uvicorn's (0.55) defaults for the settings hybrid shares with
+# them, as hybrid's setting would hold them. Those that differ from hybrid's own
+# make the README's "Where the defaults differ", each with the flag that gives it.
+PEER_DEFAULTS: dict[str, dict[str, Any]] = {
+    GUNICORN: {
+        "bind": ("127.0.0.1:8000",), "workers": 1, "threads": 1, "worker_connections": 1000,
+        "keep_alive": 2.0, "timeout": 30.0, "graceful_timeout": 30.0, "max_requests": 0,
+        "max_requests_jitter": 0, "backlog": 2048, "log_level": "info", "error_logfile": "-",
+        "access_logfile": None,
+        "access_logformat": '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+        "capture_output": False, "preload": False, "reuse_port": False, "sendfile": True,
+        "umask": 0, "reload": False, "root_path": "", "forwarded_allow_ips": _LOOPBACK,
+        "proxy_protocol": False, "proxy_allow_ips": _LOOPBACK, "limit_request_line": 4094,
+        "limit_request_fields": 100, "limit_request_field_size": 8190, "lifespan": "auto",
+        "ws_max_size": _16_MIB, "cert_reqs": "none", "ciphers": None,
+    },
+    UVICORN: {
+        "bind": ("127.0.0.1:8000",), "workers": 1, "keep_alive": 5.0,
+        "graceful_timeout": MAX_SECONDS, "max_requests": 0, "max_requests_jitter": 0,
+        "backlog": 2048, "log_level": "info", "error_logfile": "-", "access_logfile": "-",
+        "access_logformat": '%(h)s - "%(r)s" %(s)s', "forwarded_allow_ips": ("127.0.0.1",),
+        "limit_concurrency": 0, "loop": "uvloop", "lifespan": "auto", "interface": "auto",
+        "ws_max_size": _16_MIB, "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0,
+        "ws_per_message_deflate": True, "server_header": True, "date_header": True,
+        "headers": (), "root_path": "", "reload": False, "factory": False, "cert_reqs": "none",
+        "ciphers": None,
+    },
+}
+# How to say a peer's default where its value alone would mislead, and what else
+# the flag that gives it does here.
+_SAID = {
+    (GUNICORN, "threads"): "1: `-k gthread` runs one thread per worker",
+    (GUNICORN, "umask"): "0, while it binds a UNIX socket: anyone may connect to the file",
+    (UVICORN, "graceful_timeout"): "none: it waits for every request to finish",
+    (UVICORN, "access_logfile"): "on, to stdout",
+    (UVICORN, "access_logformat"): '`%(client_addr)s - "%(request_line)s" %(status_code)s`, '
+                                   'after the level',
+}
+_OURS_SAID = {"access_logfile": "off", "umask": "the one hybrid was started with"}
+_NOTES = {
+    (GUNICORN, "umask"): "log files are created under it too",
+    (UVICORN, "graceful_timeout"): "the longest it takes",
+    (UVICORN, "access_logformat"): "the closest: %(h)s has no port",
+}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A row of the README's "Where the defaults differ": what differs, whose
+    default it is, theirs and hybrid's in words, and the flags that do as they do
+    (or come closest: `note` says so)."""
+
+    what: str
+    peers: str
+    theirs: str
+    ours: str
+    restore: tuple[str, ...]
+    note: str = ""
+
+
+# Differences in what a default does, where no one setting's value says it.
+BEHAVIOURS: tuple[Difference, ...] = (
+    Difference("client address behind a proxy", GUNICORN,
+               "REMOTE_ADDR and `%(h)s` stay the proxy's address; X-Forwarded-For is not read",
+               "a trusted proxy's X-Forwarded-For (or `Forwarded: for=`) client, as in uvicorn",
+               ("--forwarded-allow-ips", ""),
+               "the closest: X-Forwarded-Proto is then not believed either"),
+    Difference("`Forwarded` (RFC 7239)", BOTH, "not read",
+               "believed from --forwarded-allow-ips, before X-Forwarded-*",
+               ("--forwarded-allow-ips", ""),
+               "the closest: no proxy header is then believed"),
+    Difference("`$PORT` set", UVICORN, "not read: 127.0.0.1:8000",
+               "0.0.0.0:$PORT, as in gunicorn", ("--host", "127.0.0.1", "--port", "8000")),
+    Difference("request head limits", UVICORN, "none (with httptools; h11: 16 KiB a head)",
+               "gunicorn's: 414 past a 4094-byte request line, 431 past 100 fields or an "
+               "8190-byte field line",
+               ("--limit-request-line", "8190", "--limit-request-fields", "32768",
+                "--limit-request-field-size", "65536"),
+               "8190: the longest request line gunicorn takes"),
+    Difference("a slow request head", BOTH, "no timeout of their own",
+               "408 after --header-timeout (10 s)",
+               ("--header-timeout", str(int(MAX_SECONDS)))),
+    Difference("a stalled request body", BOTH, "no timeout of their own",
+               "408 after --body-timeout (30 s) without a byte",
+               ("--body-timeout", str(int(MAX_SECONDS)))),
+)
+
+
+def differences() -> list[Difference]:
+    """Every default of gunicorn's or uvicorn's that hybrid does not share, with the
+    flags that give it: the settings' values first, in the table's order, then the
+    behaviours."""
+    rows: list[Difference] = []
+    for name in SETTINGS:
+        for peer in (GUNICORN, UVICORN):
+            theirs = PEER_DEFAULTS[peer].get(name, DEFAULTS[name])
+            if theirs == DEFAULTS[name]:
+                continue
+            other = next(p for p in (GUNICORN, UVICORN) if p != peer)
+            ours = _OURS_SAID.get(name) or f"`{shown(DEFAULTS[name])}`"
+            if name in PEER_DEFAULTS[other] and PEER_DEFAULTS[other][name] == DEFAULTS[name]:
+                ours += f", as {other}'s"
+            rows.append(Difference(f"`{name}`", peer,
+                                   _SAID.get((peer, name), f"`{shown(theirs)}`"), ours,
+                                   (flag_name(name), shown(theirs)),
+                                   _NOTES.get((peer, name), "")))
+    return rows + list(BEHAVIOURS)

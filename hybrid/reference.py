@@ -1,5 +1,6 @@
-"""The README's settings reference, generated from the settings table (and
-the table of gunicorn's and uvicorn's flags, `hybrid.peers`).
+"""The README's settings reference, generated from the settings table (and,
+from `hybrid.peers`, the table of gunicorn's and uvicorn's flags and where
+their defaults differ from hybrid's).
 
     python -m hybrid.reference                     # print the reference
     python -m hybrid.reference --write README.md   # rewrite the README's copy in place
@@ -11,6 +12,7 @@ that copy differs from what the table generates, so the docs cannot drift.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -49,6 +51,21 @@ def markdown() -> str:
     ]
     for flag, whose, answer in peers.table():
         lines.append(f"| `{flag}` | {whose} | {answer.replace('|', chr(92) + '|')} |")
+    lines += [
+        "",
+        "#### Where the defaults differ",
+        "",
+        "Every other default hybrid shares with gunicorn (27) or uvicorn (0.55) is theirs. "
+        "These are not, each with the flags that do as they do (generated from "
+        "`hybrid.peers.PEER_DEFAULTS` and `BEHAVIOURS`):",
+        "",
+        "| what | whose | theirs | hybrid's | to do as they do |",
+        "|---|---|---|---|---|",
+    ]
+    for row in peers.differences():
+        restore = f"`{shlex.join(row.restore)}`" + (f" ({row.note})" if row.note else "")
+        cells = [row.what, row.peers, row.theirs, row.ours, restore]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,12 +1,15 @@
-"""The README's settings reference is generated from the settings table, and
-stays so: a change to a setting without `python -m hybrid.reference --write
+"""The README's settings reference is generated from the settings table (and
+its gunicorn/uvicorn part from `hybrid.peers`), and stays so: a change to a
+setting or a peer's default without `python -m hybrid.reference --write
 README.md` fails here."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hybrid import config, reference
+import pytest
+
+from hybrid import cli, config, peers, reference
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -36,3 +39,42 @@ def test_the_precedence_the_reference_states_is_the_one_the_loader_applies(tmp_p
     text = reference.markdown()
     stated = [text.index(part) for part in config.PRECEDENCE]
     assert stated == sorted(stated) and len(config.PRECEDENCE) == len(seen)
+
+
+# --- where the defaults differ from gunicorn's and uvicorn's ---------------------------
+
+def from_command_line(argv: tuple[str, ...]) -> config.Config:
+    """The Config `hybrid run APP ARGV` serves with (no process)."""
+    args = vars(cli.build_parser().parse_args(["run", "app:app", *argv]))
+    args.pop("command")
+    translated, _, _ = peers.translate(args.pop("peer_flags", {}))
+    return config.load({**translated, **args}, {}).config
+
+
+@pytest.mark.parametrize(("peer", "name"), [(peer, name) for peer, defaults in
+                                            peers.PEER_DEFAULTS.items() for name in defaults])
+def test_each_peer_default_is_a_value_of_hybrids_setting(peer, name):
+    value = peers.PEER_DEFAULTS[peer][name]
+    given = {} if value is None else {name: value}  # (None: not set, as hybrid's None)
+    assert getattr(config.load(given, {}).config, name) == value
+
+
+@pytest.mark.parametrize("row", peers.differences(), ids=lambda row: f"{row.what}-{row.peers}")
+def test_each_difference_is_undone_by_the_flags_its_row_names(row):
+    cfg = from_command_line(row.restore)
+    name = row.what.strip("`")
+    if name in config.SETTINGS:
+        assert getattr(cfg, name) == peers.PEER_DEFAULTS[row.peers][name]
+
+
+def test_a_default_that_differs_from_a_peers_is_listed_and_one_that_agrees_is_not():
+    listed = {(row.what, row.peers) for row in peers.differences()}
+    assert ("`keep_alive`", "gunicorn") in listed  # gunicorn's 2 s, hybrid's 5 s
+    assert not any(what == "`keep_alive`" and whose == "uvicorn" for what, whose in listed)
+
+
+def test_the_readme_says_where_the_defaults_differ():
+    text = reference.readme_copy(README.read_text())
+    part = text.split("#### Where the defaults differ")[1]
+    assert len([line for line in part.splitlines() if line.startswith("| ")]) == \
+        len(peers.differences()) + 1  # (and the heading row)
