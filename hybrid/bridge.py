@@ -17,6 +17,14 @@ look (one `call_soon_threadsafe` per burst), and holds a response's final
 messages until `close()` has run, so a request whose response is one piece
 costs one hand-off each way.
 
+A body is gathered on the loop before a thread is taken, when it is short
+(`gather_body`, the worker's --gather-body) and not held back for a 100
+Continue, within GATHER_BUDGET for the bridge's bodies being gathered at
+once: a client that trickles or stalls its upload then costs a connection,
+not one of the few threads (it would hold a thread for --body-timeout
+otherwise). A longer body, or one past the budget, is read by the app as it
+comes, as under the thread class.
+
 Backpressure, both ways: a thread that asks for body waits for the loop
 to receive it, and the server stops reading the socket while nobody does;
 a thread that streams waits once more than WINDOW bytes are handed over but
@@ -36,7 +44,7 @@ from queue import SimpleQueue
 from typing import Any
 
 from hybrid.logs import error_log as log
-from hybrid.protocol import error_body
+from hybrid.protocol import GATHER_BUDGET, error_body
 from hybrid.typing import Message, Receive, Scope, Send, WSGIApp
 from hybrid.wsgi import BodyReadError, FileWrapper, InputStream, environ_from_scope, run
 
@@ -48,6 +56,9 @@ a CPU-bound app its speed (raise it for an app that waits on I/O)."""
 WINDOW = 262144
 """Bytes of a streamed response a thread may run ahead of the transport."""
 
+DEFAULT_GATHER_BODY = 1024 * 1024
+"""A body up to this long is gathered on the loop before a thread is taken
+(the default of --gather-body)."""
 
 
 class WSGIBridge:
@@ -58,11 +69,16 @@ class WSGIBridge:
     thread is busy, requests wait in line; the pool never grows.
     """
 
-    def __init__(self, app: WSGIApp, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(self, app: WSGIApp, threads: int = DEFAULT_THREADS,
+                 gather_body: int = DEFAULT_GATHER_BODY) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}")
+        if gather_body < 0:
+            raise ValueError(f"gather_body must not be negative, not {gather_body}")
         self.app = app
         self.threads = threads
+        self.gather_body = gather_body
+        self.gather_left = GATHER_BUDGET  # (only the loop touches it)
         self._jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
         self._pool: list[threading.Thread] = []
         self._pool_lock = threading.Lock()
@@ -130,12 +146,26 @@ def _error_messages(status: int, detail: str) -> list[Message]:
             {"type": "http.response.body", "body": body}]
 
 
-def _has_body(scope: Scope) -> bool:
-    """Whether the request's head announces a body (ASGI says only by its headers)."""
+def _announced_body(scope: Scope, bound: int) -> tuple[bool, int]:
+    """Whether the request's head announces a body (ASGI says only by its headers),
+    and how many bytes of it to gather before the app runs: its length, or
+    `bound` for a chunked one; 0 for one the app reads as it comes (longer than
+    `bound`, or held back until the app asks for it with 100 Continue)."""
+    length: int | None = 0
+    continue_expected = False
     for name, value in scope.get("headers", ()):
-        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
-            return True
-    return False
+        if name == b"transfer-encoding":
+            length = None
+        elif name == b"content-length" and length is not None:
+            length = int(value) if value.isdigit() else bound + 1
+        elif name == b"expect":
+            continue_expected = value.lower() == b"100-continue"
+    if length == 0:
+        return False, 0
+    if continue_expected:
+        return True, 0
+    size = bound if length is None else length
+    return True, size if size <= bound else 0
 
 
 class _Exchange:
@@ -173,11 +203,22 @@ class _Exchange:
     async def serve(self) -> None:
         self.loop = asyncio.get_running_loop()
         scope = self.scope
-        # The body comes to the thread on demand (the app may answer without
-        # it, before it is even sent); a request that has none is told so now,
-        # sparing the thread a round trip.
-        if not _has_body(scope) and not await self._take_body():
-            return  # the client left before the app could start
+        bridge = self.bridge
+        has_body, gather = _announced_body(scope, bridge.gather_body)
+        # A request without a body is told so now, sparing the thread a round trip;
+        # a short body is gathered here (see the module docstring); the rest comes
+        # to the thread on demand (the app may answer without it).
+        if not has_body:
+            if await self._take_body() is None:
+                return  # the client left before the app could start
+        elif 0 < gather <= bridge.gather_left:
+            bridge.gather_left -= gather
+            try:
+                gathered = await self._gather(gather)
+            finally:
+                bridge.gather_left += gather
+            if not gathered:
+                return  # the client left, or its body failed (the server answered it)
         environ = environ_from_scope(scope, InputStream(self._read_body))
         context = contextvars.copy_context()
         self.bridge.submit(lambda: context.run(self._call, environ))
@@ -195,16 +236,27 @@ class _Exchange:
             if self.watcher is not None:
                 self.watcher.cancel()
 
-    async def _take_body(self) -> bool:
-        """Receive one body message; False if it says the client left."""
+    async def _take_body(self) -> int | None:
+        """Receive one body message: its size, or None if it says the client left."""
         message = await self.receive()
         if message["type"] != "http.request":
             self._leave()
-            return False
+            return None
         data = message.get("body", b"")
         if data:
             self.chunks.append(data)
         self.body_done = not message.get("more_body", False)
+        return len(data)
+
+    async def _gather(self, bound: int) -> bool:
+        """Receive the body, or its first `bound` bytes, before a thread is taken;
+        False if the client left (or its body failed) meanwhile."""
+        received = 0
+        while not self.body_done and received < bound:
+            size = await self._take_body()
+            if size is None:
+                return False
+            received += size
         return True
 
     async def _relay(self) -> None:

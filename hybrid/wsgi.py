@@ -455,6 +455,10 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
     try:
         result = app(environ, response.start_response)
         try:
+            if body.error is not None:
+                # The app made an answer of a body that failed (it caught the read's
+                # error): the client never gets it; the failure's 4xx goes instead.
+                raise body.error
             response.write_result(result)
         finally:
             close = None if type(result) is list else getattr(result, "close", None)

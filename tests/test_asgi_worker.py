@@ -320,15 +320,19 @@ def test_serves_a_starlette_app(start_server):
         assert ws.recv() == "HELLO"
 
 
-def test_app_answer_after_a_bad_body_is_sent_and_the_connection_closed(server):
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"POST /echo-or-sorry HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                     b"\r\nZZ\r\n")
-        raw = b""
-        while chunk := sock.recv(65536):
-            raw += chunk
+def test_a_bad_body_is_answered_by_the_server_not_by_the_apps_error_handler(server):
+    raw = raw_exchange(server.port, b"POST /echo-or-sorry HTTP/1.1\r\nHost: x\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n")
     status, headers, body = split_response(raw)
-    assert (status, body) == (400, b"sorry")
+    assert status == 400 and headers["connection"] == "close"
+    assert b"sorry" not in body
+
+
+def test_after_a_bad_body_the_apps_send_raises_client_disconnected(client, server):
+    raw_exchange(server.port, b"POST /read-then-answer HTTP/1.1\r\nHost: x\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+    wait_for(lambda: client.get("/send-error").text != "none", message="the app's send()")
+    assert client.get("/send-error").text == "ClientDisconnected"
 
 
 def test_upgrade_answered_as_http_leaves_the_connection_http(server):

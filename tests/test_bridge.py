@@ -218,6 +218,44 @@ def test_a_full_pool_queues_requests_and_answers_them_all(start_server):
     assert answers == ["slept"] * 8
 
 
+STALLED_UPLOADS = {
+    "known length": b"Content-Length: 100000\r\n\r\n" + b"x" * 100,
+    "chunked": b"Transfer-Encoding: chunked\r\n\r\n64\r\n" + b"x" * 50,
+}
+
+
+@pytest.mark.parametrize("upload", STALLED_UPLOADS.values(), ids=STALLED_UPLOADS.keys())
+def test_stalled_uploads_as_many_as_threads_do_not_hold_up_other_requests(start_server, upload):
+    server = start_server("tests.apps.basic:app", "-k", "asgi", "--threads", "2",
+                          "--body-timeout", "60")
+    stalled = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\n" + upload)
+        # Gathered on the loop, the stalled bodies hold no thread: this is answered
+        # at once, not after --body-timeout.
+        assert httpx.get(server.url + "/", timeout=10).text == "hello"
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_a_gathered_body_reaches_the_app_whole(start_server):
+    server = start_server("tests.apps.basic:app", "-k", "asgi")
+    body = bytes(range(256)) * 1000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for start in range(0, len(body), 7000):  # pieces that arrive one by one
+            piece = body[start:start + 7000]
+            sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        sock.sendall(b"0\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    assert split_response(raw)[0::2] == (200, body)
+
+
 def test_limit_concurrency_answers_503_beyond_its_bound(start_server):
     server = start_server("tests.apps.basic:app", "-k", "asgi", "--threads", "1",
                           "--limit-concurrency", "1")

@@ -9,7 +9,14 @@ import socket
 import httpx
 import pytest
 
-from tests.conftest import APP_FOR_INTERFACE, app_for, launch, raw_exchange, split_response
+from tests.conftest import (
+    APP_FOR_INTERFACE,
+    app_for,
+    launch,
+    raw_exchange,
+    read_until_closed,
+    split_response,
+)
 from hybrid.workers import WORKER_CLASSES, load_class
 
 HEADER_TIMEOUT = 1.5
@@ -494,3 +501,84 @@ def test_request_inside_a_chunked_body_is_only_a_body(server):
     status, _, body = exchange(server, data)
     assert (status, body) == (200, SMUGGLED)
     assert hits(server) == before
+
+
+# --- a body that fails while the app reads it -------------------------------------------
+# The app behind /read-then-answer reads its body, takes a failed read (or an ASGI
+# http.disconnect) for the end of it, and answers: whatever the path (streamed to an
+# ASGI app, gathered by the thread class, read through the bridge), that answer must
+# never reach the client.
+
+APP_ANSWER = b"the app's answer"
+
+MALFORMED_BODIES = {
+    "size zz": b"zz\r\nhello\r\n0\r\n\r\n",
+    "size -1": b"-1\r\nhello\r\n0\r\n\r\n",
+    "size 0x5": b"0x5\r\nhello\r\n0\r\n\r\n",
+    "size with a leading space": b" 5\r\nhello\r\n0\r\n\r\n",
+    "size of 20 hex digits": b"FFFFFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n",
+    "size that lies": b"5\r\nhello, world\r\n0\r\n\r\n",
+    "no CRLF after the data": b"5\r\nhello0\r\n\r\n",
+    "bare LF lines": b"5\nhello\n0\n\n",
+    "Content-Length in the trailer": b"5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("chunks", MALFORMED_BODIES.values(), ids=MALFORMED_BODIES.keys())
+def test_a_malformed_body_gets_400_never_the_apps_answer(server, chunks):
+    raw = raw_exchange(server.port, post(b"Transfer-Encoding: chunked", target=b"/read-then-answer",
+                                         body=chunks))
+    status, headers, _ = split_response(raw)
+    assert status == 400
+    assert headers["connection"] == "close"
+    assert APP_ANSWER not in raw
+
+
+def test_a_malformed_body_sent_byte_by_byte_gets_400_never_the_apps_answer(server):
+    data = post(b"Transfer-Encoding: chunked", target=b"/read-then-answer",
+                body=b"5\r\nhello\r\nzz\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for byte in data:
+            sock.sendall(bytes([byte]))
+        raw = read_until_closed(sock)
+    assert split_response(raw)[0] == 400
+    assert APP_ANSWER not in raw
+
+
+def test_a_body_cut_short_by_a_half_close_gets_400_never_the_apps_answer(server):
+    raw = raw_exchange(server.port, post(b"Content-Length: 100", target=b"/read-then-answer",
+                                         body=b"x" * 10), half_close=True)
+    assert split_response(raw)[0] == 400
+    assert APP_ANSWER not in raw
+
+
+def test_a_stalled_body_gets_408_never_the_apps_answer(server):
+    raw = raw_exchange(server.port, post(b"Content-Length: 100000", target=b"/read-then-answer",
+                                         body=b"x" * 100))
+    assert split_response(raw)[0] == 408
+    assert APP_ANSWER not in raw
+
+
+# --- a client that has finished sending ---------------------------------------------
+
+def test_a_complete_request_then_a_half_close_is_answered(server):
+    raw = raw_exchange(server.port, post(b"Content-Length: 5", target=b"/echo", body=b"hello"),
+                       half_close=True)
+    assert split_response(raw)[0::2] == (200, b"hello")
+
+
+def test_a_slow_answer_after_a_half_close_is_still_sent(server):
+    raw = raw_exchange(server.port, b"GET /sleep?s=0.3 HTTP/1.1\r\n" + H + b"\r\n", half_close=True)
+    assert split_response(raw)[0::2] == (200, b"slept")
+
+
+def test_pipelined_requests_then_a_half_close_are_all_answered(server):
+    raw = raw_exchange(server.port, b"GET /sleep?s=0.2 HTTP/1.1\r\n" + H + b"\r\n"
+                                    b"GET /method HTTP/1.1\r\n" + H + b"\r\n", half_close=True)
+    if load_class(server.worker_class).keeps_alive:
+        assert raw.count(b"HTTP/1.1 200 ") == 2
+        assert raw.endswith(b"GET")
+    else:  # one request per connection, answered with close
+        assert raw.count(b"HTTP/1.1 200 ") == 1
+        assert raw.endswith(b"slept")

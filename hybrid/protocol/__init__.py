@@ -13,7 +13,7 @@ from hybrid.protocol.events import (
     ProtocolError,
     Request,
 )
-from hybrid.protocol.pace import BodyPace
+from hybrid.protocol.pace import GATHER_BUDGET, BodyPace
 from hybrid.protocol.parser import (
     DEFAULT_LIMITS,
     LINGER_BYTES,
@@ -35,7 +35,7 @@ from hybrid.protocol.response import (
 )
 
 __all__ = [
-    "CONTINUE", "DEFAULT_LIMITS", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
+    "CONTINUE", "DEFAULT_LIMITS", "GATHER_BUDGET", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
     "STOP_IDLE_GRACE",
     "BodyPace", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",

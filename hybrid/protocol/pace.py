@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from hybrid.protocol.events import ProtocolError
 
+GATHER_BUDGET = 64 * 1024 * 1024
+"""Request bodies a worker gathers before their app runs (the thread class's
+poller, the bridge's loop: --gather-body each), in all at once: past it, a
+body is read by the app as it comes."""
+
 
 class BodyPace:
     """One request body's waits: `allowance()` before each, `waited()` after it."""

@@ -114,6 +114,24 @@ async def echo_or_sorry(scope, receive, send, query):
     await _text(send, body.decode("latin-1"))
 
 
+async def read_then_answer(scope, receive, send, query):
+    """Reads its body, takes a disconnect for its end, and answers: a server must
+    never send this answer to a body that failed."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body"):
+            break
+    try:
+        await _text(send, "the app's answer")
+    except OSError as exc:
+        COUNTERS["send_error"] = type(exc).__name__
+        raise
+
+
+async def send_error(scope, receive, send, query):
+    await _text(send, COUNTERS.get("send_error", "none"))
+
+
 async def _path(scope, receive, send, query):
     await _text(send, scope["path"])
 
@@ -345,6 +363,8 @@ ROUTES["/whoami"] = whoami
 ROUTES["/method"] = method
 ROUTES["/raise-after-disconnect"] = raise_after_disconnect
 ROUTES["/echo-or-sorry"] = echo_or_sorry
+ROUTES["/read-then-answer"] = read_then_answer
+ROUTES["/send-error"] = send_error
 WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
                     "/ws/error": ws_error, "/ws/send-until-gone": ws_send_until_gone,
                     "/ws/deny-interim": ws_deny_with_interim_status}

@@ -164,6 +164,12 @@ def app(environ, start_response):
         except OSError as exc:  # what a framework may do with a failed read
             raise RuntimeError("could not read the upload") from exc
         return _text(start_response, "read")
+    if path == "/read-then-answer":  # swallows a failed read: its answer must never go out
+        try:
+            environ["wsgi.input"].read()
+        except OSError:
+            pass
+        return _text(start_response, "the app's answer")
     if path == "/hold-fds":
         _hold_fds(float(query.get("s", "2")))
         return _text(start_response, "holding")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import socket
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -48,6 +47,7 @@ from hybrid.tls import describe as describe_tls
 from hybrid.workers.asgi.cycle import Server
 from hybrid.workers.asgi.flow import FlowControl
 from hybrid.workers.asgi.http_cycle import RequestCycle, client_text, http_scope
+from hybrid.workers.asgi.idle import IdleConnections
 from hybrid.workers.asgi.websocket import WebSocketCycle, is_websocket
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Host(Server, Protocol):
 
     app: ASGIApp
     connections: set[HttpProtocol]
+    idle: IdleConnections[HttpProtocol]  # kept alive and waiting, oldest first
     limits: Limits
     limit_concurrency: int  # 0: no limit
     tls: ServerTLS | None
@@ -112,12 +113,12 @@ class HttpProtocol(asyncio.Protocol):
         # Where reads go instead of the parser: an accepted WebSocket, or a lingering close.
         self.divert: Callable[[bytes], None] | None = None
         self.lingering = False
+        self.peer_done = False  # the client shut its sending side (eof_received)
         self.dropped = 0  # input bytes skipped or lingered over
         self.closed = False
         self.deadline: float | None = None  # swept once a second by the worker's tick
         self.on_deadline: Callable[[], None] = self._close
-        self.idle = False
-        self.idle_since = 0.0  # time.monotonic() when it last became idle
+        self.idle = False  # kept alive, no byte of a next request yet (in server.idle)
         self.fresh = True  # no byte received yet
         self.awaiting_proxy_header = False  # --proxy-protocol: its header comes first
         # The header read before TLS (listener.Listener), and the client it named, if any.
@@ -176,7 +177,7 @@ class HttpProtocol(asyncio.Protocol):
             self._route(event)
         if self.idle and self.parser.in_message:
             # Part of the next head came: from now on it has --header-timeout.
-            self.idle = False
+            self._busy()
             self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
     def _take_proxy_header(self, data: bytes) -> bytes:
@@ -206,23 +207,27 @@ class HttpProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.websocket is not None or self.lingering:
             return False  # connection_lost tells the app; a lingering close is over
+        self.peer_done = True
         for event in self.parser.feed_eof():
             self._route(event)
+        # A client may shut its side once it has sent its requests and wait for the
+        # answers (RFC 9112 9.6): it has finished, not gone, so an answer not begun
+        # yet is still due, and the cycles hear of the client leaving only when the
+        # transport ends (a write fails). A FIN and a full close look alike on the
+        # wire; one that comes while an answer is streaming, with no request left
+        # waiting for its own, is the client leaving (a closed tab, say), as it is
+        # on an idle connection: returning False closes the transport after what
+        # was written, and connection_lost tells the cycles. (TLS has no half-close
+        # here: the loop's TLS layer closes on close_notify.)
         active = self.active
-        if active is not None and active.body_error is not None and not active.complete \
-                and self.tls is None:
-            # The body was cut short by this half-close: its 4xx is still due, and
-            # the client may be reading; the cycle closes once it is written. (TLS
-            # has no half-close here: the loop's TLS layer closes on close_notify.)
-            return True
-        # Otherwise a client that stops sending has left, as far as an ASGI app can
-        # tell (uvicorn does the same): returning False closes the transport after
-        # what was written so far, and connection_lost tells the cycles.
-        return False
+        answers_due = bool(self.waiting) or (active is not None and not active.started)
+        return answers_due and self.tls is None and not self.transport.is_closing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.connections.discard(self)
+        if self.idle:
+            self._busy()
         self.server.connection_ended()
         self._cancel_timer()
         self.flow.connection_lost()
@@ -246,7 +251,8 @@ class HttpProtocol(asyncio.Protocol):
             if self.lingering:
                 return  # closing: what the client sent after that is dropped
             self.deadline = None
-            self.idle = False
+            if self.idle:
+                self._busy()
             if event.upgrade and is_websocket(event) and self.active is None \
                     and self.websocket is None:
                 self._start_websocket(event)
@@ -275,10 +281,16 @@ class HttpProtocol(asyncio.Protocol):
         elif type(event) is ProtocolError:
             receiving = self.receiving
             if receiving is not None and not receiving.body_done:
-                receiving.body_failed(event)
-                if receiving.complete:  # answered already: no second answer, just close
+                if receiving.complete:  # answered already, its body being skipped: close
                     self._close()
                     return
+                if receiving is self.active:
+                    receiving.body_failed(event)  # its answer, or a cut, and the close
+                    return
+                # A pipelined request whose body failed before its turn never runs:
+                # the error is answered in its place.
+                self.waiting.remove(receiving)
+                self.receiving = None
             if self.active is None:
                 self._reject(event)
             else:
@@ -366,10 +378,9 @@ class HttpProtocol(asyncio.Protocol):
         elif self.pending_error is not None:
             self._reject(self.pending_error)
         else:
-            self.idle = not self.parser.in_message
-            if self.idle:
-                # (not the loop's clock: uvloop's is cached per turn, in milliseconds)
-                self.idle_since = time.monotonic()
+            if not self.parser.in_message:
+                self.idle = True
+                self.server.idle.add(self)
                 if self.server.alive:
                     self._arm_timer(self.cfg.keep_alive, self._close)
                 else:
@@ -406,6 +417,11 @@ class HttpProtocol(asyncio.Protocol):
     def input_backlogged(self) -> None:
         self.flow.pause_reading()
 
+    def _busy(self) -> None:
+        """No longer idle: a next request began, or the connection ends."""
+        self.idle = False
+        self.server.idle.discard(self)
+
     def _arm_timer(self, delay: float, callback: Callable[[], None]) -> None:
         # A deadline the worker checks every second, not a loop timer per
         # request: arming and cancelling one costs more than serving a request.
@@ -426,8 +442,10 @@ class HttpProtocol(asyncio.Protocol):
         if self.closed or self.lingering:
             return  # (a lingering close keeps its own deadline)
         self._cancel_timer()
-        if (linger or self.parser.client_may_be_sending) and not transport.is_closing() \
-                and transport.can_write_eof():
+        if self.idle:
+            self._busy()  # (closing: no room to make from it any more)
+        if (linger or self.parser.client_may_be_sending) and not self.peer_done \
+                and not transport.is_closing() and transport.can_write_eof():
             # Linger (see the module docstring): shut our side, drop input a moment.
             self.lingering = True
             self.divert = self._drop_input

@@ -87,11 +87,16 @@ class RequestCycle(Cycle):
         self._wake()
 
     def body_failed(self, error: ProtocolError) -> None:
-        """The body cannot be read (malformed, or too slow): the app's next receive()
-        sees http.disconnect, and the answer, if the app has not started one, is
-        the error's status."""
+        """The body cannot be read (malformed, cut short, or too slow): the error's
+        answer replaces the app's if none went out yet, else the connection is cut,
+        now; the app's next receive() sees http.disconnect and its send() raises
+        ClientDisconnected, so no answer of the app's follows a body it never had."""
         self.body_error = error
         self.disconnected = True
+        self.body.clear()  # (a part of a body that failed is of no use to the app)
+        log.debug("Request body from %s failed (%s): %s", client_text(self.channel)[0],
+                  self.request.summary(), error.detail)
+        self._fail(error)
         self._wake()
 
     def client_gone(self) -> None:
@@ -135,6 +140,8 @@ class RequestCycle(Cycle):
         channel = self.channel
         if channel.closed:
             raise ClientDisconnected("the client closed the connection")
+        if self.body_error is not None:
+            raise ClientDisconnected(f"the request body failed: {self.body_error.detail}")
         kind = message.get("type")
         if not self.started:
             if kind != "http.response.start":

@@ -199,8 +199,7 @@ class Listener:
         held = len(server.connections) + len(server.opening)
         if held < bound:
             return False
-        return len(server.opening) >= bound or held >= bound + sum(
-            1 for c in server.connections if c.idle and not c.closed)
+        return len(server.opening) >= bound or held >= bound + len(server.idle)
 
     def _accept(self) -> None:
         server = self.server

@@ -27,6 +27,7 @@ from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.loader import app_interface
 from hybrid.logs import error_log as log
 from hybrid.workers.asgi.connection import HttpProtocol
+from hybrid.workers.asgi.idle import IdleConnections
 from hybrid.workers.asgi.lifespan import Lifespan
 from hybrid.workers.asgi.listener import (
     CONNECTION_MARGIN,
@@ -67,6 +68,7 @@ class AsgiWorker(Worker):
         self.root_path = cfg.root_path
         self.log_access = self.access_log.enabled
         self.connections: set[HttpProtocol] = set()
+        self.idle: IdleConnections[HttpProtocol] = IdleConnections()
         self.opening: set[HttpProtocol] = set()
         self.accepting: list[Listener] = []
         # Connections from these (a descriptor number, a count) on are near a bound
@@ -84,7 +86,7 @@ class AsgiWorker(Worker):
         cfg = self.cfg
         self.prepare(loop)
         if app_interface(self.app, cfg.interface) == "wsgi":
-            self.app = WSGIBridge(self.app, threads=cfg.threads)
+            self.app = WSGIBridge(self.app, threads=cfg.threads, gather_body=cfg.gather_body)
         elif cfg.threads != DEFAULTS["threads"]:
             log.warning("Worker %d: --threads %d is ignored: the app is ASGI (the asgi class "
                         "runs only a WSGI app on threads)", self.pid, cfg.threads)
@@ -129,10 +131,9 @@ class AsgiWorker(Worker):
             await lifespan.shutdown(cfg.graceful_timeout)
 
     def make_room(self) -> bool:
-        idle = [c for c in self.connections if c.idle and not c.closed]
-        if not idle:
+        longest = self.idle.oldest()
+        if longest is None:
             return False
-        longest = min(idle, key=lambda c: c.idle_since)
         self.connections.discard(longest)  # (at once: the transport closes a turn later)
         longest.close_idle()
         self.connection_reused()
