@@ -15,7 +15,9 @@ the same facts to mod_ssl's environ names for WSGI apps.
 from __future__ import annotations
 
 import functools
+import os
 import ssl
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,7 @@ def load(cfg: Config, hooks: Hooks = NO_HOOKS) -> ServerTLS | None:
     default context, returns the context to use instead (gunicorn's hook)."""
     if not cfg.certfile:
         return None
+    _check_files(cfg)
     if "ssl_context" not in hooks:
         return ServerTLS(_context(cfg), _first_certificate(cfg.certfile))
     try:
@@ -65,6 +68,28 @@ def load(cfg: Config, hooks: Hooks = NO_HOOKS) -> ServerTLS | None:
         raise ConfigError(f"the ssl_context hook returned {type(context).__name__}, not an "
                           f"ssl.SSLContext")
     return ServerTLS(context, _first_certificate(cfg.certfile))
+
+
+def _check_files(cfg: Config) -> None:
+    """Each file named is a regular file (or a link to one): OpenSSL would wait
+    forever on a FIFO's writer, or read a device without end."""
+    for flag, path in (("--certfile", cfg.certfile), ("--keyfile", cfg.keyfile),
+                       ("--ca-certs", cfg.ca_certs)):
+        if not path:
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise ConfigError(f"{flag}: cannot read {path!r}: {exc.strerror}") from None
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{flag}: {path!r} is {_file_kind(mode)}, not a regular file; "
+                              f"give the PEM file itself")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((words for test, words in kinds if test(mode)), "a special file")
 
 
 def _context(cfg: Config) -> ssl.SSLContext:

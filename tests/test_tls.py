@@ -6,6 +6,7 @@ make (trustme)."""
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import signal
 import socket
@@ -20,7 +21,7 @@ import pytest
 import trustme
 from websockets.sync.client import connect
 
-from hybrid import config
+from hybrid import config, tls
 from hybrid.cli import build_parser
 from hybrid.config import ConfigError
 from hybrid.tls import distinguished_name, wsgi_environ
@@ -418,6 +419,22 @@ def test_an_encrypted_key_with_its_password_serves(start_server, certs, tmp_path
     server = start_tls(start_server, "sync", "--certfile", str(certs.server_cert), "--keyfile",
                        str(key), "--keyfile-password", "secret")
     assert report(server, certs.client_context())
+
+
+@pytest.mark.parametrize("flag", ["--certfile", "--keyfile", "--ca-certs"])
+def test_a_file_that_is_no_regular_file_is_refused_at_once(certs, tmp_path, flag):
+    fifo = tmp_path / "cert.fifo"
+    os.mkfifo(fifo)
+    files = {"--certfile": str(certs.server_cert), flag: str(fifo)}
+    with pytest.raises(ConfigError, match=f"^{flag}: '{fifo}' is a FIFO, not a regular file"):
+        tls.load(parsed(*(item for pair in files.items() for item in pair)))
+
+
+def test_a_certfile_that_is_a_fifo_is_one_line(tmp_path):
+    fifo = tmp_path / "cert.fifo"
+    os.mkfifo(fifo)
+    assert one_line_error("--certfile", str(fifo)).startswith(
+        f"hybrid: error: --certfile: '{fifo}' is a FIFO, not a regular file")
 
 
 def test_unknown_ciphers_are_one_line(certs):
