@@ -1,7 +1,9 @@
 """Every setting, declared once.
 
 `Config` is a frozen dataclass; each field's metadata is a `Setting` that
-holds the command-line flags, the validator and the help text. The
+holds the command-line flags, the validator and the help text (a number's
+validator is `Bounded`: its bounds end the help text, so what is checked is
+what `--help` and the README say). The
 environment variable is `HYBRID_<NAME>` and the config-file key is the field
 name, so the CLI, the environment, TOML / Python config files and `hybrid
 check` are all derived from this one table.
@@ -26,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hybrid import sockets
+from hybrid import logs, sockets
 from hybrid.protocol import Limits
 
 if sys.version_info >= (3, 11):
@@ -40,44 +42,33 @@ class ConfigError(Exception):
 
 
 # --- validators: raw value (str from CLI/env, typed from files) -> value ----
-
-def _ranged(low: int, high: int) -> Callable[[Any], int]:
-    def parse(raw: Any) -> int:
-        value = _integer(raw)
-        if not low <= value <= high:
-            raise ValueError(f"must be from {low} to {high}, got {value}")
-        return value
-    return parse
+#
+# Text is what the command line and the environment give, so every validator
+# takes it; a config file's typed value must be text or the setting's own type
+# (a number where a count is asked for, true or false for a switch): a number
+# given for an address, say, is refused rather than read as the text "5".
 
 
-_window_bits = _ranged(9, 15)  # zlib's raw deflate windows (RFC 7692: 8 to 15; zlib refuses 8)
-_mem_level = _ranged(1, 9)
+@dataclass(frozen=True)
+class Taken:
+    """A validator's answer for a value it takes as another (gunicorn's clamps,
+    and its meaning of 0): the value used, and why, for a warning at start-up."""
+
+    value: Any
+    why: str
 
 
-def _positive_int(raw: Any) -> int:
-    value = _integer(raw)
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return value
+@dataclass(frozen=True)
+class Bounded:
+    """A validator of a number and its bounds, in the words the help states them
+    in (`setting()` appends them), so that what is checked and what is said
+    come from the same figures."""
 
+    parse: Callable[[Any], Any]
+    bounds: str
 
-def _non_negative_int(raw: Any) -> int:
-    value = _integer(raw)
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
-def _integer(raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a whole number, got {raw!r}")
-    if isinstance(raw, int):
-        return raw
-    text = str(raw).strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {text!r}") from None
+    def __call__(self, raw: Any) -> Any:
+        return self.parse(raw)
 
 
 MAX_SECONDS = 1_000_000.0
@@ -85,42 +76,114 @@ MAX_SECONDS = 1_000_000.0
 clock arithmetic overflows, and no deployment needs more."""
 MAX_BACKLOG = 65535  # the kernel caps the listen queue at net.core.somaxconn anyway
 WORKERS_PER_CPU = 16  # beyond this many processes per CPU (and 64 in all), -w is a typo
+MAX_THREADS = 1024
+"""Threads per worker: every one starts up front, and past a few hundred they
+only contend for the GIL."""
+MAX_CONNECTIONS = 1_000_000  # per worker: under the most descriptors Linux gives a process
+MAX_REQUESTS = 1_000_000_000  # --max-requests and its jitter: more is "never"
+MAX_WORKER_MIB = 1 << 20  # --max-worker-memory: 1 TiB
+MAX_WS_MESSAGE = 1 << 30  # 1 GiB, held in memory whole
+MAX_BODY = 1 << 40  # --limit-request-body: 1 TiB (0 is no limit)
+MAX_GATHER = 64 * 1024 * 1024  # what the thread class gathers for all its bodies at once
+MAX_RATE = 1 << 30  # --body-min-rate: 1 GiB a second
+MAX_REQUEST_LINE = 8190  # gunicorn's bound: it takes a larger limit as this
+MAX_REQUEST_FIELDS = 32768  # gunicorn's bound: it takes a larger limit (or 0) as this
+MAX_FIELD_SIZE = 1 << 20
+"""The longest header field line (1 MiB) a limit allows (gunicorn has no
+bound); the head as a whole stays within 64 KiB, or the request line and
+this together (hybrid.protocol.Limits.head)."""
+MAX_CLAMPED = 2**31 - 1
+"""The largest value a clamped limit takes (as its bound) before it is
+refused: a bigger one (a 20-digit limit) is no setting anyone meant."""
 
 
-def _seconds(raw: Any) -> float:
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a number of seconds, got {raw!r}")
+def _got(raw: Any) -> str:
+    """What a refused value was, its type named (a config file's value is typed)."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return f"got the number {raw!r}"
+    if isinstance(raw, (list, tuple)):
+        return f"got the list {list(raw)!r}"
+    if isinstance(raw, dict):
+        return f"got the table {raw!r}"
+    return f"got {raw!r}"
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if not isinstance(raw, str):
+        raise ValueError(f"expected a whole number, {_got(raw)}")
     try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number of seconds, got {raw!r}") from None
-    if value < 0 or value != value:
-        raise ValueError(f"must be zero or more seconds, got {raw!r}")
-    if value > MAX_SECONDS:
-        raise ValueError(f"must be at most {MAX_SECONDS:.0f} seconds, got {raw!r}")
-    return value
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw.strip()!r}") from None
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+def _whole(low: int, high: int, unit: str = "") -> Bounded:
+    """A whole number from `low` to `high`."""
+    def parse(raw: Any) -> int:
+        value = _integer(raw)
+        if value < low:
+            raise ValueError(f"must be at least {low}, got {value}")
+        if value > high:
+            raise ValueError(f"must be at most {high}{unit}, got {value}")
+        return value
+    return Bounded(parse, f"{low} to {high}{unit}")
 
 
-def _positive_seconds(raw: Any) -> float:
-    value = _seconds(raw)
-    if value == 0:
-        raise ValueError("must be more than 0 seconds")
-    return value
+def _clamped(high: int, above: str, zero: str = "") -> Bounded:
+    """A limit up to `high` that takes a larger value (up to MAX_CLAMPED) as
+    `high`, as gunicorn clamps its own, for the reason `above` gives. 0 means
+    no limit of its own; given `zero`, 0 is taken as `high` instead, for the
+    reason `zero` gives."""
+    def parse(raw: Any) -> int | Taken:
+        value = _integer(raw)
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        if value == 0 and zero:
+            return Taken(high, zero)
+        if value > MAX_CLAMPED:
+            raise ValueError(f"must be at most {high} (a larger value up to {MAX_CLAMPED} is "
+                             f"taken as {high}), got {value}")
+        if value > high:
+            return Taken(high, above)
+        return value
+    if zero:
+        return Bounded(parse, f"1 to {high}; 0, or a larger value up to {MAX_CLAMPED}, is "
+                              f"taken as {high}")
+    return Bounded(parse, f"0 to {high}; a larger value up to {MAX_CLAMPED} is taken as {high}")
 
 
-def _backlog(raw: Any) -> int:
-    value = _positive_int(raw)
-    if value > MAX_BACKLOG:
-        raise ValueError(f"must be at most {MAX_BACKLOG}, got {value}")
-    return value
+def _seconds_bounded(positive: bool) -> Bounded:
+    """A number of seconds up to MAX_SECONDS: more than 0 if `positive`, else 0 or more."""
+    def parse(raw: Any) -> float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise ValueError(f"expected a number of seconds, {_got(raw)}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+        if value < 0 or value != value:
+            raise ValueError(f"must be zero or more seconds, got {raw!r}")
+        if positive and value == 0:
+            raise ValueError("must be more than 0 seconds")
+        if value > MAX_SECONDS:
+            raise ValueError(f"must be at most {MAX_SECONDS:.0f} seconds, got {raw!r}")
+        return value
+    least = "more than 0, at most" if positive else "0 to"
+    return Bounded(parse, f"{least} {MAX_SECONDS:.0f} seconds")
 
 
-def _worker_count(raw: Any) -> int:
-    value = _positive_int(raw)
+_seconds = _seconds_bounded(positive=False)
+_positive_seconds = _seconds_bounded(positive=True)
+_window_bits = _whole(9, 15)  # zlib's raw deflate windows (RFC 7692: 8 to 15; zlib refuses 8)
+_mem_level = _whole(1, 9)
+
+
+def _worker_count_parse(raw: Any) -> int:
+    value = _integer(raw)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
     cpus = os.cpu_count() or 1
     most = max(64, WORKERS_PER_CPU * cpus)
     if value > most:
@@ -130,10 +193,19 @@ def _worker_count(raw: Any) -> int:
     return value
 
 
+_worker_count = Bounded(_worker_count_parse,
+                        f"1 to {WORKERS_PER_CPU} per CPU, or to 64 where that is more")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
 def _boolean(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
-    text = str(raw).strip().lower()
+    if not isinstance(raw, str):
+        raise ValueError(f"expected true or false, {_got(raw)}")
+    text = raw.strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -142,9 +214,9 @@ def _boolean(raw: Any) -> bool:
 
 
 def _text(raw: Any) -> str:
-    if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
-        raise ValueError(f"expected text, got {raw!r}")
-    return str(raw)
+    if not isinstance(raw, str):
+        raise ValueError(f"expected text, {_got(raw)}")
+    return raw
 
 
 def _stripped_text(raw: Any) -> str:
@@ -152,8 +224,8 @@ def _stripped_text(raw: Any) -> str:
 
 
 def _optional_text(raw: Any) -> str | None:
-    text = _text(raw)
-    return text or None
+    """Text, or None (a Python config file's None, as gunicorn's defaults are)."""
+    return None if raw is None else _text(raw) or None
 
 
 def _choice(*choices: str) -> Callable[[Any], str]:
@@ -216,7 +288,9 @@ def _account(kind: str, by_id: Callable[[int], Any],
              by_name: Callable[[str], Any]) -> Callable[[Any], str]:
     """A validator for a user or group given by name or number ("" for none)."""
     def parse(raw: Any) -> str:
-        text = _stripped_text(raw)
+        # (A number too: gunicorn's config files give uids and gids as numbers.)
+        text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) \
+            else _stripped_text(raw)
         if text:
             try:
                 by_id(int(text)) if text.isdigit() else by_name(text)
@@ -230,15 +304,17 @@ _user = _account("user", pwd.getpwuid, pwd.getpwnam)
 _group = _account("group", grp.getgrgid, grp.getgrnam)
 
 
-def _umask(raw: Any) -> int | None:
+def _umask_parse(raw: Any) -> int | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
+    elif not isinstance(raw, str):
+        raise ValueError(f"expected a mode such as 027, {_got(raw)}")
     else:
         # As gunicorn reads it: a leading 0 (or 0o) is octal, 0x hexadecimal, the
         # rest decimal.
-        text = _stripped_text(raw).lower()
+        text = raw.strip().lower()
         if len(text) > 1 and text[0] == "0" and text[1].isdigit():
             text = "0o" + text[1:]
         try:
@@ -249,6 +325,9 @@ def _umask(raw: Any) -> int | None:
     if not 0 <= value <= 0o777:
         raise ValueError(f"must be from 000 to 777 (octal), got {raw!r}")
     return value
+
+
+_umask = Bounded(_umask_parse, "000 to 777, octal")
 
 
 def _spelled(choices: tuple[str, ...], others: Mapping[str, str]) -> Callable[[Any], str]:
@@ -263,7 +342,10 @@ def _spelled(choices: tuple[str, ...], others: Mapping[str, str]) -> Callable[[A
 
 def _texts(raw: Any) -> list[str]:
     """The items of a list (a file's, or repeated flags), or one item alone."""
-    return [_text(item) for item in (raw if isinstance(raw, (list, tuple)) else [raw])]
+    items = raw if isinstance(raw, (list, tuple)) else [raw]
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(f"expected text or a list of texts, {_got(raw)}")
+    return list(items)
 
 
 def _assignments(raw: Any) -> tuple[str, ...]:
@@ -310,7 +392,7 @@ def _log_dict(raw: Any) -> dict[str, Any] | None:
         except ValueError as exc:
             raise ValueError(f"expected a JSON object: {exc}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"expected a dict (logging.config.dictConfig's), got {raw!r}")
+        raise ValueError(f"expected a dict (logging.config.dictConfig's), {_got(raw)}")
     return raw
 
 
@@ -318,12 +400,22 @@ _CERT_REQS = {"0": "none", "1": "optional", "2": "required"}  # ssl.CERT_* numbe
 
 
 def _cert_reqs(raw: Any) -> str:
-    text = _stripped_text(raw).lower()
+    # (A number too: ssl.CERT_REQUIRED, in a gunicorn config file.)
+    text = str(int(raw)) if isinstance(raw, int) and not isinstance(raw, bool) \
+        else _stripped_text(raw).lower()
     return _choice("none", "optional", "required")(_CERT_REQS.get(text, text))
 
 
+def _access_format(raw: Any) -> str:
+    text = _text(raw)
+    logs.check_format(text)
+    return text
+
+
 def _tls_version(raw: Any) -> str:
-    text = _stripped_text(raw).lower().removeprefix("tlsv").replace("_", ".")
+    # (A number too: `tls_min_version = 1.3` in a TOML file.)
+    text = str(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) \
+        else _stripped_text(raw).lower().removeprefix("tlsv").replace("_", ".")
     if text not in ("1.2", "1.3"):
         raise ValueError(f"expected 1.2 or 1.3, got {raw!r}")
     return text
@@ -343,6 +435,8 @@ class Setting:
 
 def setting(default: Any, *flags: str, parse: Callable[[Any], Any], help: str,
             metavar: str | None = None, repeat: bool = False, switch: bool = False) -> Any:
+    if isinstance(parse, Bounded):
+        help = f"{help}; accepted: {parse.bounds}"
     meta = {"setting": Setting(flags, parse, help, metavar, repeat, switch)}
     return field(default=default, metadata=meta)
 
@@ -375,13 +469,13 @@ class Config:
              "gthread classes and uvicorn's worker (uvicorn.workers.UvicornWorker) select "
              "ours; gevent and eventlet are refused, naming what to use")
     threads: int = setting(
-        4, "--threads", parse=_positive_int, metavar="N",
+        4, "--threads", parse=_whole(1, MAX_THREADS), metavar="N",
         help="threads per worker: the thread class's pool, and the asgi class's pool for a "
              "WSGI app (4: a slow call does not hold up the rest, and few threads contend for "
              "the GIL; raise it for apps that wait on I/O); given with the sync class, more "
              "than 1 switches to the thread class, as gunicorn does")
     worker_connections: int = setting(
-        1000, "--worker-connections", parse=_positive_int, metavar="N",
+        1000, "--worker-connections", parse=_whole(1, MAX_CONNECTIONS), metavar="N",
         help="most open connections per worker (thread and asgi classes); at the bound "
              "a new client takes the place of the longest-idle keep-alive connection, and "
              "while none is idle the worker stops accepting (the kernel queues the rest "
@@ -398,10 +492,11 @@ class Config:
         help="ASGI lifespan: auto (use it if the app supports it), on (a failed startup "
              "stops the server), off")
     limit_concurrency: int = setting(
-        0, "--limit-concurrency", parse=_non_negative_int, metavar="N",
+        0, "--limit-concurrency", parse=_whole(0, MAX_CONNECTIONS), metavar="N",
         help="asgi class: answer 503 beyond N requests in flight per worker (0: no limit)")
     ws_max_size: int = setting(
-        16 * 1024 * 1024, "--ws-max-size", parse=_positive_int, metavar="BYTES",
+        16 * 1024 * 1024, "--ws-max-size", parse=_whole(1, MAX_WS_MESSAGE, " bytes"),
+        metavar="BYTES",
         help="largest WebSocket message accepted; a larger one closes with 1009")
     ws_ping_interval: float = setting(
         20.0, "--ws-ping-interval", parse=_seconds, metavar="SECONDS",
@@ -435,15 +530,15 @@ class Config:
              "whose threads are all stuck so is replaced; sync replaces the worker (uWSGI's "
              "harakiri)")
     max_requests: int = setting(
-        0, "--max-requests", "--limit-max-requests", parse=_non_negative_int, metavar="N",
+        0, "--max-requests", "--limit-max-requests", parse=_whole(0, MAX_REQUESTS), metavar="N",
         help="replace a worker once it has served this many requests (0: never); its "
              "replacement boots first, so capacity holds")
     max_requests_jitter: int = setting(
-        0, "--max-requests-jitter", parse=_non_negative_int, metavar="N",
+        0, "--max-requests-jitter", parse=_whole(0, MAX_REQUESTS), metavar="N",
         help="add a random 0 to N to each worker's --max-requests, so that workers are not "
              "all replaced at once")
     max_worker_memory: int = setting(
-        0, "--max-worker-memory", parse=_non_negative_int, metavar="MiB",
+        0, "--max-worker-memory", parse=_whole(0, MAX_WORKER_MIB, " MiB"), metavar="MiB",
         help="replace a worker whose own memory (USS: not what it shares with the "
              "arbiter) exceeds this, sampled every second (0: no limit); the replacement "
              "boots first, and a worker not gone within --graceful-timeout is killed")
@@ -456,7 +551,7 @@ class Config:
         help="HOST:PORT or unix:PATH for the arbiter's /livez, /readyz and /metrics "
              "(off when empty)")
     backlog: int = setting(
-        2048, "--backlog", parse=_backlog, metavar="N",
+        2048, "--backlog", parse=_whole(1, MAX_BACKLOG), metavar="N",
         help="the listen queue length of each socket")
     log_level: str = setting(
         "info", "--log-level", parse=_spelled(LOG_LEVELS, _LOG_LEVEL_SPELLINGS), metavar="LEVEL",
@@ -468,7 +563,7 @@ class Config:
         None, "--access-logfile", parse=_optional_text, metavar="FILE",
         help="write one line per request here; '-' is stdout (default: off)")
     access_logformat: str = setting(
-        DEFAULT_ACCESS_LOGFORMAT, "--access-logformat", parse=_text, metavar="FORMAT",
+        DEFAULT_ACCESS_LOGFORMAT, "--access-logformat", parse=_access_format, metavar="FORMAT",
         help="access log line, with gunicorn's %(atom)s names; 'json' for one JSON object "
              "per line (time, method, path, query, status, bytes, duration, client, "
              "user_agent, referer, request_id, pid)")
@@ -584,19 +679,25 @@ class Config:
         help="comma-separated addresses or networks (or '*') of the load balancers whose "
              "PROXY protocol header is believed (--proxy-protocol)")
     limit_request_line: int = setting(
-        4094, "--limit-request-line", parse=_non_negative_int, metavar="BYTES",
+        4094, "--limit-request-line",
+        parse=_clamped(MAX_REQUEST_LINE, above="the most, as gunicorn takes a larger one",
+                       zero="gunicorn's 0 is no limit, but a request line always has one here"),
+        metavar="BYTES",
         help="longest request line (method, target, version; CRLF not counted), as "
-             "gunicorn counts it; longer gets 414 (0: no limit of its own; the head "
-             "as a whole stays bounded)")
+             "gunicorn counts it; longer gets 414")
     limit_request_fields: int = setting(
-        100, "--limit-request-fields", parse=_positive_int, metavar="N",
-        help="most header fields in a request; more gets 431")
+        100, "--limit-request-fields",
+        parse=_clamped(MAX_REQUEST_FIELDS, above="the most, as gunicorn takes a larger one",
+                       zero="the most, as gunicorn takes 0"),
+        metavar="N", help="most header fields in a request; more gets 431")
     limit_request_field_size: int = setting(
-        8190, "--limit-request-field-size", "--limit-request-field_size", parse=_non_negative_int,
+        8190, "--limit-request-field-size", "--limit-request-field_size",
+        parse=_clamped(MAX_FIELD_SIZE, above="the most; no client sends a longer field line"),
         metavar="BYTES", help="longest header field line (\"name: value\" and its CRLF), as "
-                              "gunicorn counts it; longer gets 431 (0: no limit of its own)")
+                              "gunicorn counts it; longer gets 431 (0: no limit of its own; "
+                              "the head as a whole stays bounded)")
     limit_request_body: int = setting(
-        0, "--limit-request-body", parse=_non_negative_int, metavar="BYTES",
+        0, "--limit-request-body", parse=_whole(0, MAX_BODY, " bytes"), metavar="BYTES",
         help="largest request body; larger gets 413 (0: no limit)")
     header_timeout: float = setting(
         10.0, "--header-timeout", parse=_positive_seconds, metavar="SECONDS",
@@ -608,15 +709,16 @@ class Config:
              "(408); a wait per read, not a budget: a body trickled within it each time "
              "is never cut (see --body-min-rate)")
     gather_body: int = setting(
-        1024 * 1024, "--gather-body", parse=_non_negative_int, metavar="BYTES",
-        help="thread class: a request body up to this size (of a known length, or chunked) "
-             "is read by the poller before the request reaches a thread, so a slow upload "
+        1024 * 1024, "--gather-body", parse=_whole(0, MAX_GATHER, " bytes"), metavar="BYTES",
+        help="thread class and the bridge: a request body up to this size (of a known length, "
+             "or chunked) is read by the poller (the bridge's loop) before the request reaches a "
+             "thread, so a slow upload "
              "costs a connection, not a thread (the app then answers once the body is in, as "
              "behind nginx); a larger body (a chunked one from the read that passes this size "
              "on), or one held back for 100 Continue, is read by the app as it comes. 64 MiB "
              "per worker in all (0: never gathered)")
     body_min_rate: int = setting(
-        0, "--body-min-rate", parse=_non_negative_int, metavar="BYTES",
+        0, "--body-min-rate", parse=_whole(0, MAX_RATE, " bytes a second"), metavar="BYTES",
         help="once a request body has waited for the client longer than --body-timeout "
              "in all, it must average this many bytes a second over that waiting, or "
              "the read fails (408); time the app takes to read does not count (0: off)")
@@ -738,7 +840,7 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None,
         for name, raw in layer.items():
             label = _label(name, source)
             try:
-                values[name] = _validate(name, raw, label)
+                values[name] = _validate(name, raw, label, warnings)
             except ConfigError as exc:
                 if source != "platform" or not any(name in above for _, above in layers[index + 1:]):
                     raise
@@ -798,11 +900,17 @@ def _label(name: str, source: str) -> str:
     return source
 
 
-def _validate(name: str, raw: Any, label: str) -> Any:
+def _validate(name: str, raw: Any, label: str, warnings: list[str]) -> Any:
+    """`raw`'s value; a warning for a value taken as another (gunicorn's clamps)."""
     try:
-        return SETTINGS[name].parse(raw)
+        value = SETTINGS[name].parse(raw)
     except ValueError as exc:
         raise setting_error(name, str(exc), label) from None
+    if isinstance(value, Taken):
+        warnings.append(f"{flag_name(name)} {raw} (from {label}) is taken as {value.value}: "
+                        f"{value.why}")
+        return value.value
+    return value
 
 
 def setting_error(name: str, problem: str, source: str) -> ConfigError:

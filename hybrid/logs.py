@@ -296,6 +296,25 @@ class AccessLog:
 _DEFAULT_FALLBACK = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 
+def check_format(logformat: str) -> None:
+    """ValueError, one line, if `logformat` cannot format an access line: checked
+    at start, so that a broken format is not found out on every request."""
+    if logformat == JSON_FORMAT:
+        return
+    try:
+        logformat % _SampleAtoms()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{exc} in {logformat!r} (atoms are written %(name)s, as in "
+                         f"gunicorn; a literal % is %%)") from None
+
+
+class _SampleAtoms(dict[str, Any]):
+    """Stand-ins for a line's atoms: a number where `_Atoms` always has one."""
+
+    def __missing__(self, key: str) -> Any:
+        return 0 if key in ("s", "B", "T", "D", "M") else "-"
+
+
 def _json_line(request: Request, status: int, body_bytes: int, client: tuple[str, str],
                duration: float) -> str:
     fields: dict[str, str] = {}

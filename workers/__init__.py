@@ -136,11 +136,18 @@ def class_for(name: str, interface: str) -> str:
 
 
 def load_class(name: str) -> type[Worker]:
-    """Import the worker class behind a `--worker-class` value."""
+    """Import the worker class behind a `--worker-class` value; ValueError, one
+    line, for a path that names nothing, or something that is no worker class."""
+    from hybrid.workers.base import Worker
+
     path = AUTO_PATH if name == AUTO else WORKER_CLASSES.get(name, name)
     module_name, _, attr = path.partition(":")
     try:
-        worker_class: type[Worker] = getattr(importlib.import_module(module_name), attr)
+        found = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot load worker class {name!r}: {exc}") from None
-    return worker_class
+    if not (isinstance(found, type) and issubclass(found, Worker)):
+        what = "a class" if isinstance(found, type) else f"a {type(found).__name__}"
+        raise ValueError(f"--worker-class: {name!r} names {what}, not a worker class (a "
+                         f"subclass of hybrid.workers.base.Worker)")
+    return found
