@@ -27,11 +27,18 @@ calls `handle_<name>`):
 
 A worker that exits before it reports ready is a boot failure. When no
 ready worker is left to serve, a boot failure stops the arbiter with exit
-status 3 and the worker's reason logged once, instead of a respawn loop.
+status 3 and the worker's reason logged once (the app's traceback under it,
+when the app's own code failed), instead of a respawn loop.
+
+With --preload the arbiter imports the app before it forks, without a time
+limit (as gunicorn: --timeout bounds a worker's import), logging every
+IMPORT_REPORT_INTERVAL that it still imports; INT, QUIT or TERM meanwhile
+ends the import and stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
@@ -41,10 +48,11 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 import psutil
@@ -64,7 +72,13 @@ from hybrid import (
 from hybrid.control import ControlServer
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.hooks import Hooks
-from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
+from hybrid.loader import (
+    AppLoadError,
+    Interrupted,
+    app_interface,
+    interface_mismatch,
+    load_app_for,
+)
 from hybrid.logs import error_log as log
 
 LOOP_INTERVAL = 1.0
@@ -80,6 +94,8 @@ EARLY_CRASH_WINDOW = 5.0
 """A worker that dies unasked this soon after it served is an early crash: those
 in a row make the arbiter wait longer and longer before the next fork (0.1 s,
 doubling, up to MAX_SPAWN_BACKOFF) instead of forking in a loop."""
+IMPORT_REPORT_INTERVAL = 10.0
+"""While --preload's import goes on, the arbiter says so this often (seconds)."""
 MIB = 1024 * 1024
 MAX_DESCRIPTORS = 1 << 20  # the soft limit set under an unlimited hard one (Linux's nr_open)
 
@@ -112,6 +128,7 @@ class WorkerProcess:
     starting: bool = False  # it has the app, and is not ready yet (ASGI lifespan startup)
     ready: bool = False
     boot_error: str = ""
+    boot_trace: list[str] = field(default_factory=list)  # the app's traceback, if it sent one
     retiring_since: float | None = None  # TERM sent at this time
     recycle: str = ""  # why it is to be replaced once a replacement serves (max-requests, memory)
     memory_sampled: bool = False  # --max-worker-memory has looked at it once
@@ -292,6 +309,8 @@ class Arbiter:
         log.info("Using worker class: %s%s", cfg.worker_class, note)
         if cfg.preload:
             self._preload()
+            if self.stopping:
+                return
         elif self.given_app is not None:
             self.app = self.given_app
             try:
@@ -331,10 +350,17 @@ class Arbiter:
             os.environ[name.strip()] = value
 
     def _preload(self) -> None:
+        """Import the app here, for as long as that takes (as gunicorn: --timeout is
+        the workers'), saying so while it goes on; a stop signal meanwhile stops."""
         try:
-            app = load_app_for(self.cfg, self.worker_class.interfaces)
+            with _stopped_by_signals(), _reporting_slow_import(self.cfg.app or ""):
+                app = load_app_for(self.cfg, self.worker_class.interfaces)
         except AppLoadError as exc:
             raise StartupError(f"app failed to load: {exc}", BOOT_ERROR) from None
+        except Interrupted as stop:
+            log.info("Received %s while importing the app: stopping", stop.args[0])
+            self.stopping = True
+            return
         self.app = app
         name = self.cfg.worker_class
         self.cfg, self.worker_class = self._fit_to_app(self.cfg)
@@ -459,6 +485,8 @@ class Arbiter:
                 self.last_boot_error = ""
             elif kind == StatusPipe.BOOT_ERROR:
                 worker.boot_error = text
+            elif kind == StatusPipe.BOOT_TRACE:
+                worker.boot_trace.append(text)
             elif kind == StatusPipe.RECYCLE:
                 self._recycle(worker, text)
 
@@ -546,8 +574,10 @@ class Arbiter:
                           worker.pid, _describe_exit(code))
                 return
             reason = f"workers keep dying before they boot (last: {_describe_exit(code)})"
+        # The app's traceback, when its own code failed, under the line that says so.
+        shown = "\n".join([reason, *worker.boot_trace])
         if not serving:
-            log.error("Worker failed to boot: %s", reason)
+            log.error("Worker failed to boot: %s", shown)
             self.exit_code = BOOT_ERROR
             self.stopping = True
             return
@@ -558,7 +588,7 @@ class Arbiter:
         self.spawn_not_before = time.monotonic() + delay
         if reason != self.last_boot_error:
             log.error("A new worker failed to boot, %d running worker(s) keep serving: %s",
-                      len(serving), reason)
+                      len(serving), shown)
             self.last_boot_error = reason
         log.info("Next worker boot attempt in %.0f s", delay)
         if worker.generation == self.generation and any(
@@ -1000,6 +1030,43 @@ def _become(identity: tuple[int, int], user: str) -> None:
         os.setgroups([gid])
     os.setgid(gid)
     os.setuid(uid)
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """While the arbiter imports the app, INT, QUIT and TERM end the import (its
+    own handlers are not installed yet): the `Interrupted` they raise is not the
+    app's, where a KeyboardInterrupt could be."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name.removeprefix("SIG"))
+
+    stops = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+    before = {signum: signal.signal(signum, interrupt) for signum in stops}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _reporting_slow_import(app: str) -> Iterator[None]:
+    """Log a line every IMPORT_REPORT_INTERVAL while the block (an import) runs."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def report() -> None:
+        while not done.wait(IMPORT_REPORT_INTERVAL):
+            log.info("Still importing %s in the arbiter (--preload): %.0f s so far", app,
+                     time.monotonic() - started)
+
+    reporter = threading.Thread(target=report, name="hybrid-import-report", daemon=True)
+    reporter.start()
+    try:
+        yield
+    finally:
+        done.set()
+        reporter.join()
 
 
 def _enqueue_only(signum: int, frame: Any) -> None:

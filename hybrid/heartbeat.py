@@ -8,7 +8,8 @@ without asking the worker anything.
 `StatusPipe`: a one-way pipe for what the arbiter must hear once: "loading"
 (the worker is importing the app), "loaded" (it has the app and is starting
 to serve: an ASGI lifespan startup runs now), "ready" (it serves) and "boot
-failed: <reason>".
+failed: <reason>" (after the app's traceback, one line per message, when the
+app's own code failed).
 
 Also the constants both sides of these channels agree on: the exit status
 of a worker that cannot boot, the signals blocked across fork, and how often
@@ -63,12 +64,14 @@ class Heartbeat:
 
 class StatusPipe:
     """Worker-to-arbiter messages: LOADING, LOADED, READY, BOOT_ERROR with a
-    one-line reason, or RECYCLE with why the worker wants replacing."""
+    one-line reason (after it, BOOT_TRACE lines), or RECYCLE with why the
+    worker wants replacing."""
 
     LOADING = "loading"
     LOADED = "loaded"
     READY = "ready"
     BOOT_ERROR = "boot-error"
+    BOOT_TRACE = "boot-trace"
     RECYCLE = "recycle"
 
     def __init__(self) -> None:
@@ -89,7 +92,10 @@ class StatusPipe:
     def recycle(self, reason: str) -> None:
         self._write(f"{self.RECYCLE} {reason}")
 
-    def boot_error(self, reason: str) -> None:
+    def boot_error(self, reason: str, traceback: str = "") -> None:
+        """`reason`: one line; `traceback`: the app's, sent a line at a time first."""
+        for line in traceback.splitlines():
+            self._write(f"{self.BOOT_TRACE} {line}")
         self._write(f"{self.BOOT_ERROR} {' '.join(reason.splitlines())}")
 
     def _write(self, message: str) -> None:

@@ -1,8 +1,12 @@
 """Find the application: "pkg.mod:attr", "pkg.mod:attr.sub", "pkg.mod:factory()"
 or "pkg.mod:factory('arg')", and tell WSGI from ASGI.
 
-Every failure is an `AppLoadError` whose message is one line a person can act
-on; the traceback is logged only at debug level.
+Every failure is an `AppLoadError` whose message begins with one line a
+person can act on. An error raised by the app's own code (its import, its
+factory) is followed by the app's traceback, as Python prints it but for
+hybrid's and importlib's frames (`app_traceback`), so that a user can fix it
+without `--log-level debug`; the summary line names the app's line that led
+to the error (`app_frame`), not the library line deep under it that raised.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import ast
 import importlib
 import inspect
 import os
+import site
 import sys
+import sysconfig
 import traceback
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -20,7 +26,14 @@ if TYPE_CHECKING:
 
 
 class AppLoadError(Exception):
-    """The app could not be imported or is not an application."""
+    """The app could not be imported or is not an application: the first line
+    says why; the app's traceback follows when its own code raised."""
+
+
+class Interrupted(BaseException):
+    """Raised by the server's own signal handler to end an import it is told to
+    stop (INT while the arbiter preloads): passed on, never taken for the app's
+    failure, as a `KeyboardInterrupt` the app raises is."""
 
 
 def prepare_path(pythonpath: tuple[str, ...] = ()) -> None:
@@ -84,9 +97,10 @@ def load_app(spec: str, *, factory: bool = False) -> Any:
             app = app(*call_args)
         except SystemExit as exc:
             _app_exited(exc, f"factory {attr_path!r} ran")
-        except Exception as exc:
-            _debug_traceback()
-            raise AppLoadError(f"factory {attr_path!r} failed: {type(exc).__name__}: {exc}") from None
+        except Interrupted:
+            raise
+        except BaseException as exc:  # (the app's KeyboardInterrupt too: its failure)
+            raise _app_failed(f"factory {attr_path!r} failed: {_described(exc)}", exc) from None
     if not callable(app):
         raise AppLoadError(f"{spec!r} is a {type(app).__name__}, not an application")
     return app
@@ -118,41 +132,109 @@ def _import(module_name: str) -> Any:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise AppLoadError(f"cannot import {module_name!r}: no module named {exc.name!r} "
                                f"(check APP, --chdir and --pythonpath)") from None
-        _debug_traceback()
-        raise AppLoadError(f"importing {module_name!r} failed: {exc}") from None
+        raise _app_failed(f"importing {module_name!r} failed: {exc}", exc) from None
     except SyntaxError as exc:
-        _debug_traceback()
-        raise AppLoadError(f"importing {module_name!r} failed: SyntaxError: {exc.msg} "
-                           f"({exc.filename}, line {exc.lineno})") from None
+        raise _app_failed(f"importing {module_name!r} failed: SyntaxError: {exc.msg} "
+                          f"({exc.filename}, line {exc.lineno})", exc, where=False) from None
     except SystemExit as exc:
         _app_exited(exc, f"importing {module_name!r}")
-    except Exception as exc:
-        _debug_traceback()
-        where = _innermost_frame(exc)
-        raise AppLoadError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}{where}") from None
+    except Interrupted:
+        raise
+    except BaseException as exc:  # (the app's KeyboardInterrupt too: its failure)
+        raise _app_failed(f"importing {module_name!r} failed: {_described(exc)}", exc) from None
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _app_failed(summary: str, exc: BaseException, where: bool = True) -> AppLoadError:
+    """The error for `exc`, raised by the app's code: `summary`, where in the
+    app it happened (unless the summary says so already), and its traceback."""
+    if where:
+        summary += app_frame(exc)
+    shown = app_traceback(exc)
+    return AppLoadError(f"{summary}\n{shown}" if shown else summary)
 
 
 def _app_exited(exc: SystemExit, during: str) -> NoReturn:
-    """The app called sys.exit() while it was being loaded: a load failure. A
-    subclass of SystemExit is the server's own (a worker stopping): passed on."""
+    """The app called sys.exit() while it was being loaded: a load failure (its
+    line is named, without a traceback: it meant to). A subclass of SystemExit
+    is the server's own (a worker stopping): passed on."""
     if type(exc) is not SystemExit:
         raise exc
-    where = _innermost_frame(exc)
-    raise AppLoadError(f"the app called sys.exit({exc.code!r}) while {during}{where}") from None
+    raise AppLoadError(f"the app called sys.exit({exc.code!r}) while {during}"
+                       f"{app_frame(exc)}") from None
 
 
-def _innermost_frame(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+def app_frame(exc: BaseException) -> str:
+    """Where the app's code raised `exc`, for the summary line: " (FILE, line N)",
+    or "" when no frame is the app's.
+
+    It is the last frame in the user's own code (not hybrid's, importlib's, the
+    standard library's or an installed package's): the user's line that led to
+    the error, rather than the library line that raised it (`json.loads(...)` in
+    the app, not `json/decoder.py, line 353`). An app installed as a package has
+    no such frame: then its first frame, where hybrid entered it.
+    """
+    frames = _app_frames(traceback.extract_tb(exc.__traceback__))
     if not frames:
         return ""
-    last = frames[-1]
-    return f" ({last.filename}, line {last.lineno})"
+    libraries = _library_directories()
+    own = [frame for frame in frames if not frame.filename.startswith(libraries)]
+    frame = own[-1] if own else frames[0]
+    return f" ({frame.filename}, line {frame.lineno})"
 
 
-def _debug_traceback() -> None:
-    import logging
+def app_traceback(exc: BaseException) -> str:
+    """`exc`'s traceback as Python prints it, from the first frame of the app's
+    code on, without hybrid's frames or importlib's (in every exception of the
+    chain); "" when no frame is the app's (its module is missing, or is no
+    valid Python: the summary line says all there is)."""
+    report = traceback.TracebackException.from_exception(exc)
+    if not _app_frames(report.stack):
+        return ""
+    for part in _chained(report):
+        part.stack = traceback.StackSummary.from_list(_app_frames(part.stack))
+    return "".join(report.format()).rstrip("\n")
 
-    logging.getLogger("hybrid.error").debug("app import traceback:\n%s", traceback.format_exc())
+
+def _chained(report: traceback.TracebackException) -> list[traceback.TracebackException]:
+    """`report` and every exception chained to it (causes, contexts, a group's members)."""
+    found: list[traceback.TracebackException] = []
+    pending: list[traceback.TracebackException | None] = [report]
+    while pending:
+        part = pending.pop()
+        if part is None or any(part is seen for seen in found):
+            continue
+        found.append(part)
+        pending += [part.__cause__, part.__context__, *(getattr(part, "exceptions", None) or ())]
+    return found
+
+
+def _app_frames(frames: list[traceback.FrameSummary]) -> list[traceback.FrameSummary]:
+    """`frames` less hybrid's own and importlib's (the machinery between hybrid
+    and the app's module)."""
+    hidden = _hybrid_directories()
+    return [frame for frame in frames if not frame.filename.startswith(hidden)
+            and not frame.filename.startswith("<frozen importlib.")
+            and frame.filename != importlib.__file__]
+
+
+def _hybrid_directories() -> tuple[str, ...]:
+    """Where hybrid's modules are (its workers install apart from it in a checkout)."""
+    modules = (sys.modules.get(name) for name in ("hybrid", "hybrid.workers"))
+    return tuple(os.path.dirname(module.__file__) + os.sep for module in modules
+                 if module is not None and module.__file__)
+
+
+def _library_directories() -> tuple[str, ...]:
+    """Where the standard library and installed packages are."""
+    paths = sysconfig.get_paths()
+    found = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    found.update(site.getsitepackages())
+    found.add(site.getusersitepackages())
+    return tuple(os.path.join(path, "") for path in found)
 
 
 def detect_interface(app: Any) -> str:

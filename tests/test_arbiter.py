@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import logging
 import os
 import pwd
 import signal
@@ -14,6 +15,7 @@ import httpx
 import psutil
 import pytest
 
+from hybrid import arbiter, logs
 from tests.conftest import run_hybrid, wait_for
 
 APP = "tests.apps.basic:app"
@@ -250,3 +252,30 @@ def test_workers_that_keep_dying_right_after_they_serve_are_respawned_ever_later
     assert "the next one starts in 0.1 s" in log and "the next one starts in 0.4 s" in log
     assert log.count("Booting worker") < 10  # (without the backoff: hundreds by now)
     server.stop()
+
+
+class Said(logging.Handler):
+    """The error log's lines, as a test reads them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_a_slow_preload_import_is_reported_while_it_goes_on(monkeypatch):
+    # (Every 10 s in earnest; the import itself has no time limit, as in gunicorn.)
+    monkeypatch.setattr(arbiter, "IMPORT_REPORT_INTERVAL", 0.01)
+    monkeypatch.setattr(logs.error_log, "level", logging.INFO)
+    said = Said()
+    logs.error_log.addHandler(said)
+    try:
+        with arbiter._reporting_slow_import("slow:app"):
+            wait_for(lambda: len(said.lines) >= 2, message="two reports")
+    finally:
+        logs.error_log.removeHandler(said)
+    assert all(line.startswith("Still importing slow:app in the arbiter (--preload): ")
+               for line in said.lines)
+    assert "hybrid-import-report" not in [thread.name for thread in threading.enumerate()]

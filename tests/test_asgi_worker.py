@@ -4,6 +4,7 @@ failures, and the loop-driven heartbeat."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
@@ -301,13 +302,16 @@ def test_lifespan_off_never_calls_it(start_server):
     assert json.loads(httpx.get(srv.url + "/scope", timeout=10).text)["state"] == {}
 
 
-def test_a_failed_starlette_startup_is_one_line_naming_the_cause():
+def test_a_failed_starlette_startup_names_the_cause_and_shows_the_apps_traceback():
     result = run_hybrid("run", "tests.apps.starlette_app:app", "-b", "127.0.0.1:0",
                         env={"STARLETTE_STARTUP": "fail"})
     assert result.returncode == 3
+    app_file = os.path.join(os.path.dirname(__file__), "apps", "starlette_app.py")
     assert ("Worker failed to boot: ASGI lifespan startup failed: ConnectionError: the database "
-            "is unreachable") in result.stderr
-    assert "Traceback" not in result.stderr
+            f"is unreachable ({app_file}, line 30)\nTraceback (most recent call last):\n"
+            ) in result.stderr
+    assert result.stderr.count("Traceback") == 1
+    assert f'File "{app_file}", line 30, in lifespan' in result.stderr
 
 
 def test_serves_a_starlette_app(start_server):

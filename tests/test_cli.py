@@ -14,6 +14,10 @@ import httpx
 import psutil
 import pytest
 
+import hybrid
+from hybrid import config
+from hybrid.cli import build_parser
+from hybrid.config import SETTINGS
 from tests.conftest import child_env, free_port, run_hybrid, wait_for
 
 APP = "tests.apps.basic:app"
@@ -45,6 +49,53 @@ def test_exception_at_import_names_the_line(tmp_path):
     assert result.returncode == 3
     assert "RuntimeError: no database" in result.stderr
     assert "raising.py, line 2" in result.stderr
+
+
+def test_an_app_that_fails_to_import_shows_its_traceback_under_the_summary(tmp_path):
+    (tmp_path / "badjson.py").write_text("import json\nsettings = json.loads('{bad')\n")
+    result = run_hybrid("run", "badjson:app", "-b", f"127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert result.returncode == 3
+    lines = result.stderr.splitlines()
+    summary = next(i for i, line in enumerate(lines) if "Worker failed to boot" in line)
+    # The line names the app's own line that failed, not json's, where it raised.
+    assert lines[summary].endswith(f"importing 'badjson' failed: JSONDecodeError: Expecting "
+                                   f"property name enclosed in double quotes: line 1 column 2 "
+                                   f"(char 1) ({tmp_path / 'badjson.py'}, line 2)")
+    assert lines[summary + 1:summary + 3] == [
+        "Traceback (most recent call last):",
+        f'  File "{tmp_path / "badjson.py"}", line 2, in <module>']
+    assert "json.decoder.JSONDecodeError: Expecting property name" in result.stderr
+    hybrids = os.path.dirname(hybrid.__file__)
+    assert not [line for line in lines if line.startswith("  File") and hybrids in line]
+    assert "importlib" not in result.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["--preload"]])
+def test_a_keyboard_interrupt_raised_by_the_apps_import_is_a_boot_failure(tmp_path, flags):
+    (tmp_path / "interrupts.py").write_text("import os\nraise KeyboardInterrupt\n")
+    result = run_hybrid("run", "interrupts:app", "-b", f"127.0.0.1:{free_port()}", *flags,
+                        cwd=tmp_path)
+    assert result.returncode == 3
+    assert (f"importing 'interrupts' failed: KeyboardInterrupt ({tmp_path / 'interrupts.py'}, "
+            f"line 2)\nTraceback (most recent call last):\n  File ") in result.stderr
+    assert result.stderr.count("Traceback") == 1 and "importlib" not in result.stderr
+
+
+def test_int_while_the_arbiter_preloads_the_app_stops_it_as_int_does(tmp_path):
+    (tmp_path / "slowapp.py").write_text("import pathlib, time\npathlib.Path('importing').touch()\n"
+                                         "time.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "hybrid", "run", "slowapp:app", "--preload",
+                             "-b", f"127.0.0.1:{free_port()}"], cwd=tmp_path, env=child_env(None),
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (tmp_path / "importing").exists(), message="the import to begin")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Received INT while importing the app: stopping" in err
+        assert "Traceback" not in err
+    finally:
+        proc.kill()
 
 
 def test_missing_attribute_is_reported(tmp_path):
@@ -238,6 +289,13 @@ def test_unknown_worker_class_lists_the_known_ones():
     (["--graceful-timeout", "nan"], "--graceful-timeout: must be zero or more seconds"),
     (["-w", "100000"], "--workers: 100000 workers is more than this machine can use: it has"),
     (["-b", "127.0.0.1:9", "-b", "127.0.0.1:9"], "--bind: 127.0.0.1:9 is given more than once"),
+    (["--threads", "1000000000"], "--threads: must be at most 1024, got 1000000000"),
+    (["--limit-request-line", "99999999999999999999"],
+     "--limit-request-line: must be at most 8190"),
+    (["--access-logformat", "%("], "--access-logformat: incomplete format key in '%('"),
+    (["-k", "os:path"], "--worker-class: 'os:path' names a module, not a worker class"),
+    (["-k", "collections:OrderedDict"], "--worker-class: 'collections:OrderedDict' names a class, "
+                                        "not a worker class"),
 ])
 def test_bad_setting_is_one_line_and_exit_1(flags, expected):
     result = run_hybrid("run", APP, *flags)
@@ -267,6 +325,16 @@ def test_help_lists_gunicorn_flags():
                  "--preload", "--interface", "--factory", "--chdir", "--pythonpath",
                  "--root-path", "HYBRID_WORKERS"):
         assert flag in result.stdout
+
+
+def test_help_states_the_bound_of_every_numeric_setting(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    bounded = [s.parse for s in SETTINGS.values() if isinstance(s.parse, config.Bounded)]
+    assert len(bounded) >= 25
+    for parse in bounded:
+        assert f"accepted: {parse.bounds}" in shown
 
 
 # --- hybrid check ----------------------------------------------------------------

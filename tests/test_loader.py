@@ -1,10 +1,14 @@
-"""Finding the app and telling WSGI from ASGI (in-process)."""
+"""Finding the app and telling WSGI from ASGI, and what a user sees when the
+app's own code fails (in-process)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from hybrid.loader import AppLoadError, detect_interface, load_app
+from hybrid.loader import AppLoadError, Interrupted, detect_interface, load_app
+from hybrid.workers.asgi.lifespan import Lifespan
 from tests.apps import basic
 
 
@@ -71,3 +75,73 @@ def test_flask_app_is_wsgi():
     from tests.apps.flask_app import app
 
     assert detect_interface(app) == "wsgi"
+
+
+# --- what a user sees when the app's own code fails ----------------------------------
+
+def write_module(tmp_path, monkeypatch, name, source):
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path / f"{name}.py"
+
+
+def test_an_import_failure_names_the_apps_line_not_the_librarys(tmp_path, monkeypatch):
+    path = write_module(tmp_path, monkeypatch, "reads_settings",
+                        "import json\nsettings = json.loads('{bad')\n")
+    with pytest.raises(AppLoadError) as failed:
+        load_app("reads_settings:app")
+    summary = str(failed.value).splitlines()[0]
+    assert summary.startswith("importing 'reads_settings' failed: JSONDecodeError: ")
+    assert summary.endswith(f" ({path}, line 2)")
+
+
+def test_an_import_failure_carries_the_apps_traceback_from_its_first_frame(tmp_path, monkeypatch):
+    path = write_module(tmp_path, monkeypatch, "fails_deeper",
+                        "import json\nsettings = json.loads('{bad')\n")
+    with pytest.raises(AppLoadError) as failed:
+        load_app("fails_deeper:app")
+    _, traceback_lines = str(failed.value).split("\n", 1)
+    lines = traceback_lines.splitlines()
+    assert lines[:2] == ["Traceback (most recent call last):",
+                         f'  File "{path}", line 2, in <module>']
+    assert any("json/decoder.py" in line for line in lines)  # (the library's frames follow)
+    assert lines[-1].startswith("json.decoder.JSONDecodeError: ")
+    assert "hybrid/loader.py" not in traceback_lines and "importlib" not in traceback_lines
+
+
+def test_a_factory_failure_carries_the_apps_traceback(tmp_path, monkeypatch):
+    path = write_module(tmp_path, monkeypatch, "broken_factory",
+                        "def make():\n    return {}['missing']\n")
+    with pytest.raises(AppLoadError) as failed:
+        load_app("broken_factory:make()")
+    summary, shown = str(failed.value).split("\n", 1)
+    assert summary == f"factory 'make' failed: KeyError: 'missing' ({path}, line 2)"
+    assert shown.splitlines()[1] == f'  File "{path}", line 2, in make'
+
+
+def test_a_base_exception_from_the_apps_import_is_a_load_failure(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "raises_base",
+                 "class Stop(BaseException):\n    pass\n\nraise Stop('at import')\n")
+    with pytest.raises(AppLoadError, match=r"^importing 'raises_base' failed: Stop: at import "):
+        load_app("raises_base:app")
+
+
+def test_the_servers_own_interrupt_passes_through_the_import(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "interrupted",
+                 "from hybrid.loader import Interrupted\nraise Interrupted('INT')\n")
+    with pytest.raises(Interrupted):
+        load_app("interrupted:app")
+
+
+def test_a_failed_lifespan_startup_carries_the_apps_traceback():
+    async def app(scope, receive, send):
+        await receive()
+        {}["database"]
+
+    failure = asyncio.run(Lifespan(app, "on").startup())
+    summary, shown = failure.split("\n", 1)
+    line = app.__code__.co_firstlineno + 2
+    assert summary == f"ASGI lifespan startup raised KeyError: 'database' ({__file__}, line {line})"
+    assert shown.splitlines()[:2] == ["Traceback (most recent call last):",
+                                      f'  File "{__file__}", line {line}, in app']
+    assert "lifespan.py" not in shown

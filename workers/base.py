@@ -173,8 +173,12 @@ class Worker(abc.ABC):
         log.info("Worker %d booted (%s)", self.pid, self.cfg.worker_class)
 
     def boot_failed(self, reason: str) -> NoReturn:
-        """Report why this worker cannot serve, once, and exit with BOOT_ERROR."""
-        self.status.boot_error(reason)
+        """Report why this worker cannot serve, once, and exit with BOOT_ERROR.
+        `reason`'s first line says why; the lines after it, if any, are the app's
+        traceback (an `AppLoadError`'s, a failed lifespan startup's), which the
+        arbiter logs under that line."""
+        summary, _, traceback = reason.partition("\n")
+        self.status.boot_error(summary, traceback)
         raise WorkerExit(BOOT_ERROR)
 
     def load_app(self) -> Any:

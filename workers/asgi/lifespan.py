@@ -3,9 +3,10 @@ its shutdown after the last connection is done.
 
 `--lifespan auto` uses it when the app supports it (an app that raises on
 the lifespan scope before it takes the startup message is served without
-it; one that raises after that has a failed startup), `on` requires it (a failed startup stops the worker with its reason, and the arbiter with
-exit status 3), `off` never sends it. The `state` dict the app fills at
-startup is shallow-copied into every request's scope.
+it; one that raises after that has a failed startup), `on` requires it (a
+failed startup stops the worker with its reason and the app's traceback,
+and the arbiter with exit status 3), `off` never sends it. The `state` dict
+the app fills at startup is shallow-copied into every request's scope.
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hybrid.loader import app_frame, app_traceback
 from hybrid.logs import error_log as log
 from hybrid.typing import ASGIApp, Message
+
+
+def _with_traceback(failure: str, exc: BaseException) -> str:
+    """A failed startup's reason, then the app's traceback (from its first frame
+    on, hybrid's hidden) on the lines under it, as the worker reports it."""
+    shown = app_traceback(exc)
+    return f"{failure}\n{shown}" if shown else failure
 
 class Lifespan:
     """The ASGI lifespan protocol: startup before serving, shutdown after."""
@@ -60,14 +69,17 @@ class Lifespan:
             await self.app(scope, self._receive, self._send)
         except Exception as exc:
             if self._failure:
-                # It said startup.failed, then raised (Starlette does): said once already.
-                log.debug("ASGI lifespan raised after its failed startup", exc_info=True)
+                # It said startup.failed, then raised (Starlette does): the reason is
+                # known; the app's traceback goes under it.
+                self._failure = _with_traceback(self._failure + app_frame(exc), exc)
             elif self._started.is_set():
                 log.exception("ASGI lifespan failed")
             elif self.mode == "on" or self._received:
                 # Raising before it takes the first message is how an app says it has
                 # no lifespan (uvicorn draws the same line); after it, startup failed.
-                self._failure = f"ASGI lifespan startup raised {type(exc).__name__}: {exc}"
+                self._failure = _with_traceback(
+                    f"ASGI lifespan startup raised {type(exc).__name__}: {exc}"
+                    f"{app_frame(exc)}", exc)
             else:
                 log.info("ASGI lifespan not supported by the app (%s: %s); serving without it",
                          type(exc).__name__, exc)
