@@ -54,6 +54,7 @@ from hybrid import logs
 from hybrid.logs import error_log as log
 from hybrid.metrics import Row
 from hybrid.protocol import (
+    GATHER_BUDGET,
     LINGER_SECONDS,
     STOP_IDLE_GRACE,
     BodyPace,
@@ -106,11 +107,10 @@ CLOSE_WATCH_SPAN = 1.0
 EVENTS_PER_POLL = 64
 # A body up to --gather-body is gathered by the poller before the request
 # reaches a thread (a slow client then costs a descriptor and the bytes, not a
-# thread), within GATHER_BUDGET for the worker's bodies in all: one of a known
-# length if it fits, a chunked one while it does. A larger one (a chunked one
-# from the read that passes the bound on), or one past the budget, is read by
-# the app as it comes.
-GATHER_BUDGET = 64 * 1024 * 1024
+# thread), within GATHER_BUDGET (the core's) for the worker's bodies in all: one
+# of a known length if it fits, a chunked one while it does. A larger one (a
+# chunked one from the read that passes the bound on), or one past the budget,
+# is read by the app as it comes.
 # A listener, or a TLS client, is armed one-shot: an event disarms it, and its
 # owner arms it again when done (OpenSSL may hold what the kernel no longer
 # shows, so readiness is looked at anew each time).
