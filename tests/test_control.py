@@ -330,14 +330,14 @@ def test_requests_the_server_refuses_itself_are_counted(start_server, serving):
     assert request_counts(server) == {(worker_class, "refused", "4xx"): 1}
 
 
-def test_the_client_address_in_a_text_access_line_is_escaped(start_server):
+def test_a_forged_client_address_never_reaches_a_text_access_line(start_server):
     server = start_server(APP_FOR_INTERFACE["wsgi"], "--access-logfile", "-",
                           "--forwarded-allow-ips", "*", "--access-logformat", '%(h)s "%(r)s"')
     httpx.get(server.url + "/", timeout=10,
               headers={"X-Forwarded-For": '1.2.3.4" 200 "forged\x85x'.encode("latin-1")})
     wait_for(lambda: '"GET / HTTP/1.1"' in server.log(), message="the access log line")
     (line,) = [text for text in server.log().split("\n") if "GET / HTTP/1.1" in text]
-    assert line == '1.2.3.4\\" 200 \\"forged\\x85x "GET / HTTP/1.1"'
+    assert line == '127.0.0.1 "GET / HTTP/1.1"'  # (no address: the peer's is logged)
 
 
 def test_several_request_ids_become_one_new_one(start_server):
