@@ -19,11 +19,12 @@ costs one hand-off each way.
 
 A body is gathered on the loop before a thread is taken, when it is short
 (`gather_body`, the worker's --gather-body) and not held back for a 100
-Continue, within GATHER_BUDGET for the bridge's bodies being gathered at
-once: a client that trickles or stalls its upload then costs a connection,
-not one of the few threads (it would hold a thread for --body-timeout
-otherwise). A longer body, or one past the budget, is read by the app as it
-comes, as under the thread class.
+Continue: a client that trickles or stalls its upload then costs a
+connection, not one of the few threads (it would hold a thread for
+--body-timeout otherwise). The bytes gathered count against GATHER_BUDGET
+until their app is done (they may wait in memory for a thread). A longer
+body, or the rest of one that meets the end of the budget, is read by the
+app as it comes, as under the thread class.
 
 Backpressure, both ways: a thread that asks for body waits for the loop
 to receive it, and the server stops reading the socket while nobody does;
@@ -173,7 +174,7 @@ class _Exchange:
 
     __slots__ = ("bridge", "scope", "receive", "send", "loop", "lock", "inbox", "posted",
                  "arrived", "gone", "unacked", "waiting", "chunks", "body_done", "fetching",
-                 "head", "held", "watcher", "calling", "abandoned")
+                 "head", "held", "watcher", "calling", "abandoned", "gathered")
 
     def __init__(self, bridge: WSGIBridge, scope: Scope, receive: Receive, send: Send) -> None:
         self.bridge = bridge
@@ -197,6 +198,7 @@ class _Exchange:
         self.watcher: asyncio.Task[None] | None = None  # waits for http.disconnect
         self.calling = False  # a pool thread runs the app for it now
         self.abandoned = False  # cancelled while the thread ran: counted in the bridge's
+        self.gathered = 0  # body bytes received before the app ran: counted in gather_left
 
     # --- on the loop -----------------------------------------------------------------
 
@@ -208,31 +210,26 @@ class _Exchange:
         # A request without a body is told so now, sparing the thread a round trip;
         # a short body is gathered here (see the module docstring); the rest comes
         # to the thread on demand (the app may answer without it).
-        if not has_body:
-            if await self._take_body() is None:
-                return  # the client left before the app could start
-        elif 0 < gather <= bridge.gather_left:
-            bridge.gather_left -= gather
-            try:
-                gathered = await self._gather(gather)
-            finally:
-                bridge.gather_left += gather
-            if not gathered:
-                return  # the client left, or its body failed (the server answered it)
-        environ = environ_from_scope(scope, InputStream(self._read_body))
-        context = contextvars.copy_context()
-        self.bridge.submit(lambda: context.run(self._call, environ))
         try:
+            if not has_body:
+                if await self._take_body() is None:
+                    return  # the client left before the app could start
+            elif gather and bridge.gather_left > 0 and not await self._gather(gather):
+                return  # the client left, or its body failed (the server answered it)
+            environ = environ_from_scope(scope, InputStream(self._read_body))
+            context = contextvars.copy_context()
+            bridge.submit(lambda: context.run(self._call, environ))
             await self._relay()
         except asyncio.CancelledError:
             self._leave()
             with self.lock:
                 if self.calling:
                     self.abandoned = True
-                    with self.bridge._pool_lock:
-                        self.bridge.abandoned += 1
+                    with bridge._pool_lock:
+                        bridge.abandoned += 1
             raise
         finally:
+            bridge.gather_left += self.gathered  # (held until the app is done with them)
             if self.watcher is not None:
                 self.watcher.cancel()
 
@@ -249,14 +246,17 @@ class _Exchange:
         return len(data)
 
     async def _gather(self, bound: int) -> bool:
-        """Receive the body, or its first `bound` bytes, before a thread is taken;
-        False if the client left (or its body failed) meanwhile."""
-        received = 0
-        while not self.body_done and received < bound:
+        """Receive the body, or its first `bound` bytes, before a thread is taken,
+        counting what arrives against the bridge's budget (until the app is done:
+        a gathered body may wait in memory for a thread), and stopping where the
+        budget ends; False if the client left (or its body failed) meanwhile."""
+        bridge = self.bridge
+        while not self.body_done and self.gathered < bound and bridge.gather_left > 0:
             size = await self._take_body()
             if size is None:
                 return False
-            received += size
+            self.gathered += size
+            bridge.gather_left -= size
         return True
 
     async def _relay(self) -> None:

@@ -288,7 +288,10 @@ def _account(kind: str, by_id: Callable[[int], Any],
              by_name: Callable[[str], Any]) -> Callable[[Any], str]:
     """A validator for a user or group given by name or number ("" for none)."""
     def parse(raw: Any) -> str:
-        # (A number too: gunicorn's config files give uids and gids as numbers.)
+        # (A number too: gunicorn's config files give uids and gids as numbers, and
+        # None for none, as its example config does.)
+        if raw is None:
+            return ""
         text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) \
             else _stripped_text(raw)
         if text:

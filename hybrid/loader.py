@@ -145,7 +145,11 @@ def _import(module_name: str) -> Any:
 
 
 def _described(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception:  # (an app's exception whose __str__ fails: named all the same)
+        text = "<its str() failed>"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _app_failed(summary: str, exc: BaseException, where: bool = True) -> AppLoadError:
@@ -192,9 +196,10 @@ def app_traceback(exc: BaseException) -> str:
     chain); "" when no frame is the app's (its module is missing, or is no
     valid Python: the summary line says all there is)."""
     report = traceback.TracebackException.from_exception(exc)
-    if not _app_frames(report.stack):
+    parts = _chained(report)
+    if not any(_app_frames(part.stack) for part in parts):
         return ""
-    for part in _chained(report):
+    for part in parts:
         part.stack = traceback.StackSummary.from_list(_app_frames(part.stack))
     return "".join(report.format()).rstrip("\n")
 

@@ -67,9 +67,10 @@ class ProxyHeaders:
         # X-Forwarded-Proto: the first value is the scheme the client used.
         forwarded_scheme = _scheme(protos.decode("latin-1").split(",")[0]) if protos else None
         if forwarded is not None:
+            # The X- family is not mixed in: a proxy that writes Forwarded without a
+            # proto may pass on an X-Forwarded-Proto the client wrote itself.
             hops = [_forwarded_element(e) for e in forwarded.decode("latin-1").split(",")]
-            chain = [(hop.get("for", ""), _scheme(hop.get("proto", "")) or forwarded_scheme)
-                     for hop in hops]
+            chain = [(hop.get("for", ""), _scheme(hop.get("proto", ""))) for hop in hops]
         elif addresses is not None:
             chain = [(node, forwarded_scheme) for node in addresses.decode("latin-1").split(",")]
         else:

@@ -449,8 +449,8 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
     A responder that raises OSError means the client is gone (or too slow):
     the response is abandoned quietly.
     """
-    response = _Response(responder)
     body = environ["wsgi.input"]  # before the app can replace it
+    response = _Response(responder, body)
     what = (environ["REQUEST_METHOD"], environ["RAW_URI"])  # for the log, if it fails
     try:
         result = app(environ, response.start_response)
@@ -513,8 +513,9 @@ class _Response:
     closing: tuple[str, str] | None = None
     late_write_logged = False
 
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, body: InputStream | EmptyInput) -> None:
         self.responder = responder
+        self.body = body  # (whose failed read, if any, the app must not answer)
         self.status = 0
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] | None = None
@@ -536,9 +537,11 @@ class _Response:
             self.status, self.reason = _STATUSES[status]
         except (KeyError, TypeError):  # (TypeError: not a str, and unhashable)
             self.status, self.reason = _parse_status(status)
+        if type(headers) is not list:  # (a tuple or an iterator: read once, here)
+            headers = _header_list(headers)
         try:
             encoded = _ENCODED_HEADERS[tuple(headers)]
-        except (KeyError, TypeError):  # (TypeError: a pair given as a list, or no list)
+        except (KeyError, TypeError):  # (TypeError: a pair given as a list)
             encoded = _encode_headers(headers)
         self.headers = list(encoded)
         return self.write
@@ -570,6 +573,10 @@ class _Response:
         self.head_sent = True
 
     def _send(self, data: bytes, last: bool) -> None:
+        if not self.head_sent and self.body.error is not None:
+            # A lazy app read a body that failed, and answers anyway: the failure's
+            # 4xx goes instead (as run() does for an app that answered at once).
+            raise self.body.error
         try:
             if not self.head_sent:
                 self._start()
@@ -667,15 +674,21 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     return parsed
 
 
-def _encode_headers(given: Iterable[tuple[str, str]]) -> tuple[tuple[bytes, bytes], ...]:
-    """An app's header list, Latin-1 encoded (and remembered, within bounds)."""
+def _header_list(given: Any) -> list[tuple[str, str]]:
+    """What an app gave start_response() for its headers, as a list: any iterable
+    of pairs (PEP 3333 asks for a list; a tuple or a generator is taken too)."""
     # (A dict or a bytes iterates, into names or ints: refused before it does.)
     if isinstance(given, (Mapping, str, bytes, bytearray, memoryview)):
         raise AppMistake(_NO_HEADER_LIST + _described(given))
     try:
-        headers = tuple(given)
+        return list(given)
     except TypeError:
         raise AppMistake(_NO_HEADER_LIST + _described(given)) from None
+
+
+def _encode_headers(given: list[tuple[str, str]]) -> tuple[tuple[bytes, bytes], ...]:
+    """An app's header list, Latin-1 encoded (and remembered, within bounds)."""
+    headers = tuple(given)
     try:
         encoded = tuple([(name.encode("latin-1"), value.encode("latin-1"))
                          for name, value in headers])

@@ -332,6 +332,23 @@ def test_a_bad_body_is_answered_by_the_server_not_by_the_apps_error_handler(serv
     assert b"sorry" not in body
 
 
+def test_a_half_close_after_the_head_was_given_but_not_sent_is_still_answered(server):
+    raw = raw_exchange(server.port, b"GET /head-then-sleep?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n",
+                       half_close=True)
+    assert split_response(raw)[0::2] == (200, b"5\r\nended\r\n0\r\n\r\n")
+
+
+def test_a_client_that_closes_before_its_answer_is_told_to_an_app_that_waits(start_server):
+    srv = start_server(APP, "-k", "asgi", "--keep-alive", "1")
+    with httpx.Client(base_url=srv.url, timeout=10) as http:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(b"GET /long-poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        # (A FIN is all the server sees: after --keep-alive with nothing written,
+        # the app waiting for its client to leave hears that it has.)
+        wait_for(lambda: http.get("/disconnects").text == "1",
+                 message="the long poll to hear of its client leaving")
+
+
 def test_after_a_bad_body_the_apps_send_raises_client_disconnected(client, server):
     raw_exchange(server.port, b"POST /read-then-answer HTTP/1.1\r\nHost: x\r\n"
                               b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")

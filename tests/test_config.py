@@ -242,3 +242,10 @@ def test_a_python_config_may_give_numbers_as_text_and_none_for_unset(tmp_path):
     path.write_text("workers = '3'\ntimeout = '40'\npidfile = None\nuser = 0\nkeepalive = 2\n")
     cfg = load({"config": str(path)}).config
     assert (cfg.workers, cfg.timeout, cfg.pid, cfg.user, cfg.keep_alive) == (3, 40, None, "0", 2)
+
+
+def test_gunicorns_example_config_leaves_user_and_group_as_none(tmp_path):
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text("user = None\ngroup = None\n")
+    cfg = load({"config": str(path)}).config
+    assert (cfg.user, cfg.group) == ("", "")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import sys
+
 import pytest
 
 from hybrid.loader import AppLoadError, Interrupted, detect_interface, load_app
@@ -145,3 +147,22 @@ def test_a_failed_lifespan_startup_carries_the_apps_traceback():
     assert shown.splitlines()[:2] == ["Traceback (most recent call last):",
                                       f'  File "{__file__}", line {line}, in app']
     assert "lifespan.py" not in shown
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="except* is Python 3.11's")
+def test_an_exception_group_from_the_import_shows_its_members_tracebacks(tmp_path, monkeypatch):
+    path = write_module(tmp_path, monkeypatch, "grouped",
+                        "def fail():\n    raise ExceptionGroup('two', [ValueError('a'), "
+                        "KeyError('b')])\ntry:\n    fail()\nexcept* ValueError as group:\n"
+                        "    raise RuntimeError('startup') from group\n")
+    with pytest.raises(AppLoadError) as failed:
+        load_app("grouped:app")
+    assert f'File "{path}", line 2, in fail' in str(failed.value)
+
+
+def test_an_exception_whose_str_fails_is_still_named(tmp_path, monkeypatch):
+    write_module(tmp_path, monkeypatch, "bad_str",
+                 "class Odd(Exception):\n    def __str__(self):\n        raise TypeError\n"
+                 "raise Odd()\n")
+    with pytest.raises(AppLoadError, match="importing 'bad_str' failed: Odd: "):
+        load_app("bad_str:app")

@@ -102,9 +102,10 @@ def test_forwarded_proto_alone_is_honoured_and_keeps_the_peer():
     assert resolve(["*"], [("forwarded", "proto=https")]) == (PEER, "https")
 
 
-def test_x_forwarded_proto_fills_in_for_a_forwarded_without_proto():
+def test_x_forwarded_proto_is_not_mixed_into_a_forwarded_without_proto():
+    # (a proxy that writes Forwarded may pass on the client's own X-Forwarded-Proto)
     headers = [("forwarded", "for=1.2.3.4"), ("x-forwarded-proto", "https")]
-    assert resolve(["*"], headers) == (("1.2.3.4", "0"), "https")
+    assert resolve(["*"], headers) == (("1.2.3.4", "0"), "http")
 
 
 def test_an_obfuscated_port_is_no_port():

@@ -279,6 +279,23 @@ def test_a_stalled_chunked_upload_holds_no_thread(start_server):
         assert httpx.get(server.url + "/", timeout=10).text == "hello"
 
 
+@pytest.mark.parametrize("worker_class", ["thread", "asgi"])  # (asgi: the bridge)
+def test_silent_uploads_announcing_the_whole_budget_do_not_use_it_up(start_server, worker_class):
+    # 70 bodies of 1 MiB announced, none sent: more than the 64 MiB gathered at
+    # once, had the budget been held by announcement rather than by what came.
+    server = start_server(APP, "-k", worker_class, "--threads", "1", "--body-timeout", "60")
+    silent = [socket.create_connection(("127.0.0.1", server.port), timeout=10)
+              for _ in range(70)]
+    try:
+        for sock in silent:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n")
+        # Had one of them reached the only thread, this would wait out --body-timeout.
+        assert httpx.get(server.url + "/", timeout=10).text == "hello"
+    finally:
+        for sock in silent:
+            sock.close()
+
+
 @pytest.mark.parametrize("framing, first_part", [
     (b"Content-Length: 3", b""),  # (over the bound: the app runs before any of it came)
     (b"Transfer-Encoding: chunked", b"3\r\nabc\r\n"),  # (the bound passed by what came)

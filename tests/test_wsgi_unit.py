@@ -436,3 +436,33 @@ def test_nothing_is_framed_after_the_terminating_chunk_even_after_a_new_start_re
 
     outcome, sent = serve(app)
     assert sent.endswith(b"4\r\nbody\r\n0\r\n\r\n")
+
+
+def test_headers_given_as_a_generator_are_all_sent():
+    def app(environ, start_response):
+        start_response("200 OK", ((name, value) for name, value in
+                                  [("Content-Type", "text/plain"), ("X-Custom", "yes")]))
+        return [b"ok"]
+
+    outcome, sent = serve(app)
+    assert outcome.status == 200
+    assert b"Content-Type: text/plain\r\n" in sent and b"X-Custom: yes\r\n" in sent
+
+
+def test_a_lazy_app_that_swallows_a_failed_read_has_its_answer_replaced_by_the_4xx():
+    def app(environ, start_response):
+        try:
+            environ["wsgi.input"].read()
+        except OSError:
+            pass
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"the app's answer"
+
+    sent: list[bytes] = []
+    environ = build_environ(REQUEST, stream(b"part", fail=True), server=("0.0.0.0", "80"),
+                            client=("1.2.3.4", "5"))
+    responder = FramingResponder(REQUEST, sent.append, _no_sendfile, keep_alive=True,
+                                 may_persist=lambda: True)
+    outcome = run(app, environ, responder)
+    assert outcome.status == 400 and not outcome.keep_alive
+    assert b"the app's answer" not in b"".join(sent)

@@ -648,11 +648,13 @@ class ThreadWorker(Worker):
         if not due:
             self._end_gathering(client)
             return False
-        # The bytes the body needs: all of it when its length is known; for a
-        # chunked one, what came and one more, so that gathering stops (and the
-        # app reads the rest as it comes) once it would pass the bound.
+        # A body longer than the bound is read by the app as it comes: one of a
+        # known length at once, a chunked one once it would pass the bound.
+        # The budget holds what came and one more byte: a body that announces a
+        # length but sends nothing holds (almost) none of it, so silent uploads
+        # cannot use it up and send the next ones to threads to stall.
         size = received + (1 if due == UNKNOWN_LENGTH else due)
-        if size > self.cfg.gather_body or not self._reserve(client, size):
+        if size > self.cfg.gather_body or not self._reserve(client, received + 1):
             self._end_gathering(client)
             return False
         now = time.monotonic()

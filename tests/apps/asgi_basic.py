@@ -128,6 +128,20 @@ async def read_then_answer(scope, receive, send, query):
         raise
 
 
+async def head_then_sleep(scope, receive, send, query):
+    """The head given, then a wait before the body (a file read in a thread, say)."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await asyncio.sleep(float(query.get("s", "1")))
+    await send({"type": "http.response.body", "body": b"ended"})
+
+
+async def long_poll(scope, receive, send, query):
+    """Answers nothing until its client leaves (a long poll whose event never came)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    COUNTERS["disconnects"] += 1
+
+
 async def send_error(scope, receive, send, query):
     await _text(send, COUNTERS.get("send_error", "none"))
 
@@ -365,6 +379,8 @@ ROUTES["/raise-after-disconnect"] = raise_after_disconnect
 ROUTES["/echo-or-sorry"] = echo_or_sorry
 ROUTES["/read-then-answer"] = read_then_answer
 ROUTES["/send-error"] = send_error
+ROUTES["/long-poll"] = long_poll
+ROUTES["/head-then-sleep"] = head_then_sleep
 WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
                     "/ws/error": ws_error, "/ws/send-until-gone": ws_send_until_gone,
                     "/ws/deny-interim": ws_deny_with_interim_status}

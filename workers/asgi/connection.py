@@ -212,16 +212,19 @@ class HttpProtocol(asyncio.Protocol):
             self._route(event)
         # A client may shut its side once it has sent its requests and wait for the
         # answers (RFC 9112 9.6): it has finished, not gone, so an answer not begun
-        # yet is still due, and the cycles hear of the client leaving only when the
+        # yet is still due, and the cycles hear of the client leaving when the
         # transport ends (a write fails). A FIN and a full close look alike on the
-        # wire; one that comes while an answer is streaming, with no request left
-        # waiting for its own, is the client leaving (a closed tab, say), as it is
-        # on an idle connection: returning False closes the transport after what
+        # wire, though: one that comes while an answer is streaming, with no request
+        # left waiting for its own, is the client leaving (a closed tab, say), as it
+        # is on an idle connection: returning False closes the transport after what
         # was written, and connection_lost tells the cycles. (TLS has no half-close
         # here: the loop's TLS layer closes on close_notify.)
         active = self.active
-        answers_due = bool(self.waiting) or (active is not None and not active.started)
-        return answers_due and self.tls is None and not self.transport.is_closing()
+        answers_due = bool(self.waiting) or (active is not None and not active.answer_begun)
+        if answers_due and self.tls is None and not self.transport.is_closing():
+            self._arm_timer(self.cfg.keep_alive, self._on_peer_silent)
+            return True
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -406,6 +409,8 @@ class HttpProtocol(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if not self.closed and not self.lingering:
             self.transport.write(data)
+            if self.peer_done:  # (a write would tell a client gone from one that waits)
+                self._arm_timer(self.cfg.keep_alive, self._on_peer_silent)
 
     async def drain(self) -> None:
         await self.flow.drain()
@@ -430,6 +435,18 @@ class HttpProtocol(asyncio.Protocol):
 
     def _cancel_timer(self) -> None:
         self.deadline = None
+
+    def _on_peer_silent(self) -> None:
+        """The client shut its side, and nothing was written to it for --keep-alive:
+        an app waiting for it to leave is told it has, since only a write could
+        tell a client that left from one that waits (without this, a client that
+        closed before its answer would hold the connection and the app for ever).
+        An app still at work is given the time again."""
+        active = self.active
+        if active is not None and active.awaiting_disconnect:
+            active.client_gone()
+        else:
+            self._arm_timer(self.cfg.keep_alive, self._on_peer_silent)
 
     def _on_head_timeout(self) -> None:
         if self.active is None:

@@ -46,7 +46,7 @@ class RequestCycle(Cycle):
 
     __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
                  "body_error", "disconnected", "framer", "head", "started", "complete",
-                 "status", "clock", "pace", "task", "timed_out")
+                 "status", "clock", "pace", "task", "timed_out", "awaiting_disconnect")
 
     def __init__(self, channel: HttpChannel, request: Request) -> None:
         # Cycle's fields set here, not through super(): one call less per request.
@@ -72,6 +72,7 @@ class RequestCycle(Cycle):
         self.clock = time.perf_counter()
         self.task: asyncio.Task[None] | None = None  # the app's, once it runs
         self.timed_out = False  # the worker cancelled it: --request-timeout
+        self.awaiting_disconnect = False  # the app's receive() waits for the client to leave
 
     # --- from the connection ------------------------------------------------------------
 
@@ -103,6 +104,11 @@ class RequestCycle(Cycle):
         self.disconnected = True
         self._wake()
 
+    @property
+    def answer_begun(self) -> bool:
+        """Some of the answer is on its way to the wire (a head alone is held)."""
+        return self.started and self.head is None
+
     # --- the ASGI interface -------------------------------------------------------------
 
     async def receive(self) -> Message:
@@ -132,8 +138,12 @@ class RequestCycle(Cycle):
             self.body_delivered = self.body_done
             return {"type": "http.request", "body": data, "more_body": not self.body_done}
         # The body was delivered: the next event is the client leaving.
-        while not self.disconnected and not self.complete:
-            await self._wait()
+        self.awaiting_disconnect = True
+        try:
+            while not self.disconnected and not self.complete:
+                await self._wait()
+        finally:
+            self.awaiting_disconnect = False
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
@@ -167,6 +177,8 @@ class RequestCycle(Cycle):
             await channel.drain()
             if channel.closed:
                 raise ClientDisconnected("the client closed the connection")
+            if self.body_error is not None:  # (it failed while the app waited here)
+                raise ClientDisconnected(f"the request body failed: {self.body_error.detail}")
         more = message.get("more_body", False)
         body = message.get("body", b"")
         data = self.framer.body(body) if more else self.framer.last(body)
