@@ -484,8 +484,9 @@ class Config:
              "while none is idle the worker stops accepting (the kernel queues the rest "
              "for any worker)")
     keep_alive: float = setting(
-        5.0, "--keep-alive", "--timeout-keep-alive", parse=_positive_seconds, metavar="SECONDS",
-        help="close a kept-alive connection idle this long")
+        5.0, "--keep-alive", "--timeout-keep-alive", parse=_seconds, metavar="SECONDS",
+        help="close a kept-alive connection idle this long (0: no keep-alive, each "
+             "connection closes after its response, as gunicorn's 0)")
     loop: str = setting(
         "uvloop", "--loop", parse=_spelled(("uvloop", "asyncio"), {"auto": "uvloop"}),
         metavar="LOOP", help="event loop for the asgi class: uvloop or asyncio (uvicorn's "

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import read_response, read_until_closed, split_response, wait_for
+from tests.conftest import raw_exchange, read_response, read_until_closed, split_response, wait_for
 
 APP = "tests.apps.basic:app"
 
@@ -277,6 +277,17 @@ def test_a_stalled_chunked_upload_holds_no_thread(start_server):
         wait_for(lambda: len(psutil.Process(pid).net_connections()) >= 2, message="the accept")
         # Had the only thread taken the upload, this would wait out the --body-timeout.
         assert httpx.get(server.url + "/", timeout=10).text == "hello"
+
+
+@pytest.mark.parametrize(("worker_class", "app"), [
+    ("thread", APP), ("asgi", "tests.apps.asgi_basic:app")])
+def test_keep_alive_0_closes_each_connection_after_its_response_as_gunicorns(
+        start_server, worker_class, app):
+    server = start_server(app, "-k", worker_class, "--keep-alive", "0")
+    raw = raw_exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.count(b"HTTP/1.1 200 ") == 1
+    assert split_response(raw)[1]["connection"] == "close"
 
 
 @pytest.mark.parametrize("worker_class", ["thread", "asgi"])  # (asgi: the bridge)

@@ -84,6 +84,8 @@ class Worker(abc.ABC):
             else None
         self.log = log  # (as gunicorn's hooks use it: worker.log.info(...))
         self.alive = True
+        if cfg.keep_alive == 0:  # (gunicorn's keepalive = 0: one request a connection)
+            self.keeps_alive = False
         self.pid = 0
         self.wakeup_fd = -1
         self._wakeup_write = -1

@@ -39,6 +39,7 @@ class Server(Protocol):
     cfg: Config
     loop: asyncio.AbstractEventLoop
     alive: bool
+    keeps_alive: bool  # False under --keep-alive 0: a connection carries one request
     in_flight: int  # requests and WebSockets whose app runs now
     access_log: AccessLog
     log_access: bool

@@ -159,7 +159,8 @@ class RequestCycle(Cycle):
             status = message["status"]
             headers = message.get("headers", ())
             request = self.request
-            keep_alive = request.keep_alive and channel.server.alive
+            server = channel.server
+            keep_alive = request.keep_alive and server.alive and server.keeps_alive
             if keep_alive and not self.body_done:
                 # An Upgrade request's parser pauses at its end; after a skip, closing
                 # is simpler than resuming it, and such a request is rare.
