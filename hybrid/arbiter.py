@@ -65,6 +65,7 @@ from hybrid import (
     proctitle,
     reload,
     sockets,
+    sources,
     tls,
     upgrade,
     workers,
@@ -137,7 +138,7 @@ class WorkerProcess:
 
 
 class Arbiter:
-    def __init__(self, loaded: config.Loaded, cli_values: Mapping[str, Any],
+    def __init__(self, loaded: sources.Loaded, cli_values: Mapping[str, Any],
                  start_dir: str | None = None, app: Any = None) -> None:
         """`app`: the app itself (`hybrid.run()` given one), served as --preload would."""
         self.cfg = loaded.config
@@ -341,7 +342,7 @@ class Arbiter:
         variable does not replace one set before hybrid started; --env does).
         A reload reads the file again."""
         if cfg.env_file:
-            for name, value in config.read_env_file(cfg.env_file).items():
+            for name, value in sources.read_env_file(cfg.env_file).items():
                 if name not in os.environ or name in self.env_file_names:
                     os.environ[name] = value
                     self.env_file_names.add(name)
@@ -958,7 +959,7 @@ class Arbiter:
         """Re-read the config and start a new generation of workers."""
         self.hooks.call("on_reload", self)
         try:
-            loaded = workers.resolve(config.load(self.cli_values))
+            loaded = workers.resolve(sources.load(self.cli_values))
             new = loaded.config
             if self.app is not None:  # --preload: the reload keeps the old app
                 new, worker_class = self._fit_to_app(new)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from hybrid import __version__, config, logs, peers, tls, workers
+from hybrid import __version__, config, logs, peers, sources, tls, workers
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.sockets import BindError
@@ -136,7 +136,7 @@ def _launch(command: str, args: dict[str, Any], source: str = "command line",
         args["config"] = os.path.abspath(config_path)
     start_dir = _start_dir()
     try:
-        loaded = workers.resolve(config.load(args, source=source))
+        loaded = workers.resolve(sources.load(args, source=source))
         loaded.notes += tuple(notes)
         if not loaded.config.app:
             raise ConfigError("APP is missing: say which app to serve, e.g. 'hybrid run myapp:app'")
@@ -170,7 +170,7 @@ def _chdir(path: str) -> None:
         raise ConfigError(f"--chdir: cannot change to {path!r}: {exc.strerror}") from None
 
 
-def serve(loaded: config.Loaded, cli_values: dict[str, Any], start_dir: str,
+def serve(loaded: sources.Loaded, cli_values: dict[str, Any], start_dir: str,
           app: Any = None) -> int:
     from hybrid.arbiter import Arbiter, StartupError  # keeps `check` light
 
@@ -186,7 +186,7 @@ def serve(loaded: config.Loaded, cli_values: dict[str, Any], start_dir: str,
         return _fail(str(exc), exc.exit_status)
 
 
-def check(loaded: config.Loaded) -> int:
+def check(loaded: sources.Loaded) -> int:
     cfg = loaded.config
     logs.setup(cfg.log_level, "-", None)  # (check writes no log file)
     try:

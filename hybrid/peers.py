@@ -25,14 +25,13 @@ from typing import Any
 from hybrid.config import (
     DEFAULTS,
     LOG_LEVELS,
-    MAX_SECONDS,
     SETTINGS,
     ConfigError,
     flag_name,
-    json_file,
     shown,
-    ssl_version_settings,
 )
+from hybrid.sources import json_file, ssl_version_settings
+from hybrid.validators import MAX_SECONDS
 
 GUNICORN, UVICORN, BOTH = "gunicorn", "uvicorn", "gunicorn, uvicorn"
 SETS, ACCEPTED, REFUSED = "sets", "accepted", "refused"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import hybrid
-from hybrid import cli, config, peers
+from hybrid import cli, config, peers, sources
 from hybrid.config import SETTINGS
 from tests.conftest import child_env, free_port, wait_for
 
@@ -119,7 +119,7 @@ def served(monkeypatch):
     seen = {}
 
     def launch(command, args, source="command line", app=None, notes=()):
-        seen["config"] = config.load(args, {}, source=source).config
+        seen["config"] = sources.load(args, {}, source=source).config
         seen["notes"] = list(notes)
         return 0
 
@@ -132,7 +132,7 @@ def from_command_line(*argv: str) -> config.Config:
     args = vars(cli.build_parser().parse_args(["run", "tests.apps.basic:app", *argv]))
     args.pop("command")
     translated, _, _ = peers.translate(args.pop("peer_flags", {}))
-    return config.load({**translated, **args}, {}).config
+    return sources.load({**translated, **args}, {}).config
 
 
 def test_uvicorns_host_and_port_are_served_as_the_bind(served):

@@ -81,8 +81,15 @@ def test_nothing_imports_a_top_level_workers_name(directory):
             assert not any(within(name, "workers") for name in names), path
 
 
-def test_the_settings_table_imports_no_worker_code():
-    assert not {n for n in imports_of(MODULES["hybrid.config"]) if within(n, "hybrid.workers")}
+@pytest.mark.parametrize("name", ["hybrid.config", "hybrid.validators", "hybrid.sources"])
+def test_the_settings_import_no_worker_code(name):
+    assert not {n for n in imports_of(MODULES[name]) if within(n, "hybrid.workers")}
+
+
+def test_the_settings_table_is_the_table_alone():
+    # (what it reads from, and the peers' names for it, build on it: not the other way)
+    assert not {n for n in imports_of(MODULES["hybrid.config"])
+                if n in ("hybrid.sources", "hybrid.peers", "hybrid.gunicorn_conf")}
 
 
 @pytest.mark.parametrize("name", [n for n in MODULES if not within(n, "hybrid.workers")])

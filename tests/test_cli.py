@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 import hybrid
-from hybrid import config
+from hybrid import config, validators
 from hybrid.cli import build_parser
 from hybrid.config import SETTINGS
 from tests.conftest import child_env, free_port, run_hybrid, wait_for
@@ -331,7 +331,7 @@ def test_help_states_the_bound_of_every_numeric_setting(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    bounded = [s.parse for s in SETTINGS.values() if isinstance(s.parse, config.Bounded)]
+    bounded = [s.parse for s in SETTINGS.values() if isinstance(s.parse, validators.Bounded)]
     assert len(bounded) >= 25
     for parse in bounded:
         assert f"accepted: {parse.bounds}" in shown

@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from hybrid import config
+from hybrid import config, sources, validators
 from hybrid.config import ConfigError
 from hybrid.sockets import parse_address
 
 
 def load(cli=None, env=None):
-    return config.load(cli or {}, env or {})
+    return sources.load(cli or {}, env or {})
 
 
 def test_defaults_match_gunicorn():
@@ -132,7 +132,7 @@ NUMERIC = [name for name, kind in FIELD_TYPES.items() if kind in ("int", "float"
 def test_every_numeric_setting_states_its_bound_in_its_help():
     for name in NUMERIC:
         parse = config.SETTINGS[name].parse
-        assert isinstance(parse, config.Bounded), name
+        assert isinstance(parse, validators.Bounded), name
         assert config.SETTINGS[name].help.endswith(f"; accepted: {parse.bounds}"), name
 
 
@@ -171,7 +171,7 @@ def test_a_request_limit_gunicorn_clamps_is_clamped_with_one_warning(name, given
 def test_the_request_head_stays_bounded_at_the_widest_limits():
     loaded = load({"limit_request_line": "0", "limit_request_field_size": "2000000000"})
     head = loaded.config.request_limits().head
-    assert head == config.MAX_REQUEST_LINE + config.MAX_FIELD_SIZE + 4 < 2 * 1024 * 1024
+    assert head == validators.MAX_REQUEST_LINE + validators.MAX_FIELD_SIZE + 4 < 2 * 1024 * 1024
 
 
 # --- access log format ----------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid import cli, config, peers, reference
+from hybrid import cli, config, peers, reference, sources
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -30,11 +30,11 @@ def test_the_precedence_the_reference_states_is_the_one_the_loader_applies(tmp_p
     file.write_text("workers = 3\n")
     layers = [("platform", {"WEB_CONCURRENCY": "2"}, {}), ("file", {}, {"config": str(file)}),
               ("env", {"HYBRID_WORKERS": "4"}, {}), ("command line", {}, {"workers": "5"})]
-    seen = [config.load({}, env={}).config.workers]
+    seen = [sources.load({}, env={}).config.workers]
     for count in range(1, len(layers) + 1):
         env = {k: v for _, layer_env, _ in layers[:count] for k, v in layer_env.items()}
         cli = {k: v for _, _, layer_cli in layers[:count] for k, v in layer_cli.items()}
-        seen.append(config.load(cli, env=env).config.workers)
+        seen.append(sources.load(cli, env=env).config.workers)
     assert seen == [1, 2, 3, 4, 5]  # each layer overrides the ones before it
     text = reference.markdown()
     stated = [text.index(part) for part in config.PRECEDENCE]
@@ -48,7 +48,7 @@ def from_command_line(argv: tuple[str, ...]) -> config.Config:
     args = vars(cli.build_parser().parse_args(["run", "app:app", *argv]))
     args.pop("command")
     translated, _, _ = peers.translate(args.pop("peer_flags", {}))
-    return config.load({**translated, **args}, {}).config
+    return sources.load({**translated, **args}, {}).config
 
 
 @pytest.mark.parametrize(("peer", "name"), [(peer, name) for peer, defaults in
@@ -56,7 +56,7 @@ def from_command_line(argv: tuple[str, ...]) -> config.Config:
 def test_each_peer_default_is_a_value_of_hybrids_setting(peer, name):
     value = peers.PEER_DEFAULTS[peer][name]
     given = {} if value is None else {name: value}  # (None: not set, as hybrid's None)
-    assert getattr(config.load(given, {}).config, name) == value
+    assert getattr(sources.load(given, {}).config, name) == value
 
 
 @pytest.mark.parametrize("row", peers.differences(), ids=lambda row: f"{row.what}-{row.peers}")

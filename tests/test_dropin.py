@@ -12,7 +12,7 @@ import signal
 import httpx
 import pytest
 
-from hybrid import cli, config, logs, peers
+from hybrid import cli, config, gunicorn_conf, logs, peers, sources
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.protocol import ResponseFramer, set_server_fields
 from tests.conftest import free_port, one_line_error, run_hybrid, wait_for
@@ -23,7 +23,7 @@ def parsed(*argv: str) -> config.Config:
     args = vars(cli.build_parser().parse_args(["run", "app:app", *argv]))
     args.pop("command")
     translated, _, _ = peers.translate(args.pop("peer_flags", {}))
-    return config.load({**translated, **args}, {}).config
+    return sources.load({**translated, **args}, {}).config
 
 
 # --- the table ------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_gunicorn_config_file_names_set_hybrids_settings(tmp_path):
     path.write_text('accesslog = "-"\nerrorlog = "-"\nloglevel = "debug"\nkeepalive = 7\n'
                     'preload_app = True\npidfile = "/tmp/app.pid"\nraw_env = ["A=1"]\n'
                     'access_log_format = "%(h)s %(r)s"\nworker_tmp_dir = "/dev/shm"\n')
-    loaded = config.load({"config": str(path)}, {})
+    loaded = sources.load({"config": str(path)}, {})
     cfg = loaded.config
     assert (cfg.access_logfile, cfg.log_level, cfg.keep_alive, cfg.preload, cfg.pid, cfg.env,
             cfg.access_logformat) == ("-", "debug", 7.0, True, "/tmp/app.pid", ("A=1",),
@@ -266,14 +266,14 @@ def test_a_gunicorn_setting_hybrid_refuses_is_one_line(tmp_path):
     path = tmp_path / "gunicorn.conf.py"
     path.write_text('statsd_host = "localhost:8125"\n')
     with pytest.raises(ConfigError, match="statsd_host is not supported"):
-        config.load({"config": str(path)}, {})
+        sources.load({"config": str(path)}, {})
 
 
 def test_a_hook_that_is_not_a_function_is_one_line(tmp_path):
     path = tmp_path / "gunicorn.conf.py"
     path.write_text('post_fork = "connect"\n')
     with pytest.raises(ConfigError, match="post_fork is a server hook"):
-        config.load({"config": str(path)}, {})
+        sources.load({"config": str(path)}, {})
 
 
 
@@ -310,8 +310,8 @@ forwarder_headers header_map
 
 @pytest.mark.parametrize("name", GUNICORN_SETTINGS)
 def test_every_gunicorn_setting_name_has_a_meaning_here(name):
-    known = (set(SETTINGS) | set(config.GUNICORN_FILE_NAMES) | set(config.GUNICORN_FILE_ACCEPTED)
-             | set(config.GUNICORN_FILE_REFUSED) | set(config.HOOK_NAMES)
+    known = (set(SETTINGS) | set(gunicorn_conf.GUNICORN_FILE_NAMES) | set(gunicorn_conf.GUNICORN_FILE_ACCEPTED)
+             | set(gunicorn_conf.GUNICORN_FILE_REFUSED) | set(gunicorn_conf.HOOK_NAMES)
              | {"header_map", "ssl_version", "logconfig_json"})
     assert name in known
 

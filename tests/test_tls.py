@@ -21,7 +21,7 @@ import pytest
 import trustme
 from websockets.sync.client import connect
 
-from hybrid import config, tls
+from hybrid import config, sources, tls
 from hybrid.cli import build_parser
 from hybrid.config import ConfigError
 from hybrid.tls import distinguished_name, wsgi_environ
@@ -454,7 +454,7 @@ def test_the_listening_line_says_https(start_server, certs):
 def parsed(*argv: str) -> config.Config:
     args = vars(build_parser().parse_args(["run", "app:app", *argv]))
     args.pop("command")
-    return config.load(args, {}).config
+    return sources.load(args, {}).config
 
 
 def test_uvicorns_ssl_spellings_give_the_same_settings():
@@ -492,7 +492,7 @@ def test_required_client_certificates_need_the_cas_to_check_them():
 
 def test_cas_without_asking_for_client_certificates_are_a_warning():
     args = {"app": "app:app", "certfile": "c.pem", "ca_certs": "ca.pem"}
-    assert any("--ca-certs" in warning for warning in config.load(args, {}).warnings)
+    assert any("--ca-certs" in warning for warning in sources.load(args, {}).warnings)
 
 
 # --- what the app is told ----------------------------------------------------------

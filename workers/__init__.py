@@ -12,7 +12,8 @@ import dataclasses
 import importlib
 from typing import TYPE_CHECKING
 
-from hybrid.config import DEFAULTS, Config, Loaded, flag_name, setting_error, shown
+from hybrid.config import DEFAULTS, Config, flag_name, shown
+from hybrid.sources import Loaded, setting_error
 
 if TYPE_CHECKING:
     from hybrid.workers.base import Worker as Worker  # (for annotations elsewhere)
