@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid import cli, config, peers, reference, sources
+from hybrid import cli, config, peer_defaults, peers, reference, sources
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -52,23 +52,23 @@ def from_command_line(argv: tuple[str, ...]) -> config.Config:
 
 
 @pytest.mark.parametrize(("peer", "name"), [(peer, name) for peer, defaults in
-                                            peers.PEER_DEFAULTS.items() for name in defaults])
+                                            peer_defaults.PEER_DEFAULTS.items() for name in defaults])
 def test_each_peer_default_is_a_value_of_hybrids_setting(peer, name):
-    value = peers.PEER_DEFAULTS[peer][name]
+    value = peer_defaults.PEER_DEFAULTS[peer][name]
     given = {} if value is None else {name: value}  # (None: not set, as hybrid's None)
     assert getattr(sources.load(given, {}).config, name) == value
 
 
-@pytest.mark.parametrize("row", peers.differences(), ids=lambda row: f"{row.what}-{row.peers}")
+@pytest.mark.parametrize("row", peer_defaults.differences(), ids=lambda row: f"{row.what}-{row.peers}")
 def test_each_difference_is_undone_by_the_flags_its_row_names(row):
     cfg = from_command_line(row.restore)
     name = row.what.strip("`")
     if name in config.SETTINGS:
-        assert getattr(cfg, name) == peers.PEER_DEFAULTS[row.peers][name]
+        assert getattr(cfg, name) == peer_defaults.PEER_DEFAULTS[row.peers][name]
 
 
 def test_a_default_that_differs_from_a_peers_is_listed_and_one_that_agrees_is_not():
-    listed = {(row.what, row.peers) for row in peers.differences()}
+    listed = {(row.what, row.peers) for row in peer_defaults.differences()}
     assert ("`keep_alive`", "gunicorn") in listed  # gunicorn's 2 s, hybrid's 5 s
     assert not any(what == "`keep_alive`" and whose == "uvicorn" for what, whose in listed)
 
@@ -77,4 +77,4 @@ def test_the_readme_says_where_the_defaults_differ():
     text = reference.readme_copy(README.read_text())
     part = text.split("#### Where the defaults differ")[1]
     assert len([line for line in part.splitlines() if line.startswith("| ")]) == \
-        len(peers.differences()) + 1  # (and the heading row)
+        len(peer_defaults.differences()) + 1  # (and the heading row)
