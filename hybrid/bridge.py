@@ -3,7 +3,7 @@
 The `asgi` worker wraps a WSGI app in it (`--interface auto` or `wsgi`), and
 it is public, so a Starlette or FastAPI app can mount a legacy Flask or
 Django app beside its async routes. The PEP 3333 rules are not repeated
-here: the environ is `hybrid.wsgi.environ_from_scope` (the builder the sync
+here: the environ is `hybrid.wsgi_environ.environ_from_scope` (the builder the sync
 and thread workers use) and the response is driven by `hybrid.wsgi.run`,
 whose responder seam this module fills with ASGI messages.
 
@@ -47,7 +47,9 @@ from typing import Any
 from hybrid.logs import error_log as log
 from hybrid.protocol import GATHER_BUDGET, error_body
 from hybrid.typing import Message, Receive, Scope, Send, WSGIApp
-from hybrid.wsgi import BodyReadError, FileWrapper, InputStream, environ_from_scope, run
+from hybrid.wsgi import run
+from hybrid.wsgi_environ import environ_from_scope
+from hybrid.wsgi_input import BodyReadError, FileWrapper, InputStream
 
 DEFAULT_THREADS = 4
 """Threads per bridge when not told: a few, so that a slow call does not hold

@@ -8,8 +8,10 @@ import pytest
 
 from hybrid.protocol import Request
 from hybrid.workers.blocking import FramingResponder
-from hybrid import wsgi
-from hybrid.wsgi import BodyReadError, InputStream, build_environ, run
+from hybrid import wsgi, wsgi_environ, wsgi_input
+from hybrid.wsgi import run
+from hybrid.wsgi_environ import build_environ
+from hybrid.wsgi_input import BodyReadError, InputStream
 
 
 def stream(*pieces: bytes, fail: bool = False) -> InputStream:
@@ -53,7 +55,7 @@ def test_readlines_and_iteration():
 
 
 def test_the_input_of_a_request_without_a_body_is_at_its_end():
-    body = wsgi.EmptyInput()
+    body = wsgi_input.EmptyInput()
     assert (body.read(), body.read(5), body.readline(), body.readlines(), list(body)) \
         == (b"", b"", b"", [], [])
     assert body.error is None
@@ -94,23 +96,23 @@ def _environ_for_host(host: bytes, scheme: str = "http") -> dict:
 
 
 def test_a_host_seen_before_names_the_server_as_the_first_time(monkeypatch):
-    monkeypatch.setattr(wsgi, "_HOSTS", {})
+    monkeypatch.setattr(wsgi_environ, "_HOSTS", {})
     for _ in range(2):
         environ = _environ_for_host(b"[::1]:")
         assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("[::1]", "80")
 
 
 def test_the_same_host_under_another_scheme_gets_that_schemes_port(monkeypatch):
-    monkeypatch.setattr(wsgi, "_HOSTS", {})
+    monkeypatch.setattr(wsgi_environ, "_HOSTS", {})
     assert _environ_for_host(b"example.com")["SERVER_PORT"] == "80"
     assert _environ_for_host(b"example.com", "https")["SERVER_PORT"] == "443"
 
 
 def test_hosts_are_remembered_for_a_bounded_number_of_names(monkeypatch):
-    monkeypatch.setattr(wsgi, "_HOSTS", {})
-    for n in range(2 * wsgi._HOSTS_MAX):
+    monkeypatch.setattr(wsgi_environ, "_HOSTS", {})
+    for n in range(2 * wsgi_environ._HOSTS_MAX):
         assert _environ_for_host(b"h%d:%d" % (n, n))["SERVER_NAME"] == "h%d" % n
-    assert len(wsgi._HOSTS) == wsgi._HOSTS_MAX
+    assert len(wsgi_environ._HOSTS) == wsgi_environ._HOSTS_MAX
 
 
 def test_status_lines_are_remembered_for_a_bounded_number(monkeypatch):
@@ -211,21 +213,21 @@ def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
 
 
 def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENVIRON_KEYS", {})
-    names = [b"x-random-%d" % n for n in range(2 * wsgi._ENVIRON_KEYS_MAX)]
+    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", {})
+    names = [b"x-random-%d" % n for n in range(2 * wsgi_environ._ENVIRON_KEYS_MAX)]
     request = REQUEST._replace(headers=[*REQUEST.headers, *((name, b"v") for name in names)])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
     assert environ["HTTP_X_RANDOM_2047"] == "v"  # (past the bound: worked out, not kept)
-    assert len(wsgi._ENVIRON_KEYS) <= wsgi._ENVIRON_KEYS_MAX
+    assert len(wsgi_environ._ENVIRON_KEYS) <= wsgi_environ._ENVIRON_KEYS_MAX
 
 
 def test_long_header_names_are_not_remembered(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENVIRON_KEYS", {})
-    name = b"x-" + b"n" * wsgi._ENVIRON_NAME_MAX
+    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", {})
+    name = b"x-" + b"n" * wsgi_environ._ENVIRON_NAME_MAX
     request = REQUEST._replace(headers=[*REQUEST.headers, (name, b"v")])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
-    assert environ["HTTP_X_" + "N" * wsgi._ENVIRON_NAME_MAX] == "v"
-    assert name not in wsgi._ENVIRON_KEYS
+    assert environ["HTTP_X_" + "N" * wsgi_environ._ENVIRON_NAME_MAX] == "v"
+    assert name not in wsgi_environ._ENVIRON_KEYS
 
 
 def test_a_bytearray_header_name_from_a_scope_is_read_like_bytes():

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Any
 
-from hybrid import wsgi
+from hybrid import wsgi, wsgi_environ, wsgi_input
 from hybrid.config import Config
 from hybrid.hooks import HookRequest, HookResponse
 from hybrid.logs import AccessLog
@@ -339,7 +339,7 @@ class Connection:
                 pending.extend(self.parser.feed(data) if data else self.parser.feed_eof())
         return pending.popleft()
 
-    def body_input(self, cfg: Config) -> wsgi.Input:
+    def body_input(self, cfg: Config) -> wsgi_input.Input:
         """`wsgi.input` for the request just taken from `pending`, read as the
         app asks, at the pace --body-timeout and --body-min-rate allow."""
         self.responding = False
@@ -350,10 +350,10 @@ class Connection:
             pending.popleft()
             self.body_done = True
             self.had_body = False
-            return wsgi.EmptyInput()
+            return wsgi_input.EmptyInput()
         self.body_done = False
         self.had_body = True
-        return wsgi.InputStream(self.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate)))
+        return wsgi_input.InputStream(self.body_receiver(BodyPace(cfg.body_timeout, cfg.body_min_rate)))
 
     def body_receiver(self, pace: BodyPace) -> Callable[[], bytes]:
         """The `receive()` behind wsgi.input; sends 100 Continue before the first
@@ -381,8 +381,8 @@ class Connection:
                 return b""
             self.body_done = True  # nothing more will come; the connection closes
             if isinstance(event, ProtocolError):
-                raise wsgi.BodyReadError(event.status, event.detail)
-            raise wsgi.BodyReadError(400, "unexpected end of the request")
+                raise wsgi_input.BodyReadError(event.status, event.detail)
+            raise wsgi_input.BodyReadError(400, "unexpected end of the request")
 
         return receive
 
@@ -504,7 +504,7 @@ class RequestRunner:
         access_log = self._access_log
         if access_log.json:  # (the only format that adds to the request)
             access_log.prepare(request)
-        environ = wsgi.build_environ(request, conn.body_input(self._cfg), conn.server, client,
+        environ = wsgi_environ.build_environ(request, conn.body_input(self._cfg), conn.server, client,
                                      scheme, self._root_path, self._multithread, conn.tls)
         responder = FramingResponder(request, conn.send,
                                      conn.sendfile if self._sendfile else None,
@@ -606,7 +606,7 @@ class FramingResponder:
                            self._keep_alive and self._may_persist(), status, reason, headers)
         self._send(head + framer.last(data))
 
-    def file(self, wrapper: wsgi.FileWrapper) -> bool:
+    def file(self, wrapper: wsgi_input.FileWrapper) -> bool:
         framer = self._framer
         if self._sendfile is None or framer.chunked or not framer.has_body \
                 or wrapper.fileno() is None:
