@@ -32,26 +32,20 @@ when the app's own code failed), instead of a respawn loop.
 
 With --preload the arbiter imports the app before it forks, without a time
 limit (as gunicorn: --timeout bounds a worker's import), logging every
-IMPORT_REPORT_INTERVAL that it still imports; INT, QUIT or TERM meanwhile
+process.IMPORT_REPORT_INTERVAL that it still imports; INT, QUIT or TERM meanwhile
 ends the import and stops.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import grp
 import os
-import pwd
-import resource
 import select
 import signal
 import socket
 import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
@@ -62,6 +56,7 @@ from hybrid import (
     config,
     logs,
     metrics,
+    process,
     proctitle,
     reload,
     sockets,
@@ -81,6 +76,8 @@ from hybrid.loader import (
     load_app_for,
 )
 from hybrid.logs import error_log as log
+from hybrid.process import StartupError
+from hybrid.respawn import RespawnPolicy
 
 LOOP_INTERVAL = 1.0
 ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL
@@ -88,31 +85,14 @@ FAST_STOP_GRACE = 2.0
 OVERDUE_GRACE = 1.0
 """Seconds past --graceful-timeout before a stopping worker is killed: a worker
 ends its own graceful stop at --graceful-timeout, and logs what it cut."""
-MAX_SILENT_BOOT_DEATHS = 5  # deaths before "ready" with no reason given
-MAX_SPAWN_BACKOFF = 60.0  # seconds between attempts while new workers cannot boot
 MEMORY_CHECK_INTERVAL = 1.0  # seconds between two samples of the workers' memory
-EARLY_CRASH_WINDOW = 5.0
-"""A worker that dies unasked this soon after it served is an early crash: those
-in a row make the arbiter wait longer and longer before the next fork (0.1 s,
-doubling, up to MAX_SPAWN_BACKOFF) instead of forking in a loop."""
-IMPORT_REPORT_INTERVAL = 10.0
-"""While --preload's import goes on, the arbiter says so this often (seconds)."""
 MIB = 1024 * 1024
-MAX_DESCRIPTORS = 1 << 20  # the soft limit set under an unlimited hard one (Linux's nr_open)
 
 SIGNAL_NAMES: dict[int, str] = {
     signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
     signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGUSR1: "usr1", signal.SIGUSR2: "usr2",
     signal.SIGCHLD: "chld",
 }
-
-
-class StartupError(Exception):
-    """The arbiter cannot start; the message is one line for people."""
-
-    def __init__(self, message: str, exit_status: int = 1) -> None:
-        super().__init__(message)
-        self.exit_status = exit_status
 
 
 @dataclass
@@ -160,11 +140,7 @@ class Arbiter:
         self.stopping = False
         self.graceful_stop = True
         self.exit_code = 0
-        self.silent_boot_deaths = 0
-        self.boot_failures = 0
-        self.early_crashes = 0  # workers in a row that died right after they served
-        self.last_boot_error = ""
-        self.spawn_not_before = 0.0
+        self.respawn = RespawnPolicy()  # when the next worker may be forked
         self.owned_paths: list[str] = []  # UNIX socket files this arbiter created
         self.pid = os.getpid()
         self._signals: deque[int] = deque()
@@ -199,7 +175,7 @@ class Arbiter:
             if self.control is not None:
                 self.control.close()
             if self.pidfile:
-                _remove_pidfile(self.pidfile, self.pid)
+                process.remove_pidfile(self.pidfile, self.pid)
             raise
         try:
             while not self.stopping:
@@ -229,8 +205,8 @@ class Arbiter:
         passed = os.environ.pop(upgrade.CONTROL_FD_VARIABLE, "")
         if cfg.umask is not None:
             os.umask(cfg.umask)
-        _raise_descriptor_limit()
-        self.identity = _identity(cfg.user, cfg.group)
+        process.raise_descriptor_limit()
+        self.identity = process.worker_identity(cfg.user, cfg.group)
         if self.identity is not None and os.geteuid() != 0 \
                 and self.identity != (os.geteuid(), os.getegid()):
             raise StartupError(f"--user / --group: switching the workers to uid "
@@ -284,13 +260,13 @@ class Arbiter:
         elif passed.isdigit():
             os.close(int(passed))  # the old arbiter's control socket: not configured here
         if cfg.pid:
-            _write_pidfile(cfg.pid, self.pid)
+            process.write_pidfile(cfg.pid, self.pid)
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
         for warning in self.warnings:
             log.warning("%s", warning)
         for note in self.notes:
             log.info("%s", note)
-        if cfg.reuse_port and not _kernel_migrates_queued_connections():
+        if cfg.reuse_port and not process.kernel_migrates_queued_connections():
             log.warning("--reuse-port: connections queued on a worker that stops are reset; "
                         "set sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to have the "
                         "kernel hand them to the other workers")
@@ -354,7 +330,7 @@ class Arbiter:
         """Import the app here, for as long as that takes (as gunicorn: --timeout is
         the workers'), saying so while it goes on; a stop signal meanwhile stops."""
         try:
-            with _stopped_by_signals(), _reporting_slow_import(self.cfg.app or ""):
+            with process.stopped_by_signals(), process.reporting_slow_import(self.cfg.app or ""):
                 app = load_app_for(self.cfg, self.worker_class.interfaces)
         except AppLoadError as exc:
             raise StartupError(f"app failed to load: {exc}", BOOT_ERROR) from None
@@ -396,7 +372,7 @@ class Arbiter:
             self.control.close()
             self.control = None
         if self.pidfile:
-            _remove_pidfile(self.pidfile, self.pid)
+            process.remove_pidfile(self.pidfile, self.pid)
         self.hooks.call("on_exit", self)
         log.info("Shutting down: %s", "done" if self.exit_code == 0 else f"exit status {self.exit_code}")
 
@@ -482,8 +458,7 @@ class Arbiter:
                 worker.loading = worker.starting = False
                 worker.ready = True
                 worker.ready_at = time.monotonic()
-                self.silent_boot_deaths = self.boot_failures = 0
-                self.last_boot_error = ""
+                self.respawn.booted()
             elif kind == StatusPipe.BOOT_ERROR:
                 worker.boot_error = text
             elif kind == StatusPipe.BOOT_TRACE:
@@ -508,7 +483,7 @@ class Arbiter:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 if self.upgrade is not None and pid == self.upgrade.pid:
-                    self._upgrade_failed(_describe_exit(os.waitstatus_to_exitcode(status)))
+                    self._upgrade_failed(process.describe_exit(os.waitstatus_to_exitcode(status)))
                 continue
             self._read_status(worker)
             self.hooks.call("child_exit", self, worker)
@@ -526,7 +501,7 @@ class Arbiter:
             self.restarts[worker.recycle] += 1
         elif worker.retiring_since is None and not self.stopping:
             self.restarts["timeout" if worker.aborted_at is not None else "crash"] += 1
-            self._pace_respawns(worker)
+            self.respawn.crashed(time.monotonic() - (worker.ready_at or time.monotonic()))
         elif worker.generation != self.generation:
             self.restarts["reload"] += 1
         if worker.recycle:
@@ -542,56 +517,20 @@ class Arbiter:
         else:
             log.info("Worker %d exited", worker.pid)
 
-    def _pace_respawns(self, worker: WorkerProcess) -> None:
-        """After a crash: the next fork at once, unless workers keep dying right after
-        they start serving (then later and later; said each time)."""
-        lived = time.monotonic() - (worker.ready_at or time.monotonic())
-        if lived >= EARLY_CRASH_WINDOW:
-            self.early_crashes = 0
-            return
-        self.early_crashes += 1
-        if self.early_crashes < 2:
-            return
-        delay = min(MAX_SPAWN_BACKOFF, 0.1 * 2.0 ** (self.early_crashes - 2))
-        self.spawn_not_before = max(self.spawn_not_before, time.monotonic() + delay)
-        log.error("Workers keep dying right after they start serving (%d in a row); the next "
-                  "one starts in %.1f s", self.early_crashes, delay)
-
     def _on_boot_failure(self, worker: WorkerProcess, code: int) -> None:
         # Workers that serve, or of an earlier generation and still booting (a reload
         # came before they served): those may yet serve the code that worked.
         serving = [w for w in self.workers.values() if w.retiring_since is None
                    and (w.ready or w.generation < worker.generation)]
-        if worker.boot_error or code == BOOT_ERROR:
-            reason = worker.boot_error or f"worker exited with status {code} before it booted"
-        elif worker.loading or worker.starting:
-            # The app ended the process itself (os._exit, a crash in C) while it loaded.
-            doing = "loading the app" if worker.loading else "starting to serve"
-            reason = f"the worker died while {doing} ({_describe_exit(code)})"
-        else:
-            self.silent_boot_deaths += 1
-            if self.silent_boot_deaths < MAX_SILENT_BOOT_DEATHS or serving:
-                log.error("Worker %d died before it booted (%s); retrying",
-                          worker.pid, _describe_exit(code))
-                return
-            reason = f"workers keep dying before they boot (last: {_describe_exit(code)})"
-        # The app's traceback, when its own code failed, under the line that says so.
-        shown = "\n".join([reason, *worker.boot_trace])
+        failure = self.respawn.boot_failure(worker, code, others_serve=bool(serving))
+        if failure is None:
+            return
         if not serving:
-            log.error("Worker failed to boot: %s", shown)
+            log.error("Worker failed to boot: %s", failure.shown)
             self.exit_code = BOOT_ERROR
             self.stopping = True
             return
-        # Workers still serve (a reload with broken code, or the code on disk
-        # broke): keep them, and retry with a growing delay instead of a fork storm.
-        self.boot_failures += 1
-        delay = min(MAX_SPAWN_BACKOFF, 2.0 ** (self.boot_failures - 1))
-        self.spawn_not_before = time.monotonic() + delay
-        if reason != self.last_boot_error:
-            log.error("A new worker failed to boot, %d running worker(s) keep serving: %s",
-                      len(serving), shown)
-            self.last_boot_error = reason
-        log.info("Next worker boot attempt in %.0f s", delay)
+        self.respawn.back_off(failure, len(serving))
         if worker.generation == self.generation and any(
                 w.generation != self.generation for w in serving):
             log.error("Reload failed; the previous workers keep serving")
@@ -688,13 +627,13 @@ class Arbiter:
         # boots, and it retires once the replacements serve (below).
         current = sorted((w for w in active if w.generation == self.generation
                           and not w.recycle), key=lambda w: w.age)
-        if time.monotonic() >= self.spawn_not_before:
+        if self.respawn.may_spawn():
             for _ in range(self.num_workers - len(current)):
                 try:
                     self._spawn()
                 except OSError as exc:  # out of descriptors, memory or processes
                     log.error("Cannot start a worker: %s; retrying in 1 s", exc)
-                    self.spawn_not_before = time.monotonic() + 1
+                    self.respawn.wait(1)
                     break
         for extra in current[:max(0, len(current) - self.num_workers)]:
             self._retire(extra)
@@ -763,7 +702,7 @@ class Arbiter:
             except Exception as exc:
                 worker.boot_failed(f"the post_fork hook failed: {type(exc).__name__}: {exc}")
             if self.identity is not None:
-                _become(self.identity, self.cfg.user)
+                process.become(self.identity, self.cfg.user)
             worker.init_process()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -992,126 +931,8 @@ class Arbiter:
         self._set_worker_count(new.workers)
         self.generation += 1
         # New code deserves a try at once, whatever the last one's boot failures.
-        self.boot_failures = 0
-        self.spawn_not_before = 0.0
-        self.last_boot_error = ""
-
-
-def _kernel_migrates_queued_connections() -> bool:
-    try:
-        with open("/proc/sys/net/ipv4/tcp_migrate_req") as setting:
-            return setting.read().strip() == "1"
-    except OSError:
-        return False
-
-
-def _identity(user: str, group: str) -> tuple[int, int] | None:
-    """The (uid, gid) --user and --group name (both checked by the config); None if
-    neither is set."""
-    if not user and not group:
-        return None
-    if user:
-        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-        uid, gid = entry.pw_uid, entry.pw_gid
-    else:
-        uid, gid = os.geteuid(), os.getegid()
-    if group:
-        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    return uid, gid
-
-
-def _become(identity: tuple[int, int], user: str) -> None:
-    """In a worker: drop to --user / --group (supplementary groups: the user's)."""
-    uid, gid = identity
-    if os.geteuid() == uid and os.getegid() == gid:
-        return
-    if user:
-        os.initgroups(pwd.getpwuid(uid).pw_name, gid)
-    else:
-        os.setgroups([gid])
-    os.setgid(gid)
-    os.setuid(uid)
-
-
-@contextlib.contextmanager
-def _stopped_by_signals() -> Iterator[None]:
-    """While the arbiter imports the app, INT, QUIT and TERM end the import (its
-    own handlers are not installed yet): the `Interrupted` they raise is not the
-    app's, where a KeyboardInterrupt could be."""
-    def interrupt(signum: int, frame: Any) -> None:
-        raise Interrupted(signal.Signals(signum).name.removeprefix("SIG"))
-
-    stops = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
-    before = {signum: signal.signal(signum, interrupt) for signum in stops}
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
-
-
-@contextlib.contextmanager
-def _reporting_slow_import(app: str) -> Iterator[None]:
-    """Log a line every IMPORT_REPORT_INTERVAL while the block (an import) runs."""
-    done = threading.Event()
-    started = time.monotonic()
-
-    def report() -> None:
-        while not done.wait(IMPORT_REPORT_INTERVAL):
-            log.info("Still importing %s in the arbiter (--preload): %.0f s so far", app,
-                     time.monotonic() - started)
-
-    reporter = threading.Thread(target=report, name="hybrid-import-report", daemon=True)
-    reporter.start()
-    try:
-        yield
-    finally:
-        done.set()
-        reporter.join()
+        self.respawn.reloaded()
 
 
 def _enqueue_only(signum: int, frame: Any) -> None:
     """The wakeup fd already queued `signum`; the loop handles it."""
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit status {code}"
-
-
-def _write_pidfile(path: str, pid: int) -> None:
-    try:
-        with open(path, "w") as handle:
-            handle.write(f"{pid}\n")
-    except OSError as exc:
-        raise StartupError(f"cannot write pid file {path!r}: {exc.strerror}") from None
-
-
-def _remove_pidfile(path: str, pid: int) -> None:
-    try:
-        with open(path) as handle:
-            if handle.read().strip() == str(pid):
-                os.unlink(path)
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            log.warning("cannot remove pid file %s: %s", path, exc.strerror)
-
-
-def _raise_descriptor_limit() -> None:
-    """Raise the soft limit on open descriptors to the hard one (Go's runtime does
-    the same): the soft limit, often 1024 (systemd's default), is there for
-    programs that use select() (hybrid does only on the arbiter's few, low-numbered
-    descriptors), and a worker that holds
-    connections needs the room (the asgi class accepts through libuv only while
-    far from it: see workers.asgi.listener)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else MAX_DESCRIPTORS
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError) as exc:
-            log.debug("Could not raise the descriptor limit from %d: %s", soft, exc)
-            return
-        log.info("Raised the limit on open descriptors from %d to %d (ulimit -n; the hard "
-                 "limit)", soft, target)

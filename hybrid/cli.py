@@ -172,7 +172,8 @@ def _chdir(path: str) -> None:
 
 def serve(loaded: sources.Loaded, cli_values: dict[str, Any], start_dir: str,
           app: Any = None) -> int:
-    from hybrid.arbiter import Arbiter, StartupError  # keeps `check` light
+    from hybrid.arbiter import Arbiter  # keeps `check` light
+    from hybrid.process import StartupError
 
     cfg = loaded.config
     try:

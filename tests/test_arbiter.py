@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from hybrid import arbiter, logs
+from hybrid import logs, process
 from tests.conftest import run_hybrid, wait_for
 
 APP = "tests.apps.basic:app"
@@ -267,12 +267,12 @@ class Said(logging.Handler):
 
 def test_a_slow_preload_import_is_reported_while_it_goes_on(monkeypatch):
     # (Every 10 s in earnest; the import itself has no time limit, as in gunicorn.)
-    monkeypatch.setattr(arbiter, "IMPORT_REPORT_INTERVAL", 0.01)
+    monkeypatch.setattr(process, "IMPORT_REPORT_INTERVAL", 0.01)
     monkeypatch.setattr(logs.error_log, "level", logging.INFO)
     said = Said()
     logs.error_log.addHandler(said)
     try:
-        with arbiter._reporting_slow_import("slow:app"):
+        with process.reporting_slow_import("slow:app"):
             wait_for(lambda: len(said.lines) >= 2, message="two reports")
     finally:
         logs.error_log.removeHandler(said)
