@@ -49,8 +49,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
-import psutil
-
 from hybrid import (
     __version__,
     config,
@@ -76,6 +74,7 @@ from hybrid.loader import (
     load_app_for,
 )
 from hybrid.logs import error_log as log
+from hybrid.memory_watch import MemoryWatch
 from hybrid.process import StartupError
 from hybrid.respawn import RespawnPolicy
 
@@ -85,8 +84,6 @@ FAST_STOP_GRACE = 2.0
 OVERDUE_GRACE = 1.0
 """Seconds past --graceful-timeout before a stopping worker is killed: a worker
 ends its own graceful stop at --graceful-timeout, and logs what it cut."""
-MEMORY_CHECK_INTERVAL = 1.0  # seconds between two samples of the workers' memory
-MIB = 1024 * 1024
 
 SIGNAL_NAMES: dict[int, str] = {
     signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
@@ -151,9 +148,7 @@ class Arbiter:
         self.retired = metrics.Totals()  # the counts of workers that have exited
         self.restarts: dict[str, int] = dict.fromkeys(
             ("crash", "timeout", "reload", "max-requests", "memory", "request-timeout"), 0)
-        self.memory_checked_at = 0.0
-        self.memory_limit_unmet = False  # fresh workers are over --max-worker-memory
-        self.over_at_first_sample = 0  # workers in a row over it when first sampled
+        self.memory_watch = MemoryWatch()  # --max-worker-memory
         self.pidfile = self.cfg.pid  # renamed to .oldbin while an upgrade is under way
         self.upgrade: upgrade.Upgrade | None = None  # a new arbiter booting (USR2)
         self.hand_over: upgrade.HandOver | None = None  # the old arbiter, when we are new
@@ -580,48 +575,10 @@ class Arbiter:
         log.info("Worker %d is to be replaced (%s); booting its replacement first",
                  worker.pid, reason)
 
-    def _check_memory(self) -> None:
-        """Mark workers over --max-worker-memory for replacement, once a second.
-
-        What counts is a worker's own memory (USS: the pages no other process
-        shares), not its RSS, which also counts what it shares with the arbiter
-        (the whole app, under --preload): replacing a worker cannot free that.
-        Workers over the limit when first sampled, twice in a row, mean a fresh
-        worker is over it already: replacing them would go on forever, so that
-        stops, said once.
-        """
-        limit = self.cfg.max_worker_memory
-        now = time.monotonic()
-        if not limit or self.memory_limit_unmet or \
-                now - self.memory_checked_at < MEMORY_CHECK_INTERVAL:
-            return
-        self.memory_checked_at = now
-        for worker in list(self.workers.values()):
-            if not worker.ready or worker.recycle or worker.retiring_since is not None:
-                continue
-            try:
-                used = psutil.Process(worker.pid).memory_full_info().uss
-            except psutil.Error:
-                continue  # it just exited; the next reap collects it
-            first, worker.memory_sampled = not worker.memory_sampled, True
-            if used <= limit * MIB:
-                if first:
-                    self.over_at_first_sample = 0
-                continue
-            if first:
-                self.over_at_first_sample += 1
-                if self.over_at_first_sample >= 2:
-                    log.error("Worker %d uses %.0f MiB as it starts, over --max-worker-memory "
-                              "(%d MiB), as did the one before: workers are not replaced for "
-                              "memory any more (raise the limit)", worker.pid, used / MIB, limit)
-                    self.memory_limit_unmet = True
-                    return
-            log.warning("Worker %d uses %.0f MiB, over --max-worker-memory (%d MiB)",
-                        worker.pid, used / MIB, limit)
-            self._recycle(worker, "memory")
-
     def _manage_workers(self) -> None:
-        self._check_memory()
+        for worker in self.memory_watch.over(list(self.workers.values()),
+                                             self.cfg.max_worker_memory):
+            self._recycle(worker, "memory")
         active = [w for w in self.workers.values() if w.retiring_since is None]
         # A worker to be recycled serves on but no longer counts: its replacement
         # boots, and it retires once the replacements serve (below).
