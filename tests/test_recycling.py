@@ -22,9 +22,13 @@ def test_max_requests_replaces_workers_without_failing_a_request(start_server, w
     server = start_server(APP, "-k", worker_class, "-w", "2", "--max-requests", "50")
     first = server.wait_workers(2)
     with Traffic(server) as traffic:
-        wait_for(lambda: not server.booted_workers() & first, timeout=60,
-                 message="both first workers replaced")
-        replacements = server.booted_workers()
+        def serving_replacements() -> set[int] | None:
+            # (Not only the first ones gone: between the two, no worker may be booted.)
+            booted = server.booted_workers()
+            return booted if booted and not booted & first else None
+
+        replacements = wait_for(serving_replacements, timeout=60,
+                                message="both first workers replaced")
         traffic.more()
     assert traffic.failures == []
     assert {int(pid) for pid in traffic.answers[-10:]} - first
