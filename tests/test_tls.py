@@ -106,6 +106,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 def start_tls(start_server, served: str, *flags: str):
     klass = "asgi" if served == "bridge" else served
     server = start_server(SERVED[served], "-k", klass, *flags)
+    # (The listener accepts before a worker runs; a handshake waits for one to boot,
+    # which on a loaded machine can take most of a client's timeout.)
+    server.wait_workers(1)
     server.url = server.url.replace("http://", "https://")
     return server
 
