@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test clean
+.PHONY: run test check install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ PARALLEL := -n 2 --dist loadfile
 test: install-test
 	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/test_container.py $(PYTESTFLAGS)
 	$(BIN)/python -m pytest tests/test_container.py $(PYTESTFLAGS) || [ $$? -eq 5 ]
+
+# The inner loop: every test that needs no real server (the core, the settings,
+# the types and the import rules; the `server` mark is set in tests/conftest.py).
+check: install-test
+	$(BIN)/python -m pytest $(PARALLEL) -m "not server" --ignore=tests/test_container.py $(PYTESTFLAGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

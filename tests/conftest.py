@@ -268,3 +268,15 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers, body
+
+
+# The fixtures that start a real hybrid process (a module's shared server is made
+# with tmp_path_factory): a test that needs one is in the slow tier, which
+# `make check` leaves to `make test`.
+SERVER_FIXTURES = frozenset({"start_server", "tmp_path_factory"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
