@@ -140,3 +140,29 @@ def test_no_module_of_the_package_imports_itself_back():
 
     for name in sorted(graph):
         visit(name)
+
+
+def architecture_names() -> set[str]:
+    """The modules ARCHITECTURE.md's tables name (`thread.py`, `protocol/parser.py`...),
+    as paths under their package's folder."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    named: set[str] = set()
+    folder = ""
+    for line in text.splitlines():
+        if line.startswith("## The supervisor"):
+            folder = "hybrid"
+        elif line.startswith("## The worker classes"):
+            folder = "workers"
+        elif line.startswith("## Still to carve"):
+            folder = ""
+        if folder and line.startswith("| `"):
+            named.add(f"{folder}/{line.split('`')[1]}")
+    return named
+
+
+def test_architecture_md_names_every_module_of_the_package():
+    files = {path.relative_to(ROOT).as_posix()
+             for path in [*(ROOT / "hybrid").rglob("*.py"), *(ROOT / "workers").rglob("*.py")]}
+    named = architecture_names()
+    assert files - named == set(), "modules ARCHITECTURE.md does not name"
+    assert named - files == set(), "names in ARCHITECTURE.md that are no module"
