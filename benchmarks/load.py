@@ -212,6 +212,13 @@ def from_tree(server: Server, tree: Path) -> Server:
     return Server(f"{server.name} @ {tree.name}", argv, root=tree, scheme=server.scheme)
 
 
+def in_turn(servers: list[Server], round_number: int) -> list[Server]:
+    """`servers` in this round's order: each round starts one further on, so that
+    none is always first (or always follows the same one)."""
+    turn = round_number % len(servers)
+    return servers[turn:] + servers[:turn]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -353,8 +360,7 @@ def main() -> None:
     running = [s for s in servers if start(s)]
     try:
         for round_number in range(args.rounds):
-            order = running[round_number % len(running):] + running[:round_number % len(running)]
-            for server in order:
+            for server in in_turn(running, round_number):
                 drive(server, args.connections, args.duration, args.close)
     finally:
         for server in running:

@@ -28,7 +28,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import Server, granian, hybrid, start, stop, uvicorn  # noqa: E402
+from load import Server, granian, hybrid, in_turn, start, stop, uvicorn  # noqa: E402
 
 GRACE = 1.0  # seconds for the server to settle once every connection is open
 PATIENCE = 5.0  # seconds one connection may take to be answered; then the server is full
@@ -112,8 +112,7 @@ def main() -> None:
     candidates = servers(args.kind)
     results: dict[str, list[float | str]] = {s.name: [] for s in candidates}
     for round_number in range(args.rounds):
-        turn = round_number % len(candidates)
-        for server in candidates[turn:] + candidates[:turn]:
+        for server in in_turn(candidates, round_number):
             if not start(server):
                 continue
             try:

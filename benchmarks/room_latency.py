@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import Server, from_tree, hybrid, start, stop  # noqa: E402
+from load import Server, from_tree, hybrid, in_turn, start, stop  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -90,8 +90,7 @@ def main() -> None:
     held_by = {s.name: int(s.name.split(", ")[1].split()[0]) for s in candidates}
     results: dict[str, list[tuple[float, float]]] = {s.name: [] for s in candidates}
     for round_number in range(args.rounds):
-        turn = round_number % len(candidates)
-        for server in candidates[turn:] + candidates[:turn]:
+        for server in in_turn(candidates, round_number):
             if not start(server):
                 continue
             try:
