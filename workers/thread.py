@@ -57,6 +57,7 @@ from hybrid.protocol import (
     GATHER_BUDGET,
     LINGER_SECONDS,
     STOP_IDLE_GRACE,
+    UNKNOWN_LENGTH,
     BodyPace,
     ConnectionClosed,
     Data,
@@ -69,7 +70,6 @@ from hybrid.protocol import (
 from hybrid.sockets import server_address
 from hybrid.workers.base import Worker
 from hybrid.tls import ServerTLS
-from hybrid.protocol.parser import UNKNOWN_LENGTH
 from hybrid.protocol.proxy_protocol import ProxyHeaderError
 from hybrid.workers.blocking import (
     PARTIAL,

@@ -19,6 +19,7 @@ from hybrid.protocol.parser import (
     LINGER_BYTES,
     LINGER_SECONDS,
     STOP_IDLE_GRACE,
+    UNKNOWN_LENGTH,
     Limits,
     RequestParser,
 )
@@ -36,7 +37,7 @@ from hybrid.protocol.response import (
 
 __all__ = [
     "CONTINUE", "DEFAULT_LIMITS", "GATHER_BUDGET", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
-    "STOP_IDLE_GRACE",
+    "STOP_IDLE_GRACE", "UNKNOWN_LENGTH",
     "BodyPace", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
     "RequestParser", "ResponseFramer", "error_body", "error_response", "http_date", "set_server_fields",
