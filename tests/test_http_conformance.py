@@ -548,6 +548,14 @@ def test_a_malformed_body_sent_byte_by_byte_gets_400_never_the_apps_answer(serve
     assert APP_ANSWER not in raw
 
 
+def test_a_body_that_failed_before_the_app_ran_is_refused_even_if_the_app_ignores_it(server):
+    # (The whole request in one piece: its body's error is parsed before the app runs.)
+    raw = raw_exchange(server.port, post(b"Transfer-Encoding: chunked", target=b"/ignore-body",
+                                         body=b"zz\r\nhello\r\n0\r\n\r\n"))
+    assert split_response(raw)[0] == 400
+    assert b"ignored" not in raw
+
+
 def test_a_body_cut_short_by_a_half_close_gets_400_never_the_apps_answer(server):
     raw = raw_exchange(server.port, post(b"Content-Length: 100", target=b"/read-then-answer",
                                          body=b"x" * 10), half_close=True)

@@ -32,7 +32,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from hybrid import wsgi, wsgi_environ, wsgi_input
@@ -164,6 +164,16 @@ def _wait_for(sock: socket.socket, events: int, deadline: float | None) -> bool:
         return bool(poller.poll())
     remaining = deadline - time.monotonic()
     return remaining > 0 and bool(poller.poll(math.ceil(remaining * 1000)))
+
+
+def failed_body(events: Iterable[Event]) -> ProtocolError | None:
+    """The error that ends a request's body among `events` (what the parser gave
+    after its head), when the body failed before the app could run: such a
+    request is refused as a malformed head is, and never reaches the app."""
+    for event in events:
+        if type(event) is not Data:
+            return event if type(event) is ProtocolError else None
+    return None
 
 
 def shut_writing(sock: socket.socket) -> None:

@@ -35,6 +35,7 @@ from hybrid.workers.blocking import (
     Acceptor,
     Connection,
     RequestRunner,
+    failed_body,
     send_all,
     time_out,
 )
@@ -125,6 +126,8 @@ class SyncWorker(Worker):
             if not conn.complete_opening(deadline, self.notify):
                 return
             event = conn.next_event(deadline, self.notify)
+            if isinstance(event, Request) and (failure := failed_body(conn.pending)) is not None:
+                event = failure  # (its body failed before the app could run)
             if isinstance(event, Request):
                 started = time.monotonic()  # from its head, as the other classes count
                 self.stats.set_gauges(in_flight=1, connections=1)

@@ -61,6 +61,7 @@ from hybrid.protocol import (
     BodyPace,
     ConnectionClosed,
     Data,
+    EndOfMessage,
     ProtocolError,
     Request,
     RequestParser,
@@ -79,6 +80,7 @@ from hybrid.workers.blocking import (
     Connection,
     RequestRunner,
     bytes_waiting,
+    failed_body,
     shut_writing,
     time_out,
 )
@@ -603,6 +605,10 @@ class ThreadWorker(Worker):
         """Serve, answer an error, close, or wait for more: whatever the parser
         says; `now`: a time.monotonic() reading taken when the bytes were read."""
         event = client.pending[0] if client.pending else None
+        if isinstance(event, Request) and len(client.pending) > 1 \
+                and type(client.pending[1]) is not EndOfMessage \
+                and (failure := failed_body(itertools.islice(client.pending, 1, None))):
+            event = failure  # (its body failed before the app could run)
         if isinstance(event, Request):
             pending = client.pending
             if (client.gathering is not None or len(pending) < 2 or type(pending[1]) is Data) \
