@@ -210,15 +210,11 @@ class HttpProtocol(asyncio.Protocol):
         self.peer_done = True
         for event in self.parser.feed_eof():
             self._route(event)
-        # A client may shut its side once it has sent its requests and wait for the
-        # answers (RFC 9112 9.6): it has finished, not gone, so an answer not begun
-        # yet is still due, and the cycles hear of the client leaving when the
-        # transport ends (a write fails). A FIN and a full close look alike on the
-        # wire, though: one that comes while an answer is streaming, with no request
-        # left waiting for its own, is the client leaving (a closed tab, say), as it
-        # is on an idle connection: returning False closes the transport after what
-        # was written, and connection_lost tells the cycles. (TLS has no half-close
-        # here: the loop's TLS layer closes on close_notify.)
+        # A client that shut its side after its requests waits for the answers (RFC
+        # 9112 9.6): one not begun is still due. A FIN looks like a full close, so
+        # one while an answer streams, nothing waiting, is the client leaving (a
+        # closed tab), as on an idle connection: False closes after what was written.
+        # (TLS has no half-close here: the loop's TLS layer closes on close_notify.)
         active = self.active
         answers_due = bool(self.waiting) or (active is not None and not active.answer_begun)
         if answers_due and self.tls is None and not self.transport.is_closing():
@@ -437,11 +433,9 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = None
 
     def _on_peer_silent(self) -> None:
-        """The client shut its side, and nothing was written to it for --keep-alive:
-        an app waiting for it to leave is told it has, since only a write could
-        tell a client that left from one that waits (without this, a client that
-        closed before its answer would hold the connection and the app for ever).
-        An app still at work is given the time again."""
+        """The client shut its side and nothing was written to it for --keep-alive:
+        an app waiting for it to leave is told it has (only a write could tell), so
+        a closed client holds no connection for ever; an app at work gets more time."""
         active = self.active
         if active is not None and active.awaiting_disconnect:
             active.client_gone()
