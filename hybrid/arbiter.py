@@ -21,7 +21,7 @@ calls `handle_<name>`):
     TTIN, TTOU    one worker more / fewer
     USR1          reopen log files (here and in every worker)
     USR2          upgrade: re-execute the arbiter with the sockets inherited
-                  (hybrid.upgrade); this one stops once the new one's workers
+                  (hybrid.reexec); this one stops once the new one's workers
                   serve, and keeps serving if the new one fails
     CHLD          wake up and reap
 
@@ -56,11 +56,11 @@ from hybrid import (
     metrics,
     process,
     proctitle,
+    reexec,
     reload,
     sockets,
     sources,
     tls,
-    upgrade,
     workers,
 )
 from hybrid.control import ControlServer
@@ -150,8 +150,8 @@ class Arbiter:
             ("crash", "timeout", "reload", "max-requests", "memory", "request-timeout"), 0)
         self.memory_watch = MemoryWatch()  # --max-worker-memory
         self.pidfile = self.cfg.pid  # renamed to .oldbin while an upgrade is under way
-        self.upgrade: upgrade.Upgrade | None = None  # a new arbiter booting (USR2)
-        self.hand_over: upgrade.HandOver | None = None  # the old arbiter, when we are new
+        self.upgrade: reexec.Upgrade | None = None  # a new arbiter booting (USR2)
+        self.hand_over: reexec.HandOver | None = None  # the old arbiter, when we are new
         self.identity: tuple[int, int] | None = None  # (uid, gid) of the workers: --user
         self.upgraded_paths: list[str] = []  # socket files the upgrading arbiter made
         self.watcher: reload.Watcher | None = None  # --reload
@@ -197,7 +197,7 @@ class Arbiter:
 
     def _start(self) -> None:
         cfg = self.cfg
-        passed = os.environ.pop(upgrade.CONTROL_FD_VARIABLE, "")
+        passed = os.environ.pop(reexec.CONTROL_FD_VARIABLE, "")
         if cfg.umask is not None:
             os.umask(cfg.umask)
         process.raise_descriptor_limit()
@@ -226,7 +226,7 @@ class Arbiter:
                             "app's output goes")
             else:
                 logs.capture_output(cfg.error_logfile)
-        self.hand_over = upgrade.HandOver.from_environment()
+        self.hand_over = reexec.HandOver.from_environment()
         inherited = sockets.inherited()
         if inherited is not None:
             self.listeners, giver = inherited
@@ -236,7 +236,7 @@ class Arbiter:
             if giver == "upgrade":
                 # The files the old arbiter made become ours once we serve (not before:
                 # a new arbiter that fails must not remove what the old one serves on).
-                self.upgraded_paths = upgrade.owned_paths_from_environment()
+                self.upgraded_paths = reexec.owned_paths_from_environment()
         else:
             for text in cfg.bind:
                 address = sockets.parse_address(text)
@@ -793,7 +793,7 @@ class Arbiter:
         self.hooks.call("pre_exec", self)
         try:
             control = self.control.listener if self.control is not None else None
-            self.upgrade = upgrade.start(self.listeners, control, self.start_dir,
+            self.upgrade = reexec.start(self.listeners, control, self.start_dir,
                                          self.owned_paths)
         except OSError as exc:
             log.error("Received USR2: cannot start the new arbiter: %s", exc)

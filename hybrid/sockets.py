@@ -183,7 +183,7 @@ def _explain(address: Address, exc: OSError) -> str:
 
 
 SYSTEMD_FIRST_FD = 3  # sd_listen_fds(3): passed descriptors start here
-FDS_VARIABLE = "HYBRID_FDS"  # set by an upgrading arbiter (hybrid.upgrade)
+FDS_VARIABLE = "HYBRID_FDS"  # set by an upgrading arbiter (hybrid.reexec)
 
 
 def inherited() -> tuple[list[socket.socket], str] | None:
