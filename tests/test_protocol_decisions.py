@@ -1,5 +1,6 @@
 """The HTTP decisions the core answers for every worker class: 100 Continue,
-skipping an unread body, lingering on close, and the 408 of a timeout.
+whether the connection persists (skipping an unread body), lingering on close,
+and the 408 of a timeout.
 
 Each answer is checked however the bytes were split, since the parser's
 fast and careful paths both keep the connection's state.
@@ -9,7 +10,15 @@ from __future__ import annotations
 
 import pytest
 
-from hybrid.protocol import CONTINUE, RequestParser
+from hybrid.protocol import (
+    CONTINUE,
+    Data,
+    EndOfMessage,
+    ProtocolError,
+    Request,
+    RequestParser,
+    persistence,
+)
 from hybrid.protocol.parser import UNKNOWN_LENGTH
 from tests.test_protocol import HOW, _splits
 
@@ -59,36 +68,79 @@ def test_100_continue_is_not_due_for_http10():
     assert fed(data).continue_response(response_started=False) == b""
 
 
-# --- skipping an unread body ---------------------------------------------------------------
+# --- whether the connection persists: the one decision (hybrid.protocol.persistence) ------
 
-@pytest.mark.parametrize("how", HOW)
-def test_a_short_unread_body_may_be_skipped(how):
-    assert fed(post(1000, b"x" * 10), how).may_skip_rest(buffered=10)
-
-
-def test_a_long_unread_body_closes_the_connection():
-    assert not fed(post(1 << 20)).may_skip_rest(buffered=0)
+def request(keep_alive: bool = True, upgrade: bool = False) -> Request:
+    return Request("POST", b"/", b"/", b"", "1.1", [], keep_alive, False, upgrade)
 
 
-def test_what_was_buffered_counts_against_the_skip():
-    parser = fed(post(70000, b"x" * 10000))
-    assert parser.may_skip_rest(buffered=0)
-    assert not parser.may_skip_rest(buffered=10000)
+SKIPPABLE = persistence.DRAIN_BYTES
+
+# (what the request asked, whether the server is willing, unread, rest) -> persists
+PERSISTENCE = [
+    # the body is all read: the request and the server decide
+    ("keep-alive, body read", request(), True, 0, 0, True),
+    ("Connection: close", request(keep_alive=False), True, 0, 0, False),
+    ("the server is stopping or keeps no connection", request(), False, 0, 0, False),
+    ("an Upgrade answered as HTTP, body read", request(upgrade=True), True, 0, 0, True),
+    # the app left some of the body: skipped when short and of known length
+    ("short rest, known length", request(), True, 10, 990, True),
+    ("all parsed, unread", request(), True, SKIPPABLE, 0, True),
+    ("past the skip budget", request(), True, 10, SKIPPABLE, False),
+    ("rest unknown: chunked, held for 100 Continue, or failed", request(), True, 5, None, False),
+    ("nothing unread, rest unknown", request(), True, 0, None, False),
+    ("an Upgrade answered before its body", request(upgrade=True), True, 0, 5, False),
+    ("Connection: close with a short rest", request(keep_alive=False), True, 0, 5, False),
+    ("the server stopping with a short rest", request(), False, 0, 5, False),
+]
 
 
-def test_a_chunked_unread_body_of_unknown_size_closes_the_connection():
-    data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
-    assert not fed(data).may_skip_rest(buffered=5)
-
-
-def test_a_body_held_back_for_100_continue_is_not_skipped():
-    assert not fed(EXPECTING).may_skip_rest(buffered=0)
+@pytest.mark.parametrize("case, req, server_willing, unread, rest, persists", PERSISTENCE,
+                         ids=[row[0] for row in PERSISTENCE])
+def test_whether_the_connection_persists(case, req, server_willing, unread, rest, persists):
+    assert persistence.may_persist(req, server_willing, unread, rest) is persists
 
 
 def test_skipping_stops_beyond_its_budget():
-    parser = fed(post(1 << 20))
-    assert parser.may_skip(1 << 16)
-    assert not parser.may_skip((1 << 16) + 1)
+    assert persistence.may_keep_skipping(SKIPPABLE)
+    assert not persistence.may_keep_skipping(SKIPPABLE + 1)
+
+
+# What the parser tells a driver of the body still due, for may_persist's `rest`.
+
+@pytest.mark.parametrize("how", HOW)
+def test_the_rest_of_a_body_of_known_length_is_what_is_not_parsed_yet(how):
+    assert fed(post(1000, b"x" * 10), how).body_rest == 990
+
+
+def test_the_rest_of_a_chunked_body_is_unknown():
+    data = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    assert fed(data).body_rest is None
+
+
+def test_the_rest_of_a_body_held_back_for_100_continue_is_not_the_servers_to_skip():
+    assert fed(EXPECTING).body_rest is None
+
+
+def test_between_requests_no_body_is_due():
+    assert fed(post(2, b"hi")).body_rest == 0
+
+
+# A driver that queues the parser's events (sync, thread): past the request's end
+# in its queue, the parser speaks of the next request.
+
+def test_queued_body_bytes_are_unread_and_the_parser_tells_the_rest():
+    assert persistence.unread_body([Data(b"abc"), Data(b"de")], 100) == (5, 100)
+
+
+def test_a_queued_end_of_the_body_leaves_nothing_to_parse():
+    queued = [Data(b"abc"), EndOfMessage(()), request()]
+    assert persistence.unread_body(queued, None) == (3, 0)
+
+
+def test_a_queued_error_leaves_the_rest_unknown():
+    queued = [Data(b"abc"), ProtocolError(400, "bad chunk")]
+    assert persistence.unread_body(queued, 0) == (3, None)
 
 
 # --- gathering a body before the app runs ---------------------------------------------------

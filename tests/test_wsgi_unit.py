@@ -78,7 +78,7 @@ def _no_sendfile(file, count):
 def serve(app, request=REQUEST):
     sent: list[bytes] = []
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
-    responder = FramingResponder(request, sent.append, _no_sendfile, keep_alive=True,
+    responder = FramingResponder(request, sent.append, _no_sendfile,
                                  may_persist=lambda: True)
     outcome = run(app, environ, responder)
     return outcome, b"".join(sent)
@@ -205,7 +205,7 @@ def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
         raise TimeoutError("the client reads too slowly")
 
     environ = build_environ(REQUEST, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
-    responder = FramingResponder(REQUEST, send, _no_sendfile, keep_alive=True,
+    responder = FramingResponder(REQUEST, send, _no_sendfile,
                                  may_persist=lambda: True)
     outcome = run(app, environ, responder)
     assert outcome.status == 200 and not outcome.keep_alive
@@ -463,7 +463,7 @@ def test_a_lazy_app_that_swallows_a_failed_read_has_its_answer_replaced_by_the_4
     sent: list[bytes] = []
     environ = build_environ(REQUEST, stream(b"part", fail=True), server=("0.0.0.0", "80"),
                             client=("1.2.3.4", "5"))
-    responder = FramingResponder(REQUEST, sent.append, _no_sendfile, keep_alive=True,
+    responder = FramingResponder(REQUEST, sent.append, _no_sendfile,
                                  may_persist=lambda: True)
     outcome = run(app, environ, responder)
     assert outcome.status == 400 and not outcome.keep_alive

@@ -41,6 +41,7 @@ from hybrid.hooks import HookRequest, HookResponse
 from hybrid.logs import AccessLog
 from hybrid.logs import error_log as log
 from hybrid.metrics import Row
+from hybrid.protocol import persistence
 from hybrid.protocol import (
     LINGER_BYTES,
     BodyPace,
@@ -420,26 +421,12 @@ class Connection:
             finally:
                 sock.setblocking(False)
 
-    def may_persist(self) -> bool:
-        """Asked when the response head is written: may the connection outlive it?"""
+    def may_persist(self, request: Request, server_willing: bool) -> bool:
+        """Asked when the answer's head is written: may the connection outlive it?"""
         if self.body_done:
-            return True
-        buffered, end = self._unread_body()
-        if end is None:
-            return self.parser.may_skip_rest(buffered)
-        return type(end) is EndOfMessage and self.parser.may_skip(buffered)
-
-    def _unread_body(self) -> tuple[int, Event | None]:
-        """The request's body bytes parsed and not read yet, and the event after
-        them when the parser has passed the request's end (its EndOfMessage, or an
-        error; None while more of it is to come). Until then the parser's answers
-        are about this request; after it, about a pipelined one."""
-        buffered = 0
-        for event in self.pending:
-            if type(event) is not Data:
-                return buffered, event
-            buffered += len(event.data)
-        return buffered, None
+            return persistence.may_persist(request, server_willing)
+        unread, rest = persistence.unread_body(self.pending, self.parser.body_rest)
+        return persistence.may_persist(request, server_willing, unread, rest)
 
     def skip_body(self, body_timeout: float) -> bool:
         """Read and drop what the app left of the request body; False if it is too much."""
@@ -448,7 +435,7 @@ class Connection:
             event = self.next_event(time.monotonic() + body_timeout)
             if isinstance(event, Data):
                 skipped += len(event.data)
-                if not self.parser.may_skip(skipped):
+                if not persistence.may_keep_skipping(skipped):
                     return False
             elif isinstance(event, EndOfMessage):
                 self.body_done = True
@@ -501,10 +488,11 @@ class RequestRunner:
         self._root_path = cfg.root_path
         self._sendfile = cfg.sendfile
 
-    def respond(self, conn: Connection, request: Request, keep_alive: bool,
+    def respond(self, conn: Connection, request: Request, server_willing: bool,
                 started: float) -> wsgi.Outcome:
         """Run `request` on `conn`; `started`: a time.monotonic() reading
-        taken when it arrived."""
+        taken when it arrived. `server_willing`: whether the worker would keep
+        the connection (`persistence.may_persist`)."""
         client, scheme = conn.client, conn.scheme
         if request.forwarded:
             if conn.peer_trusted is None:
@@ -516,9 +504,9 @@ class RequestRunner:
             access_log.prepare(request)
         environ = wsgi_environ.build_environ(request, conn.body_input(self._cfg), conn.server, client,
                                      scheme, self._root_path, self._multithread, conn.tls)
-        responder = FramingResponder(request, conn.send,
-                                     conn.sendfile if self._sendfile else None,
-                                     keep_alive=keep_alive, may_persist=conn.may_persist)
+        responder = FramingResponder(
+            request, conn.send, conn.sendfile if self._sendfile else None,
+            may_persist=lambda: conn.may_persist(request, server_willing))
         if self._hooked is None:
             outcome = wsgi.run(self._app, environ, responder)
         else:
@@ -578,18 +566,17 @@ class FramingResponder:
     a `wsgi.file_wrapper` over a real file goes out with `sendfile(file,
     count)` (all of it when count is None), which returns the bytes sent
     (`sendfile` None: --no-sendfile, the file is iterated like any body).
-    `keep_alive`: whether the request and the server allow the connection to
-    persist; `may_persist()`, asked when the head is written, whether what
-    the app left of the request body allows it too.
+    `may_persist()`, asked when the head is written: whether the connection
+    may outlive the answer (`persistence.may_persist`, the driver's question).
     """
 
     def __init__(self, request: Request, send: Callable[[bytes], None],
-                 sendfile: Callable[[IO[bytes], int | None], int] | None, *, keep_alive: bool,
+                 sendfile: Callable[[IO[bytes], int | None], int] | None, *,
                  may_persist: Callable[[], bool]) -> None:
         self._request = request
         self._send = send
         self._sendfile = sendfile
-        self._keep_alive = keep_alive
+        self._keep_alive = True  # until an error page is sent instead
         self._may_persist = may_persist
         self._framer = ResponseFramer()
         self._head = b""
@@ -597,9 +584,8 @@ class FramingResponder:
 
     def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         request = self._request
-        keep_alive = self._keep_alive and self._may_persist()
-        self._head = self._framer.head(request.method, request.http_version, keep_alive, status,
-                                       reason, headers)
+        self._head = self._framer.head(request.method, request.http_version,
+                                       self._may_persist(), status, reason, headers)
 
     def body(self, data: bytes, last: bool) -> None:
         framer = self._framer
@@ -613,7 +599,7 @@ class FramingResponder:
               data: bytes) -> None:
         request, framer = self._request, self._framer
         head = framer.head(request.method, request.http_version,  # (start(), inline)
-                           self._keep_alive and self._may_persist(), status, reason, headers)
+                           self._may_persist(), status, reason, headers)
         self._send(head + framer.last(data))
 
     def file(self, wrapper: wsgi_input.FileWrapper) -> bool:

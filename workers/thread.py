@@ -706,9 +706,8 @@ class ThreadWorker(Worker):
                 started = time.monotonic()
             self._in_flight[client] = (started, request)
             try:
-                outcome = self._runner.respond(
-                    client, request, self.keeps_alive and request.keep_alive and self.alive,
-                    started)
+                outcome = self._runner.respond(client, request, self.keeps_alive and self.alive,
+                                               started)
             except OSError:
                 return False
             finally:
@@ -719,7 +718,7 @@ class ThreadWorker(Worker):
             if not outcome.keep_alive:
                 return False
             if not client.body_done:
-                # The head promised to persist (Connection.may_persist): skip the rest.
+                # The head promised to persist (persistence.may_persist): skip the rest.
                 if not client.skip_body(cfg.body_timeout):
                     return False
             if request.upgrade:

@@ -100,8 +100,6 @@ _REG_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 _COLON = ord(":")
 _HOST_OK = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
 MAX_CHUNK_LINE = 4096
-DRAIN_BYTES = 1 << 16
-"""Unread body a kept-alive connection may skip after the answer; more closes it."""
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 """A lingering close drops input for at most this long, and this much."""
@@ -297,24 +295,13 @@ class RequestParser:
         self._continue_due = False
         return b"" if response_started else CONTINUE
 
-    def may_skip_rest(self, buffered: int) -> bool:
-        """Whether the rest of a body the app left unread will be skipped to keep
-        the connection (asked when the answer's head is written, which must say
-        whether it closes).
-
-        Not when the client holds the body back for a 100 Continue (whether it
-        sends it now is its choice), nor when more than DRAIN_BYTES are left
-        (`buffered`: parsed but not consumed), or an unknown amount (chunked).
-        """
-        if self._continue_due:
-            return False
-        remaining = self.body_remaining
-        return remaining is not None and buffered + remaining <= DRAIN_BYTES
-
-    def may_skip(self, skipped: int) -> bool:
-        """Whether a connection that has skipped `skipped` bytes of an unread body
-        may go on skipping rather than close."""
-        return skipped <= DRAIN_BYTES
+    @property
+    def body_rest(self) -> int | None:
+        """Bytes of the body being received not parsed yet, as skipping it after the
+        answer would have to read them (`persistence.may_persist`'s `rest`): None
+        when unknown (chunked) or not the server's to skip (the client holds the
+        body back for a 100 Continue: whether it sends it now is its choice)."""
+        return None if self._continue_due else self.body_remaining
 
     @property
     def client_may_be_sending(self) -> bool:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from hybrid import logs
 from hybrid.logs import error_log as log
+from hybrid.protocol import persistence
 from hybrid.protocol import (
     LINGER_BYTES,
     LINGER_SECONDS,
@@ -351,7 +352,7 @@ class HttpProtocol(asyncio.Protocol):
         if not cycle.body_done:
             # Answered before the body came (a 401 to an upload, say): skip the rest
             # of it, if it is short and timely, rather than lose the connection.
-            self.dropped = cycle.buffered  # counted as skipped, as may_skip_rest() did
+            self.dropped = cycle.buffered  # counted as skipped, as may_persist() did
             cycle.body.clear()
             self._arm_timer(self.cfg.body_timeout, self._close)
             self.flow.resume_reading()
@@ -397,7 +398,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _skip(self, size: int) -> None:
         self.dropped += size
-        if not self.parser.may_skip(self.dropped):
+        if not persistence.may_keep_skipping(self.dropped):
             self._close()
 
     # --- helpers ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
 from hybrid.logs import error_log as log
+from hybrid.protocol import persistence
 from hybrid.protocol import (
     REASONS,
     BodyPace,
@@ -160,11 +161,12 @@ class RequestCycle(Cycle):
             headers = message.get("headers", ())
             request = self.request
             server = channel.server
-            keep_alive = request.keep_alive and server.alive and server.keeps_alive
-            if keep_alive and not self.body_done:
-                # An Upgrade request's parser pauses at its end; after a skip, closing
-                # is simpler than resuming it, and such a request is rare.
-                keep_alive = not request.upgrade and channel.parser.may_skip_rest(self.buffered)
+            server_willing = server.alive and server.keeps_alive
+            if self.body_done:
+                keep_alive = persistence.may_persist(request, server_willing)
+            else:
+                keep_alive = persistence.may_persist(request, server_willing, self.buffered,
+                                                     channel.parser.body_rest)
             self.head = self.framer.head(request.method, request.http_version, keep_alive,
                                          status, REASONS.get(status, b""), headers)
             self.started = True  # no interim response once the final one has begun
