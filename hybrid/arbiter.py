@@ -51,6 +51,7 @@ from typing import Any, NoReturn
 
 from hybrid import (
     __version__,
+    addresses,
     config,
     logs,
     metrics,
@@ -61,6 +62,7 @@ from hybrid import (
     sockets,
     sources,
     tls,
+    tls_facts,
     workers,
 )
 from hybrid.control import ControlServer
@@ -156,7 +158,7 @@ class Arbiter:
         self.upgraded_paths: list[str] = []  # socket files the upgrading arbiter made
         self.watcher: reload.Watcher | None = None  # --reload
         self.watched_at = 0.0
-        self.tls: tls.ServerTLS | None = None  # --certfile's, read again on each reload
+        self.tls: tls_facts.ServerTLS | None = None  # --certfile's, read again on each reload
         self.env_file_names: set[str] = set()  # the variables --env-file has set
 
     # --- lifecycle ----------------------------------------------------------------
@@ -239,12 +241,12 @@ class Arbiter:
                 self.upgraded_paths = reexec.owned_paths_from_environment()
         else:
             for text in cfg.bind:
-                address = sockets.parse_address(text)
+                address = addresses.parse_address(text)
                 self.listeners.append(sockets.bind(address, cfg.backlog, cfg.reuse_port))
                 if address.kind == "unix":
                     self.owned_paths.append(address.path)
         if cfg.control_bind:
-            address = sockets.parse_address(cfg.control_bind)
+            address = addresses.parse_address(cfg.control_bind)
             if passed.isdigit():
                 control = sockets.adopt(int(passed))
             else:
@@ -266,10 +268,10 @@ class Arbiter:
                         "set sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to have the "
                         "kernel hand them to the other workers")
         for listener in self.listeners:
-            log.info("Listening at: %s", sockets.describe(listener, "https" if self.tls else "http"))
+            log.info("Listening at: %s", addresses.describe(listener, "https" if self.tls else "http"))
         if self.control is not None:
             log.info("Control endpoint (/livez, /readyz, /metrics) at: %s",
-                     sockets.describe(self.control.listener))
+                     addresses.describe(self.control.listener))
         note = ""
         if self.sources["worker_class"] == workers.THREADS_CHOSE_THREAD:
             note = f" ({workers.THREADS_CHOSE_THREAD})"

@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hybrid import logs, sockets
+from hybrid import logs
+from hybrid.addresses import parse_address
 
 # Text is what the command line and the environment give, so every validator
 # takes it; a config file's typed value must be text or the setting's own type
@@ -228,7 +229,7 @@ def bind_list(raw: Any) -> tuple[str, ...]:
     addresses = text_list(raw)
     if not addresses:
         raise ValueError("needs at least one address")
-    parsed = tuple(str(sockets.parse_address(text)) for text in addresses)
+    parsed = tuple(str(parse_address(text)) for text in addresses)
     for address in parsed:
         if parsed.count(address) > 1:
             raise ValueError(f"{address} is given more than once")
@@ -239,7 +240,7 @@ def control_address(raw: Any) -> str:
     text = stripped_text(raw)
     if not text:
         return ""
-    address = sockets.parse_address(text)
+    address = parse_address(text)
     if address.kind == "fd":
         raise ValueError("expected HOST:PORT or unix:PATH")
     return str(address)

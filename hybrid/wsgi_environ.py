@@ -14,7 +14,7 @@ from urllib.parse import unquote, unquote_to_bytes
 
 from hybrid import __version__
 from hybrid.protocol import Request
-from hybrid.tls import wsgi_environ
+from hybrid.tls_facts import wsgi_environ
 from hybrid.typing import Scope
 from hybrid.wsgi_input import FileWrapper, Input, InputStream
 
@@ -47,7 +47,7 @@ def build_environ(request: Request, wsgi_input: Input, server: tuple[str, str],
     `server` and `client` are (host, port) strings, the client's after proxy
     headers; the Host header, when present, names the server instead (as the
     client addressed it). `tls`: a TLS connection's facts, as the ASGI TLS
-    extension holds them (`hybrid.tls.describe`).
+    extension holds them (`hybrid.tls_facts.describe`).
     """
     raw = request.path
     path = (unquote_to_bytes(raw) if _PERCENT in raw else raw).decode("latin-1")

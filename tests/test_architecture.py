@@ -3,6 +3,7 @@
 Every module of the package is parsed and each import (top of the file,
 inside functions, under TYPE_CHECKING alike) resolved to the full name of
 what it imports, so a rule cannot be dodged by spelling an import another way.
+ARCHITECTURE.md's "Import rules" lists the rules in words.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ def package_modules() -> dict[str, Path]:
 MODULES = package_modules()
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every module `path` imports; `from a import b` counts as a and as a.b."""
+def imports_of(path: Path, on_import_only: bool = False) -> set[str]:
+    """Every module `path` imports; `from a import b` counts as a and as a.b.
+    `on_import_only`: leave out the imports inside functions (those run when
+    the function is called, not when the module is imported)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _nodes(ast.parse(path.read_text()), on_import_only):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -55,12 +58,58 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
+def _nodes(tree: ast.AST, skip_functions: bool) -> list[ast.AST]:
+    if not skip_functions:
+        return list(ast.walk(tree))
+    found: list[ast.AST] = []
+    waiting = [tree]
+    while waiting:
+        node = waiting.pop()
+        found.append(node)
+        waiting.extend(child for child in ast.iter_child_nodes(node)
+                       if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                 ast.Lambda)))
+    return found
+
+
 def within(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
 def modules_under(prefix: str) -> list[str]:
     return sorted(name for name in MODULES if within(name, prefix))
+
+
+def modules_imported_by(name: str, on_import_only: bool = False) -> set[str]:
+    """The modules of the package that `name` imports itself."""
+    imported = imports_of(MODULES[name], on_import_only)
+    return {module for module in MODULES if module != name and module in imported}
+
+
+def import_chain(start: str, prefix: str) -> list[str]:
+    """How `start` comes to load a module within `prefix`, through the modules
+    of the package it imports and theirs: the chain of names, [] if it never does.
+
+    A package's `__init__` on the way counts with what it imports when it is
+    imported: the imports in its functions run only when they are called
+    (`hybrid.run()` loads the command line). The packages above a module are
+    not followed either: `hybrid` imports nothing when imported, and the
+    registry (`hybrid.workers`) is the settings' own."""
+    came_from: dict[str, str] = {start: ""}
+    waiting = [start]
+    while waiting:
+        current = waiting.pop(0)
+        if current != start and within(current, prefix):
+            chain = [current]
+            while came_from[chain[0]]:
+                chain.insert(0, came_from[chain[0]])
+            return chain
+        package = MODULES[current].name == "__init__.py" and current != start
+        for module in sorted(modules_imported_by(current, on_import_only=package)):
+            if module not in came_from:
+                came_from[module] = current
+                waiting.append(module)
+    return []
 
 
 def test_the_rules_see_every_module_of_the_package():
@@ -108,15 +157,76 @@ def test_the_protocol_core_imports_no_io_process_or_settings_module(name):
     assert not outside, (name, outside)
 
 
+SUPERVISOR_ROOMS = ["hybrid.arbiter", "hybrid.cli", "hybrid.sockets", "hybrid.tls",
+                    "hybrid.respawn", "hybrid.process", "hybrid.memory_watch", "hybrid.reload",
+                    "hybrid.reexec", "hybrid.control"]
+"""The arbiter's side: the command line, binding, the TLS context built from the
+settings, forking and its policies, the control listener. A worker is handed
+what they make (its sockets, a `ServerTLS`) and imports none of them."""
+SHARED_LEAVES = ["hybrid.addresses", "hybrid.reuse_port", "hybrid.tls_facts",
+                 "hybrid.forwarded"]
+"""What both sides (or every worker class) use, apart from the side that binds."""
+PEP_3333 = ["hybrid.wsgi", "hybrid.wsgi_environ", "hybrid.wsgi_input"]
+BYTE_MOVERS = {"socket", "select", "selectors", "ssl", "asyncio", "uvloop"}
+HTTP_PARSERS = {"httptools", "h11", "llhttp"}
+
+
+def test_the_supervisor_rooms_named_are_modules():
+    assert set(SUPERVISOR_ROOMS) - set(MODULES) == set()
+
+
 @pytest.mark.parametrize("name", modules_under("hybrid.workers"))
-def test_workers_never_import_the_arbiter_or_the_cli(name):
-    imported = imports_of(MODULES[name])
-    assert not {n for n in imported if within(n, "hybrid.arbiter") or within(n, "hybrid.cli")}
+def test_workers_never_load_the_supervisor(name):
+    for room in SUPERVISOR_ROOMS:
+        chain = import_chain(name, room)
+        assert not chain, " -> ".join(chain)
+
+
+@pytest.mark.parametrize("name", [*PEP_3333, "hybrid.bridge"])
+def test_pep_3333_and_the_bridge_load_no_settings(name):
+    # (an app may use the bridge under another server: it brings no settings table)
+    chain = import_chain(name, "hybrid.config")
+    assert not chain, " -> ".join(chain)
+
+
+@pytest.mark.parametrize("name", PEP_3333)
+def test_pep_3333_writes_no_bytes_itself(name):
+    # (it hands start, body and end to a responder: the driver's is what writes)
+    assert not {n.split(".")[0] for n in imports_of(MODULES[name])} & BYTE_MOVERS, name
+
+
+@pytest.mark.parametrize("name", modules_under("hybrid.workers.asgi"))
+def test_the_asgi_class_loads_nothing_of_the_blocking_classes(name):
+    # (what every class shares about accepting is hybrid.workers.accept)
+    chain = import_chain(name, "hybrid.workers.blocking")
+    assert not chain, " -> ".join(chain)
+
+
+@pytest.mark.parametrize("name", SHARED_LEAVES)
+def test_the_shared_leaves_import_nothing_of_the_package(name):
+    assert not modules_imported_by(name), name
+
+
+@pytest.mark.parametrize("name", [*SHARED_LEAVES, "hybrid.workers.accept"])
+def test_the_shared_rooms_load_neither_the_settings_nor_the_supervisor(name):
+    for room in ["hybrid.config", "hybrid.validators", "hybrid.sources", *SUPERVISOR_ROOMS]:
+        chain = import_chain(name, room)
+        assert not chain, " -> ".join(chain)
+
+
+@pytest.mark.parametrize("room", ["hybrid.loader", "hybrid.wsgi", "hybrid.bridge",
+                                  "hybrid.workers"])
+def test_the_control_listener_never_reaches_app_code(room):
+    chain = import_chain("hybrid.control", room)
+    assert not chain, " -> ".join(chain)
 
 
 def test_only_one_http_parser_exists():
     users = [p.relative_to(ROOT) for p in MODULES.values() if "HttpRequestParser" in p.read_text()]
     assert users == [Path("hybrid/protocol/parser.py")]
+    importers = [name for name, path in MODULES.items()
+                 if {n.split(".")[0] for n in imports_of(path)} & HTTP_PARSERS]
+    assert importers == ["hybrid.protocol.parser"]
 
 
 def test_no_module_of_the_package_imports_itself_back():

@@ -9,7 +9,7 @@ import pytest
 
 from hybrid import config, sources, validators
 from hybrid.config import ConfigError
-from hybrid.sockets import parse_address
+from hybrid.addresses import parse_address
 
 
 def load(cli=None, env=None):

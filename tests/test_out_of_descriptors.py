@@ -1,7 +1,7 @@
 """A worker out of file descriptors rests accepting instead of spinning on a
 listener that stays readable (or, on asgi, resetting what libuv accepts with
 its reserve descriptor), says so once, and serves again once descriptors
-are free (blocking.Acceptor; workers.asgi.listener). Other accept()
+are free (workers.accept.Acceptor; workers.asgi.listener). Other accept()
 failures: a connection that failed on its way in is skipped."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from hybrid.workers.blocking import Acceptor
+from hybrid.workers.accept import Acceptor
 from tests.conftest import child_env, free_port, wait_for
 
 LIMIT = 128  # descriptors the server may open

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from hybrid.protocol import Request, RequestParser
-from hybrid.proxy import ProxyHeaders
+from hybrid.forwarded import ProxyHeaders
 from hybrid.workers import WORKER_CLASSES
 from tests.conftest import app_for, launch
 

@@ -24,7 +24,7 @@ from websockets.sync.client import connect
 from hybrid import config, sources, tls
 from hybrid.cli import build_parser
 from hybrid.config import ConfigError
-from hybrid.tls import distinguished_name, wsgi_environ
+from hybrid.tls_facts import distinguished_name, wsgi_environ
 
 from tests.conftest import (
     one_line_error,

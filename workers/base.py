@@ -34,7 +34,7 @@ import time
 from types import FrameType
 from typing import Any, NoReturn
 
-from hybrid import logs, proctitle, sockets
+from hybrid import logs, proctitle, reuse_port
 from hybrid.config import Config
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.hooks import NO_HOOKS, Hooks
@@ -42,9 +42,9 @@ from hybrid.loader import AppLoadError, load_app_for
 from hybrid.logs import error_log as log
 from hybrid.metrics import Counters
 from hybrid.protocol import set_server_fields
-from hybrid.proxy import ProxyHeaders
-from hybrid.sockets import client_address
-from hybrid.tls import ServerTLS
+from hybrid.forwarded import ProxyHeaders
+from hybrid.addresses import client_address
+from hybrid.tls_facts import ServerTLS
 from hybrid.wsgi import WorkerExit
 
 REUSE_LOG_INTERVAL = 60.0  # seconds between two log lines about closing idle connections
@@ -142,7 +142,7 @@ class Worker(abc.ABC):
         """Set up the child, load the app, then run until stopped."""
         self.pid = os.getpid()
         if self.cfg.reuse_port:
-            self.listeners = sockets.own_listeners(self.listeners, self.cfg.backlog)
+            self.listeners = reuse_port.own_listeners(self.listeners, self.cfg.backlog)
         self._install_signals()
         self.stats.set_class(self.cfg.worker_class)
         set_server_fields(date=self.cfg.date_header, server=self.cfg.server_header,

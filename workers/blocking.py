@@ -1,7 +1,7 @@
 """Blocking-socket plumbing shared by the `sync` and `thread` workers.
 
-`Acceptor` takes connections off the listeners. `Connection` is one
-client socket with its parser and the events parsed but not consumed yet.
+`Connection` is one accepted client socket with its parser and the events
+parsed but not consumed yet (accepting is `hybrid.workers.accept`'s).
 `RequestRunner` runs one WSGI request on it: environ, `wsgi.input` fed from the
 socket, the response written with `send_all` / sendfile, the access log
 line. Both workers call it; they differ only in how they wait for a request
@@ -24,7 +24,6 @@ request that the common case does not need.
 
 from __future__ import annotations
 
-import errno
 import math
 import select
 import socket
@@ -56,30 +55,18 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
-from hybrid.protocol.proxy_protocol import PEEK_SIZE, ProxyHeader, ProxyHeaderError
-from hybrid.protocol.proxy_protocol import parse as parse_proxy_header
-from hybrid.proxy import ProxyHeaders
-from hybrid.sockets import client_address
-from hybrid.tls import ServerTLS
-from hybrid.tls import describe as describe_tls
+from hybrid.protocol.proxy_protocol import ProxyHeader, ProxyHeaderError
+from hybrid.forwarded import ProxyHeaders
+from hybrid.addresses import client_address
+from hybrid.tls_facts import ServerTLS
+from hybrid.tls_facts import describe as describe_tls
 from hybrid.typing import WSGIApp
+from hybrid.workers.accept import PARTIAL, PARTIAL_PAUSE, take_proxy_header
 
 RECV_SIZE = 65536
-ACCEPT_REST = 0.5  # seconds accepting stops when out of descriptors (nginx waits as long)
-REST_LOG_INTERVAL = 10.0  # seconds between two log lines about it, at least
-# accept() failing for want of resources: the worker goes on serving what it has.
-_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-# read_proxy_header(): part of the header came, the rest has not; such a socket
-# stays readable, so it is looked at again after a pause instead of at once.
-PARTIAL = -1
-PARTIAL_PAUSE = 0.05
 # A non-blocking read or write that cannot go on now (TLS's want-read and
 # want-write are no BlockingIOError).
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-# accept() passing on a network error of the connection it was taking: Linux's
-# accept(2) says to treat these like EAGAIN (the next connection may be fine).
-_CONNECTION_FAILED = (errno.EPROTO, errno.ENOPROTOOPT, errno.ENETDOWN, errno.ENONET,
-                      errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EOPNOTSUPP)
 
 
 def send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:
@@ -136,27 +123,6 @@ def _recv_now(sock: socket.socket, guard: threading.Lock | None) -> bytes:
         return sock.recv(RECV_SIZE)
 
 
-def take_proxy_header(sock: socket.socket) -> ProxyHeader | int:
-    """One try at the PROXY protocol header on a non-blocking socket: the
-    header once it is whole, POLLIN while nothing has come, PARTIAL while part
-    of it has; ProxyHeaderError (or OSError) if it is no header. It is peeked
-    at and only its own bytes are taken off the socket, so what follows (HTTP,
-    or a TLS handshake) is read as if it had never been there."""
-    try:
-        peeked = sock.recv(PEEK_SIZE, socket.MSG_PEEK)
-    except WOULD_BLOCK:
-        return select.POLLIN
-    if not peeked:
-        raise ProxyHeaderError("the connection closed before its PROXY protocol header")
-    header = parse_proxy_header(peeked)
-    if header is None:
-        if len(peeked) >= PEEK_SIZE:
-            raise ProxyHeaderError(f"a PROXY protocol header longer than {PEEK_SIZE} bytes")
-        return PARTIAL
-    sock.recv(header.length)
-    return header
-
-
 def _wait_for(sock: socket.socket, events: int, deadline: float | None) -> bool:
     """Wait until `sock` is ready for `events` (or failed); False at `deadline`."""
     poller = select.poll()
@@ -198,45 +164,6 @@ def bytes_waiting(sock: socket.socket) -> bool:
         return False  # nothing (BlockingIOError), or a failed connection: nothing to serve
 
 
-class Acceptor:
-    """Takes connections off non-blocking listeners.
-
-    When the process is out of file descriptors (or memory), the listener
-    stays readable and accepting again at once would spin: accepting rests
-    for ACCEPT_REST seconds instead (the driver stops watching the
-    listeners while `resting()`), connections already open are served, and
-    the log says so at most once per REST_LOG_INTERVAL.
-    """
-
-    def __init__(self) -> None:
-        self.rest_until = 0.0  # a time.monotonic() reading
-        self._logged_at = -REST_LOG_INTERVAL
-
-    def accept(self, listener: socket.socket) -> tuple[socket.socket, object] | None:
-        """The next connection, or None when there is none to take: another
-        worker took it, the client left already (or its connection failed), or
-        accepting must rest."""
-        try:
-            return listener.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return None
-        except OSError as exc:
-            if exc.errno in _CONNECTION_FAILED:
-                return None
-            if exc.errno not in _OUT_OF_RESOURCES:
-                raise
-            now = time.monotonic()
-            self.rest_until = now + ACCEPT_REST
-            if now - self._logged_at >= REST_LOG_INTERVAL:
-                self._logged_at = now
-                log.warning("Cannot accept connections (%s); serving the open ones, and "
-                            "trying again every %g s", exc.strerror, ACCEPT_REST)
-            return None
-
-    def resting(self, now: float) -> bool:
-        return now < self.rest_until
-
-
 class Connection:
     """A client socket, its parser, and the events parsed ahead of use."""
 
@@ -256,7 +183,7 @@ class Connection:
         self.stats = stats  # the counters of the thread that serves it now
         self.pending: deque[Event] = deque()
         self.client = client_address(addr)
-        self.server = server  # the listener's address (see hybrid.sockets.server_address)
+        self.server = server  # the listener's address (see hybrid.addresses.server_address)
         self.body_done = True  # the last request's body was read to its end
         self.had_body = False  # the last request had a body to read (see body_input)
         self.responding = False  # the answer to the current request has begun

@@ -29,10 +29,10 @@ from hybrid import logs
 from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from hybrid.logs import error_log as log
 from hybrid.protocol import ProtocolError, Request, RequestParser, error_body, error_response
-from hybrid.sockets import server_address
+from hybrid.addresses import server_address
+from hybrid.workers.accept import Acceptor
 from hybrid.workers.base import Worker
 from hybrid.workers.blocking import (
-    Acceptor,
     Connection,
     RequestRunner,
     failed_body,

@@ -68,15 +68,14 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
-from hybrid.sockets import server_address
+from hybrid.addresses import server_address
+from hybrid.workers.accept import PARTIAL, Acceptor
 from hybrid.workers.base import Worker
-from hybrid.tls import ServerTLS
+from hybrid.tls_facts import ServerTLS
 from hybrid.protocol.proxy_protocol import ProxyHeaderError
 from hybrid.workers.blocking import (
-    PARTIAL,
     RECV_SIZE,
     WOULD_BLOCK,
-    Acceptor,
     Connection,
     RequestRunner,
     bytes_waiting,

@@ -42,9 +42,9 @@ from hybrid.protocol import (
 )
 from hybrid.protocol.proxy_protocol import PEEK_SIZE, ProxyHeaderError
 from hybrid.protocol.proxy_protocol import parse as parse_proxy_header
-from hybrid.sockets import client_address, server_address
-from hybrid.tls import ServerTLS
-from hybrid.tls import describe as describe_tls
+from hybrid.addresses import client_address, server_address
+from hybrid.tls_facts import ServerTLS
+from hybrid.tls_facts import describe as describe_tls
 from hybrid.workers.asgi.cycle import Server
 from hybrid.workers.asgi.flow import FlowControl
 from hybrid.workers.asgi.http_cycle import RequestCycle, client_text, http_scope

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hybrid.logs import AccessLog
 from hybrid.metrics import Row
 from hybrid.protocol import RequestParser
-from hybrid.proxy import ProxyHeaders
+from hybrid.forwarded import ProxyHeaders
 from hybrid.workers.asgi.flow import FlowControl
 
 if TYPE_CHECKING:

@@ -50,15 +50,15 @@ import time
 
 from hybrid.logs import error_log as log
 from hybrid.protocol.proxy_protocol import ProxyHeader, ProxyHeaderError
-from hybrid.sockets import client_address
-from hybrid.workers.asgi.connection import Host, HttpProtocol
-from hybrid.workers.blocking import (
+from hybrid.addresses import client_address
+from hybrid.workers.accept import (
     ACCEPT_REST,
     PARTIAL,
     PARTIAL_PAUSE,
     Acceptor,
     take_proxy_header,
 )
+from hybrid.workers.asgi.connection import Host, HttpProtocol
 
 ACCEPT_BATCH = 64  # connections taken per readiness, at most (others may take the rest)
 MIN_HANDSHAKE_TIME = 0.1  # what a handshake gets when a slow PROXY header used the rest

@@ -1,4 +1,6 @@
-"""Proxy headers, one implementation for every worker class.
+"""Forwarding headers a proxy adds (`Forwarded`, `X-Forwarded-*`), one
+implementation for every worker class. (HAProxy's PROXY protocol header,
+which comes before any HTTP, is `hybrid.protocol.proxy_protocol`'s.)
 
 Behind a proxy the TCP peer is the proxy; the client and the scheme it
 used arrive in `Forwarded` (RFC 7239) or `X-Forwarded-For` /
