@@ -8,9 +8,13 @@ arrival order (pipelining), or hands the connection to a `WebSocketCycle`.
 unconsumed, or MAX_PIPELINED requests wait) and makes `send()` wait while
 the write buffer is full. What HTTP decides is asked of the core's
 connection state: whether an unread body may be skipped (then it is, so the
-connection stays alive), whether closing must linger because the client may
-still be sending (then our side is shut first and input dropped for a
-moment), and which 408 a timeout gets.
+connection stays alive), and which 408 a timeout gets.
+
+`HttpProtocol` keeps the request path (the transport's callbacks, the
+routing, a request's start and end) and builds on two bases that hold what
+runs rarely: `ConnectionPreamble` (workers.asgi.preamble: who the peer is,
+TLS, the PROXY header) above `ConnectionLifetime` (workers.asgi.lifetime:
+the deadline, idleness, half-close, the lingering close, the stop).
 """
 
 from __future__ import annotations
@@ -19,15 +23,11 @@ import asyncio
 import contextvars
 import socket
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from hybrid import logs
-from hybrid.logs import error_log as log
 from hybrid.protocol import persistence
 from hybrid.protocol import (
-    LINGER_BYTES,
-    LINGER_SECONDS,
     STOP_IDLE_GRACE,
     ConnectionClosed,
     Data,
@@ -40,25 +40,19 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
-from hybrid.protocol.proxy_protocol import PEEK_SIZE, ProxyHeaderError
-from hybrid.protocol.proxy_protocol import parse as parse_proxy_header
-from hybrid.addresses import client_address, server_address
-from hybrid.tls_facts import ServerTLS
-from hybrid.tls_facts import describe as describe_tls
-from hybrid.workers.asgi.cycle import Server
 from hybrid.workers.asgi.flow import FlowControl
-from hybrid.workers.asgi.http_cycle import RequestCycle, client_text, http_scope
+from hybrid.workers.asgi.http_cycle import RequestCycle, http_scope
 from hybrid.workers.asgi.idle import IdleConnections
+from hybrid.workers.asgi.preamble import ConnectionPreamble, PreambleHost
 from hybrid.workers.asgi.websocket import WebSocketCycle, is_websocket
 
 if TYPE_CHECKING:
     from hybrid.typing import ASGIApp
 
 MAX_PIPELINED = 16  # requests parsed ahead of the one being answered
-WEBSOCKET_CLOSE_GRACE = 5.0  # seconds a client has to answer our close frame
 
 
-class Host(Server, Protocol):
+class Host(PreambleHost, Protocol):
     """What a connection reads of its worker, beyond what its cycles do."""
 
     app: ASGIApp
@@ -66,7 +60,6 @@ class Host(Server, Protocol):
     idle: IdleConnections[HttpProtocol]  # kept alive and waiting, oldest first
     limits: Limits
     limit_concurrency: int  # 0: no limit
-    tls: ServerTLS | None
     opening: set[HttpProtocol]  # connections accepted here, not made yet (TLS: handshaking)
     alive: bool
     descriptor_watch: int  # a connection's descriptor from which the worker is near a bound
@@ -79,53 +72,25 @@ class Host(Server, Protocol):
     def connection_ended(self) -> None:
         """A connection closed: a listener paused at the bound may go on."""
 
-    def expects_proxy_header(self, peer: object) -> bool:
-        """Whether a connection from `peer` begins with a PROXY protocol header."""
-
     def make_room(self) -> bool:
         """At --worker-connections: close the longest-idle keep-alive connection;
         False when none is idle."""
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(ConnectionPreamble):
     """One HTTP/1.1 connection: bytes to the core, events to request cycles."""
 
-    transport: asyncio.Transport
-    flow: FlowControl
+    server: Host
     base_context: contextvars.Context  # what each request's task starts from a copy of
 
     def __init__(self, server: Host) -> None:
-        self.server = server
-        self.cfg = server.cfg
+        super().__init__(server)
         self.parser = RequestParser(server.limits)
-        self.client: tuple[str, int] | None = None
-        self.peer_trusted = False  # may this peer speak for the client (proxy headers)
-        self.address: tuple[str, int | None] | None = None
-        self.scheme = "http"
-        self.tls: dict[str, Any] | None = None
-        # The loop makes the protocol when it accepts; a TLS handshake comes before
-        # connection_made, and counts against --header-timeout.
-        self.accepted_at = server.loop.time() if server.tls is not None else 0.0
         self.active: RequestCycle | None = None  # the one being answered
         self.receiving: RequestCycle | None = None  # the one whose body arrives now
         self.waiting: deque[RequestCycle] = deque()  # pipelined, not started
         self.pending_error: ProtocolError | None = None
         self.websocket: WebSocketCycle | None = None
-        # Where reads go instead of the parser: an accepted WebSocket, or a lingering close.
-        self.divert: Callable[[bytes], None] | None = None
-        self.lingering = False
-        self.peer_done = False  # the client shut its sending side (eof_received)
-        self.dropped = 0  # input bytes skipped or lingered over
-        self.closed = False
-        self.deadline: float | None = None  # swept once a second by the worker's tick
-        self.on_deadline: Callable[[], None] = self._close
-        self.idle = False  # kept alive, no byte of a next request yet (in server.idle)
-        self.fresh = True  # no byte received yet
-        self.awaiting_proxy_header = False  # --proxy-protocol: its header comes first
-        # The header read before TLS (listener.Listener), and the client it named, if any.
-        self.proxy_header_read = False
-        self.proxy_client: tuple[str, str] | None = None
-        self._proxy_header = b""  # the part of it received so far
 
     # --- transport callbacks ---------------------------------------------------------
 
@@ -142,19 +107,7 @@ class HttpProtocol(asyncio.Protocol):
             server.near_a_bound(descriptor)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client = self.proxy_client or client_address(transport.get_extra_info("peername"))
-        self.client = (client[0], int(client[1])) if client[1] else None
-        host, port = server_address(sock) if sock is not None else ("", "")
-        self.address = (host, int(port) if port else None)
-        self.peer_trusted = self.server.proxy.trusted(client[0])
-        self.awaiting_proxy_header = not self.proxy_header_read and \
-            self.server.expects_proxy_header(transport.get_extra_info("peername"))
-        head_time = self.cfg.header_timeout
-        server_tls = self.server.tls
-        if server_tls is not None:
-            self.tls = describe_tls(transport.get_extra_info("ssl_object"), server_tls)
-            self.scheme = "https"
-            head_time -= self.server.loop.time() - self.accepted_at
+        head_time = self._meet_peer(transport, sock)
         self._arm_timer(head_time, self._on_head_timeout)
         if not self.server.alive:
             self.shut_down(abort=False)  # (opened during a stop: a fresh one's grace)
@@ -181,47 +134,13 @@ class HttpProtocol(asyncio.Protocol):
             self._busy()
             self._arm_timer(self.cfg.header_timeout, self._on_head_timeout)
 
-    def _take_proxy_header(self, data: bytes) -> bytes:
-        """Read the PROXY protocol header off the connection's first bytes; what
-        follows it (b"" until it is whole, or when it is no header: then the
-        connection is closed)."""
-        received = self._proxy_header + data
-        try:
-            header = parse_proxy_header(received)
-            if (header.length if header is not None else len(received)) > PEEK_SIZE:
-                raise ProxyHeaderError(f"a PROXY protocol header longer than {PEEK_SIZE} bytes")
-        except ProxyHeaderError as exc:
-            log.debug("Connection from %s closed: %s", client_text(self)[0], exc)
-            self._close()
-            return b""
-        if header is None:
-            self._proxy_header = received
-            return b""
-        self.awaiting_proxy_header = False
-        self._proxy_header = b""
-        if header.client is not None:
-            host, port = header.client
-            self.client = (host, int(port))
-            self.peer_trusted = self.server.proxy.trusted(host)
-        return received[header.length:]
-
     def eof_received(self) -> bool:
         if self.websocket is not None or self.lingering:
             return False  # connection_lost tells the app; a lingering close is over
         self.peer_done = True
         for event in self.parser.feed_eof():
             self._route(event)
-        # A client that shut its side after its requests waits for the answers (RFC
-        # 9112 9.6): one not begun is still due. A FIN looks like a full close, so
-        # one while an answer streams, nothing waiting, is the client leaving (a
-        # closed tab), as on an idle connection: False closes after what was written.
-        # (TLS has no half-close here: the loop's TLS layer closes on close_notify.)
-        active = self.active
-        answers_due = bool(self.waiting) or (active is not None and not active.answer_begun)
-        if answers_due and self.tls is None and not self.transport.is_closing():
-            self._arm_timer(self.cfg.keep_alive, self._on_peer_silent)
-            return True
-        return False
+        return self._stays_open_for_answers()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -317,14 +236,6 @@ class HttpProtocol(asyncio.Protocol):
         self.divert = websocket.data_received
         return self.parser.take_unparsed()
 
-    def close_after_websocket(self, grace: bool = False) -> None:
-        """Close now, or, after sending our close frame, once the client answers
-        (or within a few seconds)."""
-        if grace:
-            self._arm_timer(WEBSOCKET_CLOSE_GRACE, self._close)
-        else:
-            self._close()
-
     def _start(self, cycle: RequestCycle) -> None:
         self.active = cycle
         server = self.server
@@ -419,81 +330,6 @@ class HttpProtocol(asyncio.Protocol):
     def input_backlogged(self) -> None:
         self.flow.pause_reading()
 
-    def _busy(self) -> None:
-        """No longer idle: a next request began, or the connection ends."""
-        self.idle = False
-        self.server.idle.discard(self)
-
-    def _arm_timer(self, delay: float, callback: Callable[[], None]) -> None:
-        # A deadline the worker checks every second, not a loop timer per
-        # request: arming and cancelling one costs more than serving a request.
-        self.deadline = self.server.loop.time() + delay
-        self.on_deadline = callback
-
-    def _cancel_timer(self) -> None:
-        self.deadline = None
-
-    def _on_peer_silent(self) -> None:
-        """The client shut its side and nothing was written to it for --keep-alive:
-        an app waiting for it to leave is told it has (only a write could tell), so
-        a closed client holds no connection for ever; an app at work gets more time."""
-        active = self.active
-        if active is not None and active.awaiting_disconnect:
-            active.client_gone()
-        else:
-            self._arm_timer(self.cfg.keep_alive, self._on_peer_silent)
-
     def _on_head_timeout(self) -> None:
         if self.active is None:
             self._reject(self.parser.timeout_error())
-
-    def _close(self, linger: bool = False) -> None:
-        """Close; lingering if the client may be sending, or if `linger`: a kept-alive
-        connection the server ends may have a request on its way."""
-        transport = self.transport
-        if self.closed or self.lingering:
-            return  # (a lingering close keeps its own deadline)
-        self._cancel_timer()
-        if self.idle:
-            self._busy()  # (closing: no room to make from it any more)
-        if (linger or self.parser.client_may_be_sending) and not self.peer_done \
-                and not transport.is_closing() and transport.can_write_eof():
-            # Linger (see the module docstring): shut our side, drop input a moment.
-            self.lingering = True
-            self.divert = self._drop_input
-            self.dropped = 0
-            transport.write_eof()  # after what is buffered
-            self.flow.resume_reading()
-            self._arm_timer(LINGER_SECONDS, transport.close)
-            return
-        transport.close()
-
-    def close_idle(self) -> None:
-        """Close this idle keep-alive connection to make room for a new one."""
-        self._close()
-
-    def _end_idle(self) -> None:
-        """A stopping worker's idle connection: a lingering close, never a bare one
-        that could reset a request on its way."""
-        self._close(linger=True)
-
-    def _drop_input(self, data: bytes) -> None:
-        self.dropped += len(data)
-        if self.dropped > LINGER_BYTES:
-            self.transport.close()
-
-    def shut_down(self, abort: bool) -> None:
-        """The worker stops: end an idle connection now (any, if aborting), others after
-        their response; an open WebSocket gets a going-away close."""
-        if abort:
-            self.transport.abort()
-        elif self.websocket is not None:
-            self.websocket.shut_down()
-        elif self.idle or self.fresh:
-            # A request may be on its way (the next one, or the first on a connection
-            # accepted and silent yet): it has STOP_IDLE_GRACE to come, and is served
-            # with Connection: close; then a lingering close. A request begun is
-            # served too.
-            grace = min(STOP_IDLE_GRACE, self.cfg.keep_alive)
-            if self.deadline is None or self.deadline > self.server.loop.time() + grace:
-                self._arm_timer(grace, self._end_idle)
