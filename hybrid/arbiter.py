@@ -5,8 +5,8 @@ loop sleeps on a pipe that signals and worker status messages wake, then
 reaps children, dispatches queued signals, kills silent workers, advances a
 reload and spawns or retires workers until the pool matches the target.
 
-Signals (handlers only enqueue, through `signal.set_wakeup_fd`; the loop
-calls `handle_<name>`):
+Signals (handlers only enqueue, through `signal.set_wakeup_fd`: hybrid.signals;
+the loop calls `handle_<name>`):
 
     TERM          graceful stop: workers finish in-flight requests within
                   --graceful-timeout, then exit 0. With --shutdown-delay,
@@ -44,7 +44,6 @@ import signal
 import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
@@ -79,6 +78,7 @@ from hybrid.logs import error_log as log
 from hybrid.memory_watch import MemoryWatch
 from hybrid.process import StartupError
 from hybrid.respawn import RespawnPolicy
+from hybrid.signals import SignalQueue
 
 LOOP_INTERVAL = 1.0
 ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL
@@ -86,12 +86,6 @@ FAST_STOP_GRACE = 2.0
 OVERDUE_GRACE = 1.0
 """Seconds past --graceful-timeout before a stopping worker is killed: a worker
 ends its own graceful stop at --graceful-timeout, and logs what it cut."""
-
-SIGNAL_NAMES: dict[int, str] = {
-    signal.SIGHUP: "hup", signal.SIGTERM: "term", signal.SIGINT: "int", signal.SIGQUIT: "quit",
-    signal.SIGTTIN: "ttin", signal.SIGTTOU: "ttou", signal.SIGUSR1: "usr1", signal.SIGUSR2: "usr2",
-    signal.SIGCHLD: "chld",
-}
 
 
 @dataclass
@@ -142,8 +136,7 @@ class Arbiter:
         self.respawn = RespawnPolicy()  # when the next worker may be forked
         self.owned_paths: list[str] = []  # UNIX socket files this arbiter created
         self.pid = os.getpid()
-        self._signals: deque[int] = deque()
-        self._wakeup_r = self._wakeup_w = -1
+        self.signals = SignalQueue()  # what the loop dispatches to handle_<name>
         self.started_at = time.monotonic()
         self.control: ControlServer | None = None
         self.stop_at: float | None = None  # a TERM came: the graceful stop begins then
@@ -151,11 +144,8 @@ class Arbiter:
         self.restarts: dict[str, int] = dict.fromkeys(
             ("crash", "timeout", "reload", "max-requests", "memory", "request-timeout"), 0)
         self.memory_watch = MemoryWatch()  # --max-worker-memory
-        self.pidfile = self.cfg.pid  # renamed to .oldbin while an upgrade is under way
-        self.upgrade: reexec.Upgrade | None = None  # a new arbiter booting (USR2)
-        self.hand_over: reexec.HandOver | None = None  # the old arbiter, when we are new
+        self.usr2 = reexec.Usr2(self.cfg.pid)  # the pid file, and an upgrade either way
         self.identity: tuple[int, int] | None = None  # (uid, gid) of the workers: --user
-        self.upgraded_paths: list[str] = []  # socket files the upgrading arbiter made
         self.watcher: reload.Watcher | None = None  # --reload
         self.watched_at = 0.0
         self.tls: tls_facts.ServerTLS | None = None  # --certfile's, read again on each reload
@@ -171,8 +161,8 @@ class Arbiter:
             self._close_listeners()
             if self.control is not None:
                 self.control.close()
-            if self.pidfile:
-                process.remove_pidfile(self.pidfile, self.pid)
+            if self.usr2.pidfile:
+                process.remove_pidfile(self.usr2.pidfile, self.pid)
             raise
         try:
             while not self.stopping:
@@ -187,12 +177,8 @@ class Arbiter:
                 self._murder_silent_workers()
                 self._reload_on_changes()
                 self._manage_workers()
-                if self.hand_over is not None and self.readiness()[0]:
-                    log.info("Serving: telling the arbiter this one upgrades (pid %d) to stop",
-                             os.getppid())
-                    self.hand_over.serving()
-                    self.hand_over = None
-                    self.owned_paths += self.upgraded_paths
+                if self.usr2.hand_over is not None and self.readiness()[0]:
+                    self.owned_paths += self.usr2.serving()
         finally:
             self._shutdown()
         return self.exit_code
@@ -228,7 +214,7 @@ class Arbiter:
                             "app's output goes")
             else:
                 logs.capture_output(cfg.error_logfile)
-        self.hand_over = reexec.HandOver.from_environment()
+        self.usr2.hand_over = reexec.HandOver.from_environment()
         inherited = sockets.inherited()
         if inherited is not None:
             self.listeners, giver = inherited
@@ -238,7 +224,7 @@ class Arbiter:
             if giver == "upgrade":
                 # The files the old arbiter made become ours once we serve (not before:
                 # a new arbiter that fails must not remove what the old one serves on).
-                self.upgraded_paths = reexec.owned_paths_from_environment()
+                self.usr2.upgraded_paths = reexec.owned_paths_from_environment()
         else:
             for text in cfg.bind:
                 address = addresses.parse_address(text)
@@ -295,7 +281,7 @@ class Arbiter:
             self.watcher = reload.Watcher(list(cfg.reload_dirs) or [os.getcwd()],
                                           cfg.reload_include)
             log.info("Watching for changes in %s (--reload)", ", ".join(self.watcher.directories))
-        self._install_signals()
+        self.signals.install()
         self._strict_hook("when_ready", self)
         self._manage_workers()
 
@@ -351,15 +337,6 @@ class Arbiter:
             raise AppLoadError(interface_mismatch(cfg, interface, worker_class.interfaces))
         return replace(cfg, worker_class=name), worker_class
 
-    def _install_signals(self) -> None:
-        self._wakeup_r, self._wakeup_w = os.pipe()
-        for fd in (self._wakeup_r, self._wakeup_w):
-            os.set_blocking(fd, False)
-        signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
-        for signum in SIGNAL_NAMES:
-            signal.signal(signum, _enqueue_only)
-        signal.signal(signal.SIGWINCH, signal.SIG_IGN)
-
     def _shutdown(self) -> None:
         """Stop every worker (gracefully on TERM), close sockets, remove the pid file."""
         graceful = self.exit_code == 0 and self.graceful_stop
@@ -368,8 +345,8 @@ class Arbiter:
         if self.control is not None:
             self.control.close()
             self.control = None
-        if self.pidfile:
-            process.remove_pidfile(self.pidfile, self.pid)
+        if self.usr2.pidfile:
+            process.remove_pidfile(self.usr2.pidfile, self.pid)
         self.hooks.call("on_exit", self)
         log.info("Shutting down: %s", "done" if self.exit_code == 0 else f"exit status {self.exit_code}")
 
@@ -388,11 +365,11 @@ class Arbiter:
             self._reap()
             if not self.workers:
                 break
-            if graceful and any(s in (signal.SIGINT, signal.SIGQUIT) for s in self._signals):
+            if graceful and self.signals.stop_now_asked():
                 log.info("Received INT or QUIT while stopping: stopping now")
                 graceful = False
                 deadline = self._tell_workers_to_stop(graceful)
-            self._signals.clear()
+            self.signals.clear()
             if time.monotonic() >= deadline:
                 for worker in list(self.workers.values()):
                     log.warning("Worker %d did not stop in time; killing it", worker.pid)
@@ -411,9 +388,8 @@ class Arbiter:
     # --- the loop's steps --------------------------------------------------------
 
     def _sleep(self, timeout: float = LOOP_INTERVAL) -> None:
-        fds = [self._wakeup_r] + [w.status.read_fd for w in self.workers.values()]
-        if self.upgrade is not None:
-            fds.append(self.upgrade.ready_fd)
+        fds = [self.signals.read_fd] + [w.status.read_fd for w in self.workers.values()]
+        fds += self.usr2.read_fds()
         write_fds: list[int] = []
         control = self.control
         now = time.monotonic()
@@ -433,17 +409,15 @@ class Arbiter:
             return
         if control is not None:
             control.handle(readable, writable)
-        if self._wakeup_r in readable:
-            try:
-                while data := os.read(self._wakeup_r, 4096):
-                    self._signals.extend(data)
-            except BlockingIOError:
-                pass
+        if self.signals.read_fd in readable:
+            self.signals.read()
         for worker in list(self.workers.values()):
             if worker.status.read_fd in readable:
                 self._read_status(worker)
-        if self.upgrade is not None and self.upgrade.ready_fd in readable:
-            self._follow_upgrade()
+        if self.usr2.new_one_serves(readable, self.cfg.pid):
+            self.owned_paths = []  # the sockets' files are the new arbiter's now
+            self.graceful_stop = True
+            self.stopping = True
 
     def _read_status(self, worker: WorkerProcess) -> None:
         for kind, text in worker.status.messages():
@@ -464,10 +438,8 @@ class Arbiter:
                 self._recycle(worker, text)
 
     def _dispatch_signals(self) -> None:
-        while self._signals and not self.stopping:
-            name = SIGNAL_NAMES.get(self._signals.popleft())
-            if name:
-                getattr(self, f"handle_{name}")()
+        while not self.stopping and (name := self.signals.next_name()) is not None:
+            getattr(self, f"handle_{name}")()
 
     def _reap(self) -> None:
         while True:
@@ -479,8 +451,7 @@ class Arbiter:
                 return
             worker = self.workers.pop(pid, None)
             if worker is None:
-                if self.upgrade is not None and pid == self.upgrade.pid:
-                    self._upgrade_failed(process.describe_exit(os.waitstatus_to_exitcode(status)))
+                self.usr2.reaped(pid, status, self.cfg.pid)
                 continue
             self._read_status(worker)
             self.hooks.call("child_exit", self, worker)
@@ -643,9 +614,7 @@ class Arbiter:
         """In the child: drop the arbiter's state, run the worker, never return."""
         code = 0
         try:
-            signal.set_wakeup_fd(-1)
-            os.close(self._wakeup_r)
-            os.close(self._wakeup_w)
+            self.signals.close_in_child()
             if self.control is not None:
                 self.control.close()
             for other in self.workers.values():
@@ -774,68 +743,10 @@ class Arbiter:
             self._signal(worker, signal.SIGUSR1)
 
     def handle_usr2(self) -> None:
-        if self.hand_over is not None:
-            log.warning("Received USR2 while this arbiter is itself an upgrade that does not "
-                        "serve yet: no upgrade")
-            return
-        if self.upgrade is not None:
-            log.warning("Received USR2: an upgrade is under way already (new arbiter pid %d)",
-                        self.upgrade.pid)
-            return
-        if self.stop_at is not None:
-            log.warning("Received USR2 while shutting down: no upgrade")
-            return
-        if self.pidfile:
-            oldbin = self.pidfile + ".oldbin"
-            try:
-                os.replace(self.pidfile, oldbin)
-                self.pidfile = oldbin
-            except OSError as exc:
-                log.warning("Cannot rename the pid file %s: %s", self.pidfile, exc.strerror)
-        self.hooks.call("pre_exec", self)
-        try:
-            control = self.control.listener if self.control is not None else None
-            self.upgrade = reexec.start(self.listeners, control, self.start_dir,
-                                         self.owned_paths)
-        except OSError as exc:
-            log.error("Received USR2: cannot start the new arbiter: %s", exc)
-            self._restore_pidfile()
-            return
-        log.info("Received USR2: upgrading; the new arbiter is pid %d, and this one serves "
-                 "until the new one's workers do", self.upgrade.pid)
-
-    def _follow_upgrade(self) -> None:
-        assert self.upgrade is not None
-        outcome = self.upgrade.poll()
-        if outcome is None:
-            return
-        if not outcome:
-            self._upgrade_failed("stopped before its workers served")
-            return
-        log.info("The new arbiter (pid %d) serves: stopping this one gracefully",
-                 self.upgrade.pid)
-        self.upgrade.close()
-        self.upgrade = None
-        self.owned_paths = []  # the sockets' files are the new arbiter's now
-        self.graceful_stop = True
-        self.stopping = True
-
-    def _upgrade_failed(self, why: str) -> None:
-        assert self.upgrade is not None
-        log.error("Upgrade failed: the new arbiter (pid %d) %s; this arbiter keeps serving",
-                  self.upgrade.pid, why)
-        self.upgrade.close()
-        self.upgrade = None
-        self._restore_pidfile()
-
-    def _restore_pidfile(self) -> None:
-        if self.pidfile and self.cfg.pid and self.pidfile != self.cfg.pid:
-            try:
-                os.replace(self.pidfile, self.cfg.pid)
-                self.pidfile = self.cfg.pid
-            except OSError as exc:
-                log.warning("Cannot rename the pid file back to %s: %s", self.cfg.pid,
-                            exc.strerror)
+        control = self.control.listener if self.control is not None else None
+        self.usr2.begin(self.listeners, control, self.start_dir, self.owned_paths, self.cfg.pid,
+                        shutting_down=self.stop_at is not None,
+                        pre_exec=lambda: self.hooks.call("pre_exec", self))
 
     def _reload_on_changes(self) -> None:
         now = time.monotonic()
@@ -891,7 +802,3 @@ class Arbiter:
         self.generation += 1
         # New code deserves a try at once, whatever the last one's boot failures.
         self.respawn.reloaded()
-
-
-def _enqueue_only(signum: int, frame: Any) -> None:
-    """The wakeup fd already queued `signum`; the loop handles it."""

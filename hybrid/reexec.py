@@ -1,5 +1,6 @@
 """Zero-downtime binary upgrade (USR2): the arbiter re-executes itself with its
 listening sockets inherited, and hands over once the new arbiter's workers serve.
+(A re-exec of the arbiter: HTTP's Upgrade is the workers' business, not this.)
 
 The old arbiter forks; the child goes back to the directory the server was
 started in and executes the same command line (`sys.orig_argv`) with the
@@ -16,7 +17,11 @@ boots its workers, and writes "ready" on the pipe once all of them serve.
 Both generations accept on the same sockets meanwhile, so no connection is
 refused. On "ready" the old arbiter stops gracefully; if the pipe closes
 without it (the new arbiter failed to boot and exited), the old one keeps
-serving and says so.
+serving and says so. Meanwhile the old arbiter's pid file is FILE.oldbin, and
+the new one writes FILE; a failure renames the old one's back.
+
+`Usr2` is the arbiter's side of all this, old or new; `start` and `HandOver`
+are the mechanism underneath.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hybrid.heartbeat import HANDLED_SIGNALS
+from hybrid.logs import error_log as log
+from hybrid.process import describe_exit
 from hybrid.sockets import FDS_VARIABLE
 
 CONTROL_FD_VARIABLE = "HYBRID_CONTROL_FD"
@@ -140,3 +148,100 @@ class HandOver:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+class Usr2:
+    """USR2 as one arbiter lives it. The old one: its pid file moved aside, the new
+    arbiter started and followed until it serves (then this one stops) or fails
+    (then this one serves on). The new one: the old one told once this one serves."""
+
+    def __init__(self, pidfile: str | None) -> None:
+        self.pidfile = pidfile  # renamed to .oldbin while an upgrade is under way
+        self.upgrade: Upgrade | None = None  # a new arbiter booting
+        self.hand_over: HandOver | None = None  # the old arbiter, when we are new
+        self.upgraded_paths: list[str] = []  # socket files the upgrading arbiter made
+
+    def begin(self, listeners: list[socket.socket], control: socket.socket | None,
+              start_dir: str, owned_paths: list[str], configured_pidfile: str | None,
+              shutting_down: bool, pre_exec: Callable[[], None]) -> None:
+        """USR2 received: start the new arbiter, unless one boots already, this one
+        is itself a new one not serving yet, or it is shutting down."""
+        if self.hand_over is not None:
+            log.warning("Received USR2 while this arbiter is itself an upgrade that does not "
+                        "serve yet: no upgrade")
+            return
+        if self.upgrade is not None:
+            log.warning("Received USR2: an upgrade is under way already (new arbiter pid %d)",
+                        self.upgrade.pid)
+            return
+        if shutting_down:
+            log.warning("Received USR2 while shutting down: no upgrade")
+            return
+        if self.pidfile:
+            oldbin = self.pidfile + ".oldbin"
+            try:
+                os.replace(self.pidfile, oldbin)
+                self.pidfile = oldbin
+            except OSError as exc:
+                log.warning("Cannot rename the pid file %s: %s", self.pidfile, exc.strerror)
+        pre_exec()
+        try:
+            self.upgrade = start(listeners, control, start_dir, owned_paths)
+        except OSError as exc:
+            log.error("Received USR2: cannot start the new arbiter: %s", exc)
+            self._restore_pidfile(configured_pidfile)
+            return
+        log.info("Received USR2: upgrading; the new arbiter is pid %d, and this one serves "
+                 "until the new one's workers do", self.upgrade.pid)
+
+    def read_fds(self) -> list[int]:
+        return [self.upgrade.ready_fd] if self.upgrade is not None else []
+
+    def new_one_serves(self, readable: list[int], configured_pidfile: str | None) -> bool:
+        """Whether the new arbiter has said it serves (this one is to stop gracefully
+        now, its socket files the new one's); a pipe closed without it is a failure."""
+        if self.upgrade is None or self.upgrade.ready_fd not in readable:
+            return False
+        outcome = self.upgrade.poll()
+        if outcome is None:
+            return False
+        if not outcome:
+            self._failed("stopped before its workers served", configured_pidfile)
+            return False
+        log.info("The new arbiter (pid %d) serves: stopping this one gracefully",
+                 self.upgrade.pid)
+        self.upgrade.close()
+        self.upgrade = None
+        return True
+
+    def reaped(self, pid: int, status: int, configured_pidfile: str | None) -> None:
+        """A child that is no worker exited: the new arbiter, if it is that one."""
+        if self.upgrade is not None and pid == self.upgrade.pid:
+            self._failed(describe_exit(os.waitstatus_to_exitcode(status)), configured_pidfile)
+
+    def serving(self) -> list[str]:
+        """We are the new arbiter and serve: tell the old one to stop. Returns the
+        socket files it made, which are ours to remove from now on."""
+        assert self.hand_over is not None
+        log.info("Serving: telling the arbiter this one upgrades (pid %d) to stop",
+                 os.getppid())
+        self.hand_over.serving()
+        self.hand_over = None
+        return self.upgraded_paths
+
+    def _failed(self, why: str, configured_pidfile: str | None) -> None:
+        assert self.upgrade is not None
+        log.error("Upgrade failed: the new arbiter (pid %d) %s; this arbiter keeps serving",
+                  self.upgrade.pid, why)
+        self.upgrade.close()
+        self.upgrade = None
+        self._restore_pidfile(configured_pidfile)
+
+    def _restore_pidfile(self, configured: str | None) -> None:
+        if self.pidfile and configured and self.pidfile != configured:
+            try:
+                os.replace(self.pidfile, configured)
+                self.pidfile = configured
+            except OSError as exc:
+                log.warning("Cannot rename the pid file back to %s: %s", configured,
+                            exc.strerror)
