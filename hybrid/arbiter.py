@@ -4,6 +4,8 @@ It never runs application code (unless `--preload`) and never blocks: one
 loop sleeps on a pipe that signals and worker status messages wake, then
 reaps children, dispatches queued signals, kills silent workers, advances a
 reload and spawns or retires workers until the pool matches the target.
+Here are that loop and the arbiter's reactions; what they call on has rooms
+of its own (ARCHITECTURE.md lists them).
 
 Signals (handlers only enqueue, through `signal.set_wakeup_fd`: hybrid.signals;
 the loop calls `handle_<name>`):
@@ -29,11 +31,6 @@ A worker that exits before it reports ready is a boot failure. When no
 ready worker is left to serve, a boot failure stops the arbiter with exit
 status 3 and the worker's reason logged once (the app's traceback under it,
 when the app's own code failed), instead of a respawn loop.
-
-With --preload the arbiter imports the app before it forks, without a time
-limit (as gunicorn: --timeout bounds a worker's import), logging every
-process.IMPORT_REPORT_INTERVAL that it still imports; INT, QUIT or TERM meanwhile
-ends the import and stops.
 """
 
 from __future__ import annotations
@@ -45,21 +42,19 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from hybrid import (
     __version__,
-    addresses,
     config,
     logs,
     metrics,
     process,
-    proctitle,
     reexec,
     reload,
-    sockets,
     sources,
+    startup,
     tls,
     tls_facts,
     workers,
@@ -67,13 +62,7 @@ from hybrid import (
 from hybrid.control import ControlServer
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.hooks import Hooks
-from hybrid.loader import (
-    AppLoadError,
-    Interrupted,
-    app_interface,
-    interface_mismatch,
-    load_app_for,
-)
+from hybrid.loader import Interrupted
 from hybrid.logs import error_log as log
 from hybrid.memory_watch import MemoryWatch
 from hybrid.process import StartupError
@@ -149,7 +138,7 @@ class Arbiter:
         self.watcher: reload.Watcher | None = None  # --reload
         self.watched_at = 0.0
         self.tls: tls_facts.ServerTLS | None = None  # --certfile's, read again on each reload
-        self.env_file_names: set[str] = set()  # the variables --env-file has set
+        self.environment = startup.Environment()  # --env, --env-file
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -189,14 +178,9 @@ class Arbiter:
         if cfg.umask is not None:
             os.umask(cfg.umask)
         process.raise_descriptor_limit()
-        self.identity = process.worker_identity(cfg.user, cfg.group)
-        if self.identity is not None and os.geteuid() != 0 \
-                and self.identity != (os.geteuid(), os.getegid()):
-            raise StartupError(f"--user / --group: switching the workers to uid "
-                               f"{self.identity[0]}, gid {self.identity[1]} needs root "
-                               f"(this runs as uid {os.geteuid()})")
+        self.identity = startup.worker_identity(cfg)
         try:
-            self._set_environment(cfg)
+            self.environment.apply(cfg)
         except config.ConfigError as exc:
             raise StartupError(str(exc)) from None
         self.hooks.call("nworkers_changed", self, self.num_workers, None)
@@ -205,43 +189,12 @@ class Arbiter:
             self.tls = tls.load(cfg, self.hooks)
         except config.ConfigError as exc:
             raise StartupError(str(exc)) from None
-        if cfg.proc_name and not proctitle.AVAILABLE:
-            log.warning("%s", proctitle.MISSING)
-        proctitle.set_title(f"arbiter [{cfg.proc_name or cfg.app}]")
-        if cfg.capture_output:
-            if cfg.error_logfile == "-":
-                log.warning("--capture-output: the error log is stderr already, where the "
-                            "app's output goes")
-            else:
-                logs.capture_output(cfg.error_logfile)
+        startup.set_title_and_output(cfg)
         self.usr2.hand_over = reexec.HandOver.from_environment()
-        inherited = sockets.inherited()
-        if inherited is not None:
-            self.listeners, giver = inherited
-            log.info("Using %d listening socket(s) from %s instead of --bind",
-                     len(self.listeners), "the upgrading arbiter" if giver == "upgrade"
-                     else "systemd (socket activation)")
-            if giver == "upgrade":
-                # The files the old arbiter made become ours once we serve (not before:
-                # a new arbiter that fails must not remove what the old one serves on).
-                self.usr2.upgraded_paths = reexec.owned_paths_from_environment()
-        else:
-            for text in cfg.bind:
-                address = addresses.parse_address(text)
-                self.listeners.append(sockets.bind(address, cfg.backlog, cfg.reuse_port))
-                if address.kind == "unix":
-                    self.owned_paths.append(address.path)
-        if cfg.control_bind:
-            address = addresses.parse_address(cfg.control_bind)
-            if passed.isdigit():
-                control = sockets.adopt(int(passed))
-            else:
-                control = sockets.bind(address, 64)
-                if address.kind == "unix":
-                    self.owned_paths.append(address.path)
+        self.usr2.upgraded_paths = startup.open_listeners(cfg, self.listeners, self.owned_paths)
+        control = startup.control_listener(cfg, passed, self.owned_paths)
+        if control is not None:
             self.control = ControlServer(control, self)
-        elif passed.isdigit():
-            os.close(int(passed))  # the old arbiter's control socket: not configured here
         if cfg.pid:
             process.write_pidfile(cfg.pid, self.pid)
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
@@ -249,34 +202,16 @@ class Arbiter:
             log.warning("%s", warning)
         for note in self.notes:
             log.info("%s", note)
-        if cfg.reuse_port and not process.kernel_migrates_queued_connections():
-            log.warning("--reuse-port: connections queued on a worker that stops are reset; "
-                        "set sysctl net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to have the "
-                        "kernel hand them to the other workers")
-        for listener in self.listeners:
-            log.info("Listening at: %s", addresses.describe(listener, "https" if self.tls else "http"))
-        if self.control is not None:
-            log.info("Control endpoint (/livez, /readyz, /metrics) at: %s",
-                     addresses.describe(self.control.listener))
-        note = ""
-        if self.sources["worker_class"] == workers.THREADS_CHOSE_THREAD:
-            note = f" ({workers.THREADS_CHOSE_THREAD})"
-        elif cfg.worker_class == workers.AUTO:
-            note = " (sync for a WSGI app, asgi for an ASGI app; -k chooses)"
-        elif workers.GIVEN_AS in self.sources["worker_class"]:
-            given = self.sources["worker_class"].partition(workers.GIVEN_AS)
-            note = f" ({given[1]}{given[2]}: hybrid's own class in its place)"
-        log.info("Using worker class: %s%s", cfg.worker_class, note)
-        if cfg.preload:
-            self._preload()
-            if self.stopping:
-                return
-        elif self.given_app is not None:
-            self.app = self.given_app
-            try:
-                self.cfg, self.worker_class = self._fit_to_app(cfg)
-            except AppLoadError as exc:
-                raise StartupError(str(exc), BOOT_ERROR) from None
+        startup.log_listeners(cfg, self.listeners, self.control, self.tls)
+        log.info("Using worker class: %s%s", cfg.worker_class,
+                 startup.worker_class_note(cfg, self.sources["worker_class"]))
+        try:
+            self.app, self.cfg, self.worker_class = startup.app_before_fork(
+                cfg, self.worker_class, self.given_app)
+        except Interrupted as stop:
+            log.info("Received %s while importing the app: stopping", stop.args[0])
+            self.stopping = True
+            return
         if cfg.reload:
             self.watcher = reload.Watcher(list(cfg.reload_dirs) or [os.getcwd()],
                                           cfg.reload_include)
@@ -295,47 +230,6 @@ class Arbiter:
     @property
     def WORKERS(self) -> dict[int, WorkerProcess]:  # noqa: N802 (gunicorn's name, for hooks)
         return self.workers
-
-    def _set_environment(self, cfg: config.Config) -> None:
-        """--env and --env-file, before anything imports the app (a file's
-        variable does not replace one set before hybrid started; --env does).
-        A reload reads the file again."""
-        if cfg.env_file:
-            for name, value in sources.read_env_file(cfg.env_file).items():
-                if name not in os.environ or name in self.env_file_names:
-                    os.environ[name] = value
-                    self.env_file_names.add(name)
-        for assignment in cfg.env:
-            name, _, value = assignment.partition("=")
-            os.environ[name.strip()] = value
-
-    def _preload(self) -> None:
-        """Import the app here, for as long as that takes (as gunicorn: --timeout is
-        the workers'), saying so while it goes on; a stop signal meanwhile stops."""
-        try:
-            with process.stopped_by_signals(), process.reporting_slow_import(self.cfg.app or ""):
-                app = load_app_for(self.cfg, self.worker_class.interfaces)
-        except AppLoadError as exc:
-            raise StartupError(f"app failed to load: {exc}", BOOT_ERROR) from None
-        except Interrupted as stop:
-            log.info("Received %s while importing the app: stopping", stop.args[0])
-            self.stopping = True
-            return
-        self.app = app
-        name = self.cfg.worker_class
-        self.cfg, self.worker_class = self._fit_to_app(self.cfg)
-        if self.cfg.worker_class != name:
-            log.info("Serving %s with the %r worker class", self.cfg.app, self.cfg.worker_class)
-
-    def _fit_to_app(self, cfg: config.Config) -> tuple[config.Config, type[workers.Worker]]:
-        """The config and class that serve the preloaded app (`auto` picks one);
-        AppLoadError if the configured class cannot serve it."""
-        interface = app_interface(self.app, cfg.interface)
-        name = workers.class_for(cfg.worker_class, interface)
-        worker_class = workers.load_class(name)
-        if interface not in worker_class.interfaces:
-            raise AppLoadError(interface_mismatch(cfg, interface, worker_class.interfaces))
-        return replace(cfg, worker_class=name), worker_class
 
     def _shutdown(self) -> None:
         """Stop every worker (gracefully on TERM), close sockets, remove the pid file."""
@@ -767,38 +661,14 @@ class Arbiter:
     def _reload(self) -> None:
         """Re-read the config and start a new generation of workers."""
         self.hooks.call("on_reload", self)
-        try:
-            loaded = workers.resolve(sources.load(self.cli_values))
-            new = loaded.config
-            if self.app is not None:  # --preload: the reload keeps the old app
-                new, worker_class = self._fit_to_app(new)
-            else:
-                worker_class = workers.load_class(new.worker_class)
-            new_hooks = Hooks(loaded.hooks)
-            self._set_environment(new)
-            new_tls = tls.load(new, new_hooks)
-        except (config.ConfigError, AppLoadError, ValueError) as exc:
-            log.error("Reload aborted, keeping the running workers: %s", exc)
+        new = startup.reread(self.cli_values, self.cfg, self.app, self.environment)
+        if new is None:
             return
-        if new.bind != self.cfg.bind:
-            log.warning("--bind changed; the new addresses take effect after a restart")
-            new = replace(new, bind=self.cfg.bind)
-        if new.control_bind != self.cfg.control_bind:
-            log.warning("--control-bind changed; the new address takes effect after a restart")
-            new = replace(new, control_bind=self.cfg.control_bind)
-        try:
-            logs.setup(new.log_level, new.error_logfile, new.access_logfile)
-            logs.apply_config(new.log_config, new.log_config_dict)
-        except logs.LogFileError as exc:
-            log.error("Reload aborted, keeping the running workers: %s", exc)
-            return
-        for warning in loaded.warnings:
-            log.warning("%s", warning)
-        self.cfg = new
-        self.tls = new_tls
-        self.hooks = new_hooks
-        self.worker_class = worker_class
-        self._set_worker_count(new.workers)
+        self.cfg = new.cfg
+        self.tls = new.tls
+        self.hooks = new.hooks
+        self.worker_class = new.worker_class
+        self._set_worker_count(new.cfg.workers)
         self.generation += 1
         # New code deserves a try at once, whatever the last one's boot failures.
         self.respawn.reloaded()
