@@ -39,17 +39,16 @@ import os
 import select
 import signal
 import socket
-import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from hybrid import (
     __version__,
     config,
     logs,
     metrics,
+    probes,
     process,
     reexec,
     reload,
@@ -57,10 +56,12 @@ from hybrid import (
     startup,
     tls,
     tls_facts,
+    watchdog,
+    worker_process,
     workers,
 )
 from hybrid.control import ControlServer
-from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
+from hybrid.heartbeat import BOOT_ERROR
 from hybrid.hooks import Hooks
 from hybrid.loader import Interrupted
 from hybrid.logs import error_log as log
@@ -68,35 +69,13 @@ from hybrid.memory_watch import MemoryWatch
 from hybrid.process import StartupError
 from hybrid.respawn import RespawnPolicy
 from hybrid.signals import SignalQueue
+from hybrid.worker_process import WorkerProcess
 
 LOOP_INTERVAL = 1.0
-ABORT_GRACE = 2.0  # seconds between SIGABRT (timeout) and SIGKILL
 FAST_STOP_GRACE = 2.0
 OVERDUE_GRACE = 1.0
 """Seconds past --graceful-timeout before a stopping worker is killed: a worker
 ends its own graceful stop at --graceful-timeout, and logs what it cut."""
-
-
-@dataclass
-class WorkerProcess:
-    """The arbiter's record of one forked worker."""
-
-    pid: int
-    age: int
-    generation: int
-    heartbeat: Heartbeat
-    status: StatusPipe
-    counters: metrics.Counters
-    loading: bool = False  # importing the app (it said so)
-    starting: bool = False  # it has the app, and is not ready yet (ASGI lifespan startup)
-    ready: bool = False
-    boot_error: str = ""
-    boot_trace: list[str] = field(default_factory=list)  # the app's traceback, if it sent one
-    retiring_since: float | None = None  # TERM sent at this time
-    recycle: str = ""  # why it is to be replaced once a replacement serves (max-requests, memory)
-    memory_sampled: bool = False  # --max-worker-memory has looked at it once
-    ready_at: float | None = None  # time.monotonic() when it said it serves
-    aborted_at: float | None = None  # SIGABRT sent (heartbeat timeout) at this time
 
 
 class Arbiter:
@@ -130,8 +109,7 @@ class Arbiter:
         self.control: ControlServer | None = None
         self.stop_at: float | None = None  # a TERM came: the graceful stop begins then
         self.retired = metrics.Totals()  # the counts of workers that have exited
-        self.restarts: dict[str, int] = dict.fromkeys(
-            ("crash", "timeout", "reload", "max-requests", "memory", "request-timeout"), 0)
+        self.restarts: dict[str, int] = dict.fromkeys(worker_process.RESTART_REASONS, 0)
         self.memory_watch = MemoryWatch()  # --max-worker-memory
         self.usr2 = reexec.Usr2(self.cfg.pid)  # the pid file, and an upgrade either way
         self.identity: tuple[int, int] | None = None  # (uid, gid) of the workers: --user
@@ -163,7 +141,8 @@ class Arbiter:
                     self.stopping = True
                 if self.stopping:
                     break
-                self._murder_silent_workers()
+                watchdog.kill_silent(list(self.workers.values()), self.cfg.timeout,
+                                     self.cfg.graceful_timeout)
                 self._reload_on_changes()
                 self._manage_workers()
                 if self.usr2.hand_over is not None and self.readiness()[0]:
@@ -267,7 +246,7 @@ class Arbiter:
             if time.monotonic() >= deadline:
                 for worker in list(self.workers.values()):
                     log.warning("Worker %d did not stop in time; killing it", worker.pid)
-                    self._signal(worker, signal.SIGKILL)
+                    worker.send(signal.SIGKILL)
                 deadline = float("inf")
             self._sleep(0.1)
 
@@ -276,7 +255,7 @@ class Arbiter:
         now = time.monotonic()
         for worker in list(self.workers.values()):
             worker.retiring_since = worker.retiring_since or now
-            self._signal(worker, signal.SIGTERM if graceful else signal.SIGQUIT)
+            worker.send(signal.SIGTERM if graceful else signal.SIGQUIT)
         return now + (self.cfg.graceful_timeout + OVERDUE_GRACE if graceful else FAST_STOP_GRACE)
 
     # --- the loop's steps --------------------------------------------------------
@@ -314,22 +293,8 @@ class Arbiter:
             self.stopping = True
 
     def _read_status(self, worker: WorkerProcess) -> None:
-        for kind, text in worker.status.messages():
-            if kind == StatusPipe.LOADING:
-                worker.loading = True
-            elif kind == StatusPipe.LOADED:
-                worker.loading, worker.starting = False, True
-            elif kind == StatusPipe.READY:
-                worker.loading = worker.starting = False
-                worker.ready = True
-                worker.ready_at = time.monotonic()
-                self.respawn.booted()
-            elif kind == StatusPipe.BOOT_ERROR:
-                worker.boot_error = text
-            elif kind == StatusPipe.BOOT_TRACE:
-                worker.boot_trace.append(text)
-            elif kind == StatusPipe.RECYCLE:
-                self._recycle(worker, text)
+        if worker.read_status():
+            self.respawn.booted()
 
     def _dispatch_signals(self) -> None:
         while not self.stopping and (name := self.signals.next_name()) is not None:
@@ -350,9 +315,7 @@ class Arbiter:
             self._read_status(worker)
             self.hooks.call("child_exit", self, worker)
             self.retired.add(worker.counters.read(), counters_only=True)
-            worker.counters.close()
-            worker.heartbeat.close()
-            worker.status.close()
+            worker.close_channels()
             self._on_exit(worker, os.waitstatus_to_exitcode(status))
 
     def _on_exit(self, worker: WorkerProcess, code: int) -> None:
@@ -366,18 +329,7 @@ class Arbiter:
             self.respawn.crashed(time.monotonic() - (worker.ready_at or time.monotonic()))
         elif worker.generation != self.generation:
             self.restarts["reload"] += 1
-        if worker.recycle:
-            log.info("Worker %d exited (replaced: %s)", worker.pid, worker.recycle)
-        elif worker.aborted_at is not None:
-            log.error("Worker %d was replaced after its heartbeat timeout", worker.pid)
-        elif code == -signal.SIGKILL and worker.retiring_since is None:
-            log.error("Worker %d was killed by SIGKILL (out of memory?)", worker.pid)
-        elif code < 0 and worker.retiring_since is None:
-            log.error("Worker %d was killed by signal %s", worker.pid, signal.Signals(-code).name)
-        elif code != 0:
-            log.error("Worker %d exited with status %d", worker.pid, code)
-        else:
-            log.info("Worker %d exited", worker.pid)
+        worker.log_exit(code)
 
     def _on_boot_failure(self, worker: WorkerProcess, code: int) -> None:
         # Workers that serve, or of an earlier generation and still booting (a reload
@@ -398,54 +350,14 @@ class Arbiter:
             log.error("Reload failed; the previous workers keep serving")
             for other in self.workers.values():
                 if other.generation == self.generation and not other.ready:
-                    self._retire(other)
+                    other.retire()
             for old in serving:
                 old.generation = self.generation
-
-    def _murder_silent_workers(self) -> None:
-        now = time.monotonic()
-        timeout = self.cfg.timeout
-        for worker in list(self.workers.values()):
-            if worker.aborted_at is not None:
-                if now - worker.aborted_at > ABORT_GRACE:
-                    self._signal(worker, signal.SIGKILL)
-            elif worker.retiring_since is not None:
-                if now - worker.retiring_since > self.cfg.graceful_timeout:
-                    log.warning("Worker %d did not finish within --graceful-timeout; killing it",
-                                worker.pid)
-                    self._signal(worker, signal.SIGKILL)
-            elif timeout and worker.loading and worker.heartbeat.silence() > timeout:
-                log.error("Worker %d took longer than --timeout (%g s) to load the app; killing it "
-                          "(raise --timeout if the app is slow to import)", worker.pid, timeout)
-                worker.boot_error = f"the app took longer than --timeout ({timeout:g} s) to load"
-                worker.aborted_at = now
-                self._signal(worker, signal.SIGABRT)
-            elif timeout and worker.starting and worker.heartbeat.silence() > timeout:
-                log.error("Worker %d took longer than --timeout (%g s) to start serving (its ASGI "
-                          "lifespan startup?); killing it", worker.pid, timeout)
-                worker.boot_error = (f"the app took longer than --timeout ({timeout:g} s) to "
-                                     f"start (its ASGI lifespan startup?)")
-                worker.aborted_at = now
-                self._signal(worker, signal.SIGABRT)
-            elif timeout and worker.heartbeat.silence() > timeout:
-                log.critical("WORKER TIMEOUT: worker %d sent no heartbeat for %.0f s "
-                             "(--timeout %g); killing it", worker.pid, worker.heartbeat.silence(),
-                             timeout)
-                worker.aborted_at = now
-                self._signal(worker, signal.SIGABRT)
-
-    def _recycle(self, worker: WorkerProcess, reason: str) -> None:
-        """Replace `worker` for `reason`: a new worker boots, then this one retires."""
-        if worker.recycle or worker.retiring_since is not None or reason not in self.restarts:
-            return
-        worker.recycle = reason
-        log.info("Worker %d is to be replaced (%s); booting its replacement first",
-                 worker.pid, reason)
 
     def _manage_workers(self) -> None:
         for worker in self.memory_watch.over(list(self.workers.values()),
                                              self.cfg.max_worker_memory):
-            self._recycle(worker, "memory")
+            worker.recycle_for("memory")
         active = [w for w in self.workers.values() if w.retiring_since is None]
         # A worker to be recycled serves on but no longer counts: its replacement
         # boots, and it retires once the replacements serve (below).
@@ -460,131 +372,58 @@ class Arbiter:
                     self.respawn.wait(1)
                     break
         for extra in current[:max(0, len(current) - self.num_workers)]:
-            self._retire(extra)
+            extra.retire()
         if sum(w.ready for w in current) >= self.num_workers:
             for old in active:
                 if old.generation != self.generation or old.recycle:
-                    self._retire(old)
+                    old.retire()
 
     # --- workers -----------------------------------------------------------------
 
     def _spawn(self) -> None:
         self.age += 1
-        made: list[Heartbeat | StatusPipe | metrics.Counters] = []
+        # Rows for the main thread and the pool's; none when nothing reads them.
+        channels = worker_process.open_channels(rows=1 + self.cfg.threads if self.control else 0)
+        heartbeat, status, counters = channels
         try:
-            heartbeat = Heartbeat()
-            made.append(heartbeat)
-            status = StatusPipe()
-            made.append(status)
-            # Rows for the main thread and the pool's; none when nothing reads them.
-            counters = metrics.Counters(rows=1 + self.cfg.threads if self.control else 0)
-            made.append(counters)
             worker = self.worker_class(age=self.age, ppid=self.pid, listeners=self.listeners,
                                        cfg=self.cfg, heartbeat=heartbeat, status=status,
                                        counters=counters, app=self.app, tls=self.tls,
                                        hooks=self.hooks)
             self.hooks.call("pre_fork", self, worker)
-            # Signals stay blocked across fork until the child has its own handlers:
-            # otherwise one could run the arbiter's handler in the child.
-            signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
-            try:
-                pid = os.fork()
-            finally:
-                if os.getpid() == self.pid:
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+            pid = worker_process.fork()
         except OSError:
-            for channel in made:  # (no descriptor leaks on each retry)
+            for channel in channels:  # (no descriptor leaks on each retry)
                 channel.close()
             raise
-        if pid:
-            status.close_write_end()
-            self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status,
-                                              counters)
-            log.info("Booting worker with pid %d", pid)
-            return
-        self._become_worker(worker, status)
+        if pid == 0:
+            worker_process.become_worker(worker, status, self, self.hooks, self.identity,
+                                         self.cfg.user, self._drop_arbiter_state)
+        status.close_write_end()
+        self.workers[pid] = WorkerProcess(pid, self.age, self.generation, heartbeat, status,
+                                          counters)
+        log.info("Booting worker with pid %d", pid)
 
-    def _become_worker(self, worker: workers.Worker, status: StatusPipe) -> NoReturn:
-        """In the child: drop the arbiter's state, run the worker, never return."""
-        code = 0
-        try:
-            self.signals.close_in_child()
-            if self.control is not None:
-                self.control.close()
-            for other in self.workers.values():
-                other.status.close()
-                other.heartbeat.close()
-                other.counters.close()
-            status.close_read_end()
-            worker.pid = os.getpid()
-            try:
-                # (As gunicorn: before the switch to --user, so it may still do what
-                # only the arbiter's user can.)
-                self.hooks.call_strictly("post_fork", self, worker)
-            except Exception as exc:
-                worker.boot_failed(f"the post_fork hook failed: {type(exc).__name__}: {exc}")
-            if self.identity is not None:
-                process.become(self.identity, self.cfg.user)
-            worker.init_process()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except BaseException:
-            log.exception("Worker %d crashed", os.getpid())
-            code = 1
-        finally:
-            self.hooks.call("worker_exit", self, worker)
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:
-                    pass
-            os._exit(code)
-
-    def _retire(self, worker: WorkerProcess) -> None:
-        if worker.retiring_since is None:
-            worker.retiring_since = time.monotonic()
-            self._signal(worker, signal.SIGTERM)
-
-    def _signal(self, worker: WorkerProcess, sig: int) -> None:
-        try:
-            os.kill(worker.pid, sig)
-        except ProcessLookupError:
-            pass  # already gone; the next reap collects it
+    def _drop_arbiter_state(self) -> None:
+        """In a forked worker: the arbiter's descriptors are not the worker's."""
+        self.signals.close_in_child()
+        if self.control is not None:
+            self.control.close()
+        for other in self.workers.values():
+            other.close_channels()
 
     # --- what the control endpoint reports (hybrid.control.Probe) -------------------
 
     def liveness(self) -> tuple[bool, str]:
-        timeout = self.cfg.timeout
-        beating = [w for w in self.workers.values()
-                   if w.aborted_at is None and (not timeout or w.heartbeat.silence() <= timeout)]
-        if beating:
-            return True, f"alive: {len(beating)} of {len(self.workers)} worker(s) beating"
-        if not self.workers:
-            return False, "no worker is running"
-        return False, f"no worker has beaten within --timeout ({timeout:g} s)"
+        return probes.liveness(self.workers.values(), self.cfg.timeout)
 
     def readiness(self) -> tuple[bool, str]:
-        if self.stopping:
-            return False, "stopping"
-        if self.stop_at is not None:
-            return False, (f"shutting down: stopping in "
-                           f"{max(0.0, self.stop_at - time.monotonic()):.0f} s")
-        serving = sum(w.ready and w.retiring_since is None and w.aborted_at is None
-                      for w in self.workers.values())
-        if serving < self.num_workers:
-            return False, f"{serving} of {self.num_workers} worker(s) serving"
-        return True, f"ready: {serving} worker(s) serving"
+        return probes.readiness(self.workers.values(), self.num_workers, self.stopping,
+                                self.stop_at)
 
     def metrics(self) -> str:
-        live = metrics.Totals()
-        processes = []
-        for worker in self.workers.values():
-            live.add(worker.counters.read())
-            processes.append(worker.pid)
-        return metrics.render(self.retired.merged(live), restarts=self.restarts,
-                              pids=processes, uptime=time.monotonic() - self.started_at,
-                              ready=sum(w.ready for w in self.workers.values()),
-                              configured=self.num_workers)
+        return probes.metrics_text(self.workers.values(), self.retired, self.restarts,
+                                   self.started_at, self.num_workers)
 
     # --- signal handlers (run from the loop, not from the signal) -----------------
 
@@ -634,7 +473,7 @@ class Arbiter:
         logs.reopen_files()
         log.info("Received USR1: log files reopened")
         for worker in self.workers.values():
-            self._signal(worker, signal.SIGUSR1)
+            worker.send(signal.SIGUSR1)
 
     def handle_usr2(self) -> None:
         control = self.control.listener if self.control is not None else None
