@@ -48,12 +48,14 @@ from hybrid import (
     config,
     logs,
     metrics,
+    pool,
     probes,
     process,
     reexec,
     reload,
     sources,
     startup,
+    stopping,
     tls,
     tls_facts,
     watchdog,
@@ -72,10 +74,6 @@ from hybrid.signals import SignalQueue
 from hybrid.worker_process import WorkerProcess
 
 LOOP_INTERVAL = 1.0
-FAST_STOP_GRACE = 2.0
-OVERDUE_GRACE = 1.0
-"""Seconds past --graceful-timeout before a stopping worker is killed: a worker
-ends its own graceful stop at --graceful-timeout, and logs what it cut."""
 
 
 class Arbiter:
@@ -98,8 +96,7 @@ class Arbiter:
         self.given_app = app
         self.age = 0
         self.generation = 0
-        self.stopping = False
-        self.graceful_stop = True
+        self.stop = stopping.Stop()  # what TERM, INT and QUIT ask, and the arbiter itself
         self.exit_code = 0
         self.respawn = RespawnPolicy()  # when the next worker may be forked
         self.owned_paths: list[str] = []  # UNIX socket files this arbiter created
@@ -107,7 +104,6 @@ class Arbiter:
         self.signals = SignalQueue()  # what the loop dispatches to handle_<name>
         self.started_at = time.monotonic()
         self.control: ControlServer | None = None
-        self.stop_at: float | None = None  # a TERM came: the graceful stop begins then
         self.retired = metrics.Totals()  # the counts of workers that have exited
         self.restarts: dict[str, int] = dict.fromkeys(worker_process.RESTART_REASONS, 0)
         self.memory_watch = MemoryWatch()  # --max-worker-memory
@@ -132,14 +128,12 @@ class Arbiter:
                 process.remove_pidfile(self.usr2.pidfile, self.pid)
             raise
         try:
-            while not self.stopping:
+            while not self.stop.requested:
                 self._sleep()
                 self._reap()
                 self._dispatch_signals()
-                if self.stop_at is not None and time.monotonic() >= self.stop_at:
-                    log.info("--shutdown-delay is over: stopping gracefully")
-                    self.stopping = True
-                if self.stopping:
+                self.stop.check_delay()
+                if self.stop.requested:
                     break
                 watchdog.kill_silent(list(self.workers.values()), self.cfg.timeout,
                                      self.cfg.graceful_timeout)
@@ -187,9 +181,9 @@ class Arbiter:
         try:
             self.app, self.cfg, self.worker_class = startup.app_before_fork(
                 cfg, self.worker_class, self.given_app)
-        except Interrupted as stop:
-            log.info("Received %s while importing the app: stopping", stop.args[0])
-            self.stopping = True
+        except Interrupted as interrupted:
+            log.info("Received %s while importing the app: stopping", interrupted.args[0])
+            self.stop.requested = True
             return
         if cfg.reload:
             self.watcher = reload.Watcher(list(cfg.reload_dirs) or [os.getcwd()],
@@ -212,9 +206,11 @@ class Arbiter:
 
     def _shutdown(self) -> None:
         """Stop every worker (gracefully on TERM), close sockets, remove the pid file."""
-        graceful = self.exit_code == 0 and self.graceful_stop
+        graceful = self.exit_code == 0 and self.stop.graceful
         self._close_listeners()
-        self._stop_workers(graceful)  # (/readyz answers 503 meanwhile)
+        # (/readyz answers 503 meanwhile)
+        stopping.stop_workers(self.workers, graceful, self.cfg.graceful_timeout, self.signals,
+                              self._reap, self._sleep)
         if self.control is not None:
             self.control.close()
             self.control = None
@@ -232,32 +228,6 @@ class Arbiter:
             except OSError:
                 pass
 
-    def _stop_workers(self, graceful: bool) -> None:
-        deadline = self._tell_workers_to_stop(graceful)
-        while self.workers:
-            self._reap()
-            if not self.workers:
-                break
-            if graceful and self.signals.stop_now_asked():
-                log.info("Received INT or QUIT while stopping: stopping now")
-                graceful = False
-                deadline = self._tell_workers_to_stop(graceful)
-            self.signals.clear()
-            if time.monotonic() >= deadline:
-                for worker in list(self.workers.values()):
-                    log.warning("Worker %d did not stop in time; killing it", worker.pid)
-                    worker.send(signal.SIGKILL)
-                deadline = float("inf")
-            self._sleep(0.1)
-
-    def _tell_workers_to_stop(self, graceful: bool) -> float:
-        """Signal every worker; return the time after which they are killed."""
-        now = time.monotonic()
-        for worker in list(self.workers.values()):
-            worker.retiring_since = worker.retiring_since or now
-            worker.send(signal.SIGTERM if graceful else signal.SIGQUIT)
-        return now + (self.cfg.graceful_timeout + OVERDUE_GRACE if graceful else FAST_STOP_GRACE)
-
     # --- the loop's steps --------------------------------------------------------
 
     def _sleep(self, timeout: float = LOOP_INTERVAL) -> None:
@@ -272,8 +242,8 @@ class Arbiter:
             deadline = control.next_deadline()
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - now))
-        if self.stop_at is not None:
-            timeout = min(timeout, max(0.0, self.stop_at - now))
+        if self.stop.at is not None:
+            timeout = min(timeout, max(0.0, self.stop.at - now))
         if self.watcher is not None:
             timeout = min(timeout, max(0.0, self.watched_at + reload.RELOAD_INTERVAL - now))
         try:
@@ -289,15 +259,14 @@ class Arbiter:
                 self._read_status(worker)
         if self.usr2.new_one_serves(readable, self.cfg.pid):
             self.owned_paths = []  # the sockets' files are the new arbiter's now
-            self.graceful_stop = True
-            self.stopping = True
+            self.stop.now(graceful=True)
 
     def _read_status(self, worker: WorkerProcess) -> None:
         if worker.read_status():
             self.respawn.booted()
 
     def _dispatch_signals(self) -> None:
-        while not self.stopping and (name := self.signals.next_name()) is not None:
+        while not self.stop.requested and (name := self.signals.next_name()) is not None:
             getattr(self, f"handle_{name}")()
 
     def _reap(self) -> None:
@@ -319,12 +288,12 @@ class Arbiter:
             self._on_exit(worker, os.waitstatus_to_exitcode(status))
 
     def _on_exit(self, worker: WorkerProcess, code: int) -> None:
-        if not worker.ready and not self.stopping and worker.retiring_since is None:
+        if not worker.ready and not self.stop.requested and worker.retiring_since is None:
             self._on_boot_failure(worker, code)
             return
-        if worker.recycle and not self.stopping:
+        if worker.recycle and not self.stop.requested:
             self.restarts[worker.recycle] += 1
-        elif worker.retiring_since is None and not self.stopping:
+        elif worker.retiring_since is None and not self.stop.requested:
             self.restarts["timeout" if worker.aborted_at is not None else "crash"] += 1
             self.respawn.crashed(time.monotonic() - (worker.ready_at or time.monotonic()))
         elif worker.generation != self.generation:
@@ -332,51 +301,35 @@ class Arbiter:
         worker.log_exit(code)
 
     def _on_boot_failure(self, worker: WorkerProcess, code: int) -> None:
-        # Workers that serve, or of an earlier generation and still booting (a reload
-        # came before they served): those may yet serve the code that worked.
-        serving = [w for w in self.workers.values() if w.retiring_since is None
-                   and (w.ready or w.generation < worker.generation)]
+        serving = pool.may_yet_serve(self.workers.values(), worker)
         failure = self.respawn.boot_failure(worker, code, others_serve=bool(serving))
         if failure is None:
             return
         if not serving:
             log.error("Worker failed to boot: %s", failure.shown)
             self.exit_code = BOOT_ERROR
-            self.stopping = True
+            self.stop.requested = True
             return
         self.respawn.back_off(failure, len(serving))
         if worker.generation == self.generation and any(
                 w.generation != self.generation for w in serving):
-            log.error("Reload failed; the previous workers keep serving")
-            for other in self.workers.values():
-                if other.generation == self.generation and not other.ready:
-                    other.retire()
-            for old in serving:
-                old.generation = self.generation
+            pool.reload_failed(self.workers.values(), serving, self.generation)
 
     def _manage_workers(self) -> None:
         for worker in self.memory_watch.over(list(self.workers.values()),
                                              self.cfg.max_worker_memory):
             worker.recycle_for("memory")
-        active = [w for w in self.workers.values() if w.retiring_since is None]
-        # A worker to be recycled serves on but no longer counts: its replacement
-        # boots, and it retires once the replacements serve (below).
-        current = sorted((w for w in active if w.generation == self.generation
-                          and not w.recycle), key=lambda w: w.age)
+        missing, retiring = pool.balance(self.workers.values(), self.generation, self.num_workers)
         if self.respawn.may_spawn():
-            for _ in range(self.num_workers - len(current)):
+            for _ in range(missing):
                 try:
                     self._spawn()
                 except OSError as exc:  # out of descriptors, memory or processes
                     log.error("Cannot start a worker: %s; retrying in 1 s", exc)
                     self.respawn.wait(1)
                     break
-        for extra in current[:max(0, len(current) - self.num_workers)]:
-            extra.retire()
-        if sum(w.ready for w in current) >= self.num_workers:
-            for old in active:
-                if old.generation != self.generation or old.recycle:
-                    old.retire()
+        for worker in retiring:
+            worker.retire()
 
     # --- workers -----------------------------------------------------------------
 
@@ -418,8 +371,8 @@ class Arbiter:
         return probes.liveness(self.workers.values(), self.cfg.timeout)
 
     def readiness(self) -> tuple[bool, str]:
-        return probes.readiness(self.workers.values(), self.num_workers, self.stopping,
-                                self.stop_at)
+        return probes.readiness(self.workers.values(), self.num_workers, self.stop.requested,
+                                self.stop.at)
 
     def metrics(self) -> str:
         return probes.metrics_text(self.workers.values(), self.retired, self.restarts,
@@ -431,30 +384,13 @@ class Arbiter:
         """Reaping happens on every loop turn; the signal only wakes the loop."""
 
     def handle_term(self) -> None:
-        delay = self.cfg.shutdown_delay
-        if delay and self.stop_at is None:
-            log.info("Received TERM: not ready any more; serving %g s more (--shutdown-delay), "
-                     "then stopping gracefully", delay)
-            self.stop_at = time.monotonic() + delay
-            return
-        log.info("Received TERM: stopping gracefully")
-        self.graceful_stop = True
-        self.stopping = True
+        self.stop.term(self.cfg.shutdown_delay)
 
     def handle_int(self) -> None:
-        if self.stop_at is not None:
-            log.info("Received INT during --shutdown-delay: stopping gracefully now")
-            self.graceful_stop = True
-            self.stopping = True
-            return
-        log.info("Received INT: stopping now")
-        self.graceful_stop = False
-        self.stopping = True
+        self.stop.interrupt()
 
     def handle_quit(self) -> None:
-        log.info("Received QUIT: stopping now")
-        self.graceful_stop = False
-        self.stopping = True
+        self.stop.quit()
 
     def handle_ttin(self) -> None:
         self._set_worker_count(self.num_workers + 1)
@@ -478,7 +414,7 @@ class Arbiter:
     def handle_usr2(self) -> None:
         control = self.control.listener if self.control is not None else None
         self.usr2.begin(self.listeners, control, self.start_dir, self.owned_paths, self.cfg.pid,
-                        shutting_down=self.stop_at is not None,
+                        shutting_down=self.stop.at is not None,
                         pre_exec=lambda: self.hooks.call("pre_exec", self))
 
     def _reload_on_changes(self) -> None:
