@@ -31,10 +31,13 @@ test: install-test
 	$(BIN)/python -m pytest $(PARALLEL) --ignore=tests/test_container.py $(PYTESTFLAGS)
 	$(BIN)/python -m pytest tests/test_container.py $(PYTESTFLAGS) || [ $$? -eq 5 ]
 
-# The inner loop: every test that needs no real server (the core, the settings,
-# the types and the import rules; the `server` mark is set in tests/conftest.py).
+# The inner loop, under 2 minutes here: every test but those both `process` and
+# `slow` (the tiers are set in tests/conftest.py). In: the core, the settings,
+# the types, the import rules, the docs' tables, and the servers that answer at
+# once. Out: the image, the wheel, and the servers that wait out timeouts, stops
+# and restarts. (`-m core` alone: no process at all.)
 check: install-test
-	$(BIN)/python -m pytest $(PARALLEL) -m "not server" --ignore=tests/test_container.py $(PYTESTFLAGS)
+	$(BIN)/python -m pytest $(PARALLEL) -m "not (process and slow)" $(PYTESTFLAGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

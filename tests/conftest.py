@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import httpx
 import psutil
 import pytest
 
+from hybrid import cli
 from hybrid.workers import WORKER_CLASSES, load_class
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +42,14 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: f
         time.sleep(interval)
 
 
+def platform_variable(name: str) -> bool:
+    """A variable that would set hybrid's settings: a test gives them itself."""
+    return name in ("PORT", "WEB_CONCURRENCY") or name.startswith("HYBRID_")
+
+
 def child_env(extra: dict[str, str] | None) -> dict[str, str]:
     """The environment for a hybrid process: ours, minus platform variables, plus `extra`."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PORT", "WEB_CONCURRENCY") and not k.startswith("HYBRID_")}
+    env = {k: v for k, v in os.environ.items() if not platform_variable(k)}
     return {**env, "PYTHONPATH": str(ROOT), **(extra or {})}
 
 
@@ -215,6 +221,36 @@ def one_line_error(*flags: str) -> str:
     return lines[0]
 
 
+@pytest.fixture
+def one_line_refusal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                     tmp_path: Path) -> Callable[..., str]:
+    """one_line_refusal(*argv, env=...): the one line `hybrid ARGV` fails with (exit 1),
+    in this process: for settings refused as they load, before anything starts, as
+    one_line_error sees them from a process, with its environment (no platform
+    variables) in an empty directory. It fails the test if the settings are accepted
+    (serving or checking them would go on in this process)."""
+
+    def accepted(*args: object) -> int:
+        raise AssertionError("the settings were accepted: hybrid would go on with them")
+
+    def refuse(*argv: str, env: dict[str, str] | None = None) -> str:
+        for name in filter(platform_variable, list(os.environ)):
+            monkeypatch.delenv(name)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(cli, "serve", accepted)
+        monkeypatch.setattr(cli, "check", accepted)
+        status = cli.main(list(argv))
+        err = capsys.readouterr().err
+        assert status == 1, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        return lines[0]
+
+    return refuse
+
+
 def launch(app: str, *flags: str, workdir: Path, env: dict[str, str] | None = None) -> Server:
     """Start a server outside the function-scoped fixture (for module-scoped ones)."""
     port = free_port()
@@ -270,13 +306,64 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     return status, headers, body
 
 
-# The fixtures that start a real hybrid process (a module's shared server is made
-# with tmp_path_factory): a test that needs one is in the slow tier, which
-# `make check` leaves to `make test`.
-SERVER_FIXTURES = frozenset({"start_server", "tmp_path_factory"})
+# --- the tiers ----------------------------------------------------------------------
+# pyproject.toml declares the marks; each test gets its marks here, from what it
+# does, so that a new test lands in its tier without a mark of its own:
+#   process  it starts a process (a server, a `hybrid` command, a fork, pip, docker,
+#            a tool): the test, a fixture it uses, or a function of tests/ that they
+#            call names one of PROCESS_STARTERS;
+#   slow     it builds or runs an outside tool (TOOL_MODULES), or it is a process
+#            test that waits out timeouts, stops or restarts on purpose: those of
+#            TIMING_MODULES, and the ones marked slow where they are written;
+#   core     neither: it runs in this process, and quickly.
+# `make check` leaves out the tests that are both process and slow.
+PROCESS_STARTERS = frozenset({"Server", "launch", "run_hybrid", "one_line_error", "subprocess",
+                              "Popen", "fork"})
+TOOL_MODULES = frozenset({"test_container", "test_packaging", "test_types", "test_deploy",
+                          "test_docs"})
+TIMING_MODULES = frozenset({"test_request_timeout", "test_body_pace", "test_graceful",
+                            "test_control", "test_out_of_descriptors", "test_arbiter",
+                            "test_respawn", "test_upgrade", "test_recycling", "test_reload"})
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """The global and attribute names `code` uses, its nested functions' too."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _names(constant)
+    return names
+
+
+def starts_a_process(function: object, seen: set[types.CodeType]) -> bool:
+    """Whether `function`, or a function of tests/ it calls, names a PROCESS_STARTER."""
+    code = getattr(function, "__code__", None)
+    if code is None or code in seen or not getattr(function, "__module__", "").startswith("tests"):
+        return False
+    seen.add(code)
+    names = _names(code)
+    return bool(names & PROCESS_STARTERS) or any(
+        starts_a_process(getattr(function, "__globals__", {}).get(name), seen) for name in names)
+
+
+def _functions(item: pytest.Item) -> Iterator[object]:
+    """The test function and the functions of the fixtures it uses."""
+    yield getattr(item, "function", None)
+    info = getattr(item, "_fixtureinfo", None)
+    for definitions in (info.name2fixturedefs.values() if info else ()):
+        for definition in definitions:
+            yield definition.func
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.server)
+        seen: set[types.CodeType] = set()
+        process = any(starts_a_process(function, seen) for function in _functions(item))
+        module = item.path.stem
+        slow = module in TOOL_MODULES or (process and module in TIMING_MODULES)
+        if process:
+            item.add_marker(pytest.mark.process)
+        if slow:
+            item.add_marker(pytest.mark.slow)
+        if not (process or slow or item.get_closest_marker("slow")):
+            item.add_marker(pytest.mark.core)

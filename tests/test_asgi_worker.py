@@ -160,6 +160,7 @@ def _peak_rss_during(server, action) -> int:
 STREAMED = 1024 * 1024 * 1024  # 1 GiB in 64 KiB pieces
 
 
+@pytest.mark.slow
 def test_streamed_download_keeps_worker_memory_flat(client, server):
     before = _worker_rss(server)
 
@@ -173,6 +174,7 @@ def test_streamed_download_keeps_worker_memory_flat(client, server):
     assert _peak_rss_during(server, download) - before < 8 * 1024 * 1024
 
 
+@pytest.mark.slow
 def test_streamed_upload_keeps_worker_memory_flat(client, server):
     before = _worker_rss(server)
     piece = b"u" * 65536
@@ -184,6 +186,7 @@ def test_streamed_upload_keeps_worker_memory_flat(client, server):
     assert _peak_rss_during(server, upload) - before < 8 * 1024 * 1024
 
 
+@pytest.mark.slow
 def test_pipelined_answers_to_a_client_that_does_not_read_are_not_buffered(server):
     # 200 pipelined requests for 1 MiB each, in one write, and nothing read
     # for a while: the worker holds about one answer, not 200 MiB; then every
@@ -231,6 +234,7 @@ def test_asyncio_loop_serves_too(start_server):
     assert httpx.get(srv.url + "/", timeout=10).text == "hello"
 
 
+@pytest.mark.slow
 def test_blocked_loop_gets_the_worker_replaced(start_server):
     srv = start_server(APP, "-k", "asgi", "--timeout", "2")
     (blocked,) = srv.wait_workers(1)
@@ -243,6 +247,7 @@ def test_blocked_loop_gets_the_worker_replaced(start_server):
     assert httpx.get(srv.url + "/", timeout=10).text == "hello"
 
 
+@pytest.mark.slow
 def test_term_finishes_in_flight_requests_and_runs_lifespan_shutdown(start_server):
     srv = start_server(APP, "-k", "asgi")
     srv.wait_workers(1)
@@ -273,6 +278,7 @@ def test_a_startup_that_raises_after_taking_its_message_stops_the_server_under_a
     assert "not supported" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", [[], ["--preload"]])
 def test_a_startup_longer_than_the_timeout_is_named_as_such(flags):
     result = run_hybrid("run", APP, "-k", "asgi", "-t", "2", "-b", "127.0.0.1:0", *flags,
@@ -366,6 +372,7 @@ def test_upgrade_answered_as_http_leaves_the_connection_http(server):
 
 # --- answers that do not wait for the body, and clients that leave ----------------------
 
+@pytest.mark.slow
 def test_lingering_close_saves_the_answer_from_a_reset_and_ends_on_its_own(start_server):
     srv = start_server(APP, "-k", "asgi", "--graceful-timeout", "20")
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:

@@ -15,9 +15,10 @@ import psutil
 import pytest
 
 import hybrid
-from hybrid import config, validators
+from hybrid import config, logs, validators
 from hybrid.cli import build_parser
 from hybrid.config import SETTINGS
+from hybrid.workers import load_class
 from tests.conftest import child_env, free_port, run_hybrid, wait_for
 
 APP = "tests.apps.basic:app"
@@ -241,6 +242,7 @@ def test_an_app_that_ends_its_process_at_import_is_named_once_after_one_fork(tmp
             in result.stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi", "auto"])
 def test_an_app_slower_to_import_than_the_timeout_is_killed_and_named(tmp_path, worker_class):
     (tmp_path / "slow.py").write_text("import time\ntime.sleep(30)\n")
@@ -267,12 +269,10 @@ def test_port_in_use_is_one_line_and_exit_1():
         "(is another server running?)"]
 
 
-def test_unknown_worker_class_lists_the_known_ones():
-    result = run_hybrid("run", APP, "-k", "turbo")
-    assert result.returncode == 1
-    assert "unknown worker class 'turbo'" in result.stderr
-    assert "sync" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_unknown_worker_class_lists_the_known_ones(one_line_refusal):
+    line = one_line_refusal("run", APP, "-k", "turbo")
+    assert "unknown worker class 'turbo'" in line
+    assert "sync" in line
 
 
 @pytest.mark.parametrize("flags, expected", [
@@ -293,28 +293,42 @@ def test_unknown_worker_class_lists_the_known_ones():
     (["--limit-request-line", "99999999999999999999"],
      "--limit-request-line: must be at most 8190"),
     (["--access-logformat", "%("], "--access-logformat: incomplete format key in '%('"),
-    (["-k", "os:path"], "--worker-class: 'os:path' names a module, not a worker class"),
-    (["-k", "collections:OrderedDict"], "--worker-class: 'collections:OrderedDict' names a class, "
-                                        "not a worker class"),
 ])
-def test_bad_setting_is_one_line_and_exit_1(flags, expected):
+def test_bad_setting_is_one_line_and_exit_1(one_line_refusal, flags, expected):
+    assert one_line_refusal("run", APP, *flags).startswith(f"hybrid: error: {expected}")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("os:path", "--worker-class: 'os:path' names a module, not a worker class"),
+    ("collections:OrderedDict", "--worker-class: 'collections:OrderedDict' names a class, not a "
+                                "worker class"),
+])
+def test_a_module_and_name_that_are_no_worker_class_are_refused(name, expected):
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}"):
+        load_class(name)
+
+
+# The refusals above, from a real process: the exit status and the one line on stderr
+# are the process's, for a setting refused as the settings load and for one refused
+# as the arbiter loads the worker class.
+@pytest.mark.parametrize("flags, expected", [
+    (["-w", "zero"], "--workers: expected a whole number, got 'zero'"),
+    (["-k", "os:path"], "--worker-class: 'os:path' names a module, not a worker class"),
+])
+def test_a_real_process_refusing_a_setting_says_it_in_one_line_and_exits_1(flags, expected):
     result = run_hybrid("run", APP, *flags)
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(f"hybrid: error: {expected}")
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"hybrid: error: {expected}")
 
 
-def test_bad_environment_value_names_the_variable():
-    result = run_hybrid("run", APP, env={"HYBRID_WORKERS": "many"})
-    assert result.returncode == 1
-    assert "(from env HYBRID_WORKERS)" in result.stderr
+def test_bad_environment_value_names_the_variable(one_line_refusal):
+    assert "(from env HYBRID_WORKERS)" in one_line_refusal("run", APP,
+                                                           env={"HYBRID_WORKERS": "many"})
 
 
-def test_missing_app_is_explained():
-    result = run_hybrid("run")
-    assert result.returncode == 1
-    assert "APP is missing" in result.stderr
+def test_missing_app_is_explained(one_line_refusal):
+    assert "APP is missing" in one_line_refusal("run")
 
 
 def test_help_lists_gunicorn_flags():
@@ -395,12 +409,10 @@ def test_python_config_file_is_read(tmp_path):
     assert shown["bind"] == ("127.0.0.1:9999", f"file {config}")
 
 
-def test_unknown_key_in_toml_file_is_an_error(tmp_path):
+def test_unknown_key_in_toml_file_is_an_error(one_line_refusal, tmp_path):
     config = tmp_path / "hybrid.toml"
     config.write_text("wrokers = 2\n")
-    result = run_hybrid("check", APP, "-c", str(config))
-    assert result.returncode == 1
-    assert "unknown setting 'wrokers'" in result.stderr
+    assert "unknown setting 'wrokers'" in one_line_refusal("check", APP, "-c", str(config))
 
 
 @pytest.mark.parametrize("name, content, expected", [
@@ -408,20 +420,17 @@ def test_unknown_key_in_toml_file_is_an_error(tmp_path):
     ("x.py", b"import sys\nsys.exit(5)\n", "called sys.exit(5); a config file only sets names"),
     ("x.py", b"import sys\nsys.exit(0)\n", "called sys.exit(0)"),
 ])
-def test_a_broken_config_file_is_one_line_and_exit_1(tmp_path, name, content, expected):
+def test_a_broken_config_file_is_one_line_and_exit_1(one_line_refusal, tmp_path, name, content,
+                                                     expected):
     config = tmp_path / name
     config.write_bytes(content)
-    result = run_hybrid("run", APP, "-c", str(config))
-    assert result.returncode == 1
-    (line,) = result.stderr.strip().splitlines()
+    line = one_line_refusal("run", APP, "-c", str(config))
     assert line.startswith(f"hybrid: error: config file {str(config)!r} {expected}")
 
 
-def test_a_config_path_that_is_a_directory_says_so(tmp_path):
-    result = run_hybrid("run", APP, "-c", str(tmp_path))
-    assert result.returncode == 1
-    assert result.stderr.strip() == (f"hybrid: error: config file {str(tmp_path)!r} is a "
-                                     f"directory; give the file in it")
+def test_a_config_path_that_is_a_directory_says_so(one_line_refusal, tmp_path):
+    assert one_line_refusal("run", APP, "-c", str(tmp_path)) == (
+        f"hybrid: error: config file {str(tmp_path)!r} is a directory; give the file in it")
 
 
 def test_a_bad_platform_default_that_is_not_used_is_a_warning():
@@ -431,10 +440,8 @@ def test_a_bad_platform_default_that_is_not_used_is_a_warning():
     assert settings_shown(result.stdout)["bind"] == ("127.0.0.1:9000", "command line")
 
 
-def test_a_bad_platform_default_that_is_used_is_an_error():
-    result = run_hybrid("run", APP, env={"PORT": "abc"})
-    assert result.returncode == 1
-    assert "(from env PORT)" in result.stderr
+def test_a_bad_platform_default_that_is_used_is_an_error(one_line_refusal):
+    assert "(from env PORT)" in one_line_refusal("run", APP, env={"PORT": "abc"})
 
 
 def test_the_longest_timeout_accepted_serves(start_server):
@@ -527,11 +534,13 @@ def test_access_log_has_one_line_per_request(start_server):
     assert line.endswith('"spec-agent"')  # gunicorn's default line: nothing after the agent
 
 
-def test_an_access_log_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path):
-    result = run_hybrid("run", APP, "--access-logfile", str(tmp_path / "no" / "a.log"))
-    assert result.returncode == 1
-    assert result.stderr.strip() == (f"hybrid: error: --access-logfile: cannot write to "
-                                     f"{str(tmp_path / 'no' / 'a.log')!r}: No such file or directory")
+def test_an_access_log_that_cannot_be_opened_is_refused_before_the_logs_change(tmp_path):
+    # (`hybrid run` says it in one line and exits 1, as any refusal from the arbiter's
+    # side: test_a_real_process_refusing_a_setting_says_it_in_one_line_and_exits_1.)
+    with pytest.raises(logs.LogFileError) as refused:
+        logs.setup("info", "-", str(tmp_path / "no" / "a.log"))
+    assert str(refused.value) == (f"--access-logfile: cannot write to "
+                                  f"{str(tmp_path / 'no' / 'a.log')!r}: No such file or directory")
 
 
 @pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi"])
@@ -574,6 +583,7 @@ def test_custom_access_log_format(start_server):
              message="the formatted line")
 
 
+@pytest.mark.slow
 def test_reload_with_a_broken_app_keeps_the_old_workers(start_server, tmp_path):
     (tmp_path / "editable.py").write_text(
         "def app(environ, start_response):\n"
@@ -588,6 +598,7 @@ def test_reload_with_a_broken_app_keeps_the_old_workers(start_server, tmp_path):
     assert httpx.get(server.url, timeout=10).text == "version 1"
 
 
+@pytest.mark.slow
 def test_broken_code_on_disk_is_retried_with_backoff_not_a_fork_storm(start_server, tmp_path):
     (tmp_path / "fragile.py").write_text(
         "def app(environ, start_response):\n"
@@ -751,10 +762,8 @@ def test_gunicorn_worker_class_spellings_select_ours(start_server, spelling, our
 
 
 @pytest.mark.parametrize("spelling", ["gevent", "eventlet", "gunicorn.workers.ggevent.GeventWorker"])
-def test_green_thread_worker_classes_are_refused_with_what_to_use(tmp_path, spelling):
-    result = run_hybrid("run", APP, "-k", spelling, cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
+def test_green_thread_worker_classes_are_refused_with_what_to_use(one_line_refusal, spelling):
+    assert one_line_refusal("run", APP, "-k", spelling) == (
         f"hybrid: error: --worker-class: hybrid has no {spelling!r} worker: for many concurrent "
         f"connections use -k thread (WSGI, keep-alive, a pool of --threads) or -k asgi (an event "
         f"loop; a WSGI app runs on its --threads pool)")

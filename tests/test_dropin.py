@@ -15,7 +15,7 @@ import pytest
 from hybrid import cli, config, gunicorn_conf, logs, peers, sources
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.protocol import ResponseFramer, set_server_fields
-from tests.conftest import free_port, one_line_error, run_hybrid, wait_for
+from tests.conftest import free_port, run_hybrid, wait_for
 
 
 def parsed(*argv: str) -> config.Config:
@@ -189,10 +189,13 @@ def test_env_and_env_file_reach_the_app(start_server, tmp_path):
 
 
 def test_a_broken_env_file_is_one_line(tmp_path):
+    # (Read as the arbiter starts: its refusal is one line, as any other is, in
+    # test_cli.py's test_a_real_process_refusing_a_setting_says_it_in_one_line_and_exits_1.)
     env_file = tmp_path / ".env"
     env_file.write_text("NOT A LINE\n")
-    assert one_line_error("--env-file", str(env_file)) == \
-        f"hybrid: error: --env-file: {str(env_file)!r} line 1: expected NAME=VALUE"
+    with pytest.raises(ConfigError) as refused:
+        sources.read_env_file(str(env_file))
+    assert str(refused.value) == f"--env-file: {str(env_file)!r} line 1: expected NAME=VALUE"
 
 
 def test_capture_output_puts_the_apps_prints_in_the_error_log(start_server, tmp_path):
@@ -227,7 +230,9 @@ def test_a_log_config_dict_keeps_the_loggers_it_does_not_name():
 def test_a_log_config_that_fails_is_one_line(tmp_path):
     broken = tmp_path / "logging.ini"
     broken.write_text("[loggers]\nkeys=nothing\n")
-    assert "--log-config" in one_line_error("--log-config", str(broken))
+    with pytest.raises(logs.LogFileError) as refused:
+        logs.apply_config(str(broken), None)
+    assert str(refused.value).startswith("--log-config") and "\n" not in str(refused.value)
 
 
 def test_the_process_titles_name_the_app(start_server):

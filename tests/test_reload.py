@@ -72,11 +72,10 @@ def test_reload_dir_sets_what_is_watched(start_server, tmp_path):
     assert f"Watching for changes in {watched}" in server.log()
 
 
-def test_reload_with_preload_is_refused_in_one_line(tmp_path):
-    result = run_hybrid("run", "tests.apps.basic:app", "--reload", "--preload", cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip() == ("hybrid: error: --reload cannot be used with --preload: "
-                                     "the arbiter would keep the old code; drop one of them")
+def test_reload_with_preload_is_refused_in_one_line(one_line_refusal):
+    assert one_line_refusal("run", "tests.apps.basic:app", "--reload", "--preload") == (
+        "hybrid: error: --reload cannot be used with --preload: the arbiter would keep the old "
+        "code; drop one of them")
 
 
 def test_reload_dir_without_reload_is_a_warning(tmp_path):

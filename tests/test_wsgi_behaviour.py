@@ -297,6 +297,7 @@ def test_interim_status_as_final_answer_is_a_500(client):
     assert client.get("/status?code=103").status_code == 500
 
 
+@pytest.mark.slow
 def test_slow_reader_gets_the_whole_response(server):
     size = 20_000_000  # more than the socket buffers hold: the server must wait to send
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
