@@ -219,7 +219,7 @@ def test_chunk_extensions_are_parsed_and_ignored(size_line):
 
 @pytest.mark.parametrize("size_line", [
     b'5;name="unterminated', b"5;name=val\x01ue", b"5;", b"5;=v", b"5;name=", b"0x5", b"-5",
-    b" 5", b"5;na me=v", b'5;n="\x00"', b"",
+    b" 5", b"5;na me=v", b'5;n="\x00"', b"", b"zz",
 ])
 def test_malformed_chunk_size_lines_are_400(size_line):
     assert body_error(head(CHUNKED) + size_line + b"\r\nhello\r\n0\r\n\r\n") == 400
@@ -319,6 +319,7 @@ def test_chunked_on_http10_is_400():
     [b"Content-Length: 0x3"],
     [b"Content-Length: "],
     [b"Content-Length: 3a"],
+    [b"Content-Length: three"],
     [b"Content-Length: +3"],
     [b"Content-Length: 3.0"],
     [b"Content-Length: 99999999999999999999999"],
@@ -488,7 +489,8 @@ def test_garbage_instead_of_a_method_is_400(data):
     assert error(data) == 400
 
 
-@pytest.mark.parametrize("method", [b"GET", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"PROPFIND", b"QUERY"])
+@pytest.mark.parametrize("method", [b"GET", b"PUT", b"DELETE", b"PATCH", b"OPTIONS", b"PROPFIND", b"QUERY",
+                                    b"PURGE"])
 def test_registered_methods_are_served(method):
     assert parse(method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")[0].method == method.decode()
 
@@ -502,6 +504,10 @@ def test_absolute_form_gives_path_and_query():
 def test_absolute_form_without_path_is_root():
     request = parse(b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n")[0]
     assert request.path == b"/"
+
+
+def test_absolute_form_with_a_port_that_is_not_digits_is_400():
+    assert error(b"GET http://h:x/p HTTP/1.1\r\nHost: h\r\n\r\n") == 400
 
 
 def test_authority_form_is_for_connect_only():
