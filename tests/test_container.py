@@ -226,7 +226,8 @@ def test_docker_stop_finishes_the_request_in_flight_and_exits_zero(images, run_c
     request.start()
     watcher = threading.Thread(target=watch_readiness)
     watcher.start()
-    time.sleep(0.5)  # the request is in the worker
+    wait_for(lambda: "slow request started" in running.logs(), timeout=10, interval=0.2,
+             message="the request in the worker")
     began = time.monotonic()
     docker("stop", running.id, timeout=60)
     took = time.monotonic() - began

@@ -2,12 +2,14 @@
 hybrid's, as a user's Dockerfile would.
 
     /                   a greeting
-    /slow?seconds=N     answers after N seconds (a request in flight at a stop)
+    /slow?seconds=N     answers after N seconds (a request in flight at a stop);
+                        says "slow request started" on stderr when it begins
     /orphan             leaves a process whose parent has exited: the kernel
                         hands it to PID 1, which must reap it; the answer is its pid
 """
 
 import subprocess
+import sys
 import time
 from urllib.parse import parse_qs
 
@@ -16,6 +18,7 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/slow":
         seconds = float(parse_qs(environ["QUERY_STRING"]).get("seconds", ["1"])[0])
+        print("slow request started", file=sys.stderr, flush=True)
         time.sleep(seconds)
         body = b"slept\n"
     elif path == "/orphan":
