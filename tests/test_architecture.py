@@ -158,8 +158,10 @@ def test_the_protocol_core_imports_no_io_process_or_settings_module(name):
 
 
 SUPERVISOR_ROOMS = ["hybrid.arbiter", "hybrid.cli", "hybrid.sockets", "hybrid.tls",
-                    "hybrid.respawn", "hybrid.process", "hybrid.memory_watch", "hybrid.reload",
-                    "hybrid.reexec", "hybrid.control"]
+                    "hybrid.startup", "hybrid.signals", "hybrid.pool", "hybrid.worker_process",
+                    "hybrid.respawn", "hybrid.watchdog", "hybrid.process", "hybrid.memory_watch",
+                    "hybrid.reload", "hybrid.reexec", "hybrid.stopping", "hybrid.control",
+                    "hybrid.probes"]
 """The arbiter's side: the command line, binding, the TLS context built from the
 settings, forking and its policies, the control listener. A worker is handed
 what they make (its sockets, a `ServerTLS`) and imports none of them."""
