@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from hybrid.protocol import Request
-from hybrid.workers.blocking import FramingResponder
+from hybrid.workers.wsgi_runner import FramingResponder
 from hybrid import wsgi, wsgi_environ, wsgi_input
 from hybrid.wsgi import run
 from hybrid.wsgi_environ import build_environ

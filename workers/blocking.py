@@ -1,13 +1,12 @@
-"""Blocking-socket plumbing shared by the `sync` and `thread` workers.
+"""A blocking client connection, shared by the `sync` and `thread` workers.
 
 `Connection` is one accepted client socket with its parser and the events
-parsed but not consumed yet (accepting is `hybrid.workers.accept`'s).
-`RequestRunner` runs one WSGI request on it: environ, `wsgi.input` fed from the
-socket, the response written with `send_all` / sendfile, the access log
-line. Both workers call it; they differ only in how they wait for a request
-head (sync: a blocking read; thread: a selector, so a slow client costs a
-file descriptor, not a thread). What HTTP decides (100 Continue, skipping an
-unread body, lingering) is the parser's to answer; this only moves bytes.
+parsed but not consumed yet (accepting is `hybrid.workers.accept`'s, running
+a WSGI request on it `hybrid.workers.wsgi_runner`'s). The two workers differ
+only in how they wait for a request head (sync: a blocking read; thread: a
+selector, so a slow client costs a file descriptor, not a thread). What HTTP
+decides (100 Continue, skipping an unread body, lingering) is the parser's to
+answer; this only moves bytes. `time_out` is --request-timeout's 504.
 
 On TLS (--certfile), `Connection` wraps the accepted socket in an
 `ssl.SSLSocket` and does the handshake step by step (`handshake()`), so the
@@ -31,13 +30,11 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import IO, Any
 
-from hybrid import wsgi, wsgi_environ, wsgi_input
+from hybrid import wsgi_input
 from hybrid.config import Config
-from hybrid.hooks import HookRequest, HookResponse
-from hybrid.logs import AccessLog
 from hybrid.logs import error_log as log
 from hybrid.metrics import Row
 from hybrid.protocol import persistence
@@ -51,16 +48,12 @@ from hybrid.protocol import (
     ProtocolError,
     Request,
     RequestParser,
-    ResponseFramer,
-    error_body,
     error_response,
 )
 from hybrid.protocol.proxy_protocol import ProxyHeader, ProxyHeaderError
-from hybrid.forwarded import ProxyHeaders
 from hybrid.addresses import client_address
 from hybrid.tls_facts import ServerTLS
 from hybrid.tls_facts import describe as describe_tls
-from hybrid.typing import WSGIApp
 from hybrid.workers.accept import PARTIAL, PARTIAL_PAUSE, take_proxy_header
 
 RECV_SIZE = 65536
@@ -133,16 +126,6 @@ def _wait_for(sock: socket.socket, events: int, deadline: float | None) -> bool:
     return remaining > 0 and bool(poller.poll(math.ceil(remaining * 1000)))
 
 
-def failed_body(events: Iterable[Event]) -> ProtocolError | None:
-    """The error that ends a request's body among `events` (what the parser gave
-    after its head), when the body failed before the app could run: such a
-    request is refused as a malformed head is, and never reaches the app."""
-    for event in events:
-        if type(event) is not Data:
-            return event if type(event) is ProtocolError else None
-    return None
-
-
 def shut_writing(sock: socket.socket) -> None:
     """Our side of the connection is done: on TLS, close_notify first (sent,
     not waited for: a client reading a body that runs to the close can then
@@ -193,7 +176,6 @@ class Connection:
         # On TLS, reads hold the write lock too: OpenSSL takes no two calls at once on
         # one connection, and `time_out` may write from another thread.
         self._read_guard = self.write_lock if tls is not None else None
-
 
     def read_proxy_header(self) -> int:
         """One try at the PROXY protocol header, without waiting: 0 once it is
@@ -326,15 +308,11 @@ class Connection:
 
     def send(self, data: bytes) -> None:
         """Write a piece of the answer (the app's thread), unless --request-timeout passed."""
-        lock = self.write_lock
-        lock.acquire()  # (not `with`: on every response's path, see ThreadWorker._release)
-        try:
+        with self.write_lock:
             if self.timed_out:
                 raise TimeoutError("--request-timeout passed")
             self.responding = True  # no interim response once the final one has begun
             send_all(self.sock, data, self.write_timeout)
-        finally:
-            lock.release()
 
     def sendfile(self, file: IO[bytes], count: int | None) -> int:
         """Send `count` bytes of `file` (None: to its end) from where it stands."""
@@ -397,71 +375,6 @@ class Connection:
         sock.close()
 
 
-class RequestRunner:
-    """Runs one WSGI request after another on blocking connections, and logs
-    each: what every request of a worker needs (the app, the settings, the
-    logs), bound once."""
-
-    def __init__(self, app: WSGIApp, cfg: Config, access_log: AccessLog, proxy: ProxyHeaders,
-                 *, multithread: bool, hooked: Any = None) -> None:
-        """`hooked`: the worker, when its config file has a pre_request or
-        post_request hook."""
-        self._app = app
-        self._cfg = cfg
-        self._access_log = access_log
-        self._proxy = proxy
-        self._multithread = multithread
-        self._hooked = hooked
-        self._root_path = cfg.root_path
-        self._sendfile = cfg.sendfile
-
-    def respond(self, conn: Connection, request: Request, server_willing: bool,
-                started: float) -> wsgi.Outcome:
-        """Run `request` on `conn`; `started`: a time.monotonic() reading
-        taken when it arrived. `server_willing`: whether the worker would keep
-        the connection (`persistence.may_persist`)."""
-        client, scheme = conn.client, conn.scheme
-        if request.forwarded:
-            if conn.peer_trusted is None:
-                conn.peer_trusted = self._proxy.trusted(conn.client[0])
-            client, scheme = self._proxy.resolve(request.headers, client, scheme,
-                                                 conn.peer_trusted)
-        access_log = self._access_log
-        if access_log.json:  # (the only format that adds to the request)
-            access_log.prepare(request)
-        environ = wsgi_environ.build_environ(request, conn.body_input(self._cfg), conn.server, client,
-                                     scheme, self._root_path, self._multithread, conn.tls)
-        responder = FramingResponder(
-            request, conn.send, conn.sendfile if self._sendfile else None,
-            may_persist=lambda: conn.may_persist(request, server_willing))
-        if self._hooked is None:
-            outcome = wsgi.run(self._app, environ, responder)
-        else:
-            outcome = _run_hooked(self._app, environ, responder, self._hooked,
-                                  HookRequest(request, client, scheme))
-        duration = time.monotonic() - started
-        access_log.log(request, outcome.status, outcome.bytes_sent, client, duration)
-        conn.stats.request_done(request.method, outcome.status, outcome.bytes_sent, duration)
-        return outcome
-
-
-def _run_hooked(app: WSGIApp, environ: dict[str, Any], responder: FramingResponder,
-                worker: Any, request: HookRequest) -> wsgi.Outcome:
-    """wsgi.run with gunicorn's pre_request and post_request hooks around it; a
-    pre_request that raises fails the request as the app would (500)."""
-    before = worker.hooks.get("pre_request")
-
-    def hooked_app(environ: dict[str, Any], start_response: Any) -> Any:
-        if before is not None:
-            before(worker, request)
-        return app(environ, start_response)
-
-    outcome = wsgi.run(hooked_app, environ, responder)
-    worker.hooks.call("post_request", worker, request, environ,
-                      HookResponse(outcome.status, outcome.bytes_sent))
-    return outcome
-
-
 def time_out(conn: Connection) -> None:
     """--request-timeout passed while the app runs the request on `conn` (in
     another thread, or interrupted by a signal): answer 504 if nothing of the
@@ -484,73 +397,3 @@ def time_out(conn: Connection) -> None:
     finally:
         if not writing:
             conn.write_lock.release()
-
-
-class FramingResponder:
-    """A WSGI response as HTTP/1.1 bytes on a blocking socket, framed by the core.
-
-    The head waits to go out with the first piece of the body (one write);
-    a `wsgi.file_wrapper` over a real file goes out with `sendfile(file,
-    count)` (all of it when count is None), which returns the bytes sent
-    (`sendfile` None: --no-sendfile, the file is iterated like any body).
-    `may_persist()`, asked when the head is written: whether the connection
-    may outlive the answer (`persistence.may_persist`, the driver's question).
-    """
-
-    def __init__(self, request: Request, send: Callable[[bytes], None],
-                 sendfile: Callable[[IO[bytes], int | None], int] | None, *,
-                 may_persist: Callable[[], bool]) -> None:
-        self._request = request
-        self._send = send
-        self._sendfile = sendfile
-        self._keep_alive = True  # until an error page is sent instead
-        self._may_persist = may_persist
-        self._framer = ResponseFramer()
-        self._head = b""
-        self._error_bytes = 0  # an error page sent instead counts as the body it is
-
-    def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-        request = self._request
-        self._head = self._framer.head(request.method, request.http_version,
-                                       self._may_persist(), status, reason, headers)
-
-    def body(self, data: bytes, last: bool) -> None:
-        framer = self._framer
-        out = framer.last(data) if last else framer.body(data)
-        if self._head:
-            out, self._head = self._head + out, b""
-        if out:
-            self._send(out)
-
-    def whole(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
-              data: bytes) -> None:
-        request, framer = self._request, self._framer
-        head = framer.head(request.method, request.http_version,  # (start(), inline)
-                           self._may_persist(), status, reason, headers)
-        self._send(head + framer.last(data))
-
-    def file(self, wrapper: wsgi_input.FileWrapper) -> bool:
-        framer = self._framer
-        if self._sendfile is None or framer.chunked or not framer.has_body \
-                or wrapper.fileno() is None:
-            return False
-        head, self._head = self._head, b""
-        self._send(head)
-        remaining = framer.length_remaining  # (None: the body runs to the close)
-        if remaining != 0:
-            framer.account(self._sendfile(wrapper.filelike, remaining))
-        self.body(b"", last=True)
-        return True
-
-    def error(self, status: int, detail: str) -> None:
-        self._keep_alive = False
-        self._send(error_response(status, detail))
-        self._error_bytes = len(error_body(status, detail))
-
-    @property
-    def sent(self) -> int:
-        return self._framer.bytes_sent + self._error_bytes
-
-    @property
-    def keep_alive(self) -> bool:
-        return self._keep_alive and self._framer.keep_alive

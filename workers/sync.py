@@ -32,13 +32,8 @@ from hybrid.protocol import ProtocolError, Request, RequestParser, error_body, e
 from hybrid.addresses import server_address
 from hybrid.workers.accept import Acceptor
 from hybrid.workers.base import Worker
-from hybrid.workers.blocking import (
-    Connection,
-    RequestRunner,
-    failed_body,
-    send_all,
-    time_out,
-)
+from hybrid.workers.blocking import Connection, send_all, time_out
+from hybrid.workers.wsgi_runner import RequestRunner, failed_body
 
 ACCEPT_BURST = 64
 

@@ -77,12 +77,11 @@ from hybrid.workers.blocking import (
     RECV_SIZE,
     WOULD_BLOCK,
     Connection,
-    RequestRunner,
     bytes_waiting,
-    failed_body,
     shut_writing,
     time_out,
 )
+from hybrid.workers.wsgi_runner import RequestRunner, failed_body
 
 if not hasattr(select, "epoll"):
     raise ImportError("the thread worker class needs Linux (epoll); use -k sync elsewhere")
