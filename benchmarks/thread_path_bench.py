@@ -30,7 +30,7 @@ from hybrid.config import Config  # noqa: E402
 from hybrid.heartbeat import Heartbeat  # noqa: E402
 from hybrid.metrics import Counters  # noqa: E402
 from hybrid.protocol import RequestParser  # noqa: E402
-from hybrid.workers.thread import ThreadWorker, _Client  # noqa: E402
+from hybrid.workers.thread import Client as _Client, ThreadWorker  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 CONNECTIONS = 64
