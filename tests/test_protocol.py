@@ -201,6 +201,41 @@ def test_obs_text_in_values_is_kept():
     assert (b"x-name", b"caf\xc3\xa9") in request.headers
 
 
+# The parser builds Request and Data by position (events.new_event_by_position):
+# these fail first if their fields are reordered, added or removed.
+
+def test_request_fields_are_in_the_order_the_parser_builds_them():
+    assert Request._fields == ("method", "target", "path", "query", "http_version", "headers",
+                               "keep_alive", "expect_continue", "upgrade", "forwarded")
+
+
+def test_data_has_the_one_field_the_parser_builds_it_with():
+    assert Data._fields == ("data",)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_parsed_request_equals_one_built_by_keyword(how):
+    data = (b"PUT /p?q=1 HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nX-Forwarded-For: 1.2.3.4\r\n"
+            b"Content-Length: 2\r\n\r\nab")
+    request, body, end = _feed(data, how, False, Limits())
+    assert request == Request(
+        method="PUT", target=b"/p?q=1", path=b"/p", query=b"q=1", http_version="1.1",
+        headers=[(b"host", b"h"), (b"expect", b"100-continue"), (b"x-forwarded-for", b"1.2.3.4"),
+                 (b"content-length", b"2")],
+        keep_alive=True, expect_continue=True, upgrade=False, forwarded=True)
+    assert body == Data(data=b"ab")
+
+
+@pytest.mark.parametrize("how", ["whole", "bytewise"])  # the fast path, the careful one
+def test_a_body_under_way_answers_the_same_on_either_path(how):
+    parser = RequestParser()
+    for piece in _splits(head(b"Content-Length: 5") + b"ab", how):
+        parser.feed(piece)
+    assert parser.in_message
+    assert parser.body_remaining == 3
+    assert parser.timeout_error().detail == "the request body stalled"
+
+
 # --- message framing (RFC 9112 section 6) ---------------------------------------------
 
 def test_chunked_body_is_dechunked_with_trailers():

@@ -19,7 +19,7 @@ from hybrid.protocol import (
     RequestParser,
     persistence,
 )
-from hybrid.protocol.parser import UNKNOWN_LENGTH
+from hybrid.protocol.state import UNKNOWN_LENGTH
 from tests.test_protocol import HOW, _splits
 
 EXPECTING = (b"POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"

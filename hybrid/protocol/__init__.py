@@ -13,16 +13,9 @@ from hybrid.protocol.events import (
     ProtocolError,
     Request,
 )
+from hybrid.protocol.head import DEFAULT_LIMITS, Limits
 from hybrid.protocol.pace import GATHER_BUDGET, BodyPace
-from hybrid.protocol.parser import (
-    DEFAULT_LIMITS,
-    LINGER_BYTES,
-    LINGER_SECONDS,
-    STOP_IDLE_GRACE,
-    UNKNOWN_LENGTH,
-    Limits,
-    RequestParser,
-)
+from hybrid.protocol.parser import RequestParser
 from hybrid.protocol.response import (
     CONTINUE,
     REASONS,
@@ -34,6 +27,7 @@ from hybrid.protocol.response import (
     set_server_fields,
     switching_protocols,
 )
+from hybrid.protocol.state import LINGER_BYTES, LINGER_SECONDS, STOP_IDLE_GRACE, UNKNOWN_LENGTH
 
 __all__ = [
     "CONTINUE", "DEFAULT_LIMITS", "GATHER_BUDGET", "LINGER_BYTES", "LINGER_SECONDS", "REASONS",
