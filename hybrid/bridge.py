@@ -183,6 +183,7 @@ class _Exchange:
         self.scope = scope
         self.receive = receive
         self.send = send
+        self.loop = asyncio.get_running_loop()  # (made on the loop, by WSGIBridge.__call__)
         self.lock = threading.Lock()
         self.inbox: list[Message | None] = []  # None: the thread is done
         self.posted = False  # the loop will look at the inbox without being woken
@@ -205,7 +206,6 @@ class _Exchange:
     # --- on the loop -----------------------------------------------------------------
 
     async def serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
         scope = self.scope
         bridge = self.bridge
         has_body, gather = _announced_body(scope, bridge.gather_body)

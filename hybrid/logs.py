@@ -238,11 +238,9 @@ def reopen_files() -> None:
     for logger in (error_log, access_logger):
         for handler in logger.handlers:
             if isinstance(handler, logging.FileHandler):
-                handler.acquire()
-                try:
-                    handler.close()  # the next record opens the path afresh
-                finally:
-                    handler.release()
+                # The next record opens the path afresh. (close() holds the
+                # handler's lock, as emit() does: no record is written half-closed.)
+                handler.close()
 
 
 JSON_FORMAT = "json"

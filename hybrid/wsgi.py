@@ -18,24 +18,39 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from hybrid.protocol import LocalProtocolError
+from hybrid.protocol.memo import Memo
 from hybrid.typing import WSGIApp
 from hybrid.wsgi_input import BodyReadError, EmptyInput, FileWrapper, InputStream
 
 log = logging.getLogger("hybrid.error")
 
-_STATUSES: dict[str, tuple[int, bytes]] = {}
-"""Status lines apps gave, parsed: an app gives a few, and each is parsed once
-per process (only lines up to _STATUS_MAX characters, _STATUSES_MAX at most)."""
-_STATUSES_MAX = 256
 _STATUS_MAX = 64
-_ENCODED_HEADERS: dict[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], ...]] = {}
+_HEADERS_CHARS_MAX = 1024
+
+
+def _plain_short_status(status: str) -> bool:
+    """A status line worth remembering: a str (not a subclass, whose hash and
+    equality are its own) of at most _STATUS_MAX characters."""
+    return type(status) is str and len(status) <= _STATUS_MAX
+
+
+def _plain_short_header_list(headers: tuple[tuple[str, str], ...]) -> bool:
+    """A header list worth remembering: pairs of str (tuples, not subclasses),
+    at most _HEADERS_CHARS_MAX characters in all."""
+    return all(type(pair) is tuple and type(pair[0]) is str and type(pair[1]) is str
+               for pair in headers) \
+        and sum(len(name) + len(value) for name, value in headers) <= _HEADERS_CHARS_MAX
+
+
+_STATUSES: Memo[str, tuple[int, bytes]] = Memo(256, _plain_short_status)
+"""Status lines apps gave, parsed: an app gives a few, and each is parsed once
+per process (only lines up to _STATUS_MAX characters)."""
+_ENCODED_HEADERS: Memo[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], ...]] = \
+    Memo(256, _plain_short_header_list)
 """Header lists apps gave, encoded: an app gives a few (often the same but for a
 Content-Length), each encoded once per process, and the same bytes each time
 make the core's framing cache cheaper to look in (lists of str pairs only, up
-to _HEADERS_CHARS_MAX characters; emptied when it holds _ENCODED_HEADERS_MAX,
-as the core's is)."""
-_ENCODED_HEADERS_MAX = 256
-_HEADERS_CHARS_MAX = 1024
+to _HEADERS_CHARS_MAX characters)."""
 
 
 class Outcome(NamedTuple):
@@ -44,10 +59,6 @@ class Outcome(NamedTuple):
     status: int
     bytes_sent: int
     keep_alive: bool  # False: the driver must close the connection
-
-
-# Outcome(...) runs a Python-level __new__; this builds the same tuple in C.
-_new_outcome = tuple.__new__
 
 
 class Responder(Protocol):
@@ -161,7 +172,7 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
             return Outcome(response.status, responder.sent, False)
         _error_quietly(responder, 500, "")
         return Outcome(500, responder.sent, False)
-    return _new_outcome(Outcome, (response.status, responder.sent, responder.keep_alive))
+    return Outcome(response.status, responder.sent, responder.keep_alive)
 
 
 def _error_quietly(responder: Responder, status: int, detail: str) -> None:
@@ -174,11 +185,6 @@ def _error_quietly(responder: Responder, status: int, detail: str) -> None:
 class _Response:
     """start_response, write() and the lazy head of one WSGI response."""
 
-    # Set (to the request's method and target) when the app's close() is called:
-    # the response is over. A class default, so that a response pays nothing for it.
-    closing: tuple[str, str] | None = None
-    late_write_logged = False
-
     def __init__(self, responder: Responder, body: InputStream | EmptyInput) -> None:
         self.responder = responder
         self.body = body  # (whose failed read, if any, the app must not answer)
@@ -186,6 +192,10 @@ class _Response:
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.head_sent = False
+        # Set (to the request's method and target) when the app's close() is
+        # called: the response is over.
+        self.closing: tuple[str, str] | None = None
+        self.late_write_logged = False
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: Any = None) -> Callable[[bytes], None]:
@@ -197,8 +207,6 @@ class _Response:
                 exc_info = None
         elif self.headers is not None:
             raise AssertionError("start_response() called a second time without exc_info")
-        # (The caches are read by subscript, which costs half a get(); a miss is
-        # rare, and pays for its exception with work of its own anyway.)
         try:
             self.status, self.reason = _STATUSES[status]
         except (KeyError, TypeError):  # (TypeError: not a str, and unhashable)
@@ -260,7 +268,7 @@ class _Response:
             if not isinstance(piece, (bytes, bytearray, memoryview)):
                 raise AppMistake(_NOT_BYTES + _described(piece))
             for name, _ in headers:
-                if len(name) == 14 and name.lower() == b"content-length":
+                if name.lower() == b"content-length":
                     break
             else:
                 headers.append((b"Content-Length", b"%d" % len(piece)))
@@ -334,10 +342,7 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     code, _, reason = status.partition(" ")
     if len(code) != 3 or not code.isdigit():
         raise LocalProtocolError(f"invalid status {status!r}")
-    parsed = int(code), reason.strip().encode("latin-1")
-    if type(status) is str and len(status) <= _STATUS_MAX and len(_STATUSES) < _STATUSES_MAX:
-        _STATUSES[status] = parsed
-    return parsed
+    return _STATUSES.remember(status, (int(code), reason.strip().encode("latin-1")))
 
 
 def _header_list(given: Any) -> list[tuple[str, str]]:
@@ -361,13 +366,7 @@ def _encode_headers(given: list[tuple[str, str]]) -> tuple[tuple[bytes, bytes], 
     except (AttributeError, TypeError, ValueError):
         # Not a list of str pairs: say which pair.
         encoded = tuple([_encode_header(header) for header in headers])
-    if len(_ENCODED_HEADERS) >= _ENCODED_HEADERS_MAX:
-        _ENCODED_HEADERS.clear()  # (lists made per response, a cookie's say, go again)
-    if all(type(pair) is tuple and type(pair[0]) is str and type(pair[1]) is str
-                    for pair in headers) \
-            and sum(len(name) + len(value) for name, value in headers) <= _HEADERS_CHARS_MAX:
-        _ENCODED_HEADERS[headers] = encoded
-    return encoded
+    return _ENCODED_HEADERS.remember(headers, encoded)
 
 
 def _encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:

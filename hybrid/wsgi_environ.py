@@ -14,28 +14,38 @@ from urllib.parse import unquote, unquote_to_bytes
 
 from hybrid import __version__
 from hybrid.protocol import Request
+from hybrid.protocol.memo import Memo
 from hybrid.tls_facts import wsgi_environ
 from hybrid.typing import Scope
 from hybrid.wsgi_input import FileWrapper, Input, InputStream
 
 SERVER_SOFTWARE = f"hybrid/{__version__}"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
-# (`b"%" in raw` tries the operand as an int first, raising and clearing a
-# TypeError inside: an int's membership costs a fraction of it.)
-_PERCENT = ord("%")
 _UNPREFIXED = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
 _BARE_KEYS = frozenset(_UNPREFIXED.values())  # set, never combined, when repeated
-_ENVIRON_KEYS: dict[bytes, str] = {}
-"""Field names seen, and their environ keys: each is worked out once per process.
-Only names up to _ENVIRON_NAME_MAX bytes are kept, _ENVIRON_KEYS_MAX at most, so
-a client sending random names holds at most ~100 KiB of it."""
-_ENVIRON_KEYS_MAX = 1024
 _ENVIRON_NAME_MAX = 40
-_HOSTS: dict[tuple[str, str], tuple[str, str]] = {}
-"""Host fields (and the scheme) seen, as SERVER_NAME and SERVER_PORT: a server is
-named a few ways, each split once per process (bounded as above)."""
-_HOSTS_MAX = 256
 _HOST_MAX = 100
+
+
+def _short_name(name: bytes) -> bool:
+    """A field name worth remembering: bytes (not a subclass, whose hash and
+    equality are its own) of at most _ENVIRON_NAME_MAX bytes."""
+    return type(name) is bytes and len(name) <= _ENVIRON_NAME_MAX
+
+
+def _short_host(host_and_scheme: tuple[str, str]) -> bool:
+    """A Host field worth remembering: at most _HOST_MAX characters."""
+    return len(host_and_scheme[0]) <= _HOST_MAX
+
+
+_ENVIRON_KEYS: Memo[bytes, str] = Memo(1024, _short_name)
+"""Field names seen, and their environ keys: each is worked out once per process.
+Only names up to _ENVIRON_NAME_MAX bytes are kept, so a client sending random
+names holds at most ~100 KiB of it."""
+_HOSTS: Memo[tuple[str, str], tuple[str, str]] = Memo(256, _short_host)
+"""Host fields (and the scheme) seen, as SERVER_NAME and SERVER_PORT: a server is
+named a few ways, each split once per process (only Host fields up to _HOST_MAX
+characters are kept)."""
 
 
 def build_environ(request: Request, wsgi_input: Input, server: tuple[str, str],
@@ -49,8 +59,9 @@ def build_environ(request: Request, wsgi_input: Input, server: tuple[str, str],
     client addressed it). `tls`: a TLS connection's facts, as the ASGI TLS
     extension holds them (`hybrid.tls_facts.describe`).
     """
-    raw = request.path
-    path = (unquote_to_bytes(raw) if _PERCENT in raw else raw).decode("latin-1")
+    path = request.path.decode("latin-1")
+    if "%" in path:
+        path = unquote_to_bytes(request.path).decode("latin-1")
     return _environ(request.method, request.http_version, path, request.query, request.headers,
                     server, client, url_scheme, root_path, request.target.decode("latin-1"),
                     wsgi_input, multithread, tls)
@@ -100,10 +111,7 @@ def _environ_key(name: bytes) -> str:
     else:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
         key = _UNPREFIXED.get(key, key)
-    if type(name) is bytes and len(name) <= _ENVIRON_NAME_MAX \
-            and len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
-        _ENVIRON_KEYS[name] = key
-    return key
+    return _ENVIRON_KEYS.remember(name, key)
 
 
 def _latin1(text: str) -> str:
@@ -165,11 +173,9 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
     environ["wsgi.multithread"] = multithread
     keys = _ENVIRON_KEYS
     for name, value in headers:
-        try:  # (a subscript costs half a get(): this runs for every field)
+        try:
             key = keys[name]
         except (KeyError, TypeError):  # (TypeError: a bytearray name, from a scope)
-            key = None
-        if key is None:
             key = _environ_key(name)
         if not key:
             continue
@@ -184,18 +190,22 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
         environ.update(wsgi_environ(tls))
     host = environ.get("HTTP_HOST")
     if host:
-        split = _HOSTS.get((host, url_scheme))
-        if split is None:
-            default_port = _DEFAULT_PORTS.get(url_scheme, "80")
-            server_name, port = _split_host(host, default_port)
-            split = server_name, port or default_port
-            if len(host) <= _HOST_MAX and len(_HOSTS) < _HOSTS_MAX:
-                _HOSTS[host, url_scheme] = split
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = split
+        try:
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = _HOSTS[host, url_scheme]
+        except KeyError:
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = _HOSTS.remember(
+                (host, url_scheme), _server_name_and_port(host, url_scheme))
     else:
         environ["SERVER_NAME"] = server[0]
         environ["SERVER_PORT"] = server[1] or _DEFAULT_PORTS.get(url_scheme, "80")
     return environ
+
+
+def _server_name_and_port(host: str, url_scheme: str) -> tuple[str, str]:
+    """SERVER_NAME and SERVER_PORT from a Host field (the scheme's port if it names none)."""
+    default_port = _DEFAULT_PORTS.get(url_scheme, "80")
+    server_name, port = _split_host(host, default_port)
+    return server_name, port or default_port
 
 
 def _split_host(host: str, default_port: str) -> tuple[str, str]:

@@ -106,7 +106,7 @@ class InputStream:
 
 class EmptyInput:
     """`wsgi.input` of a request without a body (most requests): at its end from
-    the start. It has no __init__: making one per request costs no Python call."""
+    the start, and never failing."""
 
     error: BodyReadError | None = None
 

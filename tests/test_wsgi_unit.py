@@ -9,9 +9,15 @@ import pytest
 from hybrid.protocol import Request
 from hybrid.workers.wsgi_runner import FramingResponder
 from hybrid import wsgi, wsgi_environ, wsgi_input
+from hybrid.protocol.memo import Memo
 from hybrid.wsgi import run
 from hybrid.wsgi_environ import build_environ
 from hybrid.wsgi_input import BodyReadError, InputStream
+
+
+def _emptied(memo: Memo) -> Memo:
+    """A table like `memo` (same bound, same keys admitted), empty."""
+    return Memo(memo.entries, memo.admit)
 
 
 def stream(*pieces: bytes, fail: bool = False) -> InputStream:
@@ -96,28 +102,28 @@ def _environ_for_host(host: bytes, scheme: str = "http") -> dict:
 
 
 def test_a_host_seen_before_names_the_server_as_the_first_time(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_HOSTS", {})
+    monkeypatch.setattr(wsgi_environ, "_HOSTS", _emptied(wsgi_environ._HOSTS))
     for _ in range(2):
         environ = _environ_for_host(b"[::1]:")
         assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("[::1]", "80")
 
 
 def test_the_same_host_under_another_scheme_gets_that_schemes_port(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_HOSTS", {})
+    monkeypatch.setattr(wsgi_environ, "_HOSTS", _emptied(wsgi_environ._HOSTS))
     assert _environ_for_host(b"example.com")["SERVER_PORT"] == "80"
     assert _environ_for_host(b"example.com", "https")["SERVER_PORT"] == "443"
 
 
 def test_hosts_are_remembered_for_a_bounded_number_of_names(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_HOSTS", {})
-    for n in range(2 * wsgi_environ._HOSTS_MAX):
+    monkeypatch.setattr(wsgi_environ, "_HOSTS", _emptied(wsgi_environ._HOSTS))
+    for n in range(2 * wsgi_environ._HOSTS.entries):
         assert _environ_for_host(b"h%d:%d" % (n, n))["SERVER_NAME"] == "h%d" % n
-    assert len(wsgi_environ._HOSTS) == wsgi_environ._HOSTS_MAX
+    assert len(wsgi_environ._HOSTS) == wsgi_environ._HOSTS.entries
 
 
 def test_status_lines_are_remembered_for_a_bounded_number(monkeypatch):
-    monkeypatch.setattr(wsgi, "_STATUSES", {})
-    for n in range(2 * wsgi._STATUSES_MAX):
+    monkeypatch.setattr(wsgi, "_STATUSES", _emptied(wsgi._STATUSES))
+    for n in range(2 * wsgi._STATUSES.entries):
         status = f"200 reason {n}"
 
         def app(environ, start_response, status=status):
@@ -126,7 +132,7 @@ def test_status_lines_are_remembered_for_a_bounded_number(monkeypatch):
 
         outcome, sent = serve(app)
         assert outcome.status == 200 and sent.startswith(b"HTTP/1.1 200 reason %d\r\n" % n)
-    assert len(wsgi._STATUSES) == wsgi._STATUSES_MAX
+    assert len(wsgi._STATUSES) == wsgi._STATUSES.entries
 
 
 def test_a_status_that_is_no_str_is_refused_every_time():
@@ -140,7 +146,7 @@ def test_a_status_that_is_no_str_is_refused_every_time():
 
 
 def test_the_same_header_list_gets_each_bodys_own_content_length(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
     for body in (b"short", b"a longer body"):
         def app(environ, start_response, body=body):
             start_response("200 OK", [("Content-Type", "text/plain")])
@@ -152,7 +158,7 @@ def test_the_same_header_list_gets_each_bodys_own_content_length(monkeypatch):
 
 
 def test_a_header_list_that_cannot_be_sent_is_refused_every_time(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
 
     def app(environ, start_response):
         start_response("200 OK", [("X-Name", "\u20ac")])  # (no Latin-1 for it)
@@ -165,7 +171,7 @@ def test_a_header_list_that_cannot_be_sent_is_refused_every_time(monkeypatch):
 
 
 def test_header_pairs_given_as_lists_are_sent_and_not_remembered(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
 
     def app(environ, start_response):
         start_response("200 OK", [["X-Pair", "list"]])
@@ -178,15 +184,15 @@ def test_header_pairs_given_as_lists_are_sent_and_not_remembered(monkeypatch):
 
 
 def test_header_lists_are_remembered_for_a_bounded_number(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", {})
-    for n in range(2 * wsgi._ENCODED_HEADERS_MAX):
+    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
+    for n in range(2 * wsgi._ENCODED_HEADERS.entries):
         def app(environ, start_response, n=n):
             start_response("200 OK", [("X-N", str(n))])
             return [b"x"]
 
         outcome, sent = serve(app)
         assert b"X-N: %d\r\n" % n in sent
-        assert len(wsgi._ENCODED_HEADERS) <= wsgi._ENCODED_HEADERS_MAX
+        assert len(wsgi._ENCODED_HEADERS) <= wsgi._ENCODED_HEADERS.entries
 
 
 def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
@@ -213,16 +219,16 @@ def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
 
 
 def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", {})
-    names = [b"x-random-%d" % n for n in range(2 * wsgi_environ._ENVIRON_KEYS_MAX)]
+    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", _emptied(wsgi_environ._ENVIRON_KEYS))
+    names = [b"x-random-%d" % n for n in range(2 * wsgi_environ._ENVIRON_KEYS.entries)]
     request = REQUEST._replace(headers=[*REQUEST.headers, *((name, b"v") for name in names)])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
     assert environ["HTTP_X_RANDOM_2047"] == "v"  # (past the bound: worked out, not kept)
-    assert len(wsgi_environ._ENVIRON_KEYS) <= wsgi_environ._ENVIRON_KEYS_MAX
+    assert len(wsgi_environ._ENVIRON_KEYS) <= wsgi_environ._ENVIRON_KEYS.entries
 
 
 def test_long_header_names_are_not_remembered(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", {})
+    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", _emptied(wsgi_environ._ENVIRON_KEYS))
     name = b"x-" + b"n" * wsgi_environ._ENVIRON_NAME_MAX
     request = REQUEST._replace(headers=[*REQUEST.headers, (name, b"v")])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))

@@ -24,6 +24,8 @@ from http import HTTPStatus
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from hybrid.protocol.memo import Memo
+
 SERVER = b"hybrid"
 
 
@@ -67,7 +69,7 @@ _FRAMING = (b"content-length", b"transfer-encoding", b"connection")
 
 _ORDINARY, _CONTENT_LENGTH, _CONNECTION, _OTHER_FRAMING, _SERVER, _DATE_FIELD = range(6)
 # Spellings of names already checked, with their kind: they repeat on every response.
-_NAME_KINDS: dict[bytes, int] = {}
+_NAME_KINDS: Memo[bytes, int] = Memo(4096)
 
 
 def _classify_name(name: bytes) -> int:
@@ -79,9 +81,7 @@ def _classify_name(name: bytes) -> int:
             _OTHER_FRAMING if lowered in _FRAMING else
             _SERVER if lowered == b"server" else
             _DATE_FIELD if lowered == b"date" else _ORDINARY)
-    if len(_NAME_KINDS) < 4096:
-        _NAME_KINDS[name] = kind
-    return kind
+    return _NAME_KINDS.remember(name, kind)
 
 
 _LF, _CR, _NUL = ord("\n"), ord("\r"), 0
@@ -144,8 +144,16 @@ class _Shape(NamedTuple):
 # Apps send the same few heads over and over (same status, same fields):
 # validating and framing each once saves most of a head's cost.
 _ShapeKey = tuple[int, bytes, bool, str, bool, tuple[tuple[bytes, bytes], ...]]
-_SHAPES: dict[_ShapeKey, _Shape] = {}
-_SHAPES_MAX = 1024
+_SHAPE_FIELDS_MAX = 8192
+
+
+def _head_of_ordinary_size(key: _ShapeKey) -> bool:
+    """An app may echo what a client sent in its fields (a Location, a cookie):
+    a head is remembered only up to _SHAPE_FIELDS_MAX bytes of fields."""
+    return sum(len(name) + len(value) for name, value in key[5]) <= _SHAPE_FIELDS_MAX
+
+
+_SHAPES: Memo[_ShapeKey, _Shape] = Memo(1024, _head_of_ordinary_size)
 
 
 def _shape(request_method: str, http_version: str, keep_alive: bool, status: int,
@@ -229,18 +237,12 @@ class ResponseFramer:
         key: _ShapeKey = (status, reason, request_method == "HEAD", http_version, keep_alive,
                           headers)
         try:
-            shape = _SHAPES[key]  # (a subscript costs half a get(): this is every response's)
-            remember = False
-        except KeyError:
-            shape, remember = None, True
-        except TypeError:  # a header pair given as a list: unhashable, so never remembered
-            shape, remember = None, False
+            shape: _Shape | None = _SHAPES[key]
+        except (KeyError, TypeError):  # (TypeError: a header pair given as a list, unhashable)
+            shape = None  # (worked out below, so that its errors do not chain the miss)
         if shape is None:
-            shape = _shape(request_method, http_version, keep_alive, status, reason, headers)
-            if remember:
-                if len(_SHAPES) >= _SHAPES_MAX:
-                    _SHAPES.clear()
-                _SHAPES[key] = shape
+            shape = _SHAPES.remember(key, _shape(request_method, http_version, keep_alive,
+                                                 status, reason, headers))
         before_date, after_date, dated, self._mode, self._remaining, self.keep_alive = shape
         if dated:
             return before_date + _DATE.line() + after_date

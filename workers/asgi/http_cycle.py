@@ -50,9 +50,7 @@ class RequestCycle(Cycle):
                  "status", "clock", "pace", "task", "timed_out", "awaiting_disconnect")
 
     def __init__(self, channel: HttpChannel, request: Request) -> None:
-        # Cycle's fields set here, not through super(): one call less per request.
-        self.channel = channel
-        self._waiter = None
+        super().__init__(channel)
         self.request = request
         access_log = channel.server.access_log
         if access_log.json:
@@ -262,8 +260,7 @@ class RequestCycle(Cycle):
         server.stats.request_done(self.request.method, self.status, self.framer.bytes_sent,
                                   duration)
         server.request_served()
-        if self._waiter is not None:
-            self._wake()
+        self._wake()
         self.channel.response_done(self, keep_alive)
 
 
@@ -279,7 +276,7 @@ def http_scope(channel: Channel, request: Request) -> Scope:
             client = (host, int(port) if port.isdigit() else 0)
     raw_path = request.path
     path = raw_path.decode("ascii", "replace")  # llhttp admits only ASCII in targets
-    if _PERCENT in raw_path:
+    if "%" in path:
         path = unquote(path)
     scope: Scope = {
         "type": "http",
@@ -299,9 +296,6 @@ def http_scope(channel: Channel, request: Request) -> Scope:
     if channel.tls is not None:
         scope["extensions"] = {"tls": channel.tls}
     return scope
-
-
-_PERCENT = ord("%")
 
 
 def client_text(channel: Channel) -> tuple[str, str]:
