@@ -208,13 +208,13 @@ class _Response:
         elif self.headers is not None:
             raise AssertionError("start_response() called a second time without exc_info")
         try:
-            self.status, self.reason = _STATUSES[status]
+            self.status, self.reason = _STATUSES.known[status]
         except (KeyError, TypeError):  # (TypeError: not a str, and unhashable)
             self.status, self.reason = _parse_status(status)
         if type(headers) is not list:  # (a tuple or an iterator: read once, here)
             headers = _header_list(headers)
         try:
-            encoded = _ENCODED_HEADERS[tuple(headers)]
+            encoded = _ENCODED_HEADERS.known[tuple(headers)]
         except (KeyError, TypeError):  # (TypeError: a pair given as a list)
             encoded = _encode_headers(headers)
         self.headers = list(encoded)

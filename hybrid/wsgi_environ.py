@@ -171,7 +171,7 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
     environ["wsgi.input"] = wsgi_input
     environ["wsgi.errors"] = sys.stderr  # (the one of the moment: a test may swap it)
     environ["wsgi.multithread"] = multithread
-    keys = _ENVIRON_KEYS
+    keys = _ENVIRON_KEYS.known
     for name, value in headers:
         try:
             key = keys[name]
@@ -191,7 +191,7 @@ def _environ(method: str, http_version: str, path: str, query: bytes,
     host = environ.get("HTTP_HOST")
     if host:
         try:
-            environ["SERVER_NAME"], environ["SERVER_PORT"] = _HOSTS[host, url_scheme]
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = _HOSTS.known[host, url_scheme]
         except KeyError:
             environ["SERVER_NAME"], environ["SERVER_PORT"] = _HOSTS.remember(
                 (host, url_scheme), _server_name_and_port(host, url_scheme))

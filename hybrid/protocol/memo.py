@@ -17,10 +17,11 @@ and Host fields. Each of those tables is a `Memo`, and they share one policy:
   hold (a str subclass, whose hash and equality are its own).
 * An unhashable key (a header pair given as a list) is never remembered.
 
-A `Memo` is a dict, read as one: a lookup is the dict's own subscript
-(KeyError when the key was never remembered, TypeError when it is
-unhashable), which matters on every response's path. It is filled only through
-`remember()`: a plain `memo[key] = value` would pass the bound.
+Lookups are on every response's path, so they are a plain dict's subscript:
+`memo.known[key]` (KeyError when the key was never remembered, TypeError
+when it is unhashable). A dict subclass would cost more per lookup, and a
+method call more again. `known` is filled only through `remember()`: a plain
+`memo.known[key] = value` would pass the bound.
 
 No I/O: a table is filled by whichever thread misses first, and two threads
 storing the same key store equal values.
@@ -29,29 +30,39 @@ storing the same key store equal values.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 
-class Memo(dict[K, V]):
-    """A bounded memo table: `memo[key]` the value remembered (KeyError if
+class Memo(Generic[K, V]):
+    """A bounded memo table: `known[key]` the value remembered (KeyError if
     none); `remember(key, value)` after working it out."""
 
-    __slots__ = ("entries", "admit")
+    __slots__ = ("known", "entries", "admit")
 
     def __init__(self, entries: int, admit: Callable[[K], bool] | None = None) -> None:
-        super().__init__()
+        self.known: dict[K, V] = {}
         self.entries = entries
         self.admit = admit
 
     def remember(self, key: K, value: V) -> V:
         """Keep `value` for `key` if the table has room and admits the key;
         return `value` either way."""
-        if len(self) < self.entries and (self.admit is None or self.admit(key)):
+        if len(self.known) < self.entries and (self.admit is None or self.admit(key)):
             try:
-                self[key] = value
+                self.known[key] = value
             except TypeError:
                 pass  # unhashable: worked out again each time
         return value
+
+    def clear(self) -> None:
+        """Forget everything (what the values were worked out from has changed)."""
+        self.known.clear()
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.known

@@ -171,7 +171,7 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
             raise LocalProtocolError(f"header {name!r}: {value!r}: names and values must be "
                                      f"bytes, not {type(name).__name__} and "
                                      f"{type(value).__name__}")
-        kind = _NAME_KINDS.get(name)
+        kind = _NAME_KINDS.known.get(name)
         if kind is None:
             kind = _classify_name(name)
         if kind == _SERVER or kind == _DATE_FIELD:
@@ -237,7 +237,7 @@ class ResponseFramer:
         key: _ShapeKey = (status, reason, request_method == "HEAD", http_version, keep_alive,
                           headers)
         try:
-            shape: _Shape | None = _SHAPES[key]
+            shape: _Shape | None = _SHAPES.known[key]
         except (KeyError, TypeError):  # (TypeError: a header pair given as a list, unhashable)
             shape = None  # (worked out below, so that its errors do not chain the miss)
         if shape is None:
