@@ -47,8 +47,8 @@ from hybrid import (
     __version__,
     config,
     logs,
+    generations,
     metrics,
-    pool,
     probes,
     process,
     reexec,
@@ -301,7 +301,7 @@ class Arbiter:
         worker.log_exit(code)
 
     def _on_boot_failure(self, worker: WorkerProcess, code: int) -> None:
-        serving = pool.may_yet_serve(self.workers.values(), worker)
+        serving = generations.may_yet_serve(self.workers.values(), worker)
         failure = self.respawn.boot_failure(worker, code, others_serve=bool(serving))
         if failure is None:
             return
@@ -313,13 +313,13 @@ class Arbiter:
         self.respawn.back_off(failure, len(serving))
         if worker.generation == self.generation and any(
                 w.generation != self.generation for w in serving):
-            pool.reload_failed(self.workers.values(), serving, self.generation)
+            generations.reload_failed(self.workers.values(), serving, self.generation)
 
     def _manage_workers(self) -> None:
         for worker in self.memory_watch.over(list(self.workers.values()),
                                              self.cfg.max_worker_memory):
             worker.recycle_for("memory")
-        missing, retiring = pool.balance(self.workers.values(), self.generation, self.num_workers)
+        missing, retiring = generations.balance(self.workers.values(), self.generation, self.num_workers)
         if self.respawn.may_spawn():
             for _ in range(missing):
                 try:

@@ -158,7 +158,7 @@ def test_the_protocol_core_imports_no_io_process_or_settings_module(name):
 
 
 SUPERVISOR_ROOMS = ["hybrid.arbiter", "hybrid.cli", "hybrid.sockets", "hybrid.tls",
-                    "hybrid.startup", "hybrid.signals", "hybrid.pool", "hybrid.worker_process",
+                    "hybrid.startup", "hybrid.signals", "hybrid.generations", "hybrid.worker_process",
                     "hybrid.respawn", "hybrid.watchdog", "hybrid.process", "hybrid.memory_watch",
                     "hybrid.reload", "hybrid.reexec", "hybrid.stopping", "hybrid.control",
                     "hybrid.probes"]

@@ -1,12 +1,12 @@
 """The arbiter's respawn policy on its own: when a worker that failed to boot
 stops the server, when it is retried, and how long the next fork waits. And
-the pool's arithmetic: which workers to fork and which to retire."""
+the generations' arithmetic: which workers to fork and which to retire."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hybrid import pool
+from hybrid import generations
 from hybrid.heartbeat import BOOT_ERROR
 from hybrid.respawn import EARLY_CRASH_WINDOW, MAX_SILENT_BOOT_DEATHS, RespawnPolicy
 from hybrid.worker_process import WorkerProcess
@@ -82,30 +82,30 @@ def worker(age: int, generation: int = 0, ready: bool = True, recycle: str = "")
 
 
 def test_the_pool_forks_what_is_missing_and_retires_the_oldest_extras():
-    assert pool.balance([worker(1), worker(2)], 0, 3) == (1, [])
+    assert generations.balance([worker(1), worker(2)], 0, 3) == (1, [])
     oldest, *others = [worker(1), worker(2), worker(3)]
-    assert pool.balance([*others, oldest], 0, 2) == (0, [oldest])
+    assert generations.balance([*others, oldest], 0, 2) == (0, [oldest])
 
 
 def test_a_previous_generation_retires_once_the_new_one_serves():
     old = worker(1, generation=0)
     booting = worker(2, generation=1, ready=False)
-    assert pool.balance([old, booting], 1, 1) == (0, [])
+    assert generations.balance([old, booting], 1, 1) == (0, [])
     booting.ready = True
-    assert pool.balance([old, booting], 1, 1) == (0, [old])
+    assert generations.balance([old, booting], 1, 1) == (0, [old])
 
 
 def test_a_worker_to_be_replaced_serves_until_its_replacement_does():
     replaced = worker(1, recycle="max-requests")
-    assert pool.balance([replaced], 0, 1) == (1, [])
-    assert pool.balance([replaced, worker(2)], 0, 1) == (0, [replaced])
+    assert generations.balance([replaced], 0, 1) == (1, [])
+    assert generations.balance([replaced, worker(2)], 0, 1) == (0, [replaced])
 
 
 def test_a_failed_reload_gives_the_previous_generation_its_place_back():
     old, failed, booting = worker(1, 0), worker(2, 1, ready=False), worker(3, 1, ready=False)
-    serving = pool.may_yet_serve([old, booting], failed)
+    serving = generations.may_yet_serve([old, booting], failed)
     assert serving == [old]
     retired: list[int] = []
     booting.send = retired.append  # (no real process behind it to signal)
-    pool.reload_failed([old, booting], serving, 1)
+    generations.reload_failed([old, booting], serving, 1)
     assert old.generation == 1 and booting.retiring_since is not None and retired
