@@ -255,20 +255,12 @@ def test_no_module_of_the_package_imports_itself_back():
 
 
 def architecture_names() -> set[str]:
-    """The modules ARCHITECTURE.md's tables name (`thread.py`, `protocol/parser.py`...),
-    as paths under their package's folder."""
-    text = (ROOT / "ARCHITECTURE.md").read_text()
+    """The modules ARCHITECTURE.md's module tables name: the first cell of a
+    row, a path from the repository's root (`workers/thread/pool.py`)."""
     named: set[str] = set()
-    folder = ""
-    for line in text.splitlines():
-        if line.startswith("## The supervisor"):
-            folder = "hybrid"
-        elif line.startswith("## The worker classes"):
-            folder = "workers"
-        elif line.startswith("## Still to carve"):
-            folder = ""
-        if folder and line.startswith("| `"):
-            named.add(f"{folder}/{line.split('`')[1]}")
+    for line in (ROOT / "ARCHITECTURE.md").read_text().splitlines():
+        if line.startswith("| `") and line.split("`")[1].endswith(".py"):
+            named.add(line.split("`")[1])
     return named
 
 
