@@ -33,9 +33,10 @@ test: install-test
 
 # The inner loop, under 2 minutes here: every test but those both `process` and
 # `slow` (the tiers are set in tests/conftest.py). In: the core, the settings,
-# the types, the import rules, the docs' tables, and the servers that answer at
-# once. Out: the image, the wheel, and the servers that wait out timeouts, stops
-# and restarts. (`-m core` alone: no process at all.)
+# the types, the import rules, the docs' tables, and the drivers' tests on the
+# servers their modules share (HTTP conformance, WSGI behaviour, WebSockets).
+# Out: the image, the wheel, and every test that starts a process of its own
+# (a server per test: most of the suite's time). `-m core`: no process at all.
 check: install-test
 	$(BIN)/python -m pytest $(PARALLEL) -m "not (process and slow)" $(PYTESTFLAGS)
 

@@ -312,18 +312,17 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 #   process  it starts a process (a server, a `hybrid` command, a fork, pip, docker,
 #            a tool): the test, a fixture it uses, or a function of tests/ that they
 #            call names one of PROCESS_STARTERS;
-#   slow     it builds or runs an outside tool (TOOL_MODULES), or it is a process
-#            test that waits out timeouts, stops or restarts on purpose: those of
-#            TIMING_MODULES, and the ones marked slow where they are written;
-#   core     neither: it runs in this process, and quickly.
+#   slow     it builds or runs an outside tool (TOOL_MODULES); or it is a process
+#            test that starts a process of its own (the test or a function-scoped
+#            fixture does: a second or so each, and most of the suite's time), not
+#            one that shares a module's server; or it is marked slow where it is
+#            written (a shared server made to wait out a timeout, say);
+#   core     neither: it runs in this process.
 # `make check` leaves out the tests that are both process and slow.
 PROCESS_STARTERS = frozenset({"Server", "launch", "run_hybrid", "one_line_error", "subprocess",
                               "Popen", "fork"})
 TOOL_MODULES = frozenset({"test_container", "test_packaging", "test_types", "test_deploy",
                           "test_docs"})
-TIMING_MODULES = frozenset({"test_request_timeout", "test_body_pace", "test_graceful",
-                            "test_control", "test_out_of_descriptors", "test_arbiter",
-                            "test_respawn", "test_upgrade", "test_recycling", "test_reload"})
 
 
 def _names(code: types.CodeType) -> set[str]:
@@ -346,21 +345,24 @@ def starts_a_process(function: object, seen: set[types.CodeType]) -> bool:
         starts_a_process(getattr(function, "__globals__", {}).get(name), seen) for name in names)
 
 
-def _functions(item: pytest.Item) -> Iterator[object]:
-    """The test function and the functions of the fixtures it uses."""
-    yield getattr(item, "function", None)
+def _fixture_functions(item: pytest.Item, own: bool) -> Iterator[object]:
+    """The functions of the fixtures `item` uses: its own (function-scoped) ones, or
+    the ones it shares with other tests."""
     info = getattr(item, "_fixtureinfo", None)
     for definitions in (info.name2fixturedefs.values() if info else ()):
         for definition in definitions:
-            yield definition.func
+            if (definition.scope == "function") == own:
+                yield definition.func
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         seen: set[types.CodeType] = set()
-        process = any(starts_a_process(function, seen) for function in _functions(item))
-        module = item.path.stem
-        slow = module in TOOL_MODULES or (process and module in TIMING_MODULES)
+        own = [getattr(item, "function", None), *_fixture_functions(item, own=True)]
+        starts_its_own = any(starts_a_process(function, seen) for function in own)
+        process = starts_its_own or any(starts_a_process(function, seen)
+                                        for function in _fixture_functions(item, own=False))
+        slow = item.path.stem in TOOL_MODULES or starts_its_own
         if process:
             item.add_marker(pytest.mark.process)
         if slow:

@@ -234,7 +234,6 @@ def test_asyncio_loop_serves_too(start_server):
     assert httpx.get(srv.url + "/", timeout=10).text == "hello"
 
 
-@pytest.mark.slow
 def test_blocked_loop_gets_the_worker_replaced(start_server):
     srv = start_server(APP, "-k", "asgi", "--timeout", "2")
     (blocked,) = srv.wait_workers(1)
@@ -247,7 +246,6 @@ def test_blocked_loop_gets_the_worker_replaced(start_server):
     assert httpx.get(srv.url + "/", timeout=10).text == "hello"
 
 
-@pytest.mark.slow
 def test_term_finishes_in_flight_requests_and_runs_lifespan_shutdown(start_server):
     srv = start_server(APP, "-k", "asgi")
     srv.wait_workers(1)
@@ -278,7 +276,6 @@ def test_a_startup_that_raises_after_taking_its_message_stops_the_server_under_a
     assert "not supported" not in result.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("flags", [[], ["--preload"]])
 def test_a_startup_longer_than_the_timeout_is_named_as_such(flags):
     result = run_hybrid("run", APP, "-k", "asgi", "-t", "2", "-b", "127.0.0.1:0", *flags,
@@ -372,7 +369,6 @@ def test_upgrade_answered_as_http_leaves_the_connection_http(server):
 
 # --- answers that do not wait for the body, and clients that leave ----------------------
 
-@pytest.mark.slow
 def test_lingering_close_saves_the_answer_from_a_reset_and_ends_on_its_own(start_server):
     srv = start_server(APP, "-k", "asgi", "--graceful-timeout", "20")
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:

@@ -242,7 +242,6 @@ def test_an_app_that_ends_its_process_at_import_is_named_once_after_one_fork(tmp
             in result.stderr)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("worker_class", ["sync", "thread", "asgi", "auto"])
 def test_an_app_slower_to_import_than_the_timeout_is_killed_and_named(tmp_path, worker_class):
     (tmp_path / "slow.py").write_text("import time\ntime.sleep(30)\n")
@@ -583,7 +582,6 @@ def test_custom_access_log_format(start_server):
              message="the formatted line")
 
 
-@pytest.mark.slow
 def test_reload_with_a_broken_app_keeps_the_old_workers(start_server, tmp_path):
     (tmp_path / "editable.py").write_text(
         "def app(environ, start_response):\n"
@@ -598,7 +596,6 @@ def test_reload_with_a_broken_app_keeps_the_old_workers(start_server, tmp_path):
     assert httpx.get(server.url, timeout=10).text == "version 1"
 
 
-@pytest.mark.slow
 def test_broken_code_on_disk_is_retried_with_backoff_not_a_fork_storm(start_server, tmp_path):
     (tmp_path / "fragile.py").write_text(
         "def app(environ, start_response):\n"

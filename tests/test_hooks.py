@@ -194,7 +194,6 @@ def test_a_post_request_hook_that_fails_is_logged_and_the_answer_stands(start_se
     assert httpx.get(server.url + "/", timeout=10).text == "hello"
 
 
-@pytest.mark.slow
 def test_a_worker_killed_for_its_timeout_calls_worker_abort(start_server, tmp_path, database):
     path, env = hooked(tmp_path, database)
     server = start_server("tests.apps.basic:app", "-c", str(path), "-k", "sync", "-w", "1",

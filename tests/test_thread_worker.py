@@ -29,7 +29,6 @@ def test_one_connection_carries_100_requests(start_server):
             assert headers.get("connection") != "close"
 
 
-@pytest.mark.slow
 def test_200_concurrent_slow_requests_all_complete_on_8_threads(start_server):
     server = start_server(APP, "-k", "thread", "--threads", "8")
     limits = httpx.Limits(max_connections=200)
@@ -60,7 +59,6 @@ def test_calls_at_once_never_exceed_threads(start_server):
         assert http.get("/most-calls-at-once").text == "3"
 
 
-@pytest.mark.slow
 def test_a_call_that_blocks_does_not_hold_up_requests_on_other_connections(start_server):
     server = start_server(APP, "-k", "thread", "--threads", "2")
     with ThreadPoolExecutor(1) as pool:
@@ -325,7 +323,6 @@ def test_a_body_over_gather_body_is_read_by_the_app_as_it_comes(start_server, fr
     assert raw.startswith(b"HTTP/1.1 200")
 
 
-@pytest.mark.slow
 def test_a_gathered_body_too_slow_to_come_gets_408(start_server):
     server = start_server(APP, "-k", "thread", "--body-timeout", "1")
     for framing, part in ((b"Content-Length: 10", b"abc"),
@@ -336,7 +333,6 @@ def test_a_gathered_body_too_slow_to_come_gets_408(start_server):
         assert split_response(answer)[0] == 408
 
 
-@pytest.mark.slow
 def test_a_request_sent_whole_is_never_408_for_waiting_on_a_busy_thread(start_server):
     server = start_server(APP, "-k", "thread", "--threads", "1", "--header-timeout", "1")
     (pid,) = server.wait_workers(1)

@@ -270,7 +270,6 @@ def test_optional_client_certificates_let_a_client_without_one_in(start_server, 
 
 # --- the handshake --------------------------------------------------------------
 
-@pytest.mark.slow
 @pytest.mark.parametrize("served", ("sync", "thread", "asgi"))
 def test_a_client_that_never_says_hello_is_closed_by_the_header_timeout(start_server, certs,
                                                                          served):
