@@ -268,7 +268,10 @@ class Said(logging.Handler):
 def test_a_slow_preload_import_is_reported_while_it_goes_on(monkeypatch):
     # (Every 10 s in earnest; the import itself has no time limit, as in gunicorn.)
     monkeypatch.setattr(process, "IMPORT_REPORT_INTERVAL", 0.01)
-    monkeypatch.setattr(logs.error_log, "level", logging.INFO)
+    level = logs.error_log.level
+    # (setLevel, not the attribute: it also clears the logger's cache of what is
+    # enabled, which a test before this one in the same process may have filled.)
+    logs.error_log.setLevel(logging.INFO)
     said = Said()
     logs.error_log.addHandler(said)
     try:
@@ -276,6 +279,7 @@ def test_a_slow_preload_import_is_reported_while_it_goes_on(monkeypatch):
             wait_for(lambda: len(said.lines) >= 2, message="two reports")
     finally:
         logs.error_log.removeHandler(said)
+        logs.error_log.setLevel(level)
     assert all(line.startswith("Still importing slow:app in the arbiter (--preload): ")
                for line in said.lines)
     assert "hybrid-import-report" not in [thread.name for thread in threading.enumerate()]
