@@ -9,6 +9,7 @@ ARCHITECTURE.md's "Import rules" lists the rules in words.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def package_modules() -> dict[str, Path]:
 MODULES = package_modules()
 
 
-def imports_of(path: Path, on_import_only: bool = False) -> set[str]:
+@functools.cache  # (asked of each module again and again: each file is parsed once)
+def imports_of(path: Path, on_import_only: bool = False) -> frozenset[str]:
     """Every module `path` imports; `from a import b` counts as a and as a.b.
     `on_import_only`: leave out the imports inside functions (those run when
     the function is called, not when the module is imported)."""
@@ -55,7 +57,7 @@ def imports_of(path: Path, on_import_only: bool = False) -> set[str]:
                 source = node.module or ""
             found.add(source)
             found.update(f"{source}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def _nodes(tree: ast.AST, skip_functions: bool) -> list[ast.AST]:
