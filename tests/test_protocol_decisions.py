@@ -90,6 +90,7 @@ PERSISTENCE = [
     ("rest unknown: chunked, held for 100 Continue, or failed", request(), True, 5, None, False),
     ("nothing unread, rest unknown", request(), True, 0, None, False),
     ("an Upgrade answered before its body", request(upgrade=True), True, 0, 5, False),
+    ("an Upgrade whose body came whole, unread", request(upgrade=True), True, 10, 0, True),
     ("Connection: close with a short rest", request(keep_alive=False), True, 0, 5, False),
     ("the server stopping with a short rest", request(), False, 0, 5, False),
 ]

@@ -35,12 +35,10 @@ def may_persist(request: Request, server_willing: bool, unread: int = 0,
     """
     if not (server_willing and request.keep_alive):
         return False
-    if not unread and rest == 0:
-        return True
-    if request.upgrade:
+    if request.upgrade and rest != 0:
         # The parser pauses at an Upgrade request's end to let the connection
-        # switch; after a skip, closing is simpler than resuming it, and an
-        # Upgrade answered before its body is rare.
+        # switch; resuming it after skipping the rest of the body from the wire
+        # is not worth its complexity for a case this rare: close.
         return False
     return rest is not None and unread + rest <= DRAIN_BYTES
 
