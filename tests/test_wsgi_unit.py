@@ -85,7 +85,8 @@ def serve(app, request=REQUEST):
     sent: list[bytes] = []
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
     responder = FramingResponder(request, sent.append, _no_sendfile,
-                                 may_persist=lambda: True)
+                                 may_persist=lambda request, willing: True,
+                                 server_willing=True)
     outcome = run(app, environ, responder)
     return outcome, b"".join(sent)
 
@@ -212,7 +213,8 @@ def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
 
     environ = build_environ(REQUEST, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
     responder = FramingResponder(REQUEST, send, _no_sendfile,
-                                 may_persist=lambda: True)
+                                 may_persist=lambda request, willing: True,
+                                 server_willing=True)
     outcome = run(app, environ, responder)
     assert outcome.status == 200 and not outcome.keep_alive
     assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200")
@@ -470,7 +472,8 @@ def test_a_lazy_app_that_swallows_a_failed_read_has_its_answer_replaced_by_the_4
     environ = build_environ(REQUEST, stream(b"part", fail=True), server=("0.0.0.0", "80"),
                             client=("1.2.3.4", "5"))
     responder = FramingResponder(REQUEST, sent.append, _no_sendfile,
-                                 may_persist=lambda: True)
+                                 may_persist=lambda request, willing: True,
+                                 server_willing=True)
     outcome = run(app, environ, responder)
     assert outcome.status == 400 and not outcome.keep_alive
     assert b"the app's answer" not in b"".join(sent)

@@ -78,7 +78,7 @@ class RequestRunner:
                                      scheme, self._root_path, self._multithread, conn.tls)
         responder = FramingResponder(
             request, conn.send, conn.sendfile if self._sendfile else None,
-            may_persist=lambda: conn.may_persist(request, server_willing))
+            may_persist=conn.may_persist, server_willing=server_willing)
         if self._hooked is None:
             outcome = wsgi.run(self._app, environ, responder)
         else:
@@ -114,18 +114,20 @@ class FramingResponder:
     a `wsgi.file_wrapper` over a real file goes out with `sendfile(file,
     count)` (all of it when count is None), which returns the bytes sent
     (`sendfile` None: --no-sendfile, the file is iterated like any body).
-    `may_persist()`, asked when the head is written: whether the connection
-    may outlive the answer (`persistence.may_persist`, the driver's question).
+    `may_persist(request, server_willing)`, asked when the head is written:
+    whether the connection may outlive the answer (the connection's
+    `Connection.may_persist`, which asks the core's `persistence.may_persist`).
     """
 
     def __init__(self, request: Request, send: Callable[[bytes], None],
                  sendfile: Callable[[IO[bytes], int | None], int] | None, *,
-                 may_persist: Callable[[], bool]) -> None:
+                 may_persist: Callable[[Request, bool], bool], server_willing: bool) -> None:
         self._request = request
         self._send = send
         self._sendfile = sendfile
         self._keep_alive = True  # until an error page is sent instead
         self._may_persist = may_persist
+        self._server_willing = server_willing
         self._framer = ResponseFramer()
         self._head = b""
         self._error_bytes = 0  # an error page sent instead counts as the body it is
@@ -133,7 +135,8 @@ class FramingResponder:
     def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         request = self._request
         self._head = self._framer.head(request.method, request.http_version,
-                                       self._may_persist(), status, reason, headers)
+                                       self._may_persist(request, self._server_willing),
+                                       status, reason, headers)
 
     def body(self, data: bytes, last: bool) -> None:
         framer = self._framer
@@ -147,7 +150,8 @@ class FramingResponder:
               data: bytes) -> None:
         request, framer = self._request, self._framer
         head = framer.head(request.method, request.http_version,  # (start(), inline)
-                           self._may_persist(), status, reason, headers)
+                           self._may_persist(request, self._server_willing), status, reason,
+                           headers)
         self._send(head + framer.last(data))
 
     def file(self, wrapper: wsgi_input.FileWrapper) -> bool:
