@@ -201,6 +201,18 @@ def test_obs_text_in_values_is_kept():
     assert (b"x-name", b"caf\xc3\xa9") in request.headers
 
 
+# The parser builds Request and Data by position (events.new_event_by_position):
+# these fail first if their fields are reordered, added or removed.
+
+def test_request_fields_are_in_the_order_the_parser_builds_them():
+    assert Request._fields == ("method", "target", "path", "query", "http_version", "headers",
+                               "keep_alive", "expect_continue", "upgrade", "forwarded")
+
+
+def test_data_has_the_one_field_the_parser_builds_it_with():
+    assert Data._fields == ("data",)
+
+
 @pytest.mark.parametrize("how", HOW)
 def test_a_parsed_request_equals_one_built_by_keyword(how):
     data = (b"PUT /p?q=1 HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nX-Forwarded-For: 1.2.3.4\r\n"

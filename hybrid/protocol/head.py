@@ -26,6 +26,7 @@ from hybrid.protocol.events import (
     Event,
     ProtocolError,
     Request,
+    new_event_by_position,
 )
 from hybrid.protocol.fields import (
     SINGLETONS,
@@ -229,9 +230,9 @@ class HeadReader(ParserState):
             raise _HandOver
         self._upgrade = upgrade
         expect_continue = self._continue_due = self._expect_continue and version == "1.1"
-        self._events.append(Request(
+        self._events.append(new_event_by_position(Request, (
             method, target, path, query, version, headers, parser.should_keep_alive(),
-            expect_continue, upgrade, self._forwarded))
+            expect_continue, upgrade, self._forwarded)))
         if not careful:
             self._remaining = length  # llhttp frames the body, on_body counts it
         elif not length:
@@ -253,7 +254,7 @@ class HeadReader(ParserState):
     def on_body(self, body: bytes) -> None:
         self._remaining -= len(body)
         self._continue_due = False  # the client did not wait for it
-        self._events.append(Data(body))
+        self._events.append(new_event_by_position(Data, (body,)))
 
     def on_message_complete(self) -> None:
         self._llhttp_idle = True
