@@ -66,13 +66,14 @@ Event = Request | Data | EndOfMessage | ConnectionClosed | ProtocolError
 # The parser builds a Request, and a Data for most bodies, per request.
 # `Request(...)` runs the __new__ that NamedTuple writes in Python (a frame, and
 # its arguments bound one by one); tuple.__new__ builds the same tuple in C
-# (timeit, Python 3.11 on the development machine: 0.34 us against 0.70 for a
-# Request, 0.26 against 0.66 for a Data). But it takes the fields by position and
-# checks nothing: reorder a class's fields and every request it builds is
-# scrambled, silently. So it is used under this name only, for those two builds,
-# and tests/test_protocol.py pins the order they rely on (the classes' `_fields`,
-# and a parsed Request equal to one built by keyword). Issue 30's rule: it stays
-# only while it is worth 3% of the whole request path; the constructors otherwise.
+# (0.34 us against 0.70 for a Request, 0.26 against 0.66 for a Data). Built by
+# their constructors, the parser benchmark (benchmarks/parser_bench.py) was 7%
+# slower, past its noise (2.87x against 2.69x bare httptools, issue 30). But
+# tuple.__new__ takes the fields by position and checks nothing: reorder a
+# class's fields and every request it builds is scrambled, silently. So it is
+# used under this name only, for those two builds, and tests/test_protocol.py
+# pins the order they rely on (the classes' `_fields`, and a parsed Request
+# equal to one built by keyword).
 new_event_by_position = tuple.__new__
 """`new_event_by_position(Request, (method, target, ...))`: an event from all its
 fields, in the order its class declares them."""
