@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
+import httptools
+
 from hybrid.protocol.body_readers import END_NO_TRAILERS, ChunkedReader, ContentLengthReader
 from hybrid.protocol.events import (
     Data,
@@ -30,6 +32,7 @@ from hybrid.protocol.events import (
 )
 from hybrid.protocol.fields import (
     SINGLETONS,
+    check_authority_form,
     check_host,
     check_singletons,
     check_transfer_encoding,
@@ -209,7 +212,7 @@ class HeadReader(ParserState):
         if target[:1] == b"/" and method != "CONNECT" and _HASH not in target:
             path, _, query = target.partition(b"?")
         else:
-            path, query = self._split_target(method, target)
+            path, query = split_target(method, target)
         # Framing is decided, and may refuse, before the Request is queued.
         lengths = self._lengths
         if self._codings:
@@ -285,11 +288,6 @@ class HeadReader(ParserState):
         self._llhttp_idle = True  # between messages: the next read starts a new one
         self._state = PAUSED if self._upgrade else HEAD
 
-    def _split_target(self, method: str, target: bytes) -> tuple[bytes, bytes]:
-        """Path and query of a target other than a plain origin form, after checking
-        its form fits the method: `RequestParser`'s, which reaches llhttp's URL parser."""
-        raise NotImplementedError
-
 
 _FIELD_HANDLERS: dict[bytes, Callable[[HeadReader, bytes], None]] = {
     b"transfer-encoding": HeadReader._on_transfer_encoding,
@@ -319,3 +317,30 @@ _SPECIAL_SPELLINGS = {spelling: name for name in _SPECIAL_FIELDS
 _VERSIONS = {b" HTTP/1.1": "1.1", b" HTTP/1.0": "1.0"}
 _METHOD_NAMES = {method.encode(): method for method in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")}
+
+
+def split_target(method: str, target: bytes) -> tuple[bytes, bytes]:
+    """Path and query of the request-target, after checking its form fits the method
+    (an absolute-form target is read by llhttp's URL parser)."""
+    if method == "CONNECT":
+        check_authority_form(target)
+        return b"", b""
+    if target[:1] == b"/":
+        path, _, query = target.partition(b"?")
+    elif target == b"*":
+        if method != "OPTIONS":
+            raise ProtocolError(400, "the asterisk-form target is for OPTIONS only")
+        return b"*", b""
+    else:
+        try:
+            url = httptools.parse_url(target)
+        except httptools.HttpParserInvalidURLError:
+            raise ProtocolError(400, "invalid request target") from None
+        if not url.schema or not url.host:
+            raise ProtocolError(400, "invalid request target")
+        path, query = url.path or b"/", url.query or b""
+    if b"#" in path:
+        path = path.partition(b"#")[0]
+    elif b"#" in query:
+        query = query.partition(b"#")[0]
+    return path, query

@@ -36,7 +36,8 @@ they arrive.
 call): state.py, its states (the table) and its answers to the driver (100
 Continue, the body still due, lingering, 408s); head.py, llhttp's callbacks,
 which make a head into a Request; here, the driver's verbs and the two
-paths, which feed llhttp. This is the one module that imports httptools.
+paths, which feed llhttp. This is the one module that drives httptools'
+parser (head.py has its callbacks, and its URL parser for absolute targets).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from __future__ import annotations
 import httptools
 
 from hybrid.protocol.events import ConnectionClosed, Data, Event, ProtocolError
-from hybrid.protocol.fields import TCHARS, check_authority_form
+from hybrid.protocol.fields import TCHARS
 from hybrid.protocol.head import DEFAULT_LIMITS, HeadReader, Limits
 from hybrid.protocol.state import BODY, HEAD, METHOD, PAUSED, STREAM, STREAM_BODY
 
@@ -338,31 +339,6 @@ class RequestParser(HeadReader):
             kept = len(read[-3:])  # the buffer began with these bytes of the read
             buffer = read[_last_message_start(read, events):] + buffer[kept:]
         return buffer.lstrip(b"\r\n")
-
-    def _split_target(self, method: str, target: bytes) -> tuple[bytes, bytes]:
-        """Path and query of the request-target, after checking its form fits the method."""
-        if method == "CONNECT":
-            check_authority_form(target)
-            return b"", b""
-        if target[:1] == b"/":
-            path, _, query = target.partition(b"?")
-        elif target == b"*":
-            if method != "OPTIONS":
-                raise ProtocolError(400, "the asterisk-form target is for OPTIONS only")
-            return b"*", b""
-        else:
-            try:
-                url = httptools.parse_url(target)
-            except httptools.HttpParserInvalidURLError:
-                raise ProtocolError(400, "invalid request target") from None
-            if not url.schema or not url.host:
-                raise ProtocolError(400, "invalid request target")
-            path, query = url.path or b"/", url.query or b""
-        if b"#" in path:
-            path = path.partition(b"#")[0]
-        elif b"#" in query:
-            query = query.partition(b"#")[0]
-        return path, query
 
 
 class _MessageCount:
