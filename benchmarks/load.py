@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,7 +243,10 @@ def make_certificate(directory: Path) -> None:
                    check=True, capture_output=True)
 
 
-def start(server: Server) -> bool:
+def start(server: Server, answers: Callable[[Server], bool] | None = None) -> bool:
+    """Start `server` and wait until it answers (`answers`: by default, an HTTP/1.1
+    GET with a 200)."""
+    answers = answers or answers_http_1_1
     server.port = free_port()
     argv = [TLS_FILES.get(part, part).replace("{port}", str(server.port))
             for part in server.argv]
@@ -259,16 +263,21 @@ def start(server: Server) -> bool:
         if server.proc.poll() is not None:
             print(f"skip {server.name}: exited with {server.proc.returncode}", file=sys.stderr)
             return False
-        try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=1) as plain:
-                sock = _UNVERIFIED.wrap_socket(plain) if server.scheme == "https" else plain
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if sock.recv(100).startswith(b"HTTP/1.1 200"):
-                    return True
-        except OSError:
-            time.sleep(0.2)
+        if answers(server):
+            return True
+        time.sleep(0.2)
     print(f"skip {server.name}: no answer", file=sys.stderr)
     return False
+
+
+def answers_http_1_1(server: Server) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=1) as plain:
+            sock = _UNVERIFIED.wrap_socket(plain) if server.scheme == "https" else plain
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return sock.recv(100).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
 
 
 _UNVERIFIED = ssl.create_default_context()

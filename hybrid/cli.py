@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from hybrid import __version__, config, logs, peers, sources, tls, workers
+from hybrid import __version__, config, http2_options, logs, peers, sources, tls, workers
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.sockets import BindError
@@ -196,6 +196,10 @@ def check(loaded: sources.Loaded) -> int:
     except (ConfigError, AppLoadError) as exc:
         return _fail(str(exc), 1)
     interface = app_interface(app, cfg.interface)
+    try:  # (an `auto` class's pick, as its worker will check it)
+        http2_options.check(cfg, workers.class_for(cfg.worker_class, interface))
+    except ConfigError as exc:
+        return _fail(str(exc), 1)
     detected = "detected" if cfg.interface == "auto" else "from --interface"
     warnings = list(loaded.warnings)
     try:

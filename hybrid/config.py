@@ -355,6 +355,52 @@ class Config:
         "1.2", "--tls-min-version", parse=validators.tls_version, metavar="VERSION",
         help="the oldest TLS version a client may use: 1.2 or 1.3")
 
+    http_protocols: tuple[str, ...] = setting(
+        validators.AUTO_PROTOCOLS, "--http-protocols", parse=validators.http_protocols,
+        metavar="LIST",
+        help="the HTTP versions served, gunicorn's comma list, the preferred first: h2,h1, h1 "
+             "or h2 (ALPN offers h2 alone). auto (the one item 'auto'): over TLS, h2 then "
+             "http/1.1 wherever the http2 extra is installed (pip install "
+             "'hybrid-server[http2]') and the asgi class serves (an ASGI app, or a WSGI app "
+             "on -k asgi's bridge), HTTP/1.1 elsewhere; h2 given outright needs both, or the "
+             "start stops saying why; h3 is not served")
+    http2_cleartext: str = setting(
+        "off", "--http2-cleartext", parse=validators.http2_cleartext, metavar="MODE",
+        help="HTTP/2 without TLS (h2c) on the asgi class: prior-knowledge (a connection that "
+             "opens with the HTTP/2 preface), upgrade (an HTTP/1.1 request with Upgrade: h2c, "
+             "which RFC 9113 deprecates but curl sends), both, or off; taken from any client "
+             "(gunicorn: from --forwarded-allow-ips only), so only for a port behind a proxy "
+             "that speaks h2c; gunicorn's True in a config file is prior-knowledge")
+    http2_max_concurrent_streams: int = setting(
+        100, "--http2-max-concurrent-streams",
+        parse=validators.whole(1, validators.MAX_H2_STREAMS), metavar="N",
+        help="HTTP/2: the most requests (streams) open at once on one connection "
+             "(SETTINGS_MAX_CONCURRENT_STREAMS); one more is refused with REFUSED_STREAM, the "
+             "connection kept")
+    http2_initial_window_size: int = setting(
+        65535, "--http2-initial-window-size",
+        parse=validators.whole(validators.MIN_H2_WINDOW, validators.MAX_H2_WINDOW, " bytes"),
+        metavar="BYTES",
+        help="HTTP/2: how much of a request body a client may send on a stream before the app "
+             "reads it (SETTINGS_INITIAL_WINDOW_SIZE); the window is given back as the app "
+             "reads")
+    http2_max_frame_size: int = setting(
+        16384, "--http2-max-frame-size",
+        parse=validators.whole(validators.MIN_H2_FRAME, validators.MAX_H2_FRAME, " bytes"),
+        metavar="BYTES",
+        help="HTTP/2: the largest frame payload a client may send (SETTINGS_MAX_FRAME_SIZE)")
+    http2_max_header_list_size: int = setting(
+        65536, "--http2-max-header-list-size",
+        parse=validators.clamped(validators.MAX_H2_HEADER_LIST,
+                                 above="the most, as gunicorn takes a larger one",
+                                 zero="gunicorn's 0 is no limit, but a header list always has "
+                                      "one here (HPACK bombs)"),
+        metavar="BYTES",
+        help="HTTP/2: the largest header list a request may bring, counted as RFC 9113 "
+             "counts it (names, values and 32 bytes a field; SETTINGS_MAX_HEADER_LIST_SIZE) "
+             "as it is decoded; --limit-request-fields and --limit-request-field-size apply "
+             "too")
+
 
     def request_limits(self) -> Limits:
         """The HTTP core's limits, from the --limit-request-* settings."""

@@ -22,6 +22,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from hybrid.protocol import ProtocolError, Request
+from hybrid.protocol.parser import HTTP2_PREFACE_REFUSED
 
 ERROR_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
@@ -205,10 +206,16 @@ def _detach(logger: logging.Logger) -> None:
         handler.close()
 
 
-def rejected(client_host: str, error: ProtocolError) -> None:
-    """The debug line for a request the core refused before the app saw it."""
-    error_log.debug("Rejected request from %s: %d %s", client_host or "-", error.status,
-                    error.detail)
+HTTP2_ON_ASGI = "HTTP/2 is served by the asgi class: -k asgi (a WSGI app runs on its bridge)"
+"""What the HTTP/1-only classes (sync, thread) say of an HTTP/2 preface they refused."""
+
+
+def rejected(client_host: str, error: ProtocolError, http2_hint: str = "") -> None:
+    """The debug line for a request the core refused before the app saw it;
+    `http2_hint`, what would serve HTTP/2, is said when it was HTTP/2's preface."""
+    hint = f" ({http2_hint})" if http2_hint and error.detail == HTTP2_PREFACE_REFUSED else ""
+    error_log.debug("Rejected request from %s: %d %s%s", client_host or "-", error.status,
+                    error.detail, hint)
 
 
 _captured_into: str | None = None  # --capture-output's file
@@ -324,6 +331,7 @@ def _json_line(request: Request, status: int, body_bytes: int, client: tuple[str
     return json.dumps({
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
         "method": request.method,
+        "protocol": protocol_name(request.http_version),
         "path": request.path.decode("latin-1"),
         "query": request.query.decode("latin-1"),
         "status": status,
@@ -347,13 +355,22 @@ def _escape(text: str) -> str:
     return _UNSAFE.sub(lambda m: "\\" + m[0] if m[0] in '"\\' else f"\\x{ord(m[0]):02x}", text)
 
 
+# As the access logs of gunicorn and nginx name HTTP/2 ("2" in the ASGI scope).
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2.0"}
+
+
+def protocol_name(http_version: str) -> str:
+    """The protocol as access lines name it: HTTP/1.1, HTTP/2.0..."""
+    return _PROTOCOLS.get(http_version) or "HTTP/" + http_version
+
+
 class _Atoms(dict[str, Any]):
     """The values of the format atoms; request headers are looked up on demand."""
 
     def __init__(self, request: Request, status: int, body_bytes: int, client: tuple[str, str],
                  duration: float) -> None:
         target = _escape(request.target.decode("latin-1"))
-        protocol = "HTTP/" + request.http_version
+        protocol = protocol_name(request.http_version)
         super().__init__(
             h=_escape(client[0]) or "-",  # (from a proxy's X-Forwarded-For, maybe)
             l="-",

@@ -5,10 +5,12 @@ Every worker gets a `Counters` block before the fork: a few rows of 64-bit
 integers in anonymous shared memory. A row has one writer: row 0 is the
 worker's main thread (or event loop), row n is the thread worker's n-th pool
 thread, so a count is one aligned 8-byte store, with no lock and no system
-call, and no increment is lost to another thread. The arbiter reads a block
-whenever it is scraped, and once more when the worker has exited, adding its
-counts to the totals of the workers that went before (counters never go
-down; the gauges of a dead worker are gone with it).
+call, and no increment is lost to another thread. Requests are counted in one
+block of slots per protocol (HTTP/1.x, HTTP/2), so the protocol costs a count
+an offset, not a branch. The arbiter reads a block whenever it is scraped,
+and once more when the worker has exited, adding its counts to the totals of
+the workers that went before (counters never go down; the gauges of a dead
+worker are gone with it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import psutil
 
 from hybrid import __version__
 
+PROTOCOLS = ("HTTP/1.x", "HTTP/2")
+"""Protocol labels of `hybrid_requests_total`: "HTTP/1.x" counts HTTP/1.0 and
+HTTP/1.1 together (they share a connection's code and its limits), "HTTP/2"
+is RFC 9113's name for h2 and h2c (no minor version)."""
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other", "refused")
 """Method labels; "refused": answered by the server itself, the app never saw it
 (a malformed head, a timeout, a limit), whatever the method was."""
@@ -34,8 +40,9 @@ CLASS_IDS = {"sync": 1, "thread": 2, "asgi": 3}
 
 
 # The slots of one row.
-REQUESTS = 0  # len(METHODS) * len(STATUS_CLASSES) counts, by method then status class
-DURATIONS = REQUESTS + len(METHODS) * len(STATUS_CLASSES)  # one count per bucket, +Inf last
+PROTOCOL_BLOCK = len(METHODS) * len(STATUS_CLASSES)  # one protocol's: by method, then status class
+REQUESTS = 0  # len(PROTOCOLS) blocks: HTTP/1.x's, then HTTP/2's
+DURATIONS = REQUESTS + len(PROTOCOLS) * PROTOCOL_BLOCK  # one count per bucket, +Inf last
 DURATION_SUM_US = DURATIONS + len(BUCKETS) + 1
 BYTES_IN = DURATION_SUM_US + 1
 BYTES_OUT = BYTES_IN + 1
@@ -99,21 +106,24 @@ class Row:
         self._slots = slots
         self._base = base
 
-    def request_done(self, method: str, status: int, bytes_out: int, seconds: float) -> None:
+    def request_done(self, method: str, status: int, bytes_out: int, seconds: float,
+                     http2: bool = False) -> None:
         # (On every request's path: four stores, nothing else; most requests are
-        # in the first bucket, which needs no search.)
+        # in the first bucket, which needs no search. The protocol picks a block
+        # by multiplication, not by a branch.)
         slots, base = self._slots, self._base
-        slots[base + _METHOD_SLOT.get(method, _OTHER_SLOT)
+        slots[base + http2 * PROTOCOL_BLOCK + _METHOD_SLOT.get(method, _OTHER_SLOT)
               + (status // 100 - 1 if 100 <= status < 600 else 4)] += 1
         slots[base + DURATIONS
               + (0 if seconds < _FIRST_BUCKET else bisect.bisect_left(BUCKETS, seconds))] += 1
         slots[base + DURATION_SUM_US] += int(seconds * 1e6)
         slots[base + BYTES_OUT] += bytes_out
 
-    def refused(self, status: int, bytes_out: int) -> None:
+    def refused(self, status: int, bytes_out: int, http2: bool = False) -> None:
         """An error the server answered without the app (not in the durations)."""
         slots, base = self._slots, self._base
-        slots[base + _REFUSED_SLOT + (status // 100 - 1 if 100 <= status < 600 else 4)] += 1
+        slots[base + http2 * PROTOCOL_BLOCK + _REFUSED_SLOT
+              + (status // 100 - 1 if 100 <= status < 600 else 4)] += 1
         slots[base + BYTES_OUT] += bytes_out
 
     def received(self, count: int) -> None:
@@ -134,10 +144,11 @@ class Uncounted(Row):
 
     __slots__ = ()
 
-    def request_done(self, method: str, status: int, bytes_out: int, seconds: float) -> None:
+    def request_done(self, method: str, status: int, bytes_out: int, seconds: float,
+                     http2: bool = False) -> None:
         pass
 
-    def refused(self, status: int, bytes_out: int) -> None:
+    def refused(self, status: int, bytes_out: int, http2: bool = False) -> None:
         pass
 
     def received(self, count: int) -> None:
@@ -181,6 +192,20 @@ def class_name(class_id: int) -> str:
     return "other"
 
 
+def _request_lines(worker_class: str, values: list[int]) -> list[str]:
+    """The non-zero `hybrid_requests_total` samples of one worker class."""
+    lines = []
+    for p, protocol in enumerate(PROTOCOLS):
+        for m, method in enumerate(METHODS):
+            for c, status_class in enumerate(STATUS_CLASSES):
+                count = values[REQUESTS + p * PROTOCOL_BLOCK + m * len(STATUS_CLASSES) + c]
+                if count:
+                    lines.append(f'hybrid_requests_total{{worker_class="{worker_class}",'
+                                 f'protocol="{protocol}",method="{method}",'
+                                 f'status="{status_class}"}} {count}')
+    return lines
+
+
 def render(totals: Totals, *, restarts: dict[str, int], pids: list[int], uptime: float,
            ready: int, configured: int) -> str:
     """The Prometheus text exposition (format 0.0.4) of everything the arbiter knows."""
@@ -192,14 +217,10 @@ def render(totals: Totals, *, restarts: dict[str, int], pids: list[int], uptime:
 
     classes = sorted(totals.by_class.items())
     family("hybrid_requests_total", "counter",
-           "Requests answered, by worker class, method and status class.")
+           "Requests answered, by worker class, protocol (HTTP/1.x or HTTP/2), method and "
+           "status class; the only family labelled by protocol.")
     for name, values in classes:
-        for m, method in enumerate(METHODS):
-            for c, status_class in enumerate(STATUS_CLASSES):
-                count = values[REQUESTS + m * len(STATUS_CLASSES) + c]
-                if count:
-                    out.append(f'hybrid_requests_total{{worker_class="{name}",method="{method}",'
-                               f'status="{status_class}"}} {count}')
+        out.extend(_request_lines(name, values))
     family("hybrid_request_duration_seconds", "histogram",
            "Time from a request's arrival to its answer's end.")
     for name, values in classes:

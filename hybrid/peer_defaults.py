@@ -34,7 +34,10 @@ PEER_DEFAULTS: dict[str, dict[str, Any]] = {
         "umask": 0, "reload": False, "root_path": "", "forwarded_allow_ips": _LOOPBACK,
         "proxy_protocol": False, "proxy_allow_ips": _LOOPBACK, "limit_request_line": 4094,
         "limit_request_fields": 100, "limit_request_field_size": 8190, "lifespan": "auto",
-        "ws_max_size": _16_MIB, "cert_reqs": "none", "ciphers": None,
+        "ws_max_size": _16_MIB, "cert_reqs": "none", "ciphers": None, "http_protocols": ("h1",),
+        "http2_cleartext": "off", "http2_max_concurrent_streams": 100,
+        "http2_initial_window_size": 65535, "http2_max_frame_size": 16384,
+        "http2_max_header_list_size": 65536,
     },
     UVICORN: {
         "bind": ("127.0.0.1:8000",), "workers": 1, "keep_alive": 5.0,
@@ -45,7 +48,7 @@ PEER_DEFAULTS: dict[str, dict[str, Any]] = {
         "ws_max_size": _16_MIB, "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0,
         "ws_per_message_deflate": True, "server_header": True, "date_header": True,
         "headers": (), "root_path": "", "reload": False, "factory": False, "cert_reqs": "none",
-        "ciphers": None,
+        "ciphers": None, "http_protocols": ("h1",), "http2_cleartext": "off",
     },
 }
 # How to say a peer's default where its value alone would mislead, and what else
@@ -57,8 +60,12 @@ _SAID = {
     (UVICORN, "access_logfile"): "on, to stdout",
     (UVICORN, "access_logformat"): '`%(client_addr)s - "%(request_line)s" %(status_code)s`, '
                                    'after the level',
+    (GUNICORN, "http_protocols"): "`h1`: HTTP/1.1 only",
+    (UVICORN, "http_protocols"): "HTTP/1.1 only, without `--http2`",
 }
-_OURS_SAID = {"access_logfile": "off", "umask": "the one hybrid was started with"}
+_OURS_SAID = {"access_logfile": "off", "umask": "the one hybrid was started with",
+              "http_protocols": "`auto`: over TLS, ALPN offers h2 first wherever the http2 "
+                                "extra is installed and the asgi class serves; h2c off"}
 _NOTES = {
     (GUNICORN, "umask"): "log files are created under it too",
     (UVICORN, "graceful_timeout"): "the longest it takes",

@@ -1,4 +1,4 @@
-"""gunicorn's and uvicorn's command-line flags, and what each means here.
+"""gunicorn's and uvicorn's command-line flags (and granian's --http), and what each means here.
 
 Most of their flags are hybrid's own, or aliases in the settings table
 (`--ssl-certfile`, `--timeout-keep-alive`...): `SAME` names them. `FLAGS`
@@ -26,6 +26,7 @@ from hybrid.config import LOG_LEVELS, SETTINGS, ConfigError
 from hybrid.sources import json_file, ssl_version_settings
 
 GUNICORN, UVICORN, BOTH = "gunicorn", "uvicorn", "gunicorn, uvicorn"
+UVICORN_GRANIAN = "uvicorn, granian"  # (granian's --http only: the HTTP versions)
 SETS, ACCEPTED, REFUSED = "sets", "accepted", "refused"
 
 
@@ -38,6 +39,14 @@ class PeerFlag:
     takes_value: bool = False
     # For SETS: the value given (None for a flag without one) -> settings.
     sets: Callable[[str | None], dict[str, Any]] | None = None
+    # For SETS: the value given -> what to say of it at start ("" for nothing).
+    says: Callable[[str | None], str] | None = None
+
+    def note(self, value: str | None) -> str:
+        """What to say at start of this flag given `value` ("" for nothing)."""
+        if self.kind == ACCEPTED:
+            return self.answer
+        return self.says(value) if self.says else ""
 
 
 def _constant(**settings: Any) -> Callable[[str | None], dict[str, Any]]:
@@ -69,6 +78,28 @@ def _header_map(value: str | None) -> dict[str, Any]:
                           f"dropped (gunicorn's 'drop'), so that a proxy's checks cannot be "
                           f"dodged by spelling X-Forwarded-For as X_Forwarded_For")
     return {}
+
+
+# --http: uvicorn's names its HTTP/1.1 parser (or a protocol class), granian's the versions.
+_GRANIAN_HTTP = {"1": {"http_protocols": "h1"},
+                 "2": {"http_protocols": "h2", "http2_cleartext": "prior-knowledge"}}
+
+
+def _http(value: str | None) -> dict[str, Any]:
+    text = (value or "").strip().lower()
+    if text.isdigit() and text not in _GRANIAN_HTTP:
+        raise ConfigError(f"--http {value}: granian's versions are auto, 1 and 2 (HTTP/3 is "
+                          f"not served)")
+    return _GRANIAN_HTTP.get(text, {})
+
+
+def _http_note(value: str | None) -> str:
+    text = (value or "").strip().lower()
+    if text in _GRANIAN_HTTP:
+        return ""
+    if text == "auto":
+        return "hybrid's default, --http-protocols auto (h2c only with --http2-cleartext)"
+    return "hybrid's own HTTP/1.1 core (httptools underneath) serves every class"
 
 
 # Addresses: uvicorn's --host, --port, --uds and --fd make one --bind.
@@ -137,8 +168,11 @@ FLAGS: tuple[PeerFlag, ...] = (
              "--reload polls the files every 0.5 s, whatever the engine", True),
     PeerFlag(("--reload-delay",), UVICORN, ACCEPTED,
              "--reload polls the files every 0.5 s", True),
-    PeerFlag(("--http",), UVICORN, ACCEPTED,
-             "hybrid's own HTTP/1.1 core (httptools underneath) serves every class", True),
+    PeerFlag(("--http",), UVICORN_GRANIAN, SETS,
+             "granian's 1 is --http-protocols h1; 2 is --http-protocols h2 with "
+             "--http2-cleartext prior-knowledge; auto is hybrid's default; uvicorn's h11, "
+             "httptools and zttp are accepted: hybrid's own HTTP/1.1 core serves every class",
+             True, _http, _http_note),
     PeerFlag(("--ws",), UVICORN, SETS,
              "the asgi class serves WebSockets with wsproto, whatever is named; 'none' is "
              "refused", True, _ws),
@@ -187,8 +221,11 @@ FLAGS: tuple[PeerFlag, ...] = (
     PeerFlag(("--timeout-worker-healthcheck",), UVICORN, ACCEPTED,
              "a hung worker is found by --timeout instead: a heartbeat from the worker's own "
              "loop, which a blocked loop stops too", True),
-    PeerFlag(("--http2",), UVICORN, REFUSED,
-             "HTTP/1.1 only: an HTTP/2 connection preface is answered with 505"),
+    # (uvicorn's auto_zttp protocol: h2 then HTTP/1.1 by ALPN, h2c by its preface.)
+    PeerFlag(("--http2",), UVICORN, SETS,
+             "the same as --http-protocols h2,h1 --http2-cleartext prior-knowledge (without "
+             "needing --http zttp)",
+             sets=_constant(http_protocols="h2,h1", http2_cleartext="prior-knowledge")),
     PeerFlag(("--reset-contextvars",), UVICORN, REFUSED,
              "each request's task starts from a copy of the context its connection opened "
              "in, never from an empty one"),
@@ -207,6 +244,8 @@ SAME: dict[str, tuple[str, ...]] = {
         "--log-file", "--log-level", "--capture-output", "--log-config", "-n", "--name",
         "--certfile", "--keyfile", "--ca-certs", "--cert-reqs", "--ciphers",
         "--proxy-protocol", "--proxy-allow-from", "--logconfig", "--logconfig-dict",
+        "--http-protocols", "--http2-cleartext", "--http2-max-concurrent-streams",
+        "--http2-initial-window-size", "--http2-max-frame-size", "--http2-max-header-list-size",
     ),
     UVICORN: (
         "--reload", "--reload-dir", "--reload-include", "--workers", "--loop",
@@ -247,10 +286,11 @@ def translate(given: Mapping[str, str | None]) -> tuple[dict[str, Any], list[str
             continue
         if flag in ("--check-config", "--print-config"):
             check = True
-        elif peer.kind == ACCEPTED:
-            notes.append(f"{flag} ({peer.peers}'s): accepted; {peer.answer}")
-        elif peer.sets is not None:
+            continue
+        if peer.sets is not None:
             settings.update(peer.sets(value))
+        if note := peer.note(value):
+            notes.append(f"{flag} ({peer.peers}'s): accepted; {note}")
     return settings, notes, check
 
 
@@ -427,10 +467,10 @@ def _flag_settings(keyword: str, flag: str, value: Any, notes: list[str]) -> dic
     if peer.kind == REFUSED:
         raise TypeError(f"hybrid.run() cannot use {keyword} ({peer.peers}'s {flag}): "
                         f"{peer.answer}")
-    if peer.kind == ACCEPTED:
-        notes.append(f"{keyword} (uvicorn.run()'s): accepted; {peer.answer}")
-        return {}
-    return peer.sets(None if value is None else str(value)) if peer.sets else {}
+    given = None if value is None else str(value)
+    if note := peer.note(given):
+        notes.append(f"{keyword} (uvicorn.run()'s): accepted; {note}")
+    return peer.sets(given) if peer.sets else {}
 
 
 def _put(settings: dict[str, Any], set_by: dict[str, str], name: str, value: Any,

@@ -5,9 +5,9 @@ At start: the workers' user (`--user`, `--group`), the environment (`--env`,
 sockets and the control socket (bound here, or inherited from an upgrading
 arbiter or systemd), the lines that say what serves where, and the app held
 before fork (`--preload`'s, or `hybrid.run()`'s) with the worker class that
-serves it. On a reload: the settings read again from the same sources, kept
-only if all of them load. The arbiter calls these in order and keeps what
-they return; none of them forks or waits on a worker.
+serves it (and the HTTP/2 asked for). On a reload: the settings read again
+from the same sources, kept only if all of them load. The arbiter calls these
+in order and keeps what they return; none of them forks or waits on a worker.
 
 With --preload the arbiter imports the app before it forks, without a time
 limit (as gunicorn: --timeout bounds a worker's import), logging every
@@ -26,6 +26,7 @@ from typing import Any
 from hybrid import (
     addresses,
     config,
+    http2_options,
     logs,
     process,
     proctitle,
@@ -170,6 +171,8 @@ def app_before_fork(cfg: config.Config, worker_class: type[workers.Worker], give
         fitted, worker_class = fit_to_app(given_app, cfg)
     except AppLoadError as exc:
         raise StartupError(str(exc), BOOT_ERROR) from None
+    except config.ConfigError as exc:
+        raise StartupError(str(exc)) from None
     return given_app, fitted, worker_class
 
 
@@ -184,7 +187,10 @@ def preload(cfg: config.Config, worker_class: type[workers.Worker],
             app = load_app_for(cfg, worker_class.interfaces)
     except AppLoadError as exc:
         raise StartupError(f"app failed to load: {exc}", BOOT_ERROR) from None
-    fitted, worker_class = fit_to_app(app, cfg)
+    try:
+        fitted, worker_class = fit_to_app(app, cfg)
+    except config.ConfigError as exc:
+        raise StartupError(str(exc)) from None
     if fitted.worker_class != cfg.worker_class:
         log.info("Serving %s with the %r worker class", fitted.app, fitted.worker_class)
     return app, fitted, worker_class
@@ -192,12 +198,14 @@ def preload(cfg: config.Config, worker_class: type[workers.Worker],
 
 def fit_to_app(app: Any, cfg: config.Config) -> tuple[config.Config, type[workers.Worker]]:
     """The config and class that serve the preloaded app (`auto` picks one);
-    AppLoadError if the configured class cannot serve it."""
+    AppLoadError if the configured class cannot serve it, ConfigError if HTTP/2
+    was asked for outright and the class picked does not serve it."""
     interface = app_interface(app, cfg.interface)
     name = workers.class_for(cfg.worker_class, interface)
     worker_class = workers.load_class(name)
     if interface not in worker_class.interfaces:
         raise AppLoadError(interface_mismatch(cfg, interface, worker_class.interfaces))
+    http2_options.check(cfg, name)  # (its warnings were said when the class was resolved)
     return replace(cfg, worker_class=name), worker_class
 
 

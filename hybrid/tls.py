@@ -5,6 +5,9 @@ only root may read still works with --user, and a bad file stops the start
 (or aborts a reload: HUP re-reads the files, which is how a renewed
 certificate takes effect) with one line instead of crashing every worker.
 Each worker class then wraps its accepted sockets with the same context.
+ALPN offers what the worker class serves (`hybrid.http2_options`): h2 first
+on the asgi class with the http2 extra, HTTP/1.1 alone elsewhere; an `auto`
+class offers HTTP/1.1 until its worker has picked, and sets it again then.
 
 What a worker is handed (`ServerTLS`) and what a TLS connection tells the
 app live in `hybrid.tls_facts`, which imports no settings.
@@ -16,15 +19,15 @@ import os
 import ssl
 import stat
 
+from hybrid import http2_options
 from hybrid.config import Config, ConfigError
 from hybrid.hooks import NO_HOOKS, Hooks
+from hybrid.logs import error_log as log
 from hybrid.tls_facts import ServerTLS
 
 MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 VERIFY_MODES = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL,
                 "required": ssl.CERT_REQUIRED}
-# What ALPN offers: HTTP/1.1 only, until an h2 worker exists to answer "h2".
-ALPN_PROTOCOLS = ["http/1.1"]
 _PEM_END = "-----END CERTIFICATE-----"
 
 
@@ -32,12 +35,13 @@ def load(cfg: Config, hooks: Hooks = NO_HOOKS) -> ServerTLS | None:
     """The server's TLS from --certfile and the rest (None without a
     --certfile); ConfigError, one line, for a file that cannot be used. A
     config file's ssl_context hook, given the settings and a factory of this
-    default context, returns the context to use instead (gunicorn's hook)."""
+    default context, returns the context to use instead (gunicorn's hook); ALPN
+    is set on it after, from what the worker class serves."""
     if not cfg.certfile:
         return None
     _check_files(cfg)
     if "ssl_context" not in hooks:
-        return ServerTLS(_context(cfg), _first_certificate(cfg.certfile))
+        return _serving(_context(cfg), cfg)
     try:
         context = hooks.call_strictly("ssl_context", cfg, lambda: _context(cfg))
     except ConfigError:
@@ -47,6 +51,20 @@ def load(cfg: Config, hooks: Hooks = NO_HOOKS) -> ServerTLS | None:
     if not isinstance(context, ssl.SSLContext):
         raise ConfigError(f"the ssl_context hook returned {type(context).__name__}, not an "
                           f"ssl.SSLContext")
+    return _serving(context, cfg)
+
+
+def _serving(context: ssl.SSLContext, cfg: Config) -> ServerTLS:
+    """`context` offering by ALPN what the class serves, as workers are handed it;
+    a warning if the ciphers keep h2 from the asgi class (or an `auto` one's pick)."""
+    assert cfg.certfile
+    http2_options.offer_alpn(context, cfg, cfg.worker_class)
+    could_serve = http2_options.ASGI if cfg.worker_class == http2_options.AUTO \
+        else cfg.worker_class
+    if http2_options.serves_h2(cfg, could_serve):
+        problem = http2_options.h2_cipher_problem(context)
+        if problem:
+            log.warning("%s", problem)
     return ServerTLS(context, _first_certificate(cfg.certfile))
 
 
@@ -80,7 +98,6 @@ def _context(cfg: Config) -> ssl.SSLContext:
     # Renegotiation is a client's way to make the server redo costly work at
     # will, and HTTP/1.1 has no use for it (TLS 1.3 removed it).
     context.options |= ssl.OP_NO_RENEGOTIATION
-    context.set_alpn_protocols(ALPN_PROTOCOLS)
     asked: list[bool] = []  # whether the key wanted a password
 
     def password() -> str:

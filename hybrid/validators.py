@@ -75,6 +75,17 @@ this together (hybrid.protocol.Limits.head)."""
 MAX_CLAMPED = 2**31 - 1
 """The largest value a clamped limit takes (as its bound) before it is
 refused: a bigger one (a 20-digit limit) is no setting anyone meant."""
+MAX_H2_STREAMS = 10_000
+"""Streams open at once on one HTTP/2 connection: each is a task of the app's
+with a receive buffer, so more would let one client hold a worker's memory;
+browsers open about 100."""
+MIN_H2_WINDOW = 1024  # a smaller window has the client send a frame per few bytes (granian's floor)
+MAX_H2_WINDOW = 2**31 - 1  # RFC 9113, 6.9.1
+MIN_H2_FRAME, MAX_H2_FRAME = 16384, 2**24 - 1  # RFC 9113, 6.5.2
+MAX_H2_HEADER_LIST = 2 * 1024 * 1024
+"""The largest header list (RFC 9113's size: names, values and 32 bytes a
+field) an HTTP/2 request may bring: the most the --limit-request-* settings
+let an HTTP/1.1 head hold (a 1 MiB field line, 32768 fields)."""
 
 
 def _got(raw: Any) -> str:
@@ -393,6 +404,38 @@ def access_format(raw: Any) -> str:
     text = plain_text(raw)
     logs.check_format(text)
     return text
+
+
+HTTP_PROTOCOLS = ("h1", "h2")
+AUTO_PROTOCOLS = ("auto",)  # --http-protocols' default: what the class and the extra allow
+
+
+def http_protocols(raw: Any) -> tuple[str, ...]:
+    """gunicorn's comma list of h1 and h2, most preferred first; or auto."""
+    items = tuple(item.lower() for item in text_list(raw))
+    if items == AUTO_PROTOCOLS:
+        return items
+    if not items:
+        raise ValueError("expected h1, h2 or both, the preferred first (h2,h1), or auto")
+    for item in items:
+        if item == "h3":
+            raise ValueError("h3: HTTP/3 (over QUIC) is not served here; give h1, h2 or both")
+        if item not in HTTP_PROTOCOLS:
+            raise ValueError(f"expected h1, h2 or both, the preferred first (h2,h1), or auto "
+                             f"alone; got {item!r}")
+        if items.count(item) > 1:
+            raise ValueError(f"{item} is given more than once")
+    return items
+
+
+CLEARTEXT_MODES = ("off", "prior-knowledge", "upgrade", "both")
+
+
+def http2_cleartext(raw: Any) -> str:
+    # (gunicorn's config file may say True, its prior-knowledge, or None, its off.)
+    if raw is None or isinstance(raw, bool):
+        return "prior-knowledge" if raw else "off"
+    return choice(*CLEARTEXT_MODES)(raw)
 
 
 def tls_version(raw: Any) -> str:

@@ -179,6 +179,9 @@ def test_uvicorns_host_and_port_are_served_as_the_bind(served):
     ({"log_config": {"version": 1, "loggers": {}}},
      ["--log-config-dict", '{"version": 1, "loggers": {}}']),
     ({"log_config": Path("logging.ini")}, ["--log-config", "logging.ini"]),
+    ({"http2": True}, ["--http2"]),
+    ({"http": "zttp", "http2": True}, ["--http-protocols", "h2,h1", "--http2-cleartext",
+                                       "prior-knowledge"]),
     ({"factory": True, "app_dir": "src", "env_file": Path(".env")},
      ["--factory", "--app-dir", "src", "--env-file", ".env"]),
     ({"reload": True, "reload_dirs": ["src", "lib"], "reload_includes": "*.html",
@@ -207,7 +210,6 @@ def test_a_uvicorn_keyword_accepted_as_it_is_is_named_at_start(served):
 
 @pytest.mark.parametrize(("keywords", "why"), [
     ({"reload_excludes": ["*.tmp"]}, r"reload_excludes .*narrow --reload-dir"),
-    ({"http2": True}, r"http2 .*HTTP/1\.1 only"),
     ({"reset_contextvars": True}, r"reset_contextvars .*copy of the context"),
     ({"ssl_context_factory": lambda config, default: default()},
      r"ssl_context_factory: .*ssl_context\(config, default_ssl_context_factory\) hook"),

@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 from typing import TYPE_CHECKING
 
+from hybrid import http2_options
 from hybrid.config import DEFAULTS, Config, flag_name, shown
 from hybrid.sources import Loaded, setting_error
 
@@ -58,6 +59,10 @@ USED_ONLY_BY: dict[str, tuple[str, ...]] = {
     "ws_deflate_mem_level": ("asgi",),
     "gather_body": ("thread",),
     "sendfile": ("sync", "thread"),
+    "http2_max_concurrent_streams": ("asgi",),
+    "http2_initial_window_size": ("asgi",),
+    "http2_max_frame_size": ("asgi",),
+    "http2_max_header_list_size": ("asgi",),
 }
 """The settings only some registered classes read; given to another, they are
 ignored, and start-up says so."""
@@ -80,7 +85,8 @@ def resolve(loaded: Loaded) -> Loaded:
     """The configuration with its worker class settled: validated, the alias
     followed, and sync or auto given --threads > 1 turned into thread
     (gunicorn's rule; only a thread count someone set counts, not the default),
-    with a warning for each given setting the class never reads."""
+    with a warning for each given setting the class never reads; HTTP/2 asked
+    of a class that cannot serve it is a ConfigError (`http2_options.check`)."""
     cfg, sources = loaded.config, loaded.sources
     try:
         name = resolve_name(cfg.worker_class)
@@ -95,8 +101,9 @@ def resolve(loaded: Loaded) -> Loaded:
         sources = {**sources, "worker_class": f"{sources['worker_class']}, {given}"}
     if name != cfg.worker_class:
         cfg = dataclasses.replace(cfg, worker_class=name)
-    return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded), loaded.notes,
-                  loaded.hooks)
+    http2 = http2_options.check(cfg, name)  # (ConfigError: HTTP/2 asked of a class without it)
+    return Loaded(cfg, sources, loaded.warnings + _unused_settings(name, loaded) + http2,
+                  loaded.notes, loaded.hooks)
 
 
 def ignored_by_the_pick(name: str, cfg: Config) -> list[str]:

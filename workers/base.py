@@ -34,8 +34,8 @@ import time
 from types import FrameType
 from typing import Any, NoReturn
 
-from hybrid import logs, proctitle, reuse_port
-from hybrid.config import Config
+from hybrid import http2_options, logs, proctitle, reuse_port
+from hybrid.config import Config, ConfigError
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.hooks import NO_HOOKS, Hooks
 from hybrid.loader import AppLoadError, load_app_for
@@ -148,6 +148,12 @@ class Worker(abc.ABC):
         set_server_fields(date=self.cfg.date_header, server=self.cfg.server_header,
                           extra=[_field_bytes(field) for field in self.cfg.headers])
         proctitle.set_title(f"worker [{self.cfg.proc_name or self.cfg.app}]")
+        try:  # (the class is settled here, an `auto` worker's pick too)
+            http2_options.check(self.cfg, self.cfg.worker_class)
+        except ConfigError as exc:
+            self.boot_failed(str(exc))
+        if self.tls is not None:
+            http2_options.offer_alpn(self.tls.context, self.cfg, self.cfg.worker_class)
         if self.app is None:
             self.status.loading()
             try:

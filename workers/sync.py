@@ -137,7 +137,7 @@ class SyncWorker(Worker):
                     self._serving = None
                 self.request_served()
             elif isinstance(event, ProtocolError):
-                logs.rejected(conn.client[0], event)
+                logs.rejected(conn.client[0], event, logs.HTTP2_ON_ASGI)
                 self.stats.refused(event.status, len(error_body(event.status, event.detail)))
                 send_all(conn.sock, error_response(event.status, event.detail),
                          conn.write_timeout)

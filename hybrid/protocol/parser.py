@@ -53,6 +53,8 @@ from hybrid.protocol.state import BODY, HEAD, METHOD, PAUSED, STREAM, STREAM_BOD
 _STAND_IN = b"GET"
 # What llhttp accepts of a method before it knows it is not one of its own.
 _METHOD_PREFIX_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # (GET_PARAMETER is RTSP's)
+# The 505's detail for the HTTP/2 preface ("PRI * HTTP/2.0"), which the log names.
+HTTP2_PREFACE_REFUSED = "HTTP/2 is not served here; use HTTP/1.1"
 
 
 class RequestParser(HeadReader):
@@ -272,7 +274,7 @@ class RequestParser(HeadReader):
     def _refuse_http2_preface(self) -> None:
         # llhttp pauses silently on "PRI * HTTP/2.0", the HTTP/2 preface.
         if self._llhttp is not None and self._llhttp.get_method() == b"PRI":
-            raise ProtocolError(505, "HTTP/2 is not served here; use HTTP/1.1")
+            raise ProtocolError(505, HTTP2_PREFACE_REFUSED)
 
     def _feed_head(self, data: bytes, head_size: int) -> bool:
         """Feed llhttp a piece of the head; False if it refused the method."""
@@ -296,7 +298,7 @@ class RequestParser(HeadReader):
                 raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1") from None
             if detail == "Expected HTTP/2 Connection Preface":
                 # The method PRI: the same answer as for the preface, however it was split.
-                raise ProtocolError(505, "HTTP/2 is not served here; use HTTP/1.1") from None
+                raise ProtocolError(505, HTTP2_PREFACE_REFUSED) from None
             raise ProtocolError(400, detail) from None
         return True
 

@@ -36,6 +36,7 @@ class _ServerFields:
     date = True
     server = b"server: %s\r\n" % SERVER
     extra = b""
+    pairs: tuple[tuple[bytes, bytes], ...] = ((b"server", SERVER),)  # Server and --header
 
 
 _FIELDS = _ServerFields()
@@ -49,6 +50,8 @@ def set_server_fields(*, date: bool, server: bool, extra: Iterable[tuple[bytes, 
     _FIELDS.date = date and b"date" not in names
     _FIELDS.server = b"server: %s\r\n" % SERVER if server and b"server" not in names else b""
     _FIELDS.extra = b"".join(b"%s: %s\r\n" % field for field in fields)
+    _FIELDS.pairs = ((b"server", SERVER),) if _FIELDS.server else ()
+    _FIELDS.pairs += tuple((name.lower(), value) for name, value in fields)
     _SHAPES.clear()
 
 
@@ -325,6 +328,14 @@ def switching_protocols(headers: list[tuple[bytes, bytes]]) -> bytes:
 def _server_fields() -> bytes:
     """Date, Server and --header fields, for a head the server writes itself."""
     return (_DATE.line() if _FIELDS.date else b"") + _FIELDS.server + _FIELDS.extra
+
+
+def server_field_pairs(app_server: bool, app_date: bool) -> list[tuple[bytes, bytes]]:
+    """Date, Server and --header fields as (name, value) pairs, for a head framed
+    elsewhere (HTTP/2's): those the app sent itself (`app_server`, `app_date`) left out."""
+    pairs = [(b"date", _DATE.get())] if _FIELDS.date and not app_date else []
+    pairs.extend(pair for pair in _FIELDS.pairs if not (app_server and pair[0] == b"server"))
+    return pairs
 
 
 def _parse_content_length(value: bytes) -> int:

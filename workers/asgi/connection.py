@@ -40,30 +40,38 @@ from hybrid.protocol import (
     error_body,
     error_response,
 )
+from hybrid.protocol.stream_request import PREFACE, h2c_settings
 from hybrid.workers.asgi.flow import FlowControl
 from hybrid.workers.asgi.http_cycle import RequestCycle, http_scope
 from hybrid.workers.asgi.idle import IdleConnections
+from hybrid.workers.asgi.lifetime import ServedConnection
 from hybrid.workers.asgi.preamble import ConnectionPreamble, PreambleHost
 from hybrid.workers.asgi.websocket import WebSocketCycle, is_websocket
 
 if TYPE_CHECKING:
     from hybrid.typing import ASGIApp
+    from hybrid.workers.asgi.h2.connection import H2Connection
+    from hybrid.workers.asgi.h2.engine import H2Settings
 
 MAX_PIPELINED = 16  # requests parsed ahead of the one being answered
+H2C_SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
 
 
 class Host(PreambleHost, Protocol):
     """What a connection reads of its worker, beyond what its cycles do."""
 
     app: ASGIApp
-    connections: set[HttpProtocol]
-    idle: IdleConnections[HttpProtocol]  # kept alive and waiting, oldest first
+    connections: set[ServedConnection]
+    idle: IdleConnections[ServedConnection]  # kept alive and waiting, oldest first
     limits: Limits
     limit_concurrency: int  # 0: no limit
     opening: set[HttpProtocol]  # connections accepted here, not made yet (TLS: handshaking)
     alive: bool
     descriptor_watch: int  # a connection's descriptor from which the worker is near a bound
     connection_watch: int  # as many connections, from which it is
+    h2_settings: H2Settings | None  # what HTTP/2 clients are told; None: no HTTP/2 here
+    h2c_prior_knowledge: bool  # a cleartext connection may open with the HTTP/2 preface
+    h2c_upgrade: bool  # an HTTP/1.1 request may ask for h2c (Upgrade: h2c)
 
     def near_a_bound(self, descriptor: int) -> None:
         """Connections come close to --worker-connections or to the descriptor
@@ -91,6 +99,7 @@ class HttpProtocol(ConnectionPreamble):
         self.waiting: deque[RequestCycle] = deque()  # pipelined, not started
         self.pending_error: ProtocolError | None = None
         self.websocket: WebSocketCycle | None = None
+        self._preface = b""  # the start of an HTTP/2 preface, under h2c by prior knowledge
 
     # --- transport callbacks ---------------------------------------------------------
 
@@ -109,6 +118,10 @@ class HttpProtocol(ConnectionPreamble):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         head_time = self._meet_peer(transport, sock)
         self._arm_timer(head_time, self._on_head_timeout)
+        if self.tls is not None and server.h2_settings is not None and \
+                transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
+            self._switch_to_h2(b"")
+            return
         if not self.server.alive:
             self.shut_down(abort=False)  # (opened during a stop: a fresh one's grace)
         elif len(self.server.connections) > self.cfg.worker_connections \
@@ -117,12 +130,15 @@ class HttpProtocol(ConnectionPreamble):
             self._reject(ProtocolError(503, "too many connections; try again"))
 
     def data_received(self, data: bytes) -> None:
-        self.fresh = False
         self.server.stats.received(len(data))
         if self.awaiting_proxy_header:
             data = self._take_proxy_header(data)
             if not data:
                 return
+        if self.fresh and self.server.h2c_prior_knowledge and data[:3] == b"PRI":
+            if self._h2c_preface(data):
+                return
+        self.fresh = False
         divert = self.divert
         if divert is not None:
             divert(data)
@@ -172,10 +188,13 @@ class HttpProtocol(ConnectionPreamble):
             self.deadline = None
             if self.idle:
                 self._busy()
-            if event.upgrade and is_websocket(event) and self.active is None \
-                    and self.websocket is None:
-                self._start_websocket(event)
-                return
+            if event.upgrade and self.active is None and self.websocket is None:
+                if is_websocket(event):
+                    self._start_websocket(event)
+                    return
+                if self.server.h2c_upgrade and (payload := h2c_settings(event)) is not None:
+                    self._upgrade_to_h2(event, payload)
+                    return
             cycle = self.receiving = RequestCycle(self, event)
             if self.active is None:
                 self._start(cycle)
@@ -216,6 +235,50 @@ class HttpProtocol(ConnectionPreamble):
                 self.pending_error = event  # answered after the requests before it
         elif type(event) is ConnectionClosed and self.active is None:
             self._close()
+
+    # --- HTTP/2 ------------------------------------------------------------------------
+
+    def _h2c_preface(self, data: bytes) -> bool:
+        """A cleartext connection's first bytes, under h2c by prior knowledge: True
+        when they are (or may yet be) the HTTP/2 preface, and taken here."""
+        received = self._preface + data
+        if received[:len(PREFACE)] != PREFACE[:len(received)]:
+            self._preface = b""
+            return False  # (HTTP/1.1 after all: the parser judges it)
+        if len(received) < len(PREFACE):
+            self._preface = received  # the rest is on its way
+            return True
+        self._preface = b""
+        self.fresh = False
+        self._switch_to_h2(received)
+        return True
+
+    def _switch_to_h2(self, data: bytes) -> None:
+        """Hand the connection to HTTP/2 (TLS's ALPN chose it, or the client opened
+        with its preface): `data` is what was read so far."""
+        self._hand_over().begin(data)
+
+    def _upgrade_to_h2(self, request: Request, settings_payload: bytes) -> None:
+        """An HTTP/1.1 request asked for h2c: 101, then it is answered as stream 1."""
+        self.transport.write(H2C_SWITCH)
+        self._hand_over().begin_upgraded(settings_payload, request,
+                                          self.parser.take_unparsed())
+
+    def _hand_over(self) -> H2Connection:
+        # Imported here: HTTP/2's engine is an extra (h2_settings says it is installed).
+        from hybrid.workers.asgi.h2.connection import H2Connection
+
+        server = self.server
+        assert server.h2_settings is not None
+        h2 = H2Connection(server, self.transport, self, server.h2_settings)
+        self._cancel_timer()
+        if self.idle:
+            self._busy()
+        server.connections.discard(self)
+        server.connections.add(h2)
+        self.closed = True  # (this protocol is done with the transport)
+        self.transport.set_protocol(h2)
+        return h2
 
     def _start_websocket(self, request: Request) -> None:
         websocket = WebSocketCycle(self, request, http_scope(self, request))
@@ -333,3 +396,4 @@ class HttpProtocol(ConnectionPreamble):
     def _on_head_timeout(self) -> None:
         if self.active is None:
             self._reject(self.parser.timeout_error())
+

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hybrid.logs import AccessLog
 from hybrid.metrics import Row
-from hybrid.protocol import RequestParser
 from hybrid.forwarded import ProxyHeaders
 from hybrid.workers.asgi.flow import FlowControl
 
@@ -58,7 +57,6 @@ class Channel(Protocol):
     @property
     def server(self) -> Server: ...
 
-    parser: RequestParser  # the connection's HTTP state: 100-continue, skipping
     closed: bool  # the transport is gone: writes are dropped
     client: tuple[str, int] | None
     peer_trusted: bool

@@ -1,17 +1,22 @@
 """One HTTP request on the asgi worker: its ASGI scope, `receive` and `send`.
 
-The connection feeds the cycle its body (`body_arrived`, `body_complete`,
-`body_failed`) and learns from `response_done` that the answer is out. The
-cycle frames the answer with the core's `ResponseFramer` and asks the
-core's connection state (`RequestParser`) the HTTP questions: whether 100
-Continue is due, whether an unread body may be skipped.
+`HttpCycle` is what an HTTP/1.1 request and an HTTP/2 stream share: the
+scope, the body the connection feeds it (`body_arrived`, `body_complete`,
+`body_failed`), `receive()` with its pace, and how the answer ends (the
+error that takes its place, the access log, the counters). The connection
+learns from `response_done` that the answer is out. What goes on the wire
+is each protocol's: `RequestCycle` here is HTTP/1.1's, which frames the
+answer with the core's `ResponseFramer` and asks the core's connection
+state (`RequestParser`) whether 100 Continue is due and whether an unread
+body may be skipped; `StreamCycle` (workers.asgi.h2.stream) is HTTP/2's.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 from hybrid.logs import error_log as log
@@ -21,6 +26,7 @@ from hybrid.protocol import (
     BodyPace,
     ProtocolError,
     Request,
+    RequestParser,
     ResponseFramer,
     error_body,
     error_response,
@@ -33,23 +39,29 @@ if TYPE_CHECKING:
 BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
-class HttpChannel(Channel, Protocol):
-    """What a request cycle sees of its connection, beyond what every cycle does."""
+class CycleChannel(Channel, Protocol):
+    """What a request cycle sees of its connection, on either protocol."""
 
-    def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
+    def response_done(self, cycle: Any, keep_alive: bool) -> None:
         """`cycle`'s answer is out: the next request, or wait, or close."""
 
 
-class RequestCycle(Cycle):
-    """One request: its ASGI scope, `receive` and `send`."""
+class HttpChannel(CycleChannel, Protocol):
+    """What an HTTP/1.1 request cycle sees of its connection."""
 
-    channel: HttpChannel
+    parser: RequestParser  # the connection's HTTP state: 100-continue, skipping
+
+
+class HttpCycle(Cycle):
+    """One request, on either protocol: its scope, its body, and how it ends."""
+
+    channel: CycleChannel
 
     __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
-                 "body_error", "disconnected", "framer", "head", "started", "complete",
+                 "body_error", "disconnected", "started", "complete",
                  "status", "clock", "pace", "task", "timed_out", "awaiting_disconnect")
 
-    def __init__(self, channel: HttpChannel, request: Request) -> None:
+    def __init__(self, channel: CycleChannel, request: Request) -> None:
         super().__init__(channel)
         self.request = request
         access_log = channel.server.access_log
@@ -63,8 +75,6 @@ class RequestCycle(Cycle):
         self.body_error: ProtocolError | None = None
         self.pace: BodyPace | None = None  # made at the first wait for body bytes
         self.disconnected = False
-        self.framer = ResponseFramer()
-        self.head: bytes | None = None
         self.started = False
         self.complete = False
         self.status = 0
@@ -104,18 +114,38 @@ class RequestCycle(Cycle):
         self._wake()
 
     @property
+    @abc.abstractmethod
     def answer_begun(self) -> bool:
         """Some of the answer is on its way to the wire (a head alone is held)."""
-        return self.started and self.head is None
+
+    # --- the wire: each protocol's --------------------------------------------------
+
+    @abc.abstractmethod
+    def _ask_for_body(self) -> None:
+        """The app's first read of a body not all here: a 100 Continue, if one is due."""
+
+    @abc.abstractmethod
+    def _body_stalled(self) -> ProtocolError:
+        """The error for a body that stopped coming."""
+
+    @abc.abstractmethod
+    def _body_taken(self, size: int) -> None:
+        """The app took `size` bytes of the body: the client may send more."""
+
+    @abc.abstractmethod
+    def _write_error(self, status: int, detail: str) -> None:
+        """Answer with the error page for `status`, in place of the app's answer."""
+
+    @abc.abstractmethod
+    def _body_bytes_sent(self) -> int:
+        """Body bytes of the answer sent so far (the access log's %(b)s)."""
 
     # --- the ASGI interface -------------------------------------------------------------
 
     async def receive(self) -> Message:
         channel = self.channel
         if not self.body_done:
-            interim = channel.parser.continue_response(self.started)
-            if interim:
-                channel.write(interim)
+            self._ask_for_body()
         while not self.body and not self.body_done and not self.disconnected:
             cfg = channel.server.cfg
             pace = self.pace
@@ -126,14 +156,14 @@ class RequestCycle(Cycle):
                 await self._wait(pace.allowance())
             except asyncio.TimeoutError:
                 pace.waited(channel.server.loop.time() - started, 0)
-                self.body_failed(pace.too_slow() or channel.parser.timeout_error())
+                self.body_failed(pace.too_slow() or self._body_stalled())
             else:
                 pace.waited(channel.server.loop.time() - started, sum(map(len, self.body)))
         if self.body or (self.body_done and not self.body_delivered):
             data = b"".join(self.body)
             self.body.clear()
             self.buffered = 0
-            channel.input_consumed()
+            self._body_taken(len(data))
             self.body_delivered = self.body_done
             return {"type": "http.request", "body": data, "more_body": not self.body_done}
         # The body was delivered: the next event is the client leaving.
@@ -144,6 +174,109 @@ class RequestCycle(Cycle):
         finally:
             self.awaiting_disconnect = False
         return {"type": "http.disconnect"}
+
+    # --- how the app ended --------------------------------------------------------------
+
+    def _cancelled_by_timeout(self) -> bool:
+        return self.timed_out
+
+    def _timed_out(self) -> None:
+        self._fail(ProtocolError(504, "the app took longer than --request-timeout"))
+
+    def _client_left(self) -> None:
+        log.debug("Client left before the response to %s was sent", self.request.summary())
+        self._fail()
+
+    def _app_raised(self) -> None:
+        if self.disconnected:  # the client left, or its body failed: not the app's fault
+            log.debug("ASGI application raised after the client left (%s)",
+                      self.request.summary(), exc_info=True)
+        else:
+            log.exception("Exception in ASGI application (%s)", self.request.summary())
+        self._fail()
+
+    def _app_returned(self) -> None:
+        if self.disconnected:
+            self._fail()  # the client left, or its body failed: not the app's fault
+        elif not self.started:
+            log.error("ASGI application returned without a response (%s)",
+                      self.request.summary())
+            self._fail()
+        elif not self.complete:
+            log.error("ASGI application returned before its response was complete (%s)",
+                      self.request.summary())
+            self._fail()
+
+    def refuse(self, status: int, detail: str) -> None:
+        """Answer without running the app (a limit said no)."""
+        self.status = status
+        self._write_error(status, detail)
+        self.complete = True
+        self._finish(keep_alive=False)
+
+    def _fail(self, error: ProtocolError | None = None) -> None:
+        """End the answer: `error`'s (else the body's error, else a 500) if none
+        went out yet, else cut it."""
+        if self.complete:
+            return
+        self.complete = True
+        if not self.answer_begun:
+            error = error or self.body_error
+            if error is None and self.disconnected:
+                self.status = 499  # the client left before an answer (nginx's code)
+            else:
+                self.status = error.status if error else 500
+                self._write_error(self.status, error.detail if error else "")
+        self._finish(keep_alive=False)  # a started response cannot be mended: cut it
+
+    def _finish(self, keep_alive: bool) -> None:
+        server = self.channel.server
+        duration = time.perf_counter() - self.clock
+        if server.log_access:
+            client = self.scope["client"]  # (after proxy headers, as the WSGI classes log it)
+            server.access_log.log(self.request, self.status, self._body_bytes_sent(),
+                                  (client[0], str(client[1])) if client else ("", ""),
+                                  duration)
+        server.stats.request_done(self.request.method, self.status, self._body_bytes_sent(),
+                                  duration, http2=self.request.http_version == "2")
+        server.request_served()
+        self._wake()
+        self.channel.response_done(self, keep_alive)
+
+
+class RequestCycle(HttpCycle):
+    """One HTTP/1.1 request: the answer framed by the core's `ResponseFramer`."""
+
+    channel: HttpChannel
+
+    __slots__ = ("framer", "head")
+
+    def __init__(self, channel: HttpChannel, request: Request) -> None:
+        super().__init__(channel, request)
+        self.framer = ResponseFramer()
+        self.head: bytes | None = None
+
+    @property
+    def answer_begun(self) -> bool:
+        return self.started and self.head is None
+
+    def _ask_for_body(self) -> None:
+        interim = self.channel.parser.continue_response(self.started)
+        if interim:
+            self.channel.write(interim)
+
+    def _body_stalled(self) -> ProtocolError:
+        return self.channel.parser.timeout_error()
+
+    def _body_taken(self, size: int) -> None:
+        self.channel.input_consumed()
+
+    def _write_error(self, status: int, detail: str) -> None:
+        self.channel.write(error_response(status, detail))
+        self.framer.bytes_sent += len(error_body(status, detail))  # (the page is the body)
+
+    def _body_bytes_sent(self) -> int:
+        return self.framer.bytes_sent
 
     async def send(self, message: Message) -> None:
         channel = self.channel
@@ -191,77 +324,6 @@ class RequestCycle(Cycle):
             channel.write(data)  # dropped if the client is gone
         if not more:
             self._finish(self.framer.keep_alive)
-
-    # --- how the app ended --------------------------------------------------------------
-
-    def _cancelled_by_timeout(self) -> bool:
-        return self.timed_out
-
-    def _timed_out(self) -> None:
-        self._fail(ProtocolError(504, "the app took longer than --request-timeout"))
-
-    def _client_left(self) -> None:
-        log.debug("Client left before the response to %s was sent", self.request.summary())
-        self._fail()
-
-    def _app_raised(self) -> None:
-        if self.disconnected:  # the client left, or its body failed: not the app's fault
-            log.debug("ASGI application raised after the client left (%s)",
-                      self.request.summary(), exc_info=True)
-        else:
-            log.exception("Exception in ASGI application (%s)", self.request.summary())
-        self._fail()
-
-    def _app_returned(self) -> None:
-        if self.disconnected:
-            self._fail()  # the client left, or its body failed: not the app's fault
-        elif not self.started:
-            log.error("ASGI application returned without a response (%s)",
-                      self.request.summary())
-            self._fail()
-        elif not self.complete:
-            log.error("ASGI application returned before its response was complete (%s)",
-                      self.request.summary())
-            self._fail()
-
-    def refuse(self, status: int, detail: str) -> None:
-        """Answer without running the app (a limit said no)."""
-        self.status = status
-        self.channel.write(error_response(status, detail))
-        self.framer.bytes_sent += len(error_body(status, detail))  # (the page is the body)
-        self.complete = True
-        self._finish(keep_alive=False)
-
-    def _fail(self, error: ProtocolError | None = None) -> None:
-        """End the answer: `error`'s (else the body's error, else a 500) if none
-        went out yet, else cut it."""
-        if self.complete:
-            return
-        self.complete = True
-        if not self.started or self.head is not None:
-            error = error or self.body_error
-            if error is None and self.disconnected:
-                self.status = 499  # the client left before an answer (nginx's code)
-            else:
-                self.status = error.status if error else 500
-                detail = error.detail if error else ""
-                self.channel.write(error_response(self.status, detail))
-                self.framer.bytes_sent += len(error_body(self.status, detail))
-        self._finish(keep_alive=False)  # a started response cannot be mended: cut it
-
-    def _finish(self, keep_alive: bool) -> None:
-        server = self.channel.server
-        duration = time.perf_counter() - self.clock
-        if server.log_access:
-            client = self.scope["client"]  # (after proxy headers, as the WSGI classes log it)
-            server.access_log.log(self.request, self.status, self.framer.bytes_sent,
-                                  (client[0], str(client[1])) if client else ("", ""),
-                                  duration)
-        server.stats.request_done(self.request.method, self.status, self.framer.bytes_sent,
-                                  duration)
-        server.request_served()
-        self._wake()
-        self.channel.response_done(self, keep_alive)
 
 
 def http_scope(channel: Channel, request: Request) -> Scope:

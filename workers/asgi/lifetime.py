@@ -28,16 +28,34 @@ from hybrid.workers.asgi.flow import FlowControl
 from hybrid.workers.asgi.idle import IdleConnections
 
 if TYPE_CHECKING:
-    from hybrid.workers.asgi.http_cycle import RequestCycle
+    from hybrid.workers.asgi.http_cycle import HttpCycle, RequestCycle
     from hybrid.workers.asgi.websocket import WebSocketCycle
 
 WEBSOCKET_CLOSE_GRACE = 5.0  # seconds a client has to answer our close frame
 
 
+class ServedConnection(Protocol):
+    """What the worker reads of an open connection, HTTP/1.1 (`HttpProtocol`) or
+    HTTP/2 (`H2Connection`): its deadline, its requests, and how it ends."""
+
+    deadline: float | None  # swept once a second by the worker's tick
+    on_deadline: Callable[[], None]
+    websocket: WebSocketCycle | None
+
+    def running(self) -> list[HttpCycle]:
+        """The requests whose app runs now (--request-timeout, the stop's report)."""
+
+    def shut_down(self, abort: bool) -> None:
+        """The worker stops: end now, or after the answers due."""
+
+    def close_idle(self) -> None:
+        """Close this idle connection to make room for a new one."""
+
+
 class LifetimeHost(Server, Protocol):
     """What a connection's lifetime reads of its worker, beyond what its cycles do."""
 
-    idle: IdleConnections[Any]  # kept alive and waiting, oldest first (HttpProtocols)
+    idle: IdleConnections[ServedConnection]  # kept alive and waiting, oldest first
 
 
 class ConnectionLifetime(asyncio.Protocol):
@@ -135,6 +153,9 @@ class ConnectionLifetime(asyncio.Protocol):
     def close_idle(self) -> None:
         """Close this idle keep-alive connection to make room for a new one."""
         self._close()
+
+    def running(self) -> list[HttpCycle]:
+        return [self.active] if self.active is not None else []
 
     def _end_idle(self) -> None:
         """A stopping worker's idle connection: a lingering close, never a bare one

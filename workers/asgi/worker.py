@@ -18,9 +18,9 @@ import errno
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hybrid import logs
+from hybrid import http2_options, logs
 from hybrid.bridge import WSGIBridge
 from hybrid.config import DEFAULTS
 from hybrid.heartbeat import HEARTBEAT_INTERVAL
@@ -28,6 +28,7 @@ from hybrid.loader import app_interface
 from hybrid.logs import error_log as log
 from hybrid.workers.asgi.connection import HttpProtocol
 from hybrid.workers.asgi.idle import IdleConnections
+from hybrid.workers.asgi.lifetime import ServedConnection
 from hybrid.workers.asgi.lifespan import Lifespan
 from hybrid.workers.asgi.listener import (
     CONNECTION_MARGIN,
@@ -38,6 +39,9 @@ from hybrid.workers.asgi.listener import (
     queue_length,
 )
 from hybrid.workers.base import Worker
+
+if TYPE_CHECKING:
+    from hybrid.workers.asgi.h2.engine import H2Settings
 
 
 class AsgiWorker(Worker):
@@ -67,8 +71,8 @@ class AsgiWorker(Worker):
         self.limit_concurrency = cfg.limit_concurrency
         self.root_path = cfg.root_path
         self.log_access = self.access_log.enabled
-        self.connections: set[HttpProtocol] = set()
-        self.idle: IdleConnections[HttpProtocol] = IdleConnections()
+        self.connections: set[ServedConnection] = set()
+        self.idle: IdleConnections[ServedConnection] = IdleConnections()
         self.opening: set[HttpProtocol] = set()
         self.accepting: list[Listener] = []
         # Connections from these (a descriptor number, a count) on are near a bound
@@ -81,6 +85,21 @@ class AsgiWorker(Worker):
         self.descriptors_short = False
         self.in_flight = 0
         self.state: dict[str, Any] = {}
+        self.h2_settings = self._http2_settings()
+        self.h2c_prior_knowledge = self.h2_settings is not None \
+            and http2_options.cleartext_prior_knowledge(cfg)
+        self.h2c_upgrade = self.h2_settings is not None and http2_options.cleartext_upgrade(cfg)
+
+    def _http2_settings(self) -> H2Settings | None:
+        """What this worker announces to HTTP/2 clients; None when it serves none."""
+        cfg = self.cfg
+        if not http2_options.serves_h2(cfg, "asgi"):
+            return None
+        # Imported only here: the engine is the http2 extra's, and may be absent.
+        from hybrid.workers.asgi.h2.engine import H2Settings
+
+        return H2Settings(cfg.http2_max_concurrent_streams, cfg.http2_initial_window_size,
+                          cfg.http2_max_frame_size, cfg.http2_max_header_list_size)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         cfg = self.cfg
@@ -174,8 +193,8 @@ class AsgiWorker(Worker):
                 accepting.resume()
 
     def describe_work(self) -> str:
-        return ", ".join(c.active.request.summary() for c in self.connections
-                         if c.active is not None)
+        return ", ".join(cycle.request.summary() for c in self.connections
+                         for cycle in c.running())
 
     def _on_stop_signal(self, fast: bool) -> None:
         if fast:
@@ -217,9 +236,8 @@ class AsgiWorker(Worker):
         every bridge thread runs one so abandoned, the worker asks for a replacement."""
         limit = self.cfg.request_timeout
         now = time.perf_counter()
-        for connection in self.connections:
-            cycle = connection.active
-            if cycle is None or cycle.complete or cycle.timed_out or cycle.task is None \
+        for cycle in [cycle for c in self.connections for cycle in c.running()]:
+            if cycle.complete or cycle.timed_out or cycle.task is None \
                     or now - cycle.clock < limit:
                 continue
             log.error("Worker %d: %s has run for %.0f s, over --request-timeout (%g s): "

@@ -283,7 +283,7 @@ class Serving(Worker):
                 return
             self._release(client)
         elif isinstance(event, ProtocolError):
-            logs.rejected(client.client[0], event)
+            logs.rejected(client.client[0], event, logs.HTTP2_ON_ASGI)
             client.stats.refused(event.status, len(error_body(event.status, event.detail)))
             client.answer_and_linger(error_response(event.status, event.detail))
             self._release(client)

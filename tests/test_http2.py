@@ -1,0 +1,285 @@
+"""HTTP/2 on the asgi class, as real clients use it: httpx over TLS (ALPN)
+and over cleartext by prior knowledge, curl's `Upgrade: h2c`, nghttp; many
+streams on one connection; a WSGI app through the bridge; the limits per
+stream; flow control with large bodies; the access log; a graceful stop.
+
+RFC 9113's requirements one by one are in test_http2_conformance.py, the
+flood budgets in test_http2_floods.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import subprocess
+import threading
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import wait_for
+from tests.test_tls import Certificates
+
+ASGI_APP = "tests.apps.asgi_basic:app"
+WSGI_APP = "tests.apps.basic:app"
+H2C = ("-k", "asgi", "--http2-cleartext", "prior-knowledge")
+
+
+def h2c_client(**kwargs) -> httpx.Client:
+    """An httpx client that speaks HTTP/2 by prior knowledge to http:// URLs."""
+    return httpx.Client(http1=False, http2=True, timeout=30, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return Certificates(tmp_path_factory.mktemp("certs"))
+
+
+# --- how a connection comes to HTTP/2 ----------------------------------------------
+
+def test_a_request_by_prior_knowledge_is_served_over_http2(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    with h2c_client() as http:
+        response = http.get(server.url + "/scope")
+    assert response.http_version == "HTTP/2"
+    scope = response.json()
+    assert scope["http_version"] == "2"
+    assert scope["scheme"] == "http"
+    assert ["host", f"127.0.0.1:{server.port}"] in scope["headers"]
+
+
+def test_alpn_chooses_h2_over_tls_by_default(start_server, certs):
+    server = start_server(ASGI_APP, "-k", "asgi", *certs.flags())
+    with httpx.Client(http2=True, verify=certs.client_context(), timeout=30) as http:
+        response = http.get(f"https://localhost:{server.port}/scope")
+    assert response.http_version == "HTTP/2"
+    scope = response.json()
+    assert (scope["http_version"], scope["scheme"]) == ("2", "https")
+    assert "tls" in scope["extensions"]
+
+
+def test_alpn_still_gives_http_1_1_to_a_client_that_asks_only_for_it(start_server, certs):
+    server = start_server(ASGI_APP, "-k", "asgi", *certs.flags())
+    with httpx.Client(verify=certs.client_context(), timeout=30) as http:
+        response = http.get(f"https://localhost:{server.port}/scope")
+    assert response.http_version == "HTTP/1.1"
+
+
+def test_http_protocols_h1_turns_http2_off_over_tls(start_server, certs):
+    server = start_server(ASGI_APP, "-k", "asgi", "--http-protocols", "h1", *certs.flags())
+    with httpx.Client(http2=True, verify=certs.client_context(), timeout=30) as http:
+        response = http.get(f"https://localhost:{server.port}/")
+    assert response.http_version == "HTTP/1.1"
+
+
+def test_cleartext_http2_is_off_by_default(start_server):
+    server = start_server(ASGI_APP, "-k", "asgi")
+    with pytest.raises(httpx.HTTPError):
+        with h2c_client() as http:
+            http.get(server.url + "/")
+    assert httpx.get(server.url + "/").status_code == 200  # HTTP/1.1 as ever
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_upgrades_to_h2c_when_upgrade_is_allowed(start_server):
+    server = start_server(ASGI_APP, "-k", "asgi", "--http2-cleartext", "upgrade")
+    result = subprocess.run(["curl", "-s", "-i", "--http2", server.url + "/scope"],
+                            capture_output=True, timeout=30, check=True)
+    head, _, body = result.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    assert body.startswith(b"HTTP/2 200")
+    scope = json.loads(body.partition(b"\r\n\r\n")[2])
+    assert scope["http_version"] == "2"
+    assert not any(name in ("upgrade", "http2-settings", "connection")
+                   for name, _ in scope["headers"])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_an_upgrade_to_h2c_is_ignored_when_only_prior_knowledge_is_allowed(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    result = subprocess.run(["curl", "-s", "-i", "--http2", server.url + "/"],
+                            capture_output=True, timeout=30, check=True)
+    assert result.stdout.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_by_prior_knowledge_posts_a_body(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    result = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "--data-binary",
+                             "hello body", server.url + "/echo"],
+                            capture_output=True, timeout=30, check=True)
+    assert result.stdout == b"hello body"
+
+
+@pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp is not installed")
+def test_nghttp_is_served(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    result = subprocess.run(["nghttp", "-n", "-s", server.url + "/"], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "200" in result.stdout
+
+
+# --- streams are requests ----------------------------------------------------------
+
+def test_a_hundred_concurrent_streams_share_one_connection(start_server):
+    server = start_server(ASGI_APP, *H2C)
+
+    async def many() -> list[httpx.Response]:
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=30) as http:
+            return await asyncio.gather(*(http.get(f"{server.url}/sleep?s=0.5")
+                                          for _ in range(100)))
+
+    responses = asyncio.run(many())
+    assert [r.status_code for r in responses] == [200] * 100
+    assert {r.http_version for r in responses} == {"HTTP/2"}
+    assert server.log().count("sleep started") == 100
+
+
+def test_a_wsgi_app_on_the_bridge_is_served_over_http2(start_server):
+    server = start_server(WSGI_APP, *H2C)
+    with h2c_client() as http:
+        environ = http.get(server.url + "/environ").json()
+        echoed = http.post(server.url + "/echo", content=b"through the bridge")
+    assert environ["SERVER_PROTOCOL"] == "HTTP/2"
+    assert echoed.content == b"through the bridge"
+
+
+def test_the_access_log_names_http_2_0(start_server):
+    server = start_server(ASGI_APP, *H2C, "--access-logfile", "-")
+    with h2c_client() as http:
+        http.get(server.url + "/path/logged")
+    wait_for(lambda: "/path/logged" in server.log(), message="the access line")
+    line = next(line for line in server.log().splitlines() if "/path/logged" in line)
+    assert '"GET /path/logged HTTP/2.0" 200' in line
+
+
+def test_a_head_request_gets_no_body(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    with h2c_client() as http:
+        response = http.head(server.url + "/download?size=1000")
+    assert response.status_code == 200
+    assert response.headers["content-length"] == "1000"
+    assert response.content == b""
+
+
+def test_an_app_that_raises_gets_a_500_and_the_connection_goes_on(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    with h2c_client() as http:
+        assert http.get(server.url + "/error").status_code == 500
+        assert http.get(server.url + "/").status_code == 200
+
+
+# --- the limits, per stream --------------------------------------------------------
+
+def test_a_body_over_the_limit_is_a_413_on_its_stream_alone(start_server):
+    server = start_server(ASGI_APP, *H2C, "--limit-request-body", "1000")
+    with h2c_client() as http:
+        assert http.post(server.url + "/echo", content=b"x" * 2000).status_code == 413
+        assert http.post(server.url + "/echo", content=b"x" * 10).content == b"x" * 10
+
+
+def test_a_chunk_of_a_streamed_body_over_the_limit_is_a_413(start_server):
+    server = start_server(ASGI_APP, *H2C, "--limit-request-body", "1000")
+
+    def pieces():
+        yield b"x" * 800
+        yield b"x" * 800
+
+    with h2c_client() as http:
+        assert http.post(server.url + "/upload", content=pieces()).status_code == 413
+
+
+def test_too_many_header_fields_is_a_431(start_server):
+    server = start_server(ASGI_APP, *H2C, "--limit-request-fields", "10")
+    headers = {f"x-field-{n}": "v" for n in range(20)}
+    with h2c_client() as http:
+        assert http.get(server.url + "/", headers=headers).status_code == 431
+        assert http.get(server.url + "/").status_code == 200
+
+
+def test_a_long_path_is_a_414(start_server):
+    server = start_server(ASGI_APP, *H2C, "--limit-request-line", "100")
+    with h2c_client() as http:
+        assert http.get(server.url + "/path/" + "a" * 200).status_code == 414
+
+
+def test_limit_concurrency_counts_streams_as_requests(start_server):
+    server = start_server(ASGI_APP, *H2C, "--limit-concurrency", "2")
+
+    async def five() -> list[int]:
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=30) as http:
+            responses = await asyncio.gather(*(http.get(f"{server.url}/sleep?s=1")
+                                               for _ in range(5)))
+        return sorted(r.status_code for r in responses)
+
+    assert asyncio.run(five()) == [200, 200, 503, 503, 503]
+
+
+# --- flow control with large bodies ------------------------------------------------
+
+def worker_rss(server) -> int:
+    (pid,) = server.worker_pids()
+    return psutil.Process(pid).memory_info().rss
+
+
+def test_a_256_mib_upload_is_read_with_bounded_memory(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    size = 256 * 1024 * 1024
+    piece = b"u" * (1024 * 1024)
+    with h2c_client() as http:
+        http.get(server.url + "/")
+        before = worker_rss(server)
+        response = http.post(server.url + "/upload", content=(piece for _ in range(256)))
+        after = worker_rss(server)
+    assert response.text == str(size)
+    assert after - before < 64 * 1024 * 1024
+
+
+def test_a_256_mib_download_is_sent_with_bounded_memory(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    size = 256 * 1024 * 1024
+    with h2c_client() as http:
+        http.get(server.url + "/")
+        before = worker_rss(server)
+        received = 0
+        with http.stream("GET", f"{server.url}/download?size={size}") as response:
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+        after = worker_rss(server)
+    assert received == size
+    assert after - before < 64 * 1024 * 1024
+
+
+def test_a_client_that_stops_reading_holds_the_app_at_its_window(start_server):
+    """The app's send() waits for the client's window: a download the client does
+    not read leaves the worker's memory where it was."""
+    server = start_server(ASGI_APP, *H2C)
+    with h2c_client() as http:
+        http.get(server.url + "/")
+        before = worker_rss(server)
+        with http.stream("GET", f"{server.url}/download?size={256 * 1024 * 1024}") as response:
+            next(response.iter_raw(1024))
+            threading.Event().wait(2)  # (reading nothing more meanwhile)
+            after = worker_rss(server)
+    assert after - before < 32 * 1024 * 1024
+
+
+# --- stopping ------------------------------------------------------------------------
+
+def test_a_stream_in_flight_is_answered_through_a_graceful_stop(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    results: list[httpx.Response] = []
+    with h2c_client() as http:
+        http.get(server.url + "/")
+        thread = threading.Thread(target=lambda: results.append(
+            http.get(server.url + "/sleep?s=2")))
+        thread.start()
+        wait_for(lambda: "sleep started" in server.log(), message="the request to start")
+        server.send(signal.SIGTERM)
+        thread.join(30)
+    assert [r.status_code for r in results] == [200]
+    assert server.proc.wait(30) == 0

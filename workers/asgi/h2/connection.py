@@ -1,0 +1,480 @@
+"""One HTTP/2 connection of the asgi worker: an asyncio Protocol that only
+carries bytes between the engine and the streams' ASGI cycles.
+
+It takes over a connection `HttpProtocol` (workers.asgi.connection) opened:
+when TLS's ALPN chose "h2", when a cleartext connection began with the
+HTTP/2 preface (h2c by prior knowledge), or when an HTTP/1.1 request asked
+to upgrade (`Upgrade: h2c`); who the peer is came before (the preamble),
+and is kept.
+
+Bytes read are counted against the flood budgets (`hybrid.protocol.flood`)
+before the engine parses them; a spent budget, or a client that breaks
+HTTP/2, ends the connection with a GOAWAY. A stream's header list becomes a
+`Request` by the core's rules (`hybrid.protocol.stream_request`), or its
+error is answered on that stream alone. What the engine queues to send is
+written once per turn of the loop, so that many streams answered in one
+turn go out in one write.
+
+Streams beyond --http2-max-concurrent-streams are refused by the engine
+(REFUSED_STREAM): the client may retry them. --limit-concurrency counts a
+stream as a request (503), --worker-connections counts the connection. A
+connection with no stream open is idle: it is closed (GOAWAY) after
+--keep-alive, and may make room for a new one at --worker-connections. A
+stopping worker announces the end at once (a GOAWAY that lets the streams
+on their way in), names the last stream it takes a moment later, and closes
+once those are answered, within --graceful-timeout.
+
+Thread boundaries: none. Everything here runs on the worker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hybrid import logs
+from hybrid.logs import error_log as log
+from hybrid.protocol import STOP_IDLE_GRACE, ProtocolError, Request, error_body
+from hybrid.protocol import persistence
+from hybrid.protocol.flood import Flood, FloodBudget
+from hybrid.protocol.stream_request import (
+    PREFACE,
+    BodyCount,
+    declared_length,
+    stream_request,
+    upgraded_request,
+)
+from hybrid.workers.asgi.cycle import Server
+from hybrid.workers.asgi.flow import FlowControl
+from hybrid.workers.asgi.h2 import engine as h2
+from hybrid.workers.asgi.h2.stream import StreamCycle, answer_with_error
+
+if TYPE_CHECKING:
+    from hybrid.protocol import Limits
+    from hybrid.typing import ASGIApp
+    from hybrid.workers.asgi.http_cycle import HttpCycle
+    from hybrid.workers.asgi.idle import IdleConnections
+    from hybrid.workers.asgi.lifetime import ServedConnection
+    from hybrid.workers.asgi.websocket import WebSocketCycle
+
+
+class H2Host(Server, Protocol):
+    """What an HTTP/2 connection reads of its worker, beyond what its streams do
+    (the worker's `Host` for HTTP/1.1 connections says the same of these)."""
+
+    app: ASGIApp
+    connections: set[ServedConnection]
+    idle: IdleConnections[ServedConnection]
+    limits: Limits
+    limit_concurrency: int  # 0: no limit
+
+    def connection_ended(self) -> None:
+        """A connection closed: a listener paused at the bound may go on."""
+
+
+class H2Connection(asyncio.Protocol):
+    """One HTTP/2 connection: bytes to the engine, streams to their cycles."""
+
+    def __init__(self, server: H2Host, transport: asyncio.Transport, facts: Any,
+                 settings: h2.H2Settings) -> None:
+        self.server = server
+        self.cfg = server.cfg
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        # Who is at the other end, as the connection's preamble learnt it.
+        self.client: tuple[str, int] | None = facts.client
+        self.peer_trusted: bool = facts.peer_trusted
+        self.address: tuple[str, int | None] | None = facts.address
+        self.scheme: str = facts.scheme
+        self.tls: dict[str, Any] | None = facts.tls
+        self.base_context = contextvars.copy_context()
+        self.engine = h2.Engine(settings)
+        # Every way in has the client's preface come first: the engine checks it.
+        self.budget = FloodBudget(settings.max_concurrent_streams,
+                                  max(settings.max_header_list_size, server.limits.head),
+                                  skip=len(PREFACE))
+        self.streams: dict[int, StreamCycle] = {}
+        self.bodies: dict[int, BodyCount] = {}
+        self.skipped: dict[int, int] = {}  # streams answered before their body ended
+        self.window_waiters: dict[int, asyncio.Future[None]] = {}
+        self.closed = False
+        self.stopping = False
+        self.refuse_from = 0.0  # stopping: new streams from this loop time on are refused
+        self.goaway_due = False  # stopping: the GOAWAY waits for the answers' last bytes
+        self.idle = False
+        self.websocket: WebSocketCycle | None = None  # (none over HTTP/2 yet)
+        self.deadline: float | None = None  # swept once a second by the worker's tick
+        self.on_deadline: Callable[[], None] = self.close_idle
+        self._flush_due = False
+
+    # --- starting ----------------------------------------------------------------------
+
+    def begin(self, data: bytes) -> None:
+        """The client's preface came (TLS, or h2c by prior knowledge): our SETTINGS
+        go out, then `data`, what was read so far, is taken."""
+        self.engine.start()
+        self._idle_from_now(self.cfg.header_timeout)
+        self.flush()
+        if data:
+            self.data_received(data)
+
+    def begin_upgraded(self, settings_payload: bytes, request: Request, data: bytes) -> None:
+        """An HTTP/1.1 request asked for h2c and was answered 101: it is stream 1,
+        whose body (none) is complete; `data` is what followed it."""
+        self.engine.start_upgraded(settings_payload, request.method == "HEAD")
+        self.flush()
+        self._open_stream(1, upgraded_request(request), end_stream=True)
+        if data:
+            self.data_received(data)
+
+    # --- transport callbacks ---------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        server = self.server
+        server.stats.received(len(data))
+        try:
+            self.budget.scan(data, server.loop.time())
+        except Flood as flood:
+            self._calm_down(str(flood))
+            return
+        try:
+            events = self.engine.receive(data)
+        except h2.EngineError as exc:
+            log.debug("HTTP/2 connection from %s closed: %s", self._client_host(), exc)
+            self._write_now()
+            self._close()
+            return
+        for event in events:
+            self._route(event)
+        if self.budget.retiring and not self.stopping:
+            self.shut_down(abort=False)  # (a graceful GOAWAY; the client reconnects)
+        self.flush()
+
+    def eof_received(self) -> bool:
+        return False  # (HTTP/2 has no half-close: the client is gone)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        server = self.server
+        server.connections.discard(self)
+        if self.idle:
+            self._busy()
+        server.connection_ended()
+        self.deadline = None
+        self.flow.connection_lost()
+        for waiter in self.window_waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+        for cycle in list(self.streams.values()):
+            cycle.stream_reset()
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    # --- events from the engine -----------------------------------------------------
+
+    def _route(self, event: h2.Event) -> None:
+        # Exact types, most common first (type() is cheaper than isinstance()).
+        if type(event) is h2.RequestReceived:
+            self._on_request(event.stream_id, event.headers, event.end_stream)
+        elif type(event) is h2.DataReceived:
+            self._on_data(event.stream_id, event.data, event.end_stream)
+        elif type(event) is h2.WindowUpdated:
+            self._window_opened(event.stream_id)
+        elif type(event) is h2.TrailersReceived:
+            self._on_body_end(event.stream_id)
+        elif type(event) is h2.StreamReset:
+            self._on_reset(event.stream_id)
+        elif type(event) is h2.StreamClosed:
+            self._on_closed(event)
+        elif type(event) is h2.ConnectionClosed:
+            self._write_now()
+            self._close()
+
+    def _on_request(self, stream_id: int, fields: Iterable[tuple[bytes, bytes]],
+                    end_stream: bool) -> None:
+        if self.stopping and self.server.loop.time() >= self.refuse_from:
+            self.engine.reset(stream_id, h2.ErrorCode.REFUSED_STREAM)  # (safe to retry)
+            return
+        try:
+            request = stream_request(fields, self.server.limits)
+        except ProtocolError as error:
+            self._refuse_stream(stream_id, error, end_stream)
+            return
+        self._open_stream(stream_id, request, end_stream)
+
+    def _open_stream(self, stream_id: int, request: Request, end_stream: bool) -> None:
+        cycle = StreamCycle(self, stream_id, request)
+        self.streams[stream_id] = cycle
+        if self.idle or self.deadline is not None:
+            self._busy()
+        if end_stream:
+            cycle.body_complete()
+        else:
+            self.bodies[stream_id] = BodyCount(declared_length(request),
+                                               self.server.limits.body)
+        server = self.server
+        if server.limit_concurrency and server.in_flight >= server.limit_concurrency:
+            cycle.refuse(503, "too many requests in flight; try again")
+            return
+        server.in_flight += 1
+        cycle.task = self.base_context.run(server.loop.create_task, cycle.run(server.app))
+
+    def _refuse_stream(self, stream_id: int, error: ProtocolError, end_stream: bool) -> None:
+        """A request the core refused: its error answers it, on its stream alone,
+        and counts as a reset the client caused (MadeYouReset's lever)."""
+        logs.rejected(self._client_host(), error)
+        self.server.stats.refused(error.status, len(error_body(error.status, error.detail)),
+                                  http2=True)
+        try:
+            self.budget.server_reset(self.server.loop.time())
+        except Flood as flood:
+            self._calm_down(str(flood))
+            return
+        answer_with_error(self.engine, stream_id, error.status, error.detail,
+                          head_request=False)
+        if not end_stream:
+            self.decline_body(stream_id)
+
+    def _on_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        cycle = self.streams.get(stream_id)
+        if cycle is None or cycle.complete or cycle.disconnected:
+            self._skip(stream_id, len(data), end_stream)  # answered already: dropped
+            return
+        count = self.bodies.get(stream_id)
+        if count is not None:
+            try:
+                count.arrived(len(data))
+                if end_stream:
+                    count.ended()
+            except ProtocolError as error:
+                self.engine.credit(stream_id, len(data))
+                self.bodies.pop(stream_id, None)
+                cycle.body_failed(error)
+                return
+        if data:
+            cycle.body_arrived(data)
+        if end_stream:
+            self._on_body_end(stream_id)
+
+    def decline_body(self, stream_id: int) -> None:
+        """Answered before its body ended: the rest is credited and dropped as it
+        comes, within the skip budget HTTP/1.1 has (`persistence.may_keep_skipping`);
+        past it the stream is reset (NO_ERROR: RFC 9113 section 8.1's way to say
+        the rest is not needed). A reset at once would be allowed too, but clients
+        (httpx) take it for a failed answer."""
+        self.bodies.pop(stream_id, None)
+        self.skipped.setdefault(stream_id, 0)
+
+    def _skip(self, stream_id: int, size: int, end_stream: bool) -> None:
+        self.engine.credit(stream_id, size)
+        if end_stream:
+            self.skipped.pop(stream_id, None)
+            self.bodies.pop(stream_id, None)
+            return
+        skipped = self.skipped.get(stream_id)
+        if skipped is None:
+            return
+        skipped += size
+        if persistence.may_keep_skipping(skipped):
+            self.skipped[stream_id] = skipped
+        else:
+            del self.skipped[stream_id]
+            self.engine.reset(stream_id, h2.ErrorCode.NO_ERROR)
+
+    def _on_body_end(self, stream_id: int) -> None:
+        count = self.bodies.pop(stream_id, None)
+        cycle = self.streams.get(stream_id)
+        if cycle is None or cycle.body_done:
+            return
+        if count is not None:
+            try:
+                count.ended()
+            except ProtocolError as error:
+                cycle.body_failed(error)
+                return
+        cycle.body_complete()
+
+    def _on_reset(self, stream_id: int) -> None:
+        self.bodies.pop(stream_id, None)
+        self.skipped.pop(stream_id, None)
+        cycle = self.streams.get(stream_id)
+        if cycle is not None:
+            cycle.stream_reset()
+        self._window_opened(stream_id)
+
+    def _on_closed(self, event: h2.StreamClosed) -> None:
+        stream_id = event.stream_id
+        self.bodies.pop(stream_id, None)
+        self.skipped.pop(stream_id, None)
+        if event.local_error is not None and event.error_code:
+            # The engine reset a stream the client broke: MadeYouReset's lever.
+            try:
+                self.budget.server_reset(self.server.loop.time())
+            except Flood as flood:
+                self._calm_down(str(flood))
+                return
+        cycle = self.streams.get(stream_id)
+        if cycle is not None and not cycle.ended:
+            cycle.stream_reset()
+            self._window_opened(stream_id)
+
+    # --- from the streams ----------------------------------------------------------------
+
+    def response_done(self, cycle: Any, keep_alive: bool) -> None:
+        stream_id = cycle.stream_id
+        self.streams.pop(stream_id, None)
+        self._window_opened(stream_id)
+        if not self.streams and not self.closed:
+            if self.stopping:
+                self._go_away_and_close()
+            else:
+                self._idle_from_now(self.cfg.keep_alive)
+
+    def credit(self, stream_id: int, size: int) -> None:
+        self.engine.credit(stream_id, size)
+        self.flush()
+
+    async def window_opens(self, cycle: StreamCycle, timeout: float) -> bool:
+        stream_id = cycle.stream_id
+        while self.engine.queued(stream_id) > 0 and not cycle.ended and not self.closed:
+            waiter = self.window_waiters[stream_id] = self.server.loop.create_future()
+            try:
+                await asyncio.wait_for(waiter, timeout or None)
+            except asyncio.TimeoutError:
+                return False
+            finally:
+                self.window_waiters.pop(stream_id, None)
+            if self.engine.queued(stream_id) <= 0:
+                break
+        return True
+
+    def _window_opened(self, stream_id: int) -> None:
+        """The client opened a window (0: the connection's): what waits may go on."""
+        waiters = self.window_waiters
+        if not waiters:
+            return
+        if stream_id:
+            waiter = waiters.get(stream_id)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        for waiter in waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        """(Streams write through the engine; nothing is written here directly.)"""
+
+    async def drain(self) -> None:
+        await self.flow.drain()
+
+    def input_backlogged(self) -> None:
+        """(Flow control bounds a stream's body: the client waits for its window.)"""
+
+    def input_consumed(self) -> None:
+        """(See input_backlogged.)"""
+
+    def flush(self) -> None:
+        if not self._flush_due and not self.closed:
+            self._flush_due = True
+            self.server.loop.call_soon(self._write_now)
+
+    def _write_now(self) -> None:
+        self._flush_due = False
+        if self.closed:
+            return
+        data = self.engine.outgoing()
+        if data:
+            self.transport.write(data)
+            self.budget.data_sent(len(data))
+            # A window the queue waited on may have opened as the engine wrote.
+            if self.window_waiters:
+                for stream_id in list(self.window_waiters):
+                    if self.engine.queued(stream_id) <= 0:
+                        self._window_opened(stream_id)
+            if self.goaway_due and not self.engine.queued():
+                self._go_away_and_close()
+
+    # --- idleness, stopping, closing ----------------------------------------------------
+
+    def running(self) -> list[HttpCycle]:
+        """The cycles whose app runs now (--request-timeout, the stop's report)."""
+        return [cycle for cycle in self.streams.values() if not cycle.complete]
+
+    def _idle_from_now(self, timeout: float) -> None:
+        self.idle = True
+        self.server.idle.add(self)
+        self.deadline = self.server.loop.time() + timeout
+        self.on_deadline = self.close_idle
+
+    def _busy(self) -> None:
+        self.idle = False
+        self.server.idle.discard(self)
+        self.deadline = None
+
+    def close_idle(self) -> None:
+        """Idle past --keep-alive, or its place is wanted: GOAWAY, then close."""
+        self.engine.go_away(h2.ErrorCode.NO_ERROR)
+        self._write_now()
+        self._close()
+
+    def shut_down(self, abort: bool) -> None:
+        """The worker stops: answer the streams taken, then GOAWAY and close.
+
+        The GOAWAY waits for a moment with no stream open: a client that gets one
+        while its streams run may fail them (httpx does, though RFC 9113 section
+        6.8 has it finish them), and streams it sends after the GOAWAY are not
+        taken, so it retries them elsewhere. New streams are served for
+        STOP_IDLE_GRACE, as HTTP/1.1 serves a next request, then refused
+        (REFUSED_STREAM, safe to retry), so that the connection drains.
+        """
+        if abort:
+            self.transport.abort()
+            return
+        if self.stopping:
+            return
+        self.stopping = True
+        self.refuse_from = self.server.loop.time() + STOP_IDLE_GRACE
+        if not self.streams:
+            self._go_away_and_close()
+
+    def _go_away_and_close(self) -> None:
+        """GOAWAY naming the last stream taken, then close a moment later: a
+        stream the client sent meanwhile is not taken (the client retries it),
+        and a close at once could reset the connection under the GOAWAY. The
+        answers' last bytes go first (the engine would put its GOAWAY before
+        them, and h2, httpx's engine, takes nothing after a GOAWAY)."""
+        self._write_now()
+        if self.engine.queued():
+            self.goaway_due = True  # (when the client's window has taken the rest)
+            return
+        self.goaway_due = False
+        self.engine.go_away(h2.ErrorCode.NO_ERROR)
+        self._write_now()
+        if self.idle:
+            self._busy()
+        self.deadline = self.server.loop.time() + min(STOP_IDLE_GRACE, self.cfg.keep_alive)
+        self.on_deadline = self._close
+
+    def _calm_down(self, reason: str) -> None:
+        log.warning("HTTP/2 connection from %s closed: %s", self._client_host(), reason)
+        self.engine.terminate(h2.ErrorCode.ENHANCE_YOUR_CALM)
+        self._write_now()
+        self._close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        if self.idle:
+            self._busy()
+        self.deadline = None
+        self.transport.close()
+
+    def _client_host(self) -> str:
+        return self.client[0] if self.client else "-"
