@@ -77,7 +77,7 @@ class FloodBudget:
     """One connection's budgets, and where the frame headers are in its bytes."""
 
     __slots__ = ("resets", "settings", "pings", "priorities", "window_updates", "empties",
-                 "header_block_limit", "streams", "_last_stream", "_header", "_skip",
+                 "header_block_limit", "streams", "last_stream", "_header", "_skip",
                  "_block", "_continuations")
 
     def __init__(self, max_concurrent_streams: int, header_block_limit: int,
@@ -91,7 +91,7 @@ class FloodBudget:
         self.empties = TokenBucket(100, 10)  # empty DATA frames, unknown frame types
         self.header_block_limit = header_block_limit
         self.streams = 0  # streams the client opened
-        self._last_stream = 0
+        self.last_stream = 0  # the highest it opened
         self._header = b""  # the part of a frame header read so far
         self._skip = skip  # payload bytes (or the preface) still to pass over
         self._block = 0  # bytes of the header block being continued (0: none)
@@ -128,8 +128,8 @@ class FloodBudget:
         if self._block and kind != CONTINUATION:
             return  # (a protocol error: the engine ends the connection for it)
         if kind == HEADERS:
-            if stream > self._last_stream:
-                self._last_stream = stream
+            if stream > self.last_stream:
+                self.last_stream = stream
                 self.streams += 1
             if not flags & END_HEADERS:
                 self._block = length or 1

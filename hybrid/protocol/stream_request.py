@@ -35,23 +35,25 @@ from collections.abc import Iterable
 
 from hybrid.protocol.events import ProtocolError, Request
 from hybrid.protocol.fields import (
+    CONNECTION_SPECIFIC,
     SINGLETONS,
     check_host,
     check_singletons,
     content_length,
     is_connection_specific,
     is_field_name,
-    is_field_value,
 )
 from hybrid.protocol.head import Limits, split_target
+from hybrid.protocol.memo import Memo
 
 HTTP_VERSION = "2"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # how every HTTP/2 connection opens (3.4)
 REQUEST_PSEUDO_FIELDS = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
-_FORWARDED = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto"})
+_FORWARDED_NAMES = (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto")
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _VISIBLE_ASCII = re.compile(rb"[\x21-\x7e]+\Z").match
-_SPACES = b" \t"
+# A byte no field value may hold, or a space or tab next to the NULs between values.
+_BAD_VALUE = re.compile(rb"[^\t\x20-\x7e\x80-\xff\0]|[ \t]\0|\0[ \t]").search
 
 
 def stream_request(fields: Iterable[tuple[bytes, bytes]], limits: Limits) -> Request:
@@ -59,71 +61,115 @@ def stream_request(fields: Iterable[tuple[bytes, bytes]], limits: Limits) -> Req
     malformed request (RFC 9113 section 8.1.1), 414, 431 or 413 past a limit."""
     pseudo: dict[bytes, bytes] = {}
     headers: list[tuple[bytes, bytes]] = []
+    values: list[bytes] = []
     cookies: list[bytes] = []
-    lengths: list[bytes] = []
-    singletons: list[bytes] = []
-    hosts: list[bytes] = []
-    forwarded = expect_continue = False
+    special: list[tuple[int, bytes, bytes]] = []  # the fields the rules look at
     field_limit = (limits.field_size or limits.head) - len(b": \r\n")
     size = 0
     for name, value in fields:
         if name[:1] == b":":
-            if headers or cookies:
+            if values:
                 raise ProtocolError(400, "a pseudo-header field after a regular field")
             if name not in REQUEST_PSEUDO_FIELDS or name in pseudo:
                 raise ProtocolError(400, f"pseudo-header field {_text(name)} not allowed here")
             pseudo[name] = value
             continue
-        if len(name) + len(value) > field_limit:
+        length = len(name) + len(value)
+        if length > field_limit:
             raise ProtocolError(431, "header field too large")
-        size += len(name) + len(value) + 4
-        _check_field(name, value)
-        if name == b"cookie":
-            cookies.append(value)
-            continue
-        if name == b"host":
-            hosts.append(value)
-        elif name == b"content-length":
-            lengths.append(value)
-        elif name in SINGLETONS:
-            singletons.append(name)
-        elif name == b"expect":
-            expect_continue = value.lower() == b"100-continue"
-        elif name in _FORWARDED:
-            forwarded = True
+        size += length + 4
+        values.append(value)
+        kind = _NAME_KINDS.known.get(name)
+        if kind is None:
+            kind = _name_kind(name)
+        if kind:
+            if kind == _COOKIE:
+                cookies.append(value)
+                continue
+            special.append((kind, name, value))
         headers.append((name, value))
+    _check_values(values)
     if cookies:
         headers.append((b"cookie", b"; ".join(cookies)))
     if len(headers) > limits.fields:
         raise ProtocolError(431, "too many header fields")
     if size > limits.head:
         raise ProtocolError(431, "request header block too large")
-    if len(singletons) > 1:
-        check_singletons(singletons)
     method, target = _method_and_target(pseudo, limits)
     authority = pseudo.get(b":authority")
     if authority is not None:
         check_host(authority)
         if b"@" in authority:
             raise ProtocolError(400, ":authority must not carry userinfo")
-    if len(hosts) > 1:
-        raise ProtocolError(400, "a request needs at most one Host header")
-    if hosts:
-        check_host(hosts[0])
-        if authority is not None and hosts[0].lower() != authority.lower():
-            raise ProtocolError(400, "Host differs from :authority")
-    elif authority is not None:
+    expect_continue = forwarded = False
+    if special:
+        expect_continue, forwarded = _check_special(special, authority, limits)
+    if authority is not None and not any(kind == _HOST for kind, _, _ in special):
         headers.insert(0, (b"host", authority))
-    if lengths:
-        length = content_length(lengths)
-        if limits.body and length > limits.body:
-            raise ProtocolError(413, f"request body larger than {limits.body} bytes")
     if method == "CONNECT" and b":protocol" not in pseudo:
         path, query = b"", b""
     else:
         path, query = split_target(method, target)
     return Request(method, target, path, query, HTTP_VERSION, headers, True,
                    expect_continue, False, forwarded)
+
+
+def _check_special(special: list[tuple[int, bytes, bytes]], authority: bytes | None,
+                   limits: Limits) -> tuple[bool, bool]:
+    """The rules on the fields they look at: Host against :authority, one Content-Length
+    within the body limit, TE, the singletons; (expect 100-continue, forwarded)."""
+    hosts = [value for kind, _, value in special if kind == _HOST]
+    if len(hosts) > 1:
+        raise ProtocolError(400, "a request needs at most one Host header")
+    if hosts:
+        check_host(hosts[0])
+        if authority is not None and hosts[0].lower() != authority.lower():
+            raise ProtocolError(400, "Host differs from :authority")
+    lengths = [value for kind, _, value in special if kind == _CONTENT_LENGTH]
+    if lengths:
+        length = content_length(lengths)
+        if limits.body and length > limits.body:
+            raise ProtocolError(413, f"request body larger than {limits.body} bytes")
+    singletons = [name for kind, name, _ in special if kind == _SINGLETON]
+    if len(singletons) > 1:
+        check_singletons(singletons)
+    expect_continue = forwarded = False
+    for kind, name, value in special:
+        if kind == _TE and is_connection_specific(name, value):
+            raise ProtocolError(400, "TE other than trailers in HTTP/2")
+        if kind == _EXPECT:
+            expect_continue = value.lower() == b"100-continue"
+        forwarded = forwarded or kind == _FORWARDED
+    return expect_continue, forwarded
+
+
+# The kinds of regular field names; 0: one the rules do not look at.
+_ORDINARY, _COOKIE, _HOST, _CONTENT_LENGTH, _SINGLETON, _EXPECT, _FORWARDED, _TE = range(8)
+_SPECIAL_NAMES = {b"cookie": _COOKIE, b"host": _HOST, b"content-length": _CONTENT_LENGTH,
+                  b"expect": _EXPECT, b"te": _TE, **dict.fromkeys(SINGLETONS, _SINGLETON),
+                  **dict.fromkeys(_FORWARDED_NAMES, _FORWARDED)}
+# Names already found valid, with their kind: they repeat on every request.
+_NAME_KINDS: Memo[bytes, int] = Memo(4096)
+
+
+def _name_kind(name: bytes) -> int:
+    """A regular field name's kind; ProtocolError(400) for a name HTTP/2 refuses."""
+    if not is_field_name(name) or name.translate(None, _UPPER) != name:
+        raise ProtocolError(400, "invalid header field name")
+    if name in CONNECTION_SPECIFIC:
+        raise ProtocolError(400, f"connection-specific field {_text(name)} in HTTP/2")
+    return _NAME_KINDS.remember(name, _SPECIAL_NAMES.get(name, _ORDINARY))
+
+
+def _check_values(values: list[bytes]) -> None:
+    """Every value a field value (`fields.is_field_value`) with no space or tab at
+    either end (RFC 9113 section 8.2.1): one scan of them all, joined by NULs,
+    which no valid value holds."""
+    if not values:
+        return
+    joined = b"\0" + b"\0".join(values) + b"\0"
+    if _BAD_VALUE(joined) is not None or joined.count(0) != len(values) + 1:
+        raise ProtocolError(400, "invalid header field value")
 
 
 def declared_length(request: Request) -> int | None:
@@ -165,15 +211,6 @@ class BodyCount:
         """Raises ProtocolError(400) if the stream ended short of Content-Length."""
         if self.declared is not None and self.received != self.declared:
             raise ProtocolError(400, "less DATA than Content-Length")
-
-
-def _check_field(name: bytes, value: bytes) -> None:
-    if not is_field_name(name) or name.translate(None, _UPPER) != name:
-        raise ProtocolError(400, "invalid header field name")
-    if not is_field_value(value) or (value and (value[0] in _SPACES or value[-1] in _SPACES)):
-        raise ProtocolError(400, "invalid header field value")
-    if is_connection_specific(name, value):
-        raise ProtocolError(400, f"connection-specific field {_text(name)} in HTTP/2")
 
 
 def _method_and_target(pseudo: dict[bytes, bytes], limits: Limits) -> tuple[str, bytes]:

@@ -98,8 +98,10 @@ class H2Connection(asyncio.Protocol):
         self.streams: dict[int, StreamCycle] = {}
         self.bodies: dict[int, BodyCount] = {}
         self.skipped: dict[int, int] = {}  # streams answered before their body ended
+        self.client_resets: set[int] = set()  # streams the client reset, until they close
         self.window_waiters: dict[int, asyncio.Future[None]] = {}
         self.closed = False
+        self.closing = False  # (the transport is closing: nothing more is routed)
         self.stopping = False
         self.refuse_from = 0.0  # stopping: new streams from this loop time on are refused
         self.goaway_due = False  # stopping: the GOAWAY waits for the answers' last bytes
@@ -141,12 +143,17 @@ class H2Connection(asyncio.Protocol):
             return
         try:
             events = self.engine.receive(data)
+        except h2.DenialOfServiceError as exc:
+            self._calm_down(f"the engine refused it: {exc}")
+            return
         except h2.EngineError as exc:
             log.debug("HTTP/2 connection from %s closed: %s", self._client_host(), exc)
             self._write_now()
             self._close()
             return
         for event in events:
+            if self.closing:
+                return  # (a budget spent, or the connection failed: the rest is moot)
             self._route(event)
         if self.budget.retiring and not self.stopping:
             self.shut_down(abort=False)  # (a graceful GOAWAY; the client reconnects)
@@ -201,12 +208,28 @@ class H2Connection(asyncio.Protocol):
         if self.stopping and self.server.loop.time() >= self.refuse_from:
             self.engine.reset(stream_id, h2.ErrorCode.REFUSED_STREAM)  # (safe to retry)
             return
+        if len(self.streams) >= self.engine.settings.max_concurrent_streams:
+            # Past the limit we announced (RFC 9113 section 5.1.2): this stream alone
+            # is refused, and the reset counts as one the client caused.
+            self.engine.reset(stream_id, h2.ErrorCode.REFUSED_STREAM)
+            self._count_server_reset()
+            return
         try:
             request = stream_request(fields, self.server.limits)
         except ProtocolError as error:
             self._refuse_stream(stream_id, error, end_stream)
             return
         self._open_stream(stream_id, request, end_stream)
+
+    def _count_server_reset(self) -> bool:
+        """A stream the client made the server reset (MadeYouReset's lever); False
+        when that spent the budget (the connection is going away)."""
+        try:
+            self.budget.server_reset(self.server.loop.time())
+        except Flood as flood:
+            self._calm_down(str(flood))
+            return False
+        return True
 
     def _open_stream(self, stream_id: int, request: Request, end_stream: bool) -> None:
         cycle = StreamCycle(self, stream_id, request)
@@ -231,10 +254,7 @@ class H2Connection(asyncio.Protocol):
         logs.rejected(self._client_host(), error)
         self.server.stats.refused(error.status, len(error_body(error.status, error.detail)),
                                   http2=True)
-        try:
-            self.budget.server_reset(self.server.loop.time())
-        except Flood as flood:
-            self._calm_down(str(flood))
+        if not self._count_server_reset():
             return
         answer_with_error(self.engine, stream_id, error.status, error.detail,
                           head_request=False)
@@ -301,6 +321,7 @@ class H2Connection(asyncio.Protocol):
         cycle.body_complete()
 
     def _on_reset(self, stream_id: int) -> None:
+        self.client_resets.add(stream_id)
         self.bodies.pop(stream_id, None)
         self.skipped.pop(stream_id, None)
         cycle = self.streams.get(stream_id)
@@ -312,12 +333,12 @@ class H2Connection(asyncio.Protocol):
         stream_id = event.stream_id
         self.bodies.pop(stream_id, None)
         self.skipped.pop(stream_id, None)
-        if event.local_error is not None and event.error_code:
+        reset_by_client = stream_id in self.client_resets
+        self.client_resets.discard(stream_id)
+        if not self.engine.was_reset_here(stream_id) and event.error_code \
+                and not reset_by_client:
             # The engine reset a stream the client broke: MadeYouReset's lever.
-            try:
-                self.budget.server_reset(self.server.loop.time())
-            except Flood as flood:
-                self._calm_down(str(flood))
+            if not self._count_server_reset():
                 return
         cycle = self.streams.get(stream_id)
         if cycle is not None and not cycle.ended:
@@ -400,6 +421,8 @@ class H2Connection(asyncio.Protocol):
                         self._window_opened(stream_id)
             if self.goaway_due and not self.engine.queued():
                 self._go_away_and_close()
+            elif not self.engine.wants_more:
+                self._close()  # (the engine wrote its last GOAWAY: a connection error)
 
     # --- idleness, stopping, closing ----------------------------------------------------
 
@@ -463,14 +486,20 @@ class H2Connection(asyncio.Protocol):
         self.on_deadline = self._close
 
     def _calm_down(self, reason: str) -> None:
+        """A budget spent: one line, a GOAWAY (ENHANCE_YOUR_CALM), the close."""
+        if self.closing:
+            return
         log.warning("HTTP/2 connection from %s closed: %s", self._client_host(), reason)
         self.engine.terminate(h2.ErrorCode.ENHANCE_YOUR_CALM)
-        self._write_now()
+        words = self.engine.outgoing() or self.engine.last_words(
+            h2.ErrorCode.ENHANCE_YOUR_CALM, self.budget.last_stream)
+        self.transport.write(words)
         self._close()
 
     def _close(self) -> None:
-        if self.closed:
+        if self.closed or self.closing:
             return
+        self.closing = True
         if self.idle:
             self._busy()
         self.deadline = None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import ngh2
 from ngh2 import (
     ConnectionClosed,
+    DenialOfServiceError,
     Event,
     DataReceived,
     GoAwayReceived,
@@ -45,12 +46,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
-    "ConnectionClosed", "DataReceived", "Event", "Engine", "EngineError", "ErrorCode", "GoAwayReceived",
+    "ConnectionClosed", "DataReceived", "DenialOfServiceError", "Event", "Engine", "EngineError", "ErrorCode", "GoAwayReceived",
     "H2Settings", "PingReceived", "RequestReceived", "SettingsReceived", "StreamClosed",
     "StreamReset", "TrailersReceived", "WindowUpdated",
 ]
 
 MAX_WINDOW = (1 << 31) - 1
+ENGINE_STREAM_LIMIT = MAX_WINDOW  # (see Engine._announce)
+SETTINGS_FRAME = 0x4
+GOAWAY_FRAME = 0x7
 
 
 class H2Settings(NamedTuple):
@@ -66,10 +70,12 @@ class H2Settings(NamedTuple):
 class Engine:
     """One connection's HTTP/2 state, server side."""
 
-    __slots__ = ("_conn", "settings")
+    __slots__ = ("_conn", "settings", "_preface", "_reset_here")
 
     def __init__(self, settings: H2Settings) -> None:
         self.settings = settings
+        self._preface = b""  # our first SETTINGS, as the client is to see it
+        self._reset_here: set[int] = set()  # streams reset by `reset()`, until they close
         self._conn = ngh2.Connection(ngh2.Role.SERVER, ngh2.Configuration(
             auto_window_update=False,
             max_inbound_header_list_size=settings.max_header_list_size,
@@ -78,7 +84,8 @@ class Engine:
     def _local_settings(self) -> dict[Setting, int]:
         settings = self.settings
         local = {
-            Setting.MAX_CONCURRENT_STREAMS: settings.max_concurrent_streams,
+            # See _announce: the client is told max_concurrent_streams.
+            Setting.MAX_CONCURRENT_STREAMS: ENGINE_STREAM_LIMIT,
             Setting.INITIAL_WINDOW_SIZE: settings.initial_window_size,
             Setting.MAX_FRAME_SIZE: settings.max_frame_size,
             Setting.MAX_HEADER_LIST_SIZE: settings.max_header_list_size,
@@ -93,6 +100,7 @@ class Engine:
         prior knowledge): our SETTINGS go first."""
         self._conn.initiate_connection(self._local_settings())
         self._widen_connection_window()
+        self._announce()
 
     def start_upgraded(self, settings_payload: bytes, head_request: bool) -> None:
         """Begin a connection upgraded from HTTP/1.1 (`Upgrade: h2c`): the request
@@ -100,6 +108,28 @@ class Engine:
         self._conn.initiate_upgrade(settings_payload, local_settings=self._local_settings(),
                                     head_request=head_request)
         self._widen_connection_window()
+        self._announce()
+
+    def _announce(self) -> None:
+        """Tell the client our --http2-max-concurrent-streams, while the engine keeps
+        a higher bound (ENGINE_STREAM_LIMIT).
+
+        RFC 9113 section 5.1.2 has a stream past the limit refused alone
+        (REFUSED_STREAM, safe to retry), but libnghttp2 ends the whole
+        connection for it once the client has acknowledged the limit. So the
+        engine is given a bound no client reaches, the SETTINGS frame it wrote
+        is mended to carry ours before it goes out, and the connection refuses
+        streams past ours itself. The client's acknowledgement needs no mending:
+        SETTINGS acknowledgements carry no values."""
+        out = self._conn.data_to_send()
+        limit = self.settings.max_concurrent_streams.to_bytes(4, "big")
+        kind, length = out[3], int.from_bytes(out[:3], "big")
+        assert kind == SETTINGS_FRAME, "the engine's first frame is its SETTINGS"
+        payload = bytearray(out[9:9 + length])
+        for start in range(0, length, 6):
+            if int.from_bytes(payload[start:start + 2], "big") == Setting.MAX_CONCURRENT_STREAMS:
+                payload[start + 2:start + 6] = limit
+        self._preface = out[:9] + bytes(payload) + out[9 + length:]
 
     def _widen_connection_window(self) -> None:
         settings = self.settings
@@ -115,7 +145,14 @@ class Engine:
         return conn.events()
 
     def outgoing(self) -> bytes:
-        return self._conn.data_to_send()
+        """The bytes to send now (b"" once the engine is done with the connection)."""
+        try:
+            if self._preface:
+                preface, self._preface = self._preface, b""
+                return preface + self._conn.data_to_send()
+            return self._conn.data_to_send()
+        except EngineError:
+            return b""  # (it gave up on the connection: see last_words)
 
     def respond(self, stream_id: int, headers: Iterable[tuple[bytes, bytes]],
                 end_stream: bool = False) -> None:
@@ -148,10 +185,20 @@ class Engine:
             pass  # (the stream closed meanwhile: nothing is owed)
 
     def reset(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
+        self._reset_here.add(stream_id)
         try:
             self._conn.reset_stream(stream_id, error_code)
         except EngineError:
             pass  # (the connection is closing)
+
+    def was_reset_here(self, stream_id: int) -> bool:
+        """Whether a stream that closed was reset by `reset()` (once per stream: the
+        engine's own resets, for a stream the client broke, are not)."""
+        try:
+            self._reset_here.remove(stream_id)
+        except KeyError:
+            return False
+        return True
 
     def go_away(self, error_code: int = ErrorCode.NO_ERROR, debug: bytes = b"") -> None:
         """The final GOAWAY, naming the last stream that may have been processed."""
@@ -166,6 +213,14 @@ class Engine:
             self._conn.terminate_connection(error_code)
         except EngineError:
             pass
+
+    @staticmethod
+    def last_words(error_code: int, last_stream_id: int) -> bytes:
+        """A GOAWAY frame, written by hand, for when the engine has given up on the
+        connection (it refused a header block as a denial of service, say) and will
+        frame nothing more."""
+        payload = last_stream_id.to_bytes(4, "big") + error_code.to_bytes(4, "big")
+        return len(payload).to_bytes(3, "big") + bytes((GOAWAY_FRAME, 0)) + bytes(4) + payload
 
     @property
     def wants_more(self) -> bool:

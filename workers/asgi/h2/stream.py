@@ -37,7 +37,7 @@ from hybrid.protocol.stream_response import (
 )
 from hybrid.workers.asgi.cycle import ClientDisconnected
 from hybrid.workers.asgi.http_cycle import CycleChannel, HttpCycle
-from hybrid.workers.asgi.h2.engine import Engine, ErrorCode
+from hybrid.workers.asgi.h2.engine import Engine, EngineError, ErrorCode
 
 if TYPE_CHECKING:
     from hybrid.typing import Message
@@ -136,22 +136,26 @@ class StreamCycle(HttpCycle):
         if self.body_error is not None:
             raise ClientDisconnected(f"the request body failed: {self.body_error.detail}")
         kind = message.get("type")
-        if not self.started:
-            if kind == "http.response.start":
-                self._start_response(message)
-                return
-            if kind == "http.response.early_hint":
-                self._send_early_hint(message)
-                return
-            raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
-        if kind == "http.response.body":
-            if self.complete or (self.trailers_due and self.response is None):
-                raise RuntimeError("'http.response.body' sent after the response was complete")
-            await self._send_body(message.get("body", b""), message.get("more_body", False))
-        elif kind == "http.response.trailers":
-            self._send_trailers(message)
-        else:
-            raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+        try:
+            if not self.started:
+                if kind == "http.response.start":
+                    self._start_response(message)
+                elif kind == "http.response.early_hint":
+                    self._send_early_hint(message)
+                else:
+                    raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
+            elif kind == "http.response.body":
+                if self.complete or (self.trailers_due and self.response is None):
+                    raise RuntimeError("'http.response.body' sent after the response was "
+                                       "complete")
+                await self._send_body(message.get("body", b""), message.get("more_body", False))
+            elif kind == "http.response.trailers":
+                self._send_trailers(message)
+            else:
+                raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
+        except EngineError as exc:  # (the connection failed under the stream)
+            self.ended = True
+            raise ClientDisconnected(f"the connection failed: {exc}") from None
 
     def _start_response(self, message: Message) -> None:
         status = message["status"]
