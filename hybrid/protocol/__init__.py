@@ -22,6 +22,7 @@ from hybrid.protocol.response import (
     LocalProtocolError,
     ResponseFramer,
     error_body,
+    early_hints,
     error_response,
     http_date,
     set_server_fields,
@@ -34,6 +35,6 @@ __all__ = [
     "STOP_IDLE_GRACE", "UNKNOWN_LENGTH",
     "BodyPace", "ConnectionClosed", "Data",
     "EndOfMessage", "Event", "Limits", "LocalProtocolError", "ProtocolError", "Request",
-    "RequestParser", "ResponseFramer", "error_body", "error_response", "http_date", "set_server_fields",
+    "RequestParser", "ResponseFramer", "early_hints", "error_body", "error_response", "http_date", "set_server_fields",
     "switching_protocols",
 ]

@@ -293,6 +293,21 @@ class ResponseFramer:
             self.keep_alive = False
         return b""
 
+    def end_with_trailers(self, fields: Iterable[tuple[bytes, bytes]]) -> bytes:
+        """`end()`, with trailer fields after the last chunk (RFC 9112 section 7.1.2)
+        where the body is chunked; elsewhere there is no room for them and they are
+        dropped. Raises LocalProtocolError for a field that could split the message."""
+        if self._mode != _CHUNKED:
+            return self.end()
+        lines = [b"0\r\n"]
+        for name, value in fields:
+            if name not in _NAME_KINDS:
+                _classify_name(name)
+            lines.append(b"%s: %s\r\n" % (name, value))
+        _check_values(lines)
+        self._mode = _NO_BODY
+        return b"".join(lines) + b"\r\n"
+
     def account(self, count: int) -> None:
         """Record body bytes the driver sent itself (sendfile)."""
         if self._mode == _LENGTH:
@@ -323,6 +338,15 @@ def switching_protocols(headers: list[tuple[bytes, bytes]]) -> bytes:
     _check_values(lines)
     lines.append(_server_fields() + b"\r\n")
     return b"".join(lines)
+
+
+def early_hints(links: Iterable[bytes]) -> bytes:
+    """A 103 Early Hints response (RFC 8297) carrying `links` as Link fields.
+    Raises LocalProtocolError for a value that could split the message."""
+    lines = [b"HTTP/1.1 103 Early Hints\r\n"]
+    lines.extend(b"link: %s\r\n" % link for link in links)
+    _check_values(lines)
+    return b"".join(lines) + b"\r\n"
 
 
 def _server_fields() -> bytes:

@@ -381,6 +381,40 @@ ROUTES["/read-then-answer"] = read_then_answer
 ROUTES["/send-error"] = send_error
 ROUTES["/long-poll"] = long_poll
 ROUTES["/head-then-sleep"] = head_then_sleep
+
+
+async def with_trailers(scope, receive, send, query):
+    """A chunked answer whose trailers carry a checksum (http.response.trailers)."""
+    await send({"type": "http.response.start", "status": 200, "trailers": True,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"body, then ", "more_body": True})
+    await send({"type": "http.response.body", "body": b"trailers"})
+    await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc123")]})
+
+
+async def path_send(scope, receive, send, query):
+    """This module's own source, by http.response.pathsend."""
+    path = os.path.abspath(__file__)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"%d" % os.path.getsize(path))]})
+    await send({"type": "http.response.pathsend", "path": path})
+
+
+async def early_hints(scope, receive, send, query):
+    """103 Early Hints, then the answer (http.response.early_hint)."""
+    await send({"type": "http.response.early_hint",
+                "links": [b"</style.css>; rel=preload; as=style"]})
+    await _text(send, "hinted")
+
+
+async def extensions(scope, receive, send, query):
+    await _text(send, json.dumps(sorted(scope.get("extensions", {}))))
+
+
+ROUTES["/trailers"] = with_trailers
+ROUTES["/pathsend"] = path_send
+ROUTES["/early-hints"] = early_hints
+ROUTES["/extensions"] = extensions
 WEBSOCKET_ROUTES = {"/ws/close-then-send": ws_close_then_send, "/ws/echo": ws_echo, "/ws/deny": ws_deny, "/ws/denial": ws_denial_response,
                     "/ws/error": ws_error, "/ws/send-until-gone": ws_send_until_gone,
                     "/ws/deny-interim": ws_deny_with_interim_status}

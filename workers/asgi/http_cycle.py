@@ -28,6 +28,7 @@ from hybrid.protocol import (
     Request,
     RequestParser,
     ResponseFramer,
+    early_hints,
     error_body,
     error_response,
 )
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
     from hybrid.typing import Message, Scope
 
 BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
+PATHSEND_PIECE = 65536  # bytes of a file read per send() under http.response.pathsend
+# The ASGI extensions both protocols serve (a copy in every scope: an app may change it).
+EXTENSIONS: dict[str, dict[str, Any]] = {
+    "http.response.trailers": {}, "http.response.pathsend": {}, "http.response.early_hint": {},
+}
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 class CycleChannel(Channel, Protocol):
@@ -175,6 +181,18 @@ class HttpCycle(Cycle):
             self.awaiting_disconnect = False
         return {"type": "http.disconnect"}
 
+    async def send_path(self, path: str) -> None:
+        """`http.response.pathsend`: the file at `path` as the body, in pieces through
+        `send()`, so that each waits for the client as the app's own would. (Read on
+        the loop: a local file's read is short, as a static-file app's own would be.)"""
+        if not self.started or self.complete:
+            raise RuntimeError("'http.response.pathsend' needs a response begun and not "
+                               "complete")
+        with open(path, "rb") as file:
+            while piece := file.read(PATHSEND_PIECE):
+                await self.send({"type": "http.response.body", "body": piece, "more_body": True})
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+
     # --- how the app ended --------------------------------------------------------------
 
     def _cancelled_by_timeout(self) -> bool:
@@ -249,12 +267,14 @@ class RequestCycle(HttpCycle):
 
     channel: HttpChannel
 
-    __slots__ = ("framer", "head")
+    __slots__ = ("framer", "head", "trailers_due", "body_ended")
 
     def __init__(self, channel: HttpChannel, request: Request) -> None:
         super().__init__(channel, request)
         self.framer = ResponseFramer()
         self.head: bytes | None = None
+        self.trailers_due = False  # the app announced trailers: they end the answer
+        self.body_ended = False  # its last body came; the trailers are still to come
 
     @property
     def answer_begun(self) -> bool:
@@ -287,6 +307,9 @@ class RequestCycle(HttpCycle):
         kind = message.get("type")
         if not self.started:
             if kind != "http.response.start":
+                if kind == "http.response.early_hint":
+                    self._send_early_hint(message)
+                    return
                 raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
             status = message["status"]
             headers = message.get("headers", ())
@@ -302,10 +325,17 @@ class RequestCycle(HttpCycle):
                                          status, REASONS.get(status, b""), headers)
             self.started = True  # no interim response once the final one has begun
             self.status = status
+            self.trailers_due = message.get("trailers", False)
             return
         if kind != "http.response.body":
+            if kind == "http.response.trailers":
+                self._send_trailers(message)
+                return
+            if kind == "http.response.pathsend":
+                await self.send_path(message["path"])
+                return
             raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
-        if self.complete:
+        if self.complete or self.body_ended:
             raise RuntimeError("'http.response.body' sent after the response was complete")
         if channel.flow.write_paused:  # a client that does not read holds the writer here
             await channel.drain()
@@ -315,6 +345,8 @@ class RequestCycle(HttpCycle):
                 raise ClientDisconnected(f"the request body failed: {self.body_error.detail}")
         more = message.get("more_body", False)
         body = message.get("body", b"")
+        if not more and self.trailers_due:
+            more = self.body_ended = True  # (the trailers end the answer)
         data = self.framer.body(body) if more else self.framer.last(body)
         if self.head is not None:  # the head goes out with the first body: one write
             data, self.head = self.head + data, None
@@ -324,6 +356,26 @@ class RequestCycle(HttpCycle):
             channel.write(data)  # dropped if the client is gone
         if not more:
             self._finish(self.framer.keep_alive)
+
+    def _send_early_hint(self, message: Message) -> None:
+        """103 Early Hints before the answer (RFC 8297); not to an HTTP/1.0 client,
+        which knows no interim responses."""
+        if self.request.http_version == "1.1":
+            self.channel.write(early_hints(message.get("links", ())))
+
+    def _send_trailers(self, message: Message) -> None:
+        if not self.body_ended or self.complete:
+            raise RuntimeError("'http.response.trailers' sent before the body ended, or "
+                               "without 'trailers' in 'http.response.start'")
+        more = message.get("more_trailers", False)
+        if more:
+            raise RuntimeError("more_trailers is not supported: send all trailers at once")
+        data = self.framer.end_with_trailers(message.get("headers", ()))
+        if self.head is not None:
+            data, self.head = self.head + data, None
+        self.complete = True
+        self.channel.write(data)
+        self._finish(self.framer.keep_alive)
 
 
 def http_scope(channel: Channel, request: Request) -> Scope:
@@ -354,9 +406,10 @@ def http_scope(channel: Channel, request: Request) -> Scope:
         "query_string": request.query,
         "headers": request.headers,
         "state": server.state.copy(),
+        "extensions": EXTENSIONS.copy(),
     }
     if channel.tls is not None:
-        scope["extensions"] = {"tls": channel.tls}
+        scope["extensions"]["tls"] = channel.tls
     return scope
 
 

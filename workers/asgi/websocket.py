@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import deque
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
@@ -68,10 +68,14 @@ class WebSocketCycle(Cycle):
         self.request = request
         self.cfg = channel.server.cfg
         offered = _header(request, b"sec-websocket-protocol") or b""
+        extensions: dict[str, Any] = {"websocket.http.response": {}}  # (a denial's answer)
+        if "tls" in scope["extensions"]:
+            extensions["tls"] = scope["extensions"]["tls"]
         self.scope = {**scope, "type": "websocket",
                       "scheme": "wss" if scope["scheme"] == "https" else "ws",
                       "subprotocols": [p.strip().decode("latin-1") for p in offered.split(b",")
-                                       if p.strip()]}
+                                       if p.strip()],
+                      "extensions": extensions}
         self.scope.pop("method", None)
         self.state = _CONNECTING
         self.conn: Connection | None = None

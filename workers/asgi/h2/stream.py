@@ -19,7 +19,8 @@ differs is the wire:
   to an upload) leaves the rest of the body to the connection to skip, as
   HTTP/1.1 skips it (see `H2Connection.decline_body`);
 * response trailers (`http.response.trailers`) end the stream when the app
-  asked for them.
+  asked for them; 103 Early Hints (`http.response.early_hint`) go before
+  the answer; `http.response.pathsend` is the base's (a file, in pieces).
 
 Thread boundaries: none. Everything here runs on the worker's event loop.
 """
@@ -151,6 +152,8 @@ class StreamCycle(HttpCycle):
                 await self._send_body(message.get("body", b""), message.get("more_body", False))
             elif kind == "http.response.trailers":
                 self._send_trailers(message)
+            elif kind == "http.response.pathsend":
+                await self.send_path(message["path"])
             else:
                 raise RuntimeError(f"expected 'http.response.body', got {kind!r}")
         except EngineError as exc:  # (the connection failed under the stream)
