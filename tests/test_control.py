@@ -46,14 +46,15 @@ def _status(server, path: str) -> int | None:
 
 
 def request_counts(server) -> dict[tuple[str, str, str], float]:
-    """hybrid_requests_total by (worker class, method, status class)."""
+    """hybrid_requests_total by (worker class, method, status class), both protocols'."""
     text = probe(server, "/metrics").text
-    counts = {}
+    counts: dict[tuple[str, str, str], float] = {}
     for family in text_string_to_metric_families(text):
         if family.name == "hybrid_requests":
             for sample in family.samples:
                 labels = sample.labels
-                counts[labels["worker_class"], labels["method"], labels["status"]] = sample.value
+                key = labels["worker_class"], labels["method"], labels["status"]
+                counts[key] = counts.get(key, 0) + sample.value
     return counts
 
 
@@ -253,15 +254,15 @@ def test_json_access_lines_are_the_same_under_every_class(start_server, serving)
                        "X-Request-ID": "req-42"})
     wait_for(lambda: json_log_lines(server), message="the access log line")
     (line,) = json_log_lines(server)
-    assert set(line) == {"time", "method", "path", "query", "status", "bytes", "duration",
-                         "client", "user_agent", "referer", "request_id", "pid"}
+    assert set(line) == {"time", "method", "protocol", "path", "query", "status", "bytes",
+                         "duration", "client", "user_agent", "referer", "request_id", "pid"}
     assert datetime.datetime.fromisoformat(line["time"]).tzinfo is not None
     assert isinstance(line["duration"], float)
     assert line["pid"] in server.worker_pids()
     expected_bytes = len("/path/a b")
-    assert {k: line[k] for k in ("method", "path", "query", "status", "bytes", "client",
-                                 "user_agent", "referer", "request_id")} == {
-        "method": "GET", "path": "/path/a%20b", "query": "x=1&y=%22", "status": 200,
+    assert {k: line[k] for k in ("method", "protocol", "path", "query", "status", "bytes",
+                                 "client", "user_agent", "referer", "request_id")} == {
+        "method": "GET", "protocol": "HTTP/1.1", "path": "/path/a%20b", "query": "x=1&y=%22", "status": 200,
         "bytes": expected_bytes, "client": "127.0.0.1", "user_agent": 'evil" 200 "x',
         "referer": "https://example.com/", "request_id": "req-42"}
 

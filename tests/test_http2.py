@@ -20,7 +20,10 @@ import httpx
 import psutil
 import pytest
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.conftest import wait_for
+from tests.test_control import controlled, json_log_lines, probe
 from tests.test_tls import Certificates
 
 ASGI_APP = "tests.apps.asgi_basic:app"
@@ -155,6 +158,35 @@ def test_the_access_log_names_http_2_0(start_server):
     wait_for(lambda: "/path/logged" in server.log(), message="the access line")
     line = next(line for line in server.log().splitlines() if "/path/logged" in line)
     assert '"GET /path/logged HTTP/2.0" 200' in line
+
+
+def test_the_json_access_log_names_the_protocol(start_server):
+    server = start_server(ASGI_APP, *H2C, "--access-logfile", "-", "--access-logformat", "json")
+    with h2c_client() as http:
+        http.get(server.url + "/path/json")
+    wait_for(lambda: json_log_lines(server), message="the JSON access line")
+    (line,) = json_log_lines(server)
+    assert (line["protocol"], line["path"]) == ("HTTP/2.0", "/path/json")
+
+
+def test_metrics_count_each_protocol_under_its_own_label(start_server):
+    server = controlled(start_server, ASGI_APP, *H2C)
+    with h2c_client() as http:
+        http.get(server.url + "/")
+        http.get(server.url + "/")
+    httpx.get(server.url + "/")
+
+    def by_protocol() -> dict[str, float]:
+        counts: dict[str, float] = {}
+        for family in text_string_to_metric_families(probe(server, "/metrics").text):
+            if family.name == "hybrid_requests":
+                for sample in family.samples:
+                    protocol = sample.labels["protocol"]
+                    counts[protocol] = counts.get(protocol, 0) + sample.value
+        return counts
+
+    wait_for(lambda: by_protocol() == {"HTTP/2": 2, "HTTP/1.x": 1},
+             message="the three requests in /metrics")
 
 
 def test_a_head_request_gets_no_body(start_server):

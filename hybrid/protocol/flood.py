@@ -34,7 +34,9 @@ FRAME_HEADER_SIZE = 9
 
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
     CONTINUATION = range(10)
+PRIORITY_UPDATE = 0x10  # RFC 9218: browsers send one per request, as PRIORITY's successor
 END_STREAM = 0x1
+PADDED = 0x8
 ACK = 0x1
 END_HEADERS = 0x4
 
@@ -119,7 +121,15 @@ class FloodBudget:
                     _FRAME_HEADER.unpack_from(data, position)
                 position += FRAME_HEADER_SIZE
             length = length_high << 16 | length_low
-            self._count(kind, flags, stream & 0x7FFFFFFF, length, now)
+            if kind == DATA and flags & PADDED and position < end:
+                # A DATA frame of padding alone is as empty as one of nothing: its
+                # first byte is the padding's length. (Cut off by the read: counted
+                # as not empty.)
+                length -= 1 + data[position]
+                self._count(kind, flags, stream & 0x7FFFFFFF, length, now)
+                length += 1 + data[position]
+            else:
+                self._count(kind, flags, stream & 0x7FFFFFFF, length, now)
             skipped = min(length, end - position)
             position += skipped
             self._skip = length - skipped
@@ -135,7 +145,7 @@ class FloodBudget:
                 self._block = length or 1
                 self._continuations = 0
         elif kind == DATA:
-            if length == 0 and not flags & END_STREAM and not self.empties.take(now):
+            if length <= 0 and not flags & END_STREAM and not self.empties.take(now):
                 raise Flood("too many empty DATA frames")
         elif kind == CONTINUATION:
             self._block += length
@@ -160,10 +170,10 @@ class FloodBudget:
         elif kind == SETTINGS:
             if not flags & ACK and not self.settings.take(now):
                 raise Flood("too many SETTINGS frames")
-        elif kind == PRIORITY:
+        elif kind == PRIORITY or kind == PRIORITY_UPDATE:
             if not self.priorities.take(now):
                 raise Flood("too many PRIORITY frames")
-        elif kind > CONTINUATION and not self.empties.take(now):
+        elif kind > CONTINUATION and kind != PRIORITY_UPDATE and not self.empties.take(now):
             raise Flood("too many frames of unknown types")
 
     @property

@@ -37,6 +37,7 @@ from hybrid.protocol.events import ProtocolError, Request
 from hybrid.protocol.fields import (
     CONNECTION_SPECIFIC,
     SINGLETONS,
+    check_authority_form,
     check_host,
     check_singletons,
     content_length,
@@ -93,23 +94,23 @@ def stream_request(fields: Iterable[tuple[bytes, bytes]], limits: Limits) -> Req
         headers.append((b"cookie", b"; ".join(cookies)))
     if len(headers) > limits.fields:
         raise ProtocolError(431, "too many header fields")
-    if size > limits.head:
-        raise ProtocolError(431, "request header block too large")
     method, target = _method_and_target(pseudo, limits)
+    if size + len(target) > limits.head:  # (HTTP/1.1 counts the target too)
+        raise ProtocolError(431, "request header block too large")
     authority = pseudo.get(b":authority")
     if authority is not None:
-        check_host(authority)
-        if b"@" in authority:
-            raise ProtocolError(400, ":authority must not carry userinfo")
+        check_host(authority)  # (which refuses userinfo: no "@" in a host)
     expect_continue = forwarded = False
     if special:
         expect_continue, forwarded = _check_special(special, authority, limits)
     if authority is not None and not any(kind == _HOST for kind, _, _ in special):
         headers.insert(0, (b"host", authority))
-    if method == "CONNECT" and b":protocol" not in pseudo:
-        path, query = b"", b""
-    else:
+    if method != "CONNECT":
         path, query = split_target(method, target)
+    elif b":protocol" in pseudo:  # an extended CONNECT's :path is a path (RFC 8441)
+        path, _, query = target.partition(b"?")
+    else:
+        path, query = b"", b""
     return Request(method, target, path, query, HTTP_VERSION, headers, True,
                    expect_continue, False, forwarded)
 
@@ -226,6 +227,7 @@ def _method_and_target(pseudo: dict[bytes, bytes], limits: Limits) -> tuple[str,
         target = pseudo.get(b":authority")
         if not target:
             raise ProtocolError(400, "CONNECT needs :authority")
+        check_authority_form(target)  # (host and port, as HTTP/1.1's)
     else:
         if protocol is not None and method != "CONNECT":
             raise ProtocolError(400, ":protocol is for an extended CONNECT only")
@@ -265,8 +267,9 @@ def h2c_settings(request: Request) -> bytes | None:
     if upgrade is None or settings is None or upgrade.strip().lower() != b"h2c":
         return None
     value = settings.strip()
-    try:
-        payload = base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4))
+    try:  # (validate: urlsafe_b64decode would drop what is not base64url, silently)
+        payload = base64.b64decode(value + b"=" * (-len(value) % 4), altchars=b"-_",
+                                   validate=True)
     except (binascii.Error, ValueError):
         return None
     return payload if len(payload) % 6 == 0 else None

@@ -6,7 +6,8 @@ What `ResponseFramer` checks for HTTP/1.1 is checked here too, with the same
 Content-Length. HTTP/2 adds its own rules (RFC 9113 section 8.2): names go
 out in lower case, and the connection-specific fields an HTTP/1.1 app may
 set (Connection, Keep-Alive, Transfer-Encoding, Upgrade, Proxy-Connection)
-are dropped, since HTTP/2 frames the message and its connection itself. The
+are dropped, since HTTP/2 frames the message and its connection itself, as is
+TE; values lose the whitespace at their ends, which HTTP/2 refuses. The
 server's Date, Server and --header fields are added as on HTTP/1.1.
 
 `StreamResponse.has_body` says whether the body is sent at all (not for
@@ -26,6 +27,9 @@ from hybrid.protocol.response import LocalProtocolError, server_field_pairs
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
+# Fields an HTTP/1.1 app may set that have no place in an HTTP/2 response: the
+# connection-specific ones, and TE (a request's field; in HTTP/2 "trailers" only).
+_NOT_IN_HTTP2 = CONNECTION_SPECIFIC | {b"te"}
 
 
 class StreamResponse(NamedTuple):
@@ -45,6 +49,8 @@ def stream_response(request_method: str, status: int,
                     headers: Iterable[tuple[bytes, bytes]]) -> StreamResponse:
     """The head of an app's final response. Raises LocalProtocolError."""
     headers = tuple(headers)
+    if type(status) is not int:  # (200.0 == 200: it would find 200's answer remembered)
+        raise LocalProtocolError(f"invalid status code {status} for a final response")
     key = (status, request_method == "HEAD", headers)
     try:
         known = _HEADS.known.get(key)
@@ -85,7 +91,7 @@ def _check(head_request: bool, status: int,
     app_server = app_date = False
     for name, value in headers:
         name, value = _field(name, value)
-        if name in CONNECTION_SPECIFIC:
+        if name in _NOT_IN_HTTP2:
             continue  # (HTTP/2 frames the message and the connection itself)
         if name == b"content-length":
             value = value.strip()
@@ -113,4 +119,6 @@ def _field(name: object, value: object) -> tuple[bytes, bytes]:
         raise LocalProtocolError(f"invalid header name {bytes(name)!r}")
     if _UNSAFE_VALUE.search(value):
         raise LocalProtocolError("a header value contains CR, LF or NUL")
-    return bytes(name).lower(), bytes(value)
+    # HTTP/2 refuses a value with whitespace at either end (RFC 9113 section 8.2.1);
+    # HTTP/1.1 would have dropped it as the field's optional whitespace.
+    return bytes(name).lower(), bytes(value).strip(b" \t")

@@ -39,6 +39,7 @@ from hybrid.protocol import (
     RequestParser,
     error_body,
     error_response,
+    switching_protocols,
 )
 from hybrid.protocol.stream_request import PREFACE, h2c_settings
 from hybrid.workers.asgi.flow import FlowControl
@@ -292,9 +293,11 @@ class HttpProtocol(ConnectionPreamble):
         server.in_flight += 1
         self.base_context.run(server.loop.create_task, websocket.run(server.app))
 
-    def upgraded(self, websocket: WebSocketCycle) -> bytes:
-        """The app accepted: from now on the bytes are WebSocket frames; those that
-        followed the request are returned."""
+    def accept_websocket(self, websocket: WebSocketCycle,
+                         headers: list[tuple[bytes, bytes]]) -> bytes:
+        """The app accepted: a 101, and from now on the bytes are WebSocket frames;
+        those that followed the request are returned."""
+        self.write(switching_protocols(headers))
         self._cancel_timer()
         self.divert = websocket.data_received
         return self.parser.take_unparsed()

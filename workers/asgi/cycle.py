@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hybrid.logs import AccessLog
 from hybrid.metrics import Row
 from hybrid.forwarded import ProxyHeaders
-from hybrid.workers.asgi.flow import FlowControl
 
 if TYPE_CHECKING:
     from hybrid.config import Config
@@ -51,19 +50,32 @@ class Server(Protocol):
         """Count one request against --max-requests."""
 
 
+class WritePressure(Protocol):
+    """Whether a send must wait (`Channel.drain`) before it writes: `FlowControl`."""
+
+    @property
+    def write_paused(self) -> bool: ...
+
+
 class Channel(Protocol):
     """What cycles see of their connection."""
 
     @property
     def server(self) -> Server: ...
 
-    closed: bool  # the transport is gone: writes are dropped
+    @property
+    def closed(self) -> bool:
+        """The transport is gone (or the stream, on HTTP/2): writes are dropped."""
+
     client: tuple[str, int] | None
     peer_trusted: bool
     address: tuple[str, int | None] | None  # the server side of the connection
     scheme: str  # "http", or "https" on TLS
     tls: dict[str, Any] | None  # the ASGI TLS extension's facts, on TLS
-    flow: FlowControl  # `write_paused`: a send must `drain()` before it writes
+
+    @property
+    def flow(self) -> WritePressure:
+        """`write_paused`: a send must `drain()` before it writes."""
 
     def write(self, data: bytes) -> None: ...
 

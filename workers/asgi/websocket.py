@@ -2,10 +2,12 @@
 
 The HTTP core has already parsed and checked the upgrade request; this
 module checks what RFC 6455 adds (version 13, a key), runs the app, and on
-`websocket.accept` writes the 101 response itself and hands the bytes that
-followed the request (what `WebSocketChannel.upgraded()` returns) to a
-wsproto `Connection`: layers are composed, the request is never
-re-serialised.
+`websocket.accept` has the channel answer (`accept_websocket`: a 101 on
+HTTP/1.1) and hands the bytes that followed the request to a wsproto
+`Connection`: layers are composed, the request is never re-serialised.
+Over HTTP/2 (RFC 8441) the handshake is an extended CONNECT on one stream
+(workers.asgi.h2.tunnel), answered 200 with no key and no Upgrade, and the
+frames travel in that stream's DATA; the cycle is the same.
 wsproto answers pings and reports protocol (1002) and UTF-8 (1007)
 errors as a CloseConnection, which is echoed like a client's close.
 """
@@ -24,7 +26,7 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
 from hybrid.logs import error_log as log
-from hybrid.protocol import REASONS, Request, ResponseFramer, error_response, switching_protocols
+from hybrid.protocol import REASONS, Request, ResponseFramer, error_response
 from hybrid.workers.asgi.cycle import Channel, ClientDisconnected, Cycle
 from hybrid.workers.asgi.deflate import BoundedDeflate
 
@@ -38,19 +40,43 @@ _SUPPORTED_VERSION = ((b"sec-websocket-version", b"13"),)
 
 
 class WebSocketChannel(Channel, Protocol):
-    """What a WebSocket cycle sees of its connection, beyond what every cycle does."""
+    """What a WebSocket cycle sees of its connection, beyond what every cycle does:
+    an HTTP/1.1 connection (`HttpProtocol`), or one HTTP/2 stream (`StreamTunnel`)."""
 
-    def upgraded(self, websocket: WebSocketCycle) -> bytes:
-        """The app accepted: route the bytes to `websocket.data_received` from now
-        on, and return those that followed the request."""
+    def accept_websocket(self, websocket: WebSocketCycle,
+                         headers: list[tuple[bytes, bytes]]) -> bytes:
+        """The app accepted: answer so (101 on HTTP/1.1, 200 on HTTP/2, with
+        `headers`), route the bytes to `websocket.data_received` from now on, and
+        return those that came with the handshake."""
 
     def close_after_websocket(self, grace: bool = False) -> None:
         """Close now, or (`grace`: our close frame went out) once the client answers."""
 
 
+class TunnelChannel(WebSocketChannel, Protocol):
+    """An HTTP/2 stream carrying a WebSocket (RFC 8441): the handshake's answers
+    are HEADERS and DATA there, not HTTP/1.1 bytes."""
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]],
+                end_stream: bool = False) -> None:
+        """The answer's head (LocalProtocolError for one HTTP cannot carry)."""
+
+    def send_body(self, data: bytes, end_stream: bool) -> None:
+        """A piece of a denial's body."""
+
+    def refuse(self, status: int, detail: str,
+               headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        """Answer with the error page for `status` (and `headers`) and end the stream."""
+
+
 def is_websocket(request: Request) -> bool:
     return request.upgrade and any(
         name == b"upgrade" and b"websocket" in value.lower() for name, value in request.headers)
+
+
+def over_http2(request: Request) -> bool:
+    """Whether the handshake is HTTP/2's extended CONNECT (RFC 8441)."""
+    return request.http_version == "2"
 
 
 def _header(request: Request, name: bytes) -> bytes | None:
@@ -77,6 +103,8 @@ class WebSocketCycle(Cycle):
                                        if p.strip()],
                       "extensions": extensions}
         self.scope.pop("method", None)
+        # The HTTP/2 stream it travels on, if it does (RFC 8441).
+        self.tunnel = cast(TunnelChannel, channel) if over_http2(request) else None
         self.state = _CONNECTING
         self.conn: Connection | None = None
         self.incoming: deque[Message] = deque([{"type": "websocket.connect"}])
@@ -94,6 +122,14 @@ class WebSocketCycle(Cycle):
         """What RFC 6455 section 4.2.1 adds to the HTTP checks, as (status, reason,
         extra header fields of the refusal)."""
         request = self.request
+        if over_http2(request):
+            # RFC 8441 section 5: an extended CONNECT (the core checked its pseudo-
+            # header fields), with a version, and no key: the stream is the proof.
+            if request.method != "CONNECT":
+                return 400, "a WebSocket over HTTP/2 is an extended CONNECT", ()
+            if _header(request, b"sec-websocket-version") != b"13":
+                return 426, "only WebSocket version 13 is supported", _SUPPORTED_VERSION
+            return None
         if request.method != "GET" or request.http_version != "1.1":
             return 400, "a WebSocket handshake is a GET over HTTP/1.1", ()
         if b"upgrade" not in (_header(request, b"connection") or b"").lower():
@@ -165,8 +201,14 @@ class WebSocketCycle(Cycle):
         elif self.denial is not None:
             if kind != "websocket.http.response.body":
                 raise RuntimeError(f"expected 'websocket.http.response.body', got {kind!r}")
+            more = message.get("more_body", False)
+            if self.tunnel is not None:
+                self.tunnel.send_body(message.get("body", b""), end_stream=not more)
+                if not more:
+                    self.state = _CLOSED
+                return
             data = self.denial.body(message.get("body", b""))
-            if not message.get("more_body", False):
+            if not more:
                 self.channel.write(data + self.denial.end())
                 self.state = _CLOSED
                 self.channel.close_after_websocket()
@@ -194,9 +236,11 @@ class WebSocketCycle(Cycle):
     # --- state changes ------------------------------------------------------------------
 
     def _accept(self, message: Message) -> None:
-        key = _header(self.request, b"sec-websocket-key") or b""
-        headers = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
-                   (b"sec-websocket-accept", generate_accept_token(key))]
+        headers: list[tuple[bytes, bytes]] = []
+        if self.tunnel is None:
+            key = _header(self.request, b"sec-websocket-key") or b""
+            headers = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
+                       (b"sec-websocket-accept", generate_accept_token(key))]
         subprotocol = message.get("subprotocol")
         if subprotocol:
             headers.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
@@ -210,11 +254,11 @@ class WebSocketCycle(Cycle):
             if accepted:
                 headers.append((b"sec-websocket-extensions", accepted))
         headers.extend((bytes(n), bytes(v)) for n, v in message.get("headers", ()))
-        self.channel.write(switching_protocols(headers))
-        self.conn = Connection(ConnectionType.SERVER,
-                               extensions=[e for e in extensions if e.enabled()])
+        conn = Connection(ConnectionType.SERVER, extensions=[e for e in extensions if e.enabled()])
+        # (The answer first: a header it cannot carry raises with nothing sent.)
+        leftover = self.channel.accept_websocket(self, headers)
+        self.conn = conn
         self.state = _OPEN
-        leftover = self.channel.upgraded(self)
         if leftover:
             self.data_received(leftover)
         if self.cfg.ws_ping_interval:
@@ -223,6 +267,10 @@ class WebSocketCycle(Cycle):
     def _deny(self, message: Message) -> None:
         framer = ResponseFramer()
         status = message["status"]
+        if self.tunnel is not None:
+            self.tunnel.respond(status, list(message.get("headers", ())))
+            self.denial = framer  # (marks the denial begun; the stream frames it)
+            return
         head = framer.head(self.request.method, self.request.http_version, False, status,
                            REASONS.get(status, b""), list(message.get("headers", ())))
         self.denial = framer  # only once the head is valid: else run() answers 500
@@ -230,6 +278,9 @@ class WebSocketCycle(Cycle):
 
     def _respond_and_close(self, status: int, detail: str) -> None:
         self.state = _CLOSED
+        if self.tunnel is not None:
+            self.tunnel.refuse(status, detail)
+            return
         self.channel.write(error_response(status, detail))
         self.channel.close_after_websocket()
 

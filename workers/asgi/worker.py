@@ -99,7 +99,8 @@ class AsgiWorker(Worker):
         from hybrid.workers.asgi.h2.engine import H2Settings
 
         return H2Settings(cfg.http2_max_concurrent_streams, cfg.http2_initial_window_size,
-                          cfg.http2_max_frame_size, cfg.http2_max_header_list_size)
+                          cfg.http2_max_frame_size, cfg.http2_max_header_list_size,
+                          enable_connect_protocol=True)  # (WebSockets, RFC 8441)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         cfg = self.cfg

@@ -31,54 +31,38 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable
+from typing import Any
 
 from hybrid import logs
 from hybrid.logs import error_log as log
-from hybrid.protocol import STOP_IDLE_GRACE, ProtocolError, Request, error_body
+from hybrid.protocol import ProtocolError, Request, error_body
 from hybrid.protocol import persistence
 from hybrid.protocol.flood import Flood, FloodBudget
 from hybrid.protocol.stream_request import (
     PREFACE,
     BodyCount,
     declared_length,
+    extended_protocol,
     stream_request,
     upgraded_request,
 )
-from hybrid.workers.asgi.cycle import Server
 from hybrid.workers.asgi.flow import FlowControl
 from hybrid.workers.asgi.h2 import engine as h2
+from hybrid.workers.asgi.h2.lifetime import H2Host, H2Lifetime
 from hybrid.workers.asgi.h2.stream import StreamCycle, answer_with_error
-
-if TYPE_CHECKING:
-    from hybrid.protocol import Limits
-    from hybrid.typing import ASGIApp
-    from hybrid.workers.asgi.http_cycle import HttpCycle
-    from hybrid.workers.asgi.idle import IdleConnections
-    from hybrid.workers.asgi.lifetime import ServedConnection
-    from hybrid.workers.asgi.websocket import WebSocketCycle
+from hybrid.workers.asgi.h2.tunnel import StreamTunnel
+from hybrid.workers.asgi.http_cycle import http_scope
+from hybrid.workers.asgi.websocket import WebSocketCycle
 
 
-class H2Host(Server, Protocol):
-    """What an HTTP/2 connection reads of its worker, beyond what its streams do
-    (the worker's `Host` for HTTP/1.1 connections says the same of these)."""
 
-    app: ASGIApp
-    connections: set[ServedConnection]
-    idle: IdleConnections[ServedConnection]
-    limits: Limits
-    limit_concurrency: int  # 0: no limit
-
-    def connection_ended(self) -> None:
-        """A connection closed: a listener paused at the bound may go on."""
-
-
-class H2Connection(asyncio.Protocol):
+class H2Connection(H2Lifetime):
     """One HTTP/2 connection: bytes to the engine, streams to their cycles."""
 
     def __init__(self, server: H2Host, transport: asyncio.Transport, facts: Any,
                  settings: h2.H2Settings) -> None:
+        super().__init__()
         self.server = server
         self.cfg = server.cfg
         self.transport = transport
@@ -99,17 +83,8 @@ class H2Connection(asyncio.Protocol):
         self.bodies: dict[int, BodyCount] = {}
         self.skipped: dict[int, int] = {}  # streams answered before their body ended
         self.client_resets: set[int] = set()  # streams the client reset, until they close
+        self.tunnels: dict[int, StreamTunnel] = {}  # streams carrying WebSockets
         self.window_waiters: dict[int, asyncio.Future[None]] = {}
-        self.closed = False
-        self.closing = False  # (the transport is closing: nothing more is routed)
-        self.stopping = False
-        self.refuse_from = 0.0  # stopping: new streams from this loop time on are refused
-        self.goaway_due = False  # stopping: the GOAWAY waits for the answers' last bytes
-        self.idle = False
-        self.websocket: WebSocketCycle | None = None  # (none over HTTP/2 yet)
-        self.deadline: float | None = None  # swept once a second by the worker's tick
-        self.on_deadline: Callable[[], None] = self.close_idle
-        self._flush_due = False
 
     # --- starting ----------------------------------------------------------------------
 
@@ -176,12 +151,8 @@ class H2Connection(asyncio.Protocol):
                 waiter.set_result(None)
         for cycle in list(self.streams.values()):
             cycle.stream_reset()
-
-    def pause_writing(self) -> None:
-        self.flow.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.flow.resume_writing()
+        for tunnel in list(self.tunnels.values()):
+            tunnel.stream_over()
 
     # --- events from the engine -----------------------------------------------------
 
@@ -208,7 +179,7 @@ class H2Connection(asyncio.Protocol):
         if self.stopping and self.server.loop.time() >= self.refuse_from:
             self.engine.reset(stream_id, h2.ErrorCode.REFUSED_STREAM)  # (safe to retry)
             return
-        if len(self.streams) >= self.engine.settings.max_concurrent_streams:
+        if len(self.streams) + len(self.tunnels) >= self.engine.settings.max_concurrent_streams:
             # Past the limit we announced (RFC 9113 section 5.1.2): this stream alone
             # is refused, and the reset counts as one the client caused.
             self.engine.reset(stream_id, h2.ErrorCode.REFUSED_STREAM)
@@ -218,6 +189,9 @@ class H2Connection(asyncio.Protocol):
             request = stream_request(fields, self.server.limits)
         except ProtocolError as error:
             self._refuse_stream(stream_id, error, end_stream)
+            return
+        if request.method == "CONNECT" and extended_protocol(fields) == b"websocket":
+            self._open_tunnel(stream_id, request)
             return
         self._open_stream(stream_id, request, end_stream)
 
@@ -248,6 +222,28 @@ class H2Connection(asyncio.Protocol):
         server.in_flight += 1
         cycle.task = self.base_context.run(server.loop.create_task, cycle.run(server.app))
 
+    def _open_tunnel(self, stream_id: int, request: Request) -> None:
+        """An extended CONNECT for a WebSocket (RFC 8441): the stream carries it."""
+        tunnel = StreamTunnel(self, stream_id)
+        websocket = WebSocketCycle(tunnel, request, http_scope(tunnel, request))
+        error = websocket.handshake_error()
+        if error is not None:
+            status, detail, headers = error
+            logs.rejected(self._client_host(), ProtocolError(status, detail))
+            tunnel.refuse(status, detail, headers)
+            return
+        tunnel.websocket = websocket
+        self.tunnels[stream_id] = tunnel
+        if self.idle or self.deadline is not None:
+            self._busy()
+        server = self.server
+        server.in_flight += 1
+        self.base_context.run(server.loop.create_task, websocket.run(server.app))
+
+    def tunnel_done(self, tunnel: StreamTunnel) -> None:
+        if self.tunnels.pop(tunnel.stream_id, None) is not None:
+            self._maybe_idle()
+
     def _refuse_stream(self, stream_id: int, error: ProtocolError, end_stream: bool) -> None:
         """A request the core refused: its error answers it, on its stream alone,
         and counts as a reset the client caused (MadeYouReset's lever)."""
@@ -262,6 +258,13 @@ class H2Connection(asyncio.Protocol):
             self.decline_body(stream_id)
 
     def _on_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        if self.tunnels:
+            tunnel = self.tunnels.get(stream_id)
+            if tunnel is not None:
+                tunnel.data_received(data)
+                if end_stream:
+                    tunnel.stream_over()
+                return
         cycle = self.streams.get(stream_id)
         if cycle is None or cycle.complete or cycle.disconnected:
             self._skip(stream_id, len(data), end_stream)  # answered already: dropped
@@ -322,6 +325,9 @@ class H2Connection(asyncio.Protocol):
 
     def _on_reset(self, stream_id: int) -> None:
         self.client_resets.add(stream_id)
+        tunnel = self.tunnels.get(stream_id)
+        if tunnel is not None:
+            tunnel.stream_over()
         self.bodies.pop(stream_id, None)
         self.skipped.pop(stream_id, None)
         cycle = self.streams.get(stream_id)
@@ -344,6 +350,10 @@ class H2Connection(asyncio.Protocol):
         if cycle is not None and not cycle.ended:
             cycle.stream_reset()
             self._window_opened(stream_id)
+        tunnel = self.tunnels.get(stream_id)
+        if tunnel is not None:
+            tunnel.stream_over()
+            self._window_opened(stream_id)
 
     # --- from the streams ----------------------------------------------------------------
 
@@ -351,19 +361,14 @@ class H2Connection(asyncio.Protocol):
         stream_id = cycle.stream_id
         self.streams.pop(stream_id, None)
         self._window_opened(stream_id)
-        if not self.streams and not self.closed:
-            if self.stopping:
-                self._go_away_and_close()
-            else:
-                self._idle_from_now(self.cfg.keep_alive)
+        self._maybe_idle()
 
     def credit(self, stream_id: int, size: int) -> None:
         self.engine.credit(stream_id, size)
         self.flush()
 
-    async def window_opens(self, cycle: StreamCycle, timeout: float) -> bool:
-        stream_id = cycle.stream_id
-        while self.engine.queued(stream_id) > 0 and not cycle.ended and not self.closed:
+    async def window_opens(self, stream_id: int, timeout: float) -> bool:
+        while self.engine.queued(stream_id) > 0 and not self.closed:
             waiter = self.window_waiters[stream_id] = self.server.loop.create_future()
             try:
                 await asyncio.wait_for(waiter, timeout or None)
@@ -374,20 +379,6 @@ class H2Connection(asyncio.Protocol):
             if self.engine.queued(stream_id) <= 0:
                 break
         return True
-
-    def _window_opened(self, stream_id: int) -> None:
-        """The client opened a window (0: the connection's): what waits may go on."""
-        waiters = self.window_waiters
-        if not waiters:
-            return
-        if stream_id:
-            waiter = waiters.get(stream_id)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            return
-        for waiter in waiters.values():
-            if not waiter.done():
-                waiter.set_result(None)
 
     def write(self, data: bytes) -> None:
         """(Streams write through the engine; nothing is written here directly.)"""
@@ -401,109 +392,4 @@ class H2Connection(asyncio.Protocol):
     def input_consumed(self) -> None:
         """(See input_backlogged.)"""
 
-    def flush(self) -> None:
-        if not self._flush_due and not self.closed:
-            self._flush_due = True
-            self.server.loop.call_soon(self._write_now)
-
-    def _write_now(self) -> None:
-        self._flush_due = False
-        if self.closed:
-            return
-        data = self.engine.outgoing()
-        if data:
-            self.transport.write(data)
-            self.budget.data_sent(len(data))
-            # A window the queue waited on may have opened as the engine wrote.
-            if self.window_waiters:
-                for stream_id in list(self.window_waiters):
-                    if self.engine.queued(stream_id) <= 0:
-                        self._window_opened(stream_id)
-            if self.goaway_due and not self.engine.queued():
-                self._go_away_and_close()
-            elif not self.engine.wants_more:
-                self._close()  # (the engine wrote its last GOAWAY: a connection error)
-
     # --- idleness, stopping, closing ----------------------------------------------------
-
-    def running(self) -> list[HttpCycle]:
-        """The cycles whose app runs now (--request-timeout, the stop's report)."""
-        return [cycle for cycle in self.streams.values() if not cycle.complete]
-
-    def _idle_from_now(self, timeout: float) -> None:
-        self.idle = True
-        self.server.idle.add(self)
-        self.deadline = self.server.loop.time() + timeout
-        self.on_deadline = self.close_idle
-
-    def _busy(self) -> None:
-        self.idle = False
-        self.server.idle.discard(self)
-        self.deadline = None
-
-    def close_idle(self) -> None:
-        """Idle past --keep-alive, or its place is wanted: GOAWAY, then close."""
-        self.engine.go_away(h2.ErrorCode.NO_ERROR)
-        self._write_now()
-        self._close()
-
-    def shut_down(self, abort: bool) -> None:
-        """The worker stops: answer the streams taken, then GOAWAY and close.
-
-        The GOAWAY waits for a moment with no stream open: a client that gets one
-        while its streams run may fail them (httpx does, though RFC 9113 section
-        6.8 has it finish them), and streams it sends after the GOAWAY are not
-        taken, so it retries them elsewhere. New streams are served for
-        STOP_IDLE_GRACE, as HTTP/1.1 serves a next request, then refused
-        (REFUSED_STREAM, safe to retry), so that the connection drains.
-        """
-        if abort:
-            self.transport.abort()
-            return
-        if self.stopping:
-            return
-        self.stopping = True
-        self.refuse_from = self.server.loop.time() + STOP_IDLE_GRACE
-        if not self.streams:
-            self._go_away_and_close()
-
-    def _go_away_and_close(self) -> None:
-        """GOAWAY naming the last stream taken, then close a moment later: a
-        stream the client sent meanwhile is not taken (the client retries it),
-        and a close at once could reset the connection under the GOAWAY. The
-        answers' last bytes go first (the engine would put its GOAWAY before
-        them, and h2, httpx's engine, takes nothing after a GOAWAY)."""
-        self._write_now()
-        if self.engine.queued():
-            self.goaway_due = True  # (when the client's window has taken the rest)
-            return
-        self.goaway_due = False
-        self.engine.go_away(h2.ErrorCode.NO_ERROR)
-        self._write_now()
-        if self.idle:
-            self._busy()
-        self.deadline = self.server.loop.time() + min(STOP_IDLE_GRACE, self.cfg.keep_alive)
-        self.on_deadline = self._close
-
-    def _calm_down(self, reason: str) -> None:
-        """A budget spent: one line, a GOAWAY (ENHANCE_YOUR_CALM), the close."""
-        if self.closing:
-            return
-        log.warning("HTTP/2 connection from %s closed: %s", self._client_host(), reason)
-        self.engine.terminate(h2.ErrorCode.ENHANCE_YOUR_CALM)
-        words = self.engine.outgoing() or self.engine.last_words(
-            h2.ErrorCode.ENHANCE_YOUR_CALM, self.budget.last_stream)
-        self.transport.write(words)
-        self._close()
-
-    def _close(self) -> None:
-        if self.closed or self.closing:
-            return
-        self.closing = True
-        if self.idle:
-            self._busy()
-        self.deadline = None
-        self.transport.close()
-
-    def _client_host(self) -> str:
-        return self.client[0] if self.client else "-"

@@ -27,6 +27,7 @@ Thread boundaries: none. Everything here runs on the worker's event loop.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from hybrid.protocol import ProtocolError, Request, error_body
@@ -61,9 +62,9 @@ class StreamChannel(CycleChannel, Protocol):
     def decline_body(self, stream_id: int) -> None:
         """The stream was answered before its request body ended: skip the rest."""
 
-    async def window_opens(self, cycle: StreamCycle, timeout: float) -> bool:
-        """Wait until the client's window takes more of `cycle`'s body (False: it
-        stayed shut for `timeout` seconds)."""
+    async def window_opens(self, stream_id: int, timeout: float) -> bool:
+        """Wait until the client's window takes more of the stream's queue (False:
+        it stayed shut for `timeout` seconds)."""
 
 
 class StreamCycle(HttpCycle):
@@ -211,7 +212,7 @@ class StreamCycle(HttpCycle):
             return
         channel.flush()
         if engine.queued(self.stream_id) > SEND_HIGH_WATER:
-            if not await channel.window_opens(self, channel.server.cfg.body_timeout):
+            if not await channel.window_opens(self.stream_id, channel.server.cfg.body_timeout):
                 engine.reset(self.stream_id, ErrorCode.CANCEL)
                 self.ended = True
                 channel.flush()
@@ -265,12 +266,13 @@ class StreamCycle(HttpCycle):
 
 
 def answer_with_error(engine: Engine, stream_id: int, status: int, detail: str, *,
-                      head_request: bool) -> int:
-    """Answer a stream with the error page for `status`; the page's size."""
+                      head_request: bool, headers: Iterable[tuple[bytes, bytes]] = ()) -> int:
+    """Answer a stream with the error page for `status` (and `headers`, fields the
+    status calls for); the page's size."""
     body = error_body(status, detail)
     fields = response_fields(stream_response("HEAD" if head_request else "GET", status, (
         (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", b"%d" % len(body)))))
+        (b"content-length", b"%d" % len(body)), *headers)))
     if head_request:
         engine.respond(stream_id, fields, end_stream=True)
         body = b""
