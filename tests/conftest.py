@@ -126,15 +126,18 @@ class Traffic:
     """Clients looping GET requests on `server` (each with its own keep-alive
     connection pool), recording each answer's body and every failure."""
 
-    def __init__(self, server: Server, path: str = "/pid", clients: int = 4) -> None:
+    def __init__(self, server: Server, path: str = "/pid", clients: int = 4, *,
+                 http2: bool = False) -> None:
+        """`http2`: each client speaks HTTP/2 by prior knowledge (h2c)."""
         self.url = server.url + path
+        self.http2 = http2
         self.answers: list[str] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop) for _ in range(clients)]
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=10, http1=not self.http2, http2=self.http2) as http:
             while not self._stop.is_set():
                 try:
                     response = http.get(self.url)

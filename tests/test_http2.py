@@ -22,9 +22,11 @@ import pytest
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_for
+from tests.conftest import Traffic, wait_for
+from tests.h2_client import H2Client, request_fields
 from tests.test_control import controlled, json_log_lines, probe
 from tests.test_tls import Certificates
+from tests.test_upgrade import stop_pid
 
 ASGI_APP = "tests.apps.asgi_basic:app"
 WSGI_APP = "tests.apps.basic:app"
@@ -315,3 +317,91 @@ def test_a_stream_in_flight_is_answered_through_a_graceful_stop(start_server):
         thread.join(30)
     assert [r.status_code for r in results] == [200]
     assert server.proc.wait(30) == 0
+
+
+def test_hup_fails_no_http2_request(start_server):
+    server = start_server(ASGI_APP, *H2C, "-w", "2")
+    before = server.wait_workers(2)
+    with Traffic(server, http2=True) as traffic:
+        traffic.more(message="traffic before the reload")
+        server.send(signal.SIGHUP)
+        after = wait_for(lambda: (pids := server.booted_workers()) and len(pids) == 2
+                         and not pids & before and pids, timeout=30, message="new workers")
+        traffic.more(message="traffic after the reload")
+    assert traffic.failures == []
+    assert {int(pid) for pid in traffic.answers[-10:]} <= after
+
+
+def test_max_requests_replaces_workers_without_failing_an_http2_request(start_server):
+    server = start_server(ASGI_APP, *H2C, "-w", "2", "--max-requests", "50")
+    first = server.wait_workers(2)
+    with Traffic(server, http2=True) as traffic:
+        wait_for(lambda: (booted := server.booted_workers()) and not booted & first,
+                 timeout=60, message="both first workers replaced")
+        traffic.more()
+    assert traffic.failures == []
+    for pid in first:
+        assert f"Worker {pid} exited (replaced: max-requests)" in server.log()
+
+
+def test_a_shutdown_delay_keeps_serving_http2_then_stops_cleanly(start_server):
+    server = start_server(ASGI_APP, *H2C, "--shutdown-delay", "1")
+    with Traffic(server, http2=True) as traffic:
+        traffic.more(message="traffic before the stop")
+        server.send(signal.SIGTERM)
+        traffic.more(message="traffic during the shutdown delay")
+        assert server.proc.wait(30) == 0
+    # Once the server has gone, new connections are refused; nothing else fails.
+    assert [f for f in traffic.failures if "ConnectError" not in f] == []
+
+
+def test_usr2_upgrades_without_failing_an_http2_request(start_server, tmp_path):
+    pidfile = tmp_path / "hybrid.pid"
+    server = start_server(ASGI_APP, *H2C, "-w", "2", "--pid", str(pidfile))
+    server.wait_workers(2)
+    new_arbiter = 0
+    try:
+        with Traffic(server, http2=True) as traffic:
+            traffic.more(message="traffic before the upgrade")
+            server.send(signal.SIGUSR2)
+            assert server.proc.wait(60) == 0  # the old arbiter handed over, then stopped
+            new_arbiter = int(pidfile.read_text())
+            traffic.more(message="traffic after the upgrade")
+    finally:
+        if not new_arbiter and pidfile.exists():
+            new_arbiter = int(pidfile.read_text())
+        if new_arbiter and new_arbiter != server.pid:
+            stop_pid(new_arbiter)
+    assert traffic.failures == []
+
+
+# --- the timeouts, per stream --------------------------------------------------------
+
+def test_request_timeout_answers_the_stream_504_and_the_connection_goes_on(start_server):
+    server = start_server(ASGI_APP, *H2C, "--request-timeout", "1")
+    with H2Client(server.port) as client:
+        client.request(1, "/sleep?s=5")
+        client.request(3, "/")
+        assert client.answer(3).status == 200
+        assert client.answer(1).status == 504
+        client.request(5, "/")
+        assert client.answer(5).status == 200
+
+
+def test_a_stalled_request_body_is_a_408_on_its_stream(start_server):
+    server = start_server(ASGI_APP, *H2C, "--body-timeout", "1")
+    with H2Client(server.port) as client:
+        client.request(1, "/echo", "POST", end_stream=False)
+        client.send(client.data(1, b"some of it"))
+        assert client.answer(1).status == 408
+        client.request(3, "/")
+        assert client.answer(3).status == 200
+
+
+def test_a_header_block_that_stalls_closes_the_connection_after_the_header_timeout(
+        start_server):
+    server = start_server(ASGI_APP, *H2C, "--header-timeout", "1", "--keep-alive", "30")
+    with H2Client(server.port) as client:
+        client.send(client.headers_frame(1, request_fields("/"), end_headers=False))
+        assert client.read_until_closed(timeout=10)
+    assert client.goaway is not None and client.goaway.error_code == 0x1  # PROTOCOL_ERROR

@@ -177,6 +177,12 @@ class FloodBudget:
             raise Flood("too many frames of unknown types")
 
     @property
+    def in_header_block(self) -> bool:
+        """A HEADERS frame came without END_HEADERS and its CONTINUATIONs have not
+        ended it yet."""
+        return self._block > 0
+
+    @property
     def retiring(self) -> bool:
         """The client has opened STREAMS_PER_CONNECTION streams: time to go away."""
         return self.streams >= STREAMS_PER_CONNECTION

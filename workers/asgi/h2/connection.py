@@ -132,7 +132,26 @@ class H2Connection(H2Lifetime):
             self._route(event)
         if self.budget.retiring and not self.stopping:
             self.shut_down(abort=False)  # (a graceful GOAWAY; the client reconnects)
+        if self.budget.in_header_block != (self.on_deadline == self._header_stalled):
+            self._time_header_block()
         self.flush()
+
+    def _time_header_block(self) -> None:
+        """A header block split across frames is --header-timeout's, as an HTTP/1.1
+        head is: nothing else may come on the connection until it ends."""
+        if self.budget.in_header_block:
+            self.deadline = self.server.loop.time() + self.cfg.header_timeout
+            self.on_deadline = self._header_stalled
+        else:
+            self.deadline, self.on_deadline = None, self.close_idle
+            self._maybe_idle()
+
+    def _header_stalled(self) -> None:
+        log.debug("HTTP/2 connection from %s closed: a header block stalled past "
+                  "--header-timeout", self._client_host())
+        self.engine.terminate(h2.ErrorCode.PROTOCOL_ERROR)
+        self._write_now()
+        self._close()
 
     def eof_received(self) -> bool:
         return False  # (HTTP/2 has no half-close: the client is gone)
