@@ -94,8 +94,10 @@ class H2Client:
     """One connection to the server, spoken frame by frame."""
 
     def __init__(self, port: int, settings: dict[int, int] | None = None, *,
-                 preface: bytes = PREFACE, handshake: bool = True, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+                 preface: bytes = PREFACE, handshake: bool = True, timeout: float = 10.0,
+                 sock: socket.socket | None = None) -> None:
+        """`sock`: a connection opened already (to `port`), to speak HTTP/2 on."""
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.timeout = timeout
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()

@@ -13,12 +13,14 @@ import asyncio
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 
 import httpx
 import psutil
 import pytest
+from hyperframe.frame import SettingsFrame
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -405,3 +407,74 @@ def test_a_header_block_that_stalls_closes_the_connection_after_the_header_timeo
         client.send(client.headers_frame(1, request_fields("/"), end_headers=False))
         assert client.read_until_closed(timeout=10)
     assert client.goaway is not None and client.goaway.error_code == 0x1  # PROTOCOL_ERROR
+
+
+# --- what a review found -----------------------------------------------------------
+
+def test_bodies_the_app_never_read_give_the_connection_window_back(start_server):
+    """120 uploads of 64 KiB answered without being read: more than the
+    connection's window (100 streams' worth), so an upload after them passes
+    only if the unread bytes were credited back."""
+    server = start_server(ASGI_APP, *H2C)
+    piece = b"i" * 65536
+    with h2c_client() as http:
+        for _ in range(120):
+            assert http.post(server.url + "/ignore-body", content=piece).status_code == 200
+        assert http.post(server.url + "/upload", content=piece * 4).text == str(4 * 65536)
+
+
+def test_an_answer_still_draining_to_a_slow_reader_is_not_cut_by_keep_alive(start_server):
+    server = start_server(ASGI_APP, *H2C, "--keep-alive", "1")
+    size = 2 * 1024 * 1024
+    received = 0
+    with h2c_client() as http:
+        with http.stream("GET", f"{server.url}/one?size={size}") as response:
+            for chunk in response.iter_raw(65536):
+                received += len(chunk)
+                threading.Event().wait(0.1)  # (about 3 s in all: past --keep-alive)
+    assert received == size
+
+
+def test_streams_answered_whose_bodies_still_come_count_toward_the_stream_limit(start_server):
+    server = start_server(ASGI_APP, *H2C, "--http2-max-concurrent-streams", "10")
+    with H2Client(server.port) as client:
+        for stream_id in range(1, 2 * 12, 2):  # 12 uploads left open, each answered
+            client.request(stream_id, "/ignore-body", "POST", end_stream=False)
+        answers = [client.answer(stream_id) for stream_id in range(1, 2 * 12, 2)]
+    assert [a.status for a in answers[:10]] == [200] * 10
+    assert [a.reset for a in answers[10:]] == [0x7, 0x7]  # REFUSED_STREAM
+
+
+def test_an_h2c_preface_split_across_reads_is_served(start_server):
+    server = start_server(ASGI_APP, *H2C)
+    with H2Client(server.port, preface=b"", handshake=False) as client:
+        client.send_raw(b"PR")
+        threading.Event().wait(0.2)
+        client.send_raw(b"I * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize())
+        client.request(1, "/")
+        assert client.answer(1).status == 200
+
+
+def test_a_connection_that_turns_http2_during_a_stop_is_closed_with_it(start_server):
+    server = start_server(ASGI_APP, *H2C, "--graceful-timeout", "60")
+    server.wait_workers(1)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as opened:
+        opened.sendall(b"PRI * HTTP/2.0")  # (accepted, and waiting for the rest)
+        threading.Event().wait(0.3)
+        server.send(signal.SIGTERM)
+        threading.Event().wait(0.3)  # (the worker begins its stop; the connection's grace runs)
+        opened.sendall(b"\r\n\r\nSM\r\n\r\n")
+        client = H2Client(server.port, sock=opened, preface=SettingsFrame(0).serialize())
+        client.request(1, "/")
+        assert client.answer(1).status == 200
+        assert client.read_until_closed(timeout=15)
+    assert server.proc.wait(15) == 0  # (not at the end of --graceful-timeout)
+
+
+def test_trailers_http_cannot_carry_are_not_sent(start_server):
+    server = start_server("tests.apps.h2_app:app", *H2C)
+    with H2Client(server.port) as client:
+        client.request(1, "/h2/bad-trailers")
+        answer = client.answer(1)
+    assert answer.trailers == []
+    assert answer.reset == 0x2  # INTERNAL_ERROR: an answer begun cannot be mended

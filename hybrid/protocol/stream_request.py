@@ -19,7 +19,15 @@ same requests and refuse the same with the same status:
 The `Request` is the one HTTP/1.1 drivers get, with `http_version` "2",
 a `host` field made from :authority when the client sent none (HTTP/1.1
 apps read Host), and the cookie crumbs joined into one field (section
-8.2.3). `BodyCount` checks the DATA that follows against Content-Length.
+8.2.3). `BodyCount` checks the DATA that follows against Content-Length
+and --limit-request-body.
+
+libnghttp2 keeps HTTP/2's messaging rules too, and runs first: a header
+list it finds malformed (an upper-case name, a connection-specific field)
+or DATA that breaks Content-Length never reaches this module, and the
+stream is reset (PROTOCOL_ERROR) where this module would answer 400. The
+rules here are still the ones every request that does reach the app was
+judged by, the same as HTTP/1.1's; the engine only answers some earlier.
 
 `h2c_settings` reads an HTTP/1.1 request that asks to go on in HTTP/2
 (`Upgrade: h2c`, RFC 7540 section 3.2, which RFC 9113 deprecates but curl

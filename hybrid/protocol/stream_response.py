@@ -82,6 +82,18 @@ def informational_fields(status: int, headers: Iterable[tuple[bytes, bytes]]) ->
     return fields
 
 
+def trailer_fields(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An app's response trailers, checked as its head's fields are (names in lower
+    case; the fields HTTP/2 carries no place for dropped). Raises
+    LocalProtocolError."""
+    fields = []
+    for name, value in headers:
+        name, value = _field(name, value)
+        if name not in _NOT_IN_HTTP2:
+            fields.append((name, value))
+    return fields
+
+
 def _check(head_request: bool, status: int,
            headers: tuple[tuple[bytes, bytes], ...]) -> StreamResponse:
     if not isinstance(status, int) or not 200 <= status <= 999:

@@ -1,7 +1,7 @@
 """The ASGI test app (tests/apps/asgi_basic.py) with the routes the HTTP/2
 tests need besides: an answer that streams until its client is gone, which
 records what `send()` then raised, whatever it was (the ASGI spec wants an
-OSError), and the route that tells it."""
+OSError), and the route that tells it; trailers HTTP cannot carry."""
 
 from __future__ import annotations
 
@@ -40,4 +40,14 @@ async def send_raised(scope, receive, send, query):
     await send({"type": "http.response.body", "body": body})
 
 
-ROUTES = {"/h2/tick-until-gone": tick_until_gone, "/h2/send-raised": send_raised}
+async def bad_trailers(scope, receive, send, query):
+    """Trailers HTTP cannot carry: a value with a line break in it."""
+    await send({"type": "http.response.start", "status": 200, "trailers": True,
+                "headers": []})
+    await send({"type": "http.response.body", "body": b"body"})
+    await send({"type": "http.response.trailers",
+                "headers": [(b"x-bad", b"a\r\ninjected: 1")]})
+
+
+ROUTES = {"/h2/tick-until-gone": tick_until_gone, "/h2/send-raised": send_raised,
+          "/h2/bad-trailers": bad_trailers}

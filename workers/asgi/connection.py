@@ -119,16 +119,15 @@ class HttpProtocol(ConnectionPreamble):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         head_time = self._meet_peer(transport, sock)
         self._arm_timer(head_time, self._on_head_timeout)
-        if self.tls is not None and server.h2_settings is not None and \
-                transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
-            self._switch_to_h2(b"")
-            return
-        if not self.server.alive:
-            self.shut_down(abort=False)  # (opened during a stop: a fresh one's grace)
-        elif len(self.server.connections) > self.cfg.worker_connections \
+        if len(self.server.connections) > self.cfg.worker_connections and self.server.alive \
                 and not self.server.make_room():
             # Past the bound (libuv accepted a burst at once), with none idle: refuse.
             self._reject(ProtocolError(503, "too many connections; try again"))
+        elif self.tls is not None and server.h2_settings is not None and \
+                transport.get_extra_info("ssl_object").selected_alpn_protocol() == "h2":
+            self._switch_to_h2(b"")
+        elif not self.server.alive:
+            self.shut_down(abort=False)  # (opened during a stop: a fresh one's grace)
 
     def data_received(self, data: bytes) -> None:
         self.server.stats.received(len(data))
@@ -136,8 +135,9 @@ class HttpProtocol(ConnectionPreamble):
             data = self._take_proxy_header(data)
             if not data:
                 return
-        if self.fresh and self.server.h2c_prior_knowledge and data[:3] == b"PRI":
-            if self._h2c_preface(data):
+        if self.fresh and self.server.h2c_prior_knowledge:
+            data = self._h2c_preface(data)
+            if not data:
                 return
         self.fresh = False
         divert = self.divert
@@ -239,31 +239,36 @@ class HttpProtocol(ConnectionPreamble):
 
     # --- HTTP/2 ------------------------------------------------------------------------
 
-    def _h2c_preface(self, data: bytes) -> bool:
-        """A cleartext connection's first bytes, under h2c by prior knowledge: True
-        when they are (or may yet be) the HTTP/2 preface, and taken here."""
+    def _h2c_preface(self, data: bytes) -> bytes:
+        """A cleartext connection's first bytes, under h2c by prior knowledge: b""
+        when they are (or may yet be, split across reads) the HTTP/2 preface, and
+        taken here; else all the bytes read so far, for HTTP/1.1's parser."""
         received = self._preface + data
+        self._preface = b""
         if received[:len(PREFACE)] != PREFACE[:len(received)]:
-            self._preface = b""
-            return False  # (HTTP/1.1 after all: the parser judges it)
+            return received  # (HTTP/1.1 after all: the parser judges it)
         if len(received) < len(PREFACE):
             self._preface = received  # the rest is on its way
-            return True
-        self._preface = b""
+            return b""
         self.fresh = False
         self._switch_to_h2(received)
-        return True
+        return b""
 
     def _switch_to_h2(self, data: bytes) -> None:
         """Hand the connection to HTTP/2 (TLS's ALPN chose it, or the client opened
         with its preface): `data` is what was read so far."""
-        self._hand_over().begin(data)
+        h2 = self._hand_over()
+        h2.begin(data)
+        if not self.server.alive:
+            h2.shut_down(abort=False)  # (it came during a stop)
 
     def _upgrade_to_h2(self, request: Request, settings_payload: bytes) -> None:
         """An HTTP/1.1 request asked for h2c: 101, then it is answered as stream 1."""
         self.transport.write(H2C_SWITCH)
-        self._hand_over().begin_upgraded(settings_payload, request,
-                                          self.parser.take_unparsed())
+        h2 = self._hand_over()
+        h2.begin_upgraded(settings_payload, request, self.parser.take_unparsed())
+        if not self.server.alive:
+            h2.shut_down(abort=False)
 
     def _hand_over(self) -> H2Connection:
         # Imported here: HTTP/2's engine is an extra (h2_settings says it is installed).

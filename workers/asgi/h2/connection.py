@@ -95,7 +95,7 @@ class H2Connection(H2Lifetime):
         self._idle_from_now(self.cfg.header_timeout)
         self.flush()
         if data:
-            self.data_received(data)
+            self._take(data)  # (counted in the stats as the HTTP/1.1 protocol read it)
 
     def begin_upgraded(self, settings_payload: bytes, request: Request, data: bytes) -> None:
         """An HTTP/1.1 request asked for h2c and was answered 101: it is stream 1,
@@ -104,13 +104,17 @@ class H2Connection(H2Lifetime):
         self.flush()
         self._open_stream(1, upgraded_request(request), end_stream=True)
         if data:
-            self.data_received(data)
+            self._take(data)
 
     # --- transport callbacks ---------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self.server.stats.received(len(data))
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Bytes read: to the budgets, then the engine, then the streams."""
         server = self.server
-        server.stats.received(len(data))
         try:
             self.budget.scan(data, server.loop.time())
         except Flood as flood:
@@ -198,7 +202,7 @@ class H2Connection(H2Lifetime):
         if self.stopping and self.server.loop.time() >= self.refuse_from:
             self.engine.reset(stream_id, h2.ErrorCode.REFUSED_STREAM)  # (safe to retry)
             return
-        if len(self.streams) + len(self.tunnels) >= self.engine.settings.max_concurrent_streams:
+        if self.open_streams >= self.engine.settings.max_concurrent_streams:
             # Past the limit we announced (RFC 9113 section 5.1.2): this stream alone
             # is refused, and the reset counts as one the client caused.
             self.engine.reset(stream_id, h2.ErrorCode.REFUSED_STREAM)
@@ -316,8 +320,9 @@ class H2Connection(H2Lifetime):
     def _skip(self, stream_id: int, size: int, end_stream: bool) -> None:
         self.engine.credit(stream_id, size)
         if end_stream:
-            self.skipped.pop(stream_id, None)
             self.bodies.pop(stream_id, None)
+            if self.skipped.pop(stream_id, None) is not None:
+                self._maybe_idle()
             return
         skipped = self.skipped.get(stream_id)
         if skipped is None:
@@ -328,6 +333,7 @@ class H2Connection(H2Lifetime):
         else:
             del self.skipped[stream_id]
             self.engine.reset(stream_id, h2.ErrorCode.NO_ERROR)
+            self._maybe_idle()
 
     def _on_body_end(self, stream_id: int) -> None:
         count = self.bodies.pop(stream_id, None)
@@ -343,12 +349,14 @@ class H2Connection(H2Lifetime):
         cycle.body_complete()
 
     def _on_reset(self, stream_id: int) -> None:
-        self.client_resets.add(stream_id)
+        if stream_id in self.streams or stream_id in self.tunnels or stream_id in self.skipped:
+            self.client_resets.add(stream_id)  # (until it closes: not for a closed one)
         tunnel = self.tunnels.get(stream_id)
         if tunnel is not None:
             tunnel.stream_over()
         self.bodies.pop(stream_id, None)
-        self.skipped.pop(stream_id, None)
+        if self.skipped.pop(stream_id, None) is not None:
+            self._maybe_idle()
         cycle = self.streams.get(stream_id)
         if cycle is not None:
             cycle.stream_reset()
@@ -379,6 +387,9 @@ class H2Connection(H2Lifetime):
     def response_done(self, cycle: Any, keep_alive: bool) -> None:
         stream_id = cycle.stream_id
         self.streams.pop(stream_id, None)
+        unread = cycle.unread()
+        if unread:  # (credits the connection's window even if the stream is gone)
+            self.engine.credit(stream_id, unread)
         self._window_opened(stream_id)
         self._maybe_idle()
 
@@ -387,16 +398,19 @@ class H2Connection(H2Lifetime):
         self.flush()
 
     async def window_opens(self, stream_id: int, timeout: float) -> bool:
+        """Wait until the stream's queue has gone (False: not within `timeout`
+        seconds in all, however the client opens its window meanwhile: a byte a
+        second is no way to keep a stream alive)."""
+        loop = self.server.loop
+        deadline = loop.time() + timeout if timeout else None
         while self.engine.queued(stream_id) > 0 and not self.closed:
-            waiter = self.window_waiters[stream_id] = self.server.loop.create_future()
+            waiter = self.window_waiters[stream_id] = loop.create_future()
             try:
-                await asyncio.wait_for(waiter, timeout or None)
+                await asyncio.wait_for(waiter, deadline - loop.time() if deadline else None)
             except asyncio.TimeoutError:
                 return False
             finally:
                 self.window_waiters.pop(stream_id, None)
-            if self.engine.queued(stream_id) <= 0:
-                break
         return True
 
     def write(self, data: bytes) -> None:

@@ -71,6 +71,7 @@ class H2Lifetime(asyncio.Protocol):
     budget: FloodBudget
     streams: dict[int, StreamCycle]
     tunnels: dict[int, StreamTunnel]
+    skipped: dict[int, int]  # streams answered whose request body still comes
     window_waiters: dict[int, asyncio.Future[None]]
 
     def __init__(self) -> None:
@@ -79,6 +80,7 @@ class H2Lifetime(asyncio.Protocol):
         self.stopping = False
         self.refuse_from = 0.0  # stopping: new streams from this loop time on are refused
         self.goaway_due = False  # stopping: the GOAWAY waits for the answers' last bytes
+        self.drain_due = False  # no stream open, but answers' bytes still queued
         self.idle = False
         self.websocket: WebSocketCycle | None = None  # (the worker's view: HTTP/1.1's only)
         self.deadline: float | None = None  # swept once a second by the worker's tick
@@ -111,6 +113,8 @@ class H2Lifetime(asyncio.Protocol):
                         self._window_opened(stream_id)
             if self.goaway_due and not self.engine.queued():
                 self._go_away_and_close()
+            elif self.drain_due and not self.engine.queued():
+                self._maybe_idle()
             elif not self.engine.wants_more:
                 self._close()  # (the engine wrote its last GOAWAY: a connection error)
 
@@ -143,13 +147,26 @@ class H2Lifetime(asyncio.Protocol):
         self.server.idle.discard(self)
         self.deadline = None
 
+    @property
+    def open_streams(self) -> int:
+        """Streams open as the client sees them: requests and WebSockets being
+        served, and answered ones whose request body still comes."""
+        return len(self.streams) + len(self.tunnels) + len(self.skipped)
+
     def _maybe_idle(self) -> None:
-        """No stream open: idle (or, stopping, the GOAWAY)."""
-        if not self.streams and not self.tunnels and not self.closed:
-            if self.stopping:
-                self._go_away_and_close()
-            else:
-                self._idle_from_now(self.cfg.keep_alive)
+        """No stream open and every answer's bytes gone: idle (or, stopping, the
+        GOAWAY). Answers still queued for the client's window keep it busy
+        (`_write_now` asks again as they drain)."""
+        if self.open_streams or self.closed:
+            return
+        if self.engine.queued():
+            self.drain_due = True
+            return
+        self.drain_due = False
+        if self.stopping:
+            self._go_away_and_close()
+        else:
+            self._idle_from_now(self.cfg.keep_alive)
 
     def close_idle(self) -> None:
         """Idle past --keep-alive, or its place is wanted: GOAWAY, then close."""
@@ -165,7 +182,10 @@ class H2Lifetime(asyncio.Protocol):
         6.8 has it finish them), and streams it sends after the GOAWAY are not
         taken, so it retries them elsewhere. New streams are served for
         STOP_IDLE_GRACE, as HTTP/1.1 serves a next request, then refused
-        (REFUSED_STREAM, safe to retry), so that the connection drains.
+        (REFUSED_STREAM, safe to retry), so that the connection drains. A
+        connection that has carried no stream yet waits STOP_IDLE_GRACE for its
+        first, as HTTP/1.1's fresh connection does: its client has nowhere else
+        to go once the listeners are closed.
         """
         if abort:
             self.transport.abort()
@@ -177,8 +197,13 @@ class H2Lifetime(asyncio.Protocol):
         for tunnel in list(self.tunnels.values()):
             if tunnel.websocket is not None:
                 tunnel.websocket.shut_down()  # (a going-away close)
-        if not self.streams and not self.tunnels:
+        if self.open_streams:
+            return
+        if self.budget.streams:
             self._go_away_and_close()
+        else:  # (a stream that comes meanwhile is served: `_busy` disarms this)
+            self.deadline = self.server.loop.time() + min(STOP_IDLE_GRACE, self.cfg.keep_alive)
+            self.on_deadline = self._go_away_and_close
 
     def _go_away_and_close(self) -> None:
         """GOAWAY naming the last stream taken, then close a moment later: a

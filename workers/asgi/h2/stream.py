@@ -7,9 +7,10 @@ differs is the wire:
 * the head is checked and made fit for HTTP/2 by the core
   (`hybrid.protocol.stream_response`) and sent as HEADERS, held until the
   first body (so a response without a body is one frame with END_STREAM);
-* `send()` waits for the client's flow-control window: while more than
+* `send()` waits for the client's flow-control window: once more than
   SEND_HIGH_WATER bytes of the stream wait in the engine for it, the app
-  waits, and a stream whose window stays shut for --body-timeout is reset;
+  waits until they have all gone, and a stream whose queue has not drained
+  within --body-timeout is reset;
 * the body is held to the app's Content-Length: bytes past it are dropped,
   and an answer that ends short of it is reset, so the client cannot take a
   cut answer for a whole one;
@@ -36,6 +37,7 @@ from hybrid.protocol.stream_response import (
     informational_fields,
     response_fields,
     stream_response,
+    trailer_fields,
 )
 from hybrid.workers.asgi.cycle import ClientDisconnected
 from hybrid.workers.asgi.http_cycle import CycleChannel, HttpCycle
@@ -73,7 +75,7 @@ class StreamCycle(HttpCycle):
     channel: StreamChannel
 
     __slots__ = ("stream_id", "response", "pending_head", "head_sent", "sent", "continued",
-                 "trailers_due", "ended")
+                 "trailers_due", "ended", "reset")
 
     def __init__(self, channel: StreamChannel, stream_id: int, request: Request) -> None:
         super().__init__(channel, request)
@@ -85,6 +87,7 @@ class StreamCycle(HttpCycle):
         self.continued = False  # a 100 Continue went out, or is no longer due
         self.trailers_due = False  # the app announced trailers: they end the stream
         self.ended = False  # our side of the stream is closed (END_STREAM or reset)
+        self.reset = False  # the client (or the engine) reset it
 
     @property
     def answer_begun(self) -> bool:
@@ -117,17 +120,26 @@ class StreamCycle(HttpCycle):
         return self.sent
 
     def _end_our_side(self) -> None:
-        """Our side ended (END_STREAM sent): a request body still on its way is skipped."""
+        """Our side ended (END_STREAM sent): a request body still on its way (the
+        client has not reset the stream) is skipped."""
         self.ended = True
         self.head_sent = True
-        if not self.body_done and not self.disconnected:
+        if not self.body_done and not self.reset:
             self.channel.decline_body(self.stream_id)
         self.channel.flush()
 
     def stream_reset(self) -> None:
         """The client reset the stream, or the engine did: nothing more goes out."""
-        self.ended = True
+        self.ended = self.reset = True
         self.client_gone()
+
+    def unread(self) -> int:
+        """Body bytes that came and were never read (credited when the stream is
+        done: the connection's window must not shrink by what the app ignored)."""
+        held = self.buffered
+        self.body.clear()
+        self.buffered = 0
+        return held
 
     # --- the ASGI interface -------------------------------------------------------------
 
@@ -235,7 +247,7 @@ class StreamCycle(HttpCycle):
                                "without 'trailers' in 'http.response.start'")
         if message.get("more_trailers", False):
             raise RuntimeError("more_trailers is not supported: send all trailers at once")
-        fields = [(name.lower(), value) for name, value in message.get("headers", ())]
+        fields = trailer_fields(message.get("headers", ()))
         self.channel.engine.send_trailers(self.stream_id, fields)
         self.complete = True
         self._end_our_side()
