@@ -130,6 +130,12 @@ class SpikeProtocol(asyncio.Protocol):
         self.transport.write(self.engine.outgoing())  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._serve(data)
+        except Exception:  # (h2 refuses to answer once the client's GOAWAY came: done)
+            self.transport.close()
+
+    def _serve(self, data: bytes) -> None:
         engine = self.engine
         for event in engine.receive(data):
             kind = event[0]

@@ -32,7 +32,19 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from load import BIN, Server, _cpu_seconds, _target, granian, gunicorn, hybrid, in_turn, start, stop  # noqa: E402
+from load import (  # noqa: E402
+    BIN,
+    Server,
+    _cpu_seconds,
+    _target,
+    from_tree,
+    granian,
+    gunicorn,
+    hybrid,
+    in_turn,
+    start,
+    stop,
+)
 
 APP = "asgi_plaintext"
 SHAPES = [(1, 1), (1, 100), (64, 1), (64, 100)]  # (connections, streams in flight on each)
@@ -143,13 +155,22 @@ def main() -> None:
     options.add_argument("--duration", type=float, default=4.0)
     options.add_argument("--only", action="append", metavar="NAME",
                          help="drive only the servers named so (repeatable)")
+    options.add_argument("--tree", type=Path,
+                         help="also run hybrid from this checkout of another commit (git "
+                              "worktree add /tmp/old REV): its ratio is the change's cost")
+    options.add_argument("--shape", action="append", metavar="CxM",
+                         help="only these shapes, e.g. 64x1 (repeatable)")
     args = options.parse_args()
     if not shutil.which("h2load"):
         sys.exit("h2load is missing: apt-get install -y nghttp2-client")
     servers = [s for s in SERVERS if not args.only or s.name in args.only]
+    if args.tree:
+        servers += [from_tree(s, args.tree.resolve()) for s in servers if s.name == "hybrid asgi"]
+    if args.shape:
+        SHAPES[:] = [tuple(map(int, shape.split("x"))) for shape in args.shape]
     running = [s for s in servers if start(s, answers_h2c)]
     lines = [Line(s) for s in running]
-    lines += [Line(s, h1=True) for s in running if s.name == "hybrid asgi"]
+    lines += [Line(s, h1=True) for s in running if s.name == "hybrid asgi" and not args.tree]
     try:
         for round_number in range(args.rounds):
             for shape in SHAPES:
@@ -159,6 +180,23 @@ def main() -> None:
         for server in running:
             stop(server)
     report(lines, args.rounds, args.duration)
+    if args.tree:
+        compare_trees(lines)
+
+
+def compare_trees(lines: list[Line]) -> None:
+    """This checkout's hybrid against the other tree's, per shape, round by round."""
+    ours = next(line for line in lines if line.name == "hybrid asgi")
+    theirs = next(line for line in lines if line.name.startswith("hybrid asgi @ "))
+    for shape in SHAPES:
+        if not ours.rps.get(shape) or not theirs.rps.get(shape):
+            continue
+        ratios = [a / b for a, b in zip(ours.rps[shape], theirs.rps[shape])]
+        cpu = [a / b for a, b in zip(ours.cpu_us[shape], theirs.cpu_us[shape])]
+        print(f"{shape[0]}x{shape[1]}: {ours.name} / {theirs.name}: "
+              f"{statistics.median(ratios):.3f}x requests/s ({min(ratios):.3f}-"
+              f"{max(ratios):.3f}), {statistics.median(cpu):.3f}x CPU per request "
+              f"({min(cpu):.3f}-{max(cpu):.3f})")
 
 
 if __name__ == "__main__":

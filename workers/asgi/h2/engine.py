@@ -1,11 +1,13 @@
 """The HTTP/2 engine: the one room that knows `ngh2` (libnghttp2's sans-IO binding).
 
 The engine frames: it decodes HPACK, keeps each stream's state and both
-sides' flow-control windows, and queues what is to be sent. It decides
-nothing about HTTP: a stream's header list goes to the core
-(`hybrid.protocol.stream_request`) to be judged. `ngh2` was chosen over `h2`
-by measurement (benchmarks/h2_engine_spike.py: 9.5x `h2`'s requests per
-second with 64 connections of 1 stream, 25x with 8 of 100, in the same
+sides' flow-control windows, and queues what is to be sent. What a valid
+request is, the core decides: a stream's header list goes to
+`hybrid.protocol.stream_request` to be judged (libnghttp2 keeps HTTP/2's
+messaging rules as well, and runs first: that module's docstring says how
+the two meet). `ngh2` was chosen over `h2`
+by measurement (benchmarks/h2_engine_spike.py: 9.9x `h2`'s requests per
+second with 64 connections of 1 stream, 21x with 8 of 100, in the same
 minimal server); its API is alpha, so it is pinned (the `http2` extra) and
 read nowhere else. The events it hands out keep ngh2's classes under the
 names below, whose fields the connection reads (`stream_id`, `headers`,
