@@ -22,6 +22,8 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
                                                    # checkout (git worktree add /tmp/old REV)
     python benchmarks/load.py --group thread --only "hybrid thread" --tree /tmp/old --rounds 12
+    python benchmarks/load.py --group asgi --save benchmarks/results/asgi.json
+                                                   # for benchmarks/chart.py
 
 Peers come from `benchmarks/requirements.txt`; wrk from Debian (`apt-get
 install -y wrk`).
@@ -30,8 +32,11 @@ install -y wrk`).
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -323,6 +328,35 @@ def drive(server: Server, connections: int, duration: float, close: bool) -> Non
         server.errors[-1] += int(non2xx.group(1))
 
 
+def wrk_parameters(connections: int, duration: float, close: bool) -> str:
+    """The load as wrk's own flags, for the report and the saved results alike."""
+    return (f"wrk -t1 -c{connections} -d{duration:g}s"
+            + (" -H 'Connection: close'" if close else ""))
+
+
+def saved_run(group: str, baseline: str, wrk: str, rounds: int,
+              servers: list[Server]) -> dict[str, object]:
+    """A run as `--save` writes it (and benchmarks/chart.py reads it): what was run,
+    where and when, and every round's figures, so a chart shows the spread."""
+    return {
+        "command": shlex.join(["python", *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "group": group,
+        "baseline": baseline,
+        "wrk": wrk,
+        "rounds": rounds,
+        "servers": [{"name": server.name, "rps": server.rps, "p99_ms": server.p99_ms,
+                     "cpu_us": server.cpu_us, "errors": server.errors} for server in servers],
+    }
+
+
+def save(path: Path, run: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run, indent=2) + "\n")
+
+
 def _millis(text: str) -> float:
     value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -344,6 +378,9 @@ def main() -> None:
     options.add_argument("--only", action="append", metavar="NAME",
                          help="drive only the servers named so (repeatable; with --tree, each "
                               "hybrid one with its twin): more rounds in the same minutes")
+    options.add_argument("--save", type=Path, metavar="PATH",
+                         help="also write every round's figures as JSON (benchmarks/chart.py "
+                              "draws them)")
     args = options.parse_args()
     if args.pin:
         cpus = os.cpu_count() or 1
@@ -376,8 +413,10 @@ def main() -> None:
             stop(server)
     base = next((s for s in running if s.name == baseline), None)
     base_rps = statistics.median(base.rps) if base else None
-    print(f"group {args.group}: wrk -t1 -c{args.connections} -d{args.duration:g}s"
-          + (" -H 'Connection: close'" if args.close else "") + ", "
+    wrk = wrk_parameters(args.connections, args.duration, args.close)
+    if args.save:
+        save(args.save, saved_run(args.group, baseline, wrk, args.rounds, running))
+    print(f"group {args.group}: {wrk}, "
           f"{args.rounds} interleaved rounds, medians; python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cpus" + (", servers and wrk pinned to a core each" if args.pin else ""))
     print("Each cell: the median, then the min-max over the rounds.")

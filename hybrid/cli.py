@@ -19,6 +19,7 @@ from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_
 from hybrid.sockets import BindError
 
 INTERFACES = ("wsgi", "asgi")
+PEER_FLAGS = "gunicorn's and uvicorn's flags"  # --help's last group, after the sections
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,27 +38,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options_parser() -> _OneLineErrors:
+    """The settings' options, grouped by their sections (as the settings page
+    groups them), then gunicorn's and uvicorn's flags."""
     parser = _OneLineErrors(add_help=False, argument_default=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"hybrid {__version__}",
                         help="print the version and exit (uvicorn's place for it too)")
+    groups = {section: parser.add_argument_group(section) for section in config.SECTIONS}
     for name, setting in SETTINGS.items():
-        default = config.shown(config.DEFAULTS[name])
-        help_text = f"{setting.help} [default: {default}; env {config.env_name(name)}]"
-        help_text = help_text.replace("%", "%%")  # argparse formats help with %
-        if not setting.flags[0].startswith("-"):
-            parser.add_argument(name, nargs="?", metavar=setting.metavar, help=help_text)
-        elif setting.switch:
-            parser.add_argument(*setting.flags, dest=name, action="store_const", const=True,
-                                help=help_text)
-        else:
-            parser.add_argument(*setting.flags, dest=name, metavar=setting.metavar,
-                                action="append" if setting.repeat else "store", help=help_text)
+        _add_setting(groups[setting.section], name, setting)
+    peer_flags = parser.add_argument_group(
+        PEER_FLAGS, "the ones that are not hybrid's own (the docs' page 'Migrating from "
+                    "gunicorn and uvicorn' lists every flag of theirs)")
     for peer in peers.FLAGS:
-        parser.add_argument(*peer.flags, dest="peer_flags", nargs=None if peer.takes_value else 0,
-                            action=_Refused if peer.kind == peers.REFUSED else _PeerFlag,
-                            metavar="VALUE", help=f"{peer.peers}'s: {peer.answer}"
-                            .replace("%", "%%"))
+        peer_flags.add_argument(*peer.flags, dest="peer_flags",
+                                nargs=None if peer.takes_value else 0,
+                                action=_Refused if peer.kind == peers.REFUSED else _PeerFlag,
+                                metavar="VALUE", help=f"{peer.peers}'s: {peer.answer}"
+                                .replace("%", "%%"))
     return parser
+
+
+def _add_setting(group: argparse._ArgumentGroup, name: str, setting: config.Setting) -> None:
+    default = config.shown(config.DEFAULTS[name])
+    help_text = f"{setting.help} [default: {default}; env {config.env_name(name)}]"
+    help_text = help_text.replace("%", "%%")  # argparse formats help with %
+    if not setting.flags[0].startswith("-"):
+        group.add_argument(name, nargs="?", metavar=setting.metavar, help=help_text)
+    elif setting.switch:
+        group.add_argument(*setting.flags, dest=name, action="store_const", const=True,
+                           help=help_text)
+    else:
+        group.add_argument(*setting.flags, dest=name, metavar=setting.metavar,
+                           action="append" if setting.repeat else "store", help=help_text)
 
 
 class _OneLineErrors(argparse.ArgumentParser):

@@ -3,7 +3,8 @@
 Most of their flags are hybrid's own, or aliases in the settings table
 (`--ssl-certfile`, `--timeout-keep-alive`...): `SAME` names them. `FLAGS`
 holds the rest, each with its answer: flags that turn into settings
-(uvicorn's `--host` and `--port` make a `--bind`), flags accepted because
+(uvicorn's `--host` and `--port` make a `--bind`; what a value becomes is in
+`hybrid.peer_values`), flags accepted because
 what they ask for is how hybrid works anyway (said once at start), and flags
 refused with what to use instead (one line, exit status 2). The CLI adds
 `FLAGS` to its parser, and the README's table is generated from both, so
@@ -22,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hybrid.config import LOG_LEVELS, SETTINGS, ConfigError
-from hybrid.sources import json_file, ssl_version_settings
+from hybrid import peer_values as values
+from hybrid.config import LOG_LEVELS, SETTINGS
 
 GUNICORN, UVICORN, BOTH = "gunicorn", "uvicorn", "gunicorn, uvicorn"
 UVICORN_GRANIAN = "uvicorn, granian"  # (granian's --http only: the HTTP versions)
@@ -47,59 +48,6 @@ class PeerFlag:
         if self.kind == ACCEPTED:
             return self.answer
         return self.says(value) if self.says else ""
-
-
-def _constant(**settings: Any) -> Callable[[str | None], dict[str, Any]]:
-    return lambda _value: settings
-
-
-def _setting(name: str) -> Callable[[str | None], dict[str, Any]]:
-    return lambda value: {name: value}
-
-
-def _ssl_version(value: str | None) -> dict[str, Any]:
-    return ssl_version_settings(value or "")
-
-
-def _log_config_json(value: str | None) -> dict[str, Any]:
-    return {"log_config_dict": json_file(value or "", "--log-config-json")}
-
-
-def _ws(value: str | None) -> dict[str, Any]:
-    if (value or "").strip().lower() == "none":
-        raise ConfigError("--ws none: the asgi class always serves WebSockets (with wsproto); "
-                          "an app that wants none refuses them in its websocket.connect")
-    return {}
-
-
-def _header_map(value: str | None) -> dict[str, Any]:
-    if (value or "").strip().lower() != "drop":
-        raise ConfigError(f"--header-map {value}: header fields with an underscore are always "
-                          f"dropped (gunicorn's 'drop'), so that a proxy's checks cannot be "
-                          f"dodged by spelling X-Forwarded-For as X_Forwarded_For")
-    return {}
-
-
-# --http: uvicorn's names its HTTP/1.1 parser (or a protocol class), granian's the versions.
-_GRANIAN_HTTP = {"1": {"http_protocols": "h1"},
-                 "2": {"http_protocols": "h2", "http2_cleartext": "prior-knowledge"}}
-
-
-def _http(value: str | None) -> dict[str, Any]:
-    text = (value or "").strip().lower()
-    if text.isdigit() and text not in _GRANIAN_HTTP:
-        raise ConfigError(f"--http {value}: granian's versions are auto, 1 and 2 (HTTP/3 is "
-                          f"not served)")
-    return _GRANIAN_HTTP.get(text, {})
-
-
-def _http_note(value: str | None) -> str:
-    text = (value or "").strip().lower()
-    if text in _GRANIAN_HTTP:
-        return ""
-    if text == "auto":
-        return "hybrid's default, --http-protocols auto (h2c only with --http2-cleartext)"
-    return "hybrid's own HTTP/1.1 core (httptools underneath) serves every class"
 
 
 # Addresses: uvicorn's --host, --port, --uds and --fd make one --bind.
@@ -126,24 +74,24 @@ FLAGS: tuple[PeerFlag, ...] = (
     PeerFlag(("--fd",), UVICORN, SETS, "the same as --bind fd://N", True),
     PeerFlag(("--access-log",), UVICORN, SETS,
              "the same as --access-logfile - (hybrid's default is no access log)",
-             sets=_constant(access_logfile="-")),
+             sets=values.constant(access_logfile="-")),
     PeerFlag(("--no-access-log",), UVICORN, SETS, "no access log, hybrid's default",
-             sets=_constant(access_logfile="")),
+             sets=values.constant(access_logfile="")),
     PeerFlag(("--no-proxy-headers",), UVICORN, SETS,
              "the same as --forwarded-allow-ips '': no peer's proxy headers are believed",
-             sets=_constant(forwarded_allow_ips="")),
+             sets=values.constant(forwarded_allow_ips="")),
     PeerFlag(("--no-server-header",), UVICORN, SETS, "no Server field (--server-header off)",
-             sets=_constant(server_header=False)),
+             sets=values.constant(server_header=False)),
     PeerFlag(("--no-date-header",), UVICORN, SETS, "no Date field (--date-header off)",
-             sets=_constant(date_header=False)),
+             sets=values.constant(date_header=False)),
     PeerFlag(("--no-sendfile",), GUNICORN, SETS, "the same as --sendfile false",
-             sets=_constant(sendfile=False)),
+             sets=values.constant(sendfile=False)),
     PeerFlag(("--log-config-json",), GUNICORN, SETS,
-             "reads the JSON file into --log-config-dict", True, _log_config_json),
+             "reads the JSON file into --log-config-dict", True, values.log_config_json),
     PeerFlag(("--ssl-version",), BOTH, SETS,
              "2 and 17 (PROTOCOL_TLS, PROTOCOL_TLS_SERVER: the defaults) change nothing; "
              "TLSv1_2 (5) is --tls-min-version 1.2; older versions are refused", True,
-             _ssl_version),
+             values.ssl_version),
     PeerFlag(("--check-config", "--print-config"), GUNICORN, SETS,
              "the same as `hybrid check APP`: loads the app, prints the settings and where "
              "each came from, exits 0 (or 1 with the problem)"),
@@ -172,10 +120,10 @@ FLAGS: tuple[PeerFlag, ...] = (
              "granian's 1 is --http-protocols h1; 2 is --http-protocols h2 with "
              "--http2-cleartext prior-knowledge; auto is hybrid's default; uvicorn's h11, "
              "httptools and zttp are accepted: hybrid's own HTTP/1.1 core serves every class",
-             True, _http, _http_note),
+             True, values.http, values.http_note),
     PeerFlag(("--ws",), UVICORN, SETS,
              "the asgi class serves WebSockets with wsproto, whatever is named; 'none' is "
-             "refused", True, _ws),
+             "refused", True, values.ws),
     PeerFlag(("--use-colors", "--no-use-colors"), UVICORN, ACCEPTED,
              "hybrid's log lines have no colours"),
     PeerFlag(("--h11-max-incomplete-event-size",), UVICORN, ACCEPTED,
@@ -186,13 +134,13 @@ FLAGS: tuple[PeerFlag, ...] = (
              "any RFC 9110 token is a method here"),
     PeerFlag(("--header-map",), GUNICORN, SETS,
              "'drop' (fields with an underscore are dropped) is how hybrid works; the others "
-             "are refused", True, _header_map),
+             "are refused", True, values.header_map),
     PeerFlag(("--statsd-host", "--statsd-prefix", "--dogstatsd-tags"), GUNICORN, REFUSED,
              "hybrid has no StatsD client: scrape /metrics (Prometheus text) from "
              "--control-bind instead", True),
     PeerFlag(("-D", "--daemon"), GUNICORN, REFUSED,
              "hybrid stays in the foreground: run it under systemd, Docker or supervisord"),
-    PeerFlag(("--paste", "--paster"), GUNICORN, REFUSED,
+    PeerFlag(("--paste", "--paster", "--paste-global"), GUNICORN, REFUSED,
              "PasteDeploy files are not read: give the app as module:attribute", True),
     PeerFlag(("--logger-class",), GUNICORN, REFUSED,
              "use --log-config or --log-config-dict to change how hybrid logs", True),
@@ -217,7 +165,7 @@ FLAGS: tuple[PeerFlag, ...] = (
              "--reload watches *.py and the --reload-include globs only: narrow --reload-dir "
              "instead", True),
     PeerFlag(("--limit-max-requests-jitter",), UVICORN, SETS,
-             "the same as --max-requests-jitter", True, _setting("max_requests_jitter")),
+             "the same as --max-requests-jitter", True, values.setting("max_requests_jitter")),
     PeerFlag(("--timeout-worker-healthcheck",), UVICORN, ACCEPTED,
              "a hung worker is found by --timeout instead: a heartbeat from the worker's own "
              "loop, which a blocked loop stops too", True),
@@ -225,10 +173,49 @@ FLAGS: tuple[PeerFlag, ...] = (
     PeerFlag(("--http2",), UVICORN, SETS,
              "the same as --http-protocols h2,h1 --http2-cleartext prior-knowledge (without "
              "needing --http zttp)",
-             sets=_constant(http_protocols="h2,h1", http2_cleartext="prior-knowledge")),
+             sets=values.constant(http_protocols="h2,h1", http2_cleartext="prior-knowledge")),
     PeerFlag(("--reset-contextvars",), UVICORN, REFUSED,
              "each request's task starts from a copy of the context its connection opened "
              "in, never from an empty one"),
+    # gunicorn's since its asgi worker (24 to 27).
+    PeerFlag(("--asgi-lifespan",), GUNICORN, SETS, "the same as --lifespan (auto, on, off)",
+             True, values.setting("lifespan")),
+    PeerFlag(("--asgi-loop",), GUNICORN, SETS,
+             "the same as --loop: auto and uvloop are uvloop, asyncio is asyncio", True,
+             values.setting("loop")),
+    PeerFlag(("--websocket-max-message-size",), GUNICORN, SETS,
+             "the same as --ws-max-size; 0 (no limit) is taken as 1 GiB, the largest hybrid "
+             "takes, since a message is held in memory whole", True, values.ws_max_size),
+    PeerFlag(("--asgi-disconnect-grace-period",), GUNICORN, ACCEPTED,
+             "an app's task is not cancelled when its client leaves: receive() gives it "
+             "http.disconnect and send() raises, so it cleans up in its own time (within "
+             "--request-timeout, when set)", True),
+    PeerFlag(("--http-parser",), GUNICORN, ACCEPTED,
+             "requests are always parsed by hybrid's own strict HTTP/1.1 core (httptools "
+             "underneath), whatever is named", True),
+    PeerFlag(("--protocol",), GUNICORN, SETS,
+             "http, gunicorn's default, is how hybrid works; uwsgi is refused: hybrid speaks "
+             "HTTP only (have nginx proxy_pass to it, not uwsgi_pass)", True, values.protocol),
+    PeerFlag(("--uwsgi-allow-from",), GUNICORN, REFUSED,
+             "hybrid speaks HTTP only, not uWSGI's protocol: have nginx proxy_pass to it "
+             "(not uwsgi_pass), and name nginx in --forwarded-allow-ips", True),
+    PeerFlag(("--permit-obsolete-folding",), GUNICORN, REFUSED,
+             "a field line folded onto the next (obs-fold) is rejected with 400, as RFC 9112 "
+             "(5.2) allows: proxies that read it otherwise are how requests are smuggled"),
+    PeerFlag(("--enable-backlog-metric",), GUNICORN, REFUSED,
+             "hybrid has no StatsD client: scrape /metrics (Prometheus text) from "
+             "--control-bind instead; the listen queue's length is `ss -ltn`'s Recv-Q"),
+    PeerFlag(("--control-socket", "--control-socket-mode"), GUNICORN, REFUSED,
+             "hybrid has no control socket (nor gunicornc): signal the arbiter (HUP reloads, "
+             "TTIN and TTOU add and remove a worker, TERM stops) and read /livez, /readyz and "
+             "/metrics from --control-bind", True),
+    PeerFlag(("--no-control-socket",), GUNICORN, ACCEPTED,
+             "there is no control socket to turn off: signals and --control-bind's endpoints "
+             "control hybrid"),
+    PeerFlag(("--dirty-app", "--dirty-workers", "--dirty-threads", "--dirty-timeout",
+              "--dirty-graceful-timeout"), GUNICORN, REFUSED,
+             "hybrid has no pool of dirty workers for heavy work: run it in a task queue "
+             "(Celery, RQ, Dramatiq) or a separate service the app calls", True),
 )
 
 # Their flags that are hybrid's own, or aliases of its settings: the same meaning.

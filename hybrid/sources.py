@@ -240,7 +240,8 @@ def _read_python(path: str) -> ConfigFile:
     # (hybrid's, or gunicorn's spellings of them).
     read = ConfigFile({})
     for name, raw in namespace.items():
-        if name in gunicorn_conf.GUNICORN_FILE_REFUSED and raw not in (None, False, "", [], (), {}):
+        if name in gunicorn_conf.GUNICORN_FILE_REFUSED \
+                and not gunicorn_conf.is_gunicorns_default(name, raw):
             raise ConfigError(f"config file {path!r}: {name} is not supported: "
                               f"{gunicorn_conf.GUNICORN_FILE_REFUSED[name]}")
         if name == "header_map" and str(raw).lower() != "drop":
@@ -260,5 +261,5 @@ def _read_python(path: str) -> ConfigFile:
             read.hooks[name] = raw
         ours = gunicorn_conf.GUNICORN_FILE_NAMES.get(name, name)
         if ours in SETTINGS and ours != "config" and (ours == name or ours not in namespace):
-            read.values[ours] = raw
+            read.values[ours] = gunicorn_conf.value_for_hybrid(name, raw)
     return read

@@ -335,9 +335,9 @@ def test_a_websocket_to_a_bare_wsgi_app_is_refused(start_server):
     assert refused.value.response.status_code == 403
 
 
-def test_the_readmes_mounting_example_serves_as_it_says(start_server, tmp_path):
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### WSGI inside an ASGI app"):]
+def test_the_docs_mounting_example_serves_as_it_says(start_server, tmp_path):
+    page = (ROOT / "docs" / "api.md").read_text()
+    section = page[page.index("## `WSGIBridge`"):]
     code = section[section.index("```python\n") + 10:section.index("```\n", 10)]
     (tmp_path / "main.py").write_text(code)
     server = start_server("main:app", "-k", "asgi")

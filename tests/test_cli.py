@@ -350,6 +350,32 @@ def test_help_states_the_bound_of_every_numeric_setting(capsys):
         assert f"accepted: {parse.bounds}" in shown
 
 
+
+def help_text(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_help_groups_the_settings_by_section_in_the_settings_pages_order(capsys, command):
+    titles = [line[:-1] for line in help_text(command, capsys).splitlines()
+              if line[:-1] in config.SECTIONS and line.endswith(":")]
+    assert titles == list(config.SECTIONS)
+
+
+def test_help_lists_a_flag_under_its_section(capsys):
+    shown = help_text("run", capsys)
+    section = shown.index("\nConnections and responses:\n")
+    following = shown.index("\nRequest limits and bodies:\n")
+    assert section < shown.index("  --keep-alive SECONDS") < following
+
+
+def test_help_lists_the_peers_flags_after_the_sections(capsys):
+    shown = help_text("run", capsys)
+    assert shown.index("\nServer mechanics:\n") < shown.index("\ngunicorn's and uvicorn's flags:\n") \
+        < shown.index("  -D, --daemon")
+
 # --- hybrid check ----------------------------------------------------------------
 
 def settings_shown(stdout: str) -> dict[str, tuple[str, str]]:
