@@ -2,13 +2,16 @@
 block in it and in the README is what it claims to be. Python is compiled
 (and the app examples are served), shell lines pass `bash -n` as printed,
 the Kubernetes pod spec passes kubernetes-validate, the systemd unit parses,
-and the nginx server block is balanced. (The generated pages, settings.md
-and migrating.md, are test_docs.py's.)"""
+and the nginx server block is balanced; every `hybrid run` line is given
+to `hybrid check` as printed, against apps of the names it uses. (The
+generated pages, settings.md and migrating.md, are test_docs.py's.)"""
 
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import httpx
 import kubernetes_validate
 import pytest
+import trustme
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +120,57 @@ def _importable(name: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+# --- the `hybrid run` command lines, as printed ----------------------------------------
+
+STUB_APPS = {
+    "app.py": "def app(environ, start_response):\n"
+              "    start_response('200 OK', [])\n    return [b'hello']\n\n\n"
+              "def create_app():\n    return app\n",
+    "main.py": "async def app(scope, receive, send):\n    pass\n",
+    "mysite/__init__.py": "",
+    "mysite/wsgi.py": "from app import app as application\n",
+    "mysite/asgi.py": "from main import app as application\n",
+    "myproject/__init__.py": "",
+    "myproject/wsgi.py": "from app import app as application\n",
+}
+
+
+def hybrid_run_lines() -> list[tuple[str, list[str]]]:
+    """Every `hybrid run` command line of the docs and the README, as its words."""
+    found = []
+    for page in PAGES:
+        for language, code in blocks(page):
+            if language != "shell":
+                continue
+            for line in code.replace("\\\n", " ").splitlines():
+                words = shlex.split(line, comments=True)
+                if words[:2] == ["hybrid", "run"]:
+                    found.append((f"{page.name}: {line.strip()[:70]}", words))
+    return found
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Apps under the names the docs use, and the certificate files they name."""
+    directory = tmp_path_factory.mktemp("docs")
+    for name, text in STUB_APPS.items():
+        (directory / name).parent.mkdir(exist_ok=True)
+        (directory / name).write_text(text)
+    ca = trustme.CA()
+    issued = ca.issue_cert("localhost")
+    issued.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(directory / "key.pem"))
+    ca.cert_pem.write_to_path(str(directory / "clients-ca.pem"))
+    return directory
+
+
+@pytest.mark.parametrize("where, words", hybrid_run_lines())
+def test_every_hybrid_run_line_is_accepted_as_printed(workdir, where, words):
+    """`hybrid check` with the line's own flags: the app imports and every
+    setting is valid, as `hybrid run` would find them."""
+    done = subprocess.run([sys.executable, "-m", "hybrid", "check", *words[2:]], cwd=workdir,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -5,6 +5,7 @@ do what they do there."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import signal
@@ -15,6 +16,7 @@ import pytest
 from hybrid import cli, config, gunicorn_conf, logs, peers, sources
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.protocol import ResponseFramer, set_server_fields
+from hybrid.validators import MAX_WS_MESSAGE
 from tests.conftest import free_port, run_hybrid, wait_for
 
 
@@ -37,6 +39,24 @@ def test_every_peer_flag_has_an_answer_for_the_readme():
     rows = peers.table()
     assert len(rows) == len({row[0] for row in rows})
     assert all(answer for _, _, answer in rows)
+
+
+# Every flag of theirs the peer table answers, so that the docs' table lists it too.
+PEER_TABLE_FLAGS = set(peers.by_flag()) | {flag for flags in peers.SAME.values() for flag in flags}
+
+
+def test_every_flag_of_gunicorns_installed_settings_is_in_the_peer_table():
+    gunicorn_config = pytest.importorskip("gunicorn.config")
+    flags = [flag for setting in gunicorn_config.KNOWN_SETTINGS for flag in setting.cli or ()]
+    assert [flag for flag in flags if flag not in PEER_TABLE_FLAGS] == []
+
+
+def test_every_option_of_uvicorns_installed_command_is_in_the_peer_table():
+    pytest.importorskip("uvicorn")
+    command = importlib.import_module("uvicorn.main").main  # (uvicorn.main is the command too)
+    flags = [flag for param in command.params for flag in (*param.opts, *param.secondary_opts)
+             if flag.startswith("-") and flag != "--version"]  # (hybrid's own --version)
+    assert [flag for flag in flags if flag not in PEER_TABLE_FLAGS] == []
 
 
 # --- translated flags -----------------------------------------------------------------
@@ -71,6 +91,12 @@ def test_uds_and_fd_are_binds():
     (["--loop", "auto"], ["--loop", "uvloop"]),
     (["--interface", "asgi3"], ["--interface", "asgi"]),
     (["--log-level", "trace"], ["--log-level", "debug"]),
+    (["--asgi-lifespan", "off"], ["--lifespan", "off"]),
+    (["--asgi-loop", "auto"], ["--loop", "uvloop"]),
+    (["--asgi-loop", "asyncio"], ["--loop", "asyncio"]),
+    (["--websocket-max-message-size", "65536"], ["--ws-max-size", "65536"]),
+    (["--websocket-max-message-size", "0"], ["--ws-max-size", str(MAX_WS_MESSAGE)]),
+    (["--protocol", "http"], []),
 ])
 def test_a_peers_spelling_gives_the_same_settings_as_hybrids(peer, native):
     assert parsed(*peer) == parsed(*native)
@@ -99,10 +125,19 @@ def test_each_refused_flag_is_one_line_and_exit_2(capsys, flag):
 
 
 @pytest.mark.parametrize("argv", [["--ssl-version", "TLSv1"], ["--ws", "none"],
-                                  ["--header-map", "refuse"]])
+                                  ["--header-map", "refuse"], ["--protocol", "uwsgi"]])
 def test_a_refused_value_is_one_line_and_exit_2(capsys, argv):
     assert cli.main(["run", "app:app", *argv]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", [flag for peer in peers.FLAGS if peer.kind == peers.ACCEPTED
+                                  for flag in peer.flags])
+def test_each_accepted_flag_is_named_in_a_note_at_start(flag):
+    peer = peers.by_flag()[flag]
+    argv = ["run", "app:app", flag] + (["x"] if peer.takes_value else [])
+    _, notes, _ = peers.translate(vars(cli.build_parser().parse_args(argv))["peer_flags"])
+    assert notes == [f"{flag} ({peer.peers}'s): accepted; {peer.answer}"]
 
 
 def test_check_config_checks_the_app_and_exits():
@@ -274,6 +309,47 @@ def test_a_gunicorn_setting_hybrid_refuses_is_one_line(tmp_path):
         sources.load({"config": str(path)}, {})
 
 
+def test_gunicorn_27s_names_for_hybrids_settings_set_them(tmp_path):
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text('asgi_lifespan = "off"\nasgi_loop = "asyncio"\n'
+                    'websocket_max_message_size = 0\n')
+    cfg = sources.load({"config": str(path)}, {}).config
+    assert (cfg.lifespan, cfg.loop, cfg.ws_max_size) == ("off", "asyncio", MAX_WS_MESSAGE)
+
+
+def test_gunicorn_27s_names_for_what_hybrid_does_anyway_are_named_at_start(tmp_path):
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text('asgi_disconnect_grace_period = 10\nhttp_parser = "fast"\n'
+                    'control_socket_disable = True\n')
+    notes = sources.load({"config": str(path)}, {}).notes
+    assert [note.split(" ")[0] for note in notes if "accepted" in note] == [
+        "asgi_disconnect_grace_period", "http_parser", "control_socket_disable"]
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("protocol", '"uwsgi"'), ("uwsgi_allow_ips", '"*"'), ("control_socket", '"/run/app.ctl"'),
+    ("control_socket_mode", "0o660"), ("dirty_apps", '["app.ml:Model"]'), ("dirty_workers", "2"),
+    ("dirty_timeout", "600"), ("enable_backlog_metric", "True"),
+    ("permit_obsolete_folding", "True"), ("raw_paste_global_conf", '["A=1"]'),
+    ("on_dirty_starting", "lambda arbiter: None")])
+def test_a_gunicorn_27_setting_hybrid_refuses_is_one_line(tmp_path, name, value):
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text(f"{name} = {value}\n")
+    with pytest.raises(ConfigError, match=f"{name} is not supported"):
+        sources.load({"config": str(path)}, {})
+
+
+def test_a_refused_gunicorn_setting_at_gunicorns_default_is_let_be(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text(f'control_socket = "{tmp_path}/gunicorn.ctl"\n'
+                    'protocol = "http"\nuwsgi_allow_ips = ["127.0.0.1", "::1"]\n'
+                    'control_socket_mode = 0o600\ndirty_workers = 0\ndirty_threads = "1"\n'
+                    "dirty_timeout = 300\ndirty_graceful_timeout = 30\n"
+                    "enable_backlog_metric = False\n")
+    sources.load({"config": str(path)}, {})  # (no ConfigError)
+
+
 def test_a_hook_that_is_not_a_function_is_one_line(tmp_path):
     path = tmp_path / "gunicorn.conf.py"
     path.write_text('post_fork = "connect"\n')
@@ -313,12 +389,22 @@ forwarder_headers header_map
 """.split()
 
 
+# Every gunicorn.conf.py name that means something here (the last three: read as their flags).
+KNOWN_FILE_NAMES = (set(SETTINGS) | set(gunicorn_conf.GUNICORN_FILE_NAMES)
+                    | set(gunicorn_conf.GUNICORN_FILE_ACCEPTED)
+                    | set(gunicorn_conf.GUNICORN_FILE_REFUSED) | set(gunicorn_conf.HOOK_NAMES)
+                    | {"header_map", "ssl_version", "logconfig_json"})
+
+
 @pytest.mark.parametrize("name", GUNICORN_SETTINGS)
 def test_every_gunicorn_setting_name_has_a_meaning_here(name):
-    known = (set(SETTINGS) | set(gunicorn_conf.GUNICORN_FILE_NAMES) | set(gunicorn_conf.GUNICORN_FILE_ACCEPTED)
-             | set(gunicorn_conf.GUNICORN_FILE_REFUSED) | set(gunicorn_conf.HOOK_NAMES)
-             | {"header_map", "ssl_version", "logconfig_json"})
-    assert name in known
+    assert name in KNOWN_FILE_NAMES
+
+
+def test_every_name_of_gunicorns_installed_settings_has_a_meaning_here():
+    gunicorn_config = pytest.importorskip("gunicorn.config")
+    names = [setting.name for setting in gunicorn_config.KNOWN_SETTINGS]
+    assert [name for name in names if name not in KNOWN_FILE_NAMES] == []
 
 
 def test_a_gunicorn_conf_py_in_the_working_directory_is_read_without_c(start_server, tmp_path):
