@@ -189,9 +189,10 @@ def migrating_page() -> str:
     lines += [_row(f"`{flag}`", whose, _prose(answer))
               for flag, whose, status, answer in flags if status == REFUSED]
     lines += ["", f"A `gunicorn.conf.py` that sets {refused_names} to anything but its default is "
-                  f"refused the same way ([{FILE_TITLE}](#{anchor(FILE_TITLE)})).", "",
+                  f"refused in one line too, as a bad setting is: exit status 1 "
+                  f"([{FILE_TITLE}](#{anchor(FILE_TITLE)})).", "",
               f"## {FLAGS_TITLE}", "",
-              "Generated from `hybrid.peers` and the settings' aliases.", "",
+              "Each flag of gunicorn 27 and uvicorn 0.55, and what it does here.", "",
               "| flag | whose | status | what it does here |", "|---|---|---|---|"]
     lines += [_row(f"`{flag}`", whose, f"**{status}**", _prose(answer))
               for flag, whose, status, answer in flags]
@@ -208,9 +209,8 @@ def migrating_page() -> str:
 def _differences() -> list[str]:
     lines = [
         f"## {DEFAULTS_TITLE}", "",
-        "Every other default hybrid shares with gunicorn (27) or uvicorn (0.55) is theirs. "
-        "These are not, each with the flags that do as they do (generated from "
-        "`hybrid.peer_defaults.PEER_DEFAULTS` and `BEHAVIOURS`):", "",
+        "Every other default hybrid shares with gunicorn 27 or uvicorn 0.55 is theirs. "
+        "These are not, each with the flags that do as they do:", "",
         "| what | whose | theirs | hybrid's | to do as they do |", "|---|---|---|---|---|",
     ]
     for row in peer_defaults.differences():
