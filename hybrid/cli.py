@@ -98,7 +98,12 @@ class _Refused(argparse.Action):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = vars(build_parser().parse_args(argv))
+    parser = build_parser()
+    known, unknown = parser.parse_known_args(argv)
+    if unknown:  # (said as the command's: `hybrid run --help` lists the flags)
+        parser.exit(2, f"hybrid: error: unrecognized arguments: {' '.join(unknown)} (see "
+                       f"'hybrid {known.command} --help')\n")
+    args = vars(known)
     command = args.pop("command")
     given = args.pop("peer_flags", {})
     try:
@@ -141,7 +146,8 @@ def _launch(command: str, args: dict[str, Any], source: str = "command line",
     `notes`: what to say at start about peers' flags accepted)."""
     # A reload re-reads the config file after --chdir: remember where it is.
     config_path = args.get("config") or os.environ.get(config.env_name("config"))
-    if not config_path and os.path.isfile(GUNICORN_DEFAULT_CONFIG):
+    found_here = not config_path and os.path.isfile(GUNICORN_DEFAULT_CONFIG)
+    if found_here:
         config_path = GUNICORN_DEFAULT_CONFIG
         notes = [*notes, f"Reading ./{GUNICORN_DEFAULT_CONFIG}, as gunicorn does without -c"]
     if config_path:
@@ -150,6 +156,8 @@ def _launch(command: str, args: dict[str, Any], source: str = "command line",
     try:
         loaded = workers.resolve(sources.load(args, source=source))
         loaded.notes += tuple(notes)
+        if found_here:  # (not given on the command line: found, as gunicorn finds it)
+            loaded.sources["config"] = f"./{GUNICORN_DEFAULT_CONFIG}, read without -c"
         if not loaded.config.app:
             raise ConfigError("APP is missing: say which app to serve, e.g. 'hybrid run myapp:app'")
         if loaded.config.chdir:

@@ -246,7 +246,7 @@ def render(totals: Totals, *, restarts: dict[str, int], pids: list[int], uptime:
         for name, values in classes:
             out.append(f'{metric}{{worker_class="{name}"}} {values[slot]}')
     family("hybrid_worker_restarts_total", "counter",
-           "Workers replaced, by reason (crash, timeout, reload).")
+           f"Workers replaced, by reason ({', '.join(sorted(restarts))}).")
     for reason, count in sorted(restarts.items()):
         out.append(f'hybrid_worker_restarts_total{{reason="{reason}"}} {count}')
     family("hybrid_workers", "gauge", "Worker processes, by state.")

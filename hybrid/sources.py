@@ -88,6 +88,11 @@ def load(cli: Mapping[str, Any], env: Mapping[str, str] | None = None,
         if getattr(cfg, name) and not cfg.reload:
             warnings.append(f"{flag_name(name)} (from {sources[name]}) is ignored without "
                             f"--reload")
+    if sources["access_logformat"] != "default" and not cfg.access_logfile \
+            and not cfg.log_config and not cfg.log_config_dict:  # (which may route it)
+        warnings.append(f"{flag_name('access_logformat')} (from {sources['access_logformat']}) "
+                        f"is ignored without {flag_name('access_logfile')}: no access log is "
+                        f"written (give --access-logfile - for stdout)")
     return Loaded(cfg, sources, tuple(warnings), tuple(file.notes), file.hooks)
 
 

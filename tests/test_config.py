@@ -249,3 +249,15 @@ def test_gunicorns_example_config_leaves_user_and_group_as_none(tmp_path):
     path.write_text("user = None\ngroup = None\n")
     cfg = load({"config": str(path)}).config
     assert (cfg.user, cfg.group) == ("", "")
+
+
+def test_an_access_log_format_without_an_access_log_file_is_a_warning():
+    loaded = sources.load({"access_logformat": "json"}, {})
+    assert any("--access-logformat (from command line) is ignored without --access-logfile"
+               in warning for warning in loaded.warnings)
+
+
+def test_an_access_log_format_with_a_file_or_a_logging_config_is_no_warning():
+    for extra in ({"access_logfile": "-"}, {"log_config_dict": '{"version": 1}'}):
+        loaded = sources.load({"access_logformat": "json", **extra}, {})
+        assert not any("--access-logformat" in warning for warning in loaded.warnings)

@@ -479,10 +479,18 @@ def test_a_flag_no_one_has_is_one_line_and_exit_2(capsys):
         cli.main(["run", "app:app", "--no-such-flag"])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines() == [
-        "hybrid: error: unrecognized arguments: --no-such-flag (see 'hybrid --help')"]
+        "hybrid: error: unrecognized arguments: --no-such-flag (see 'hybrid run --help')"]
 
 
 def test_version_is_there_after_run_too(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "--version"])
     assert capsys.readouterr().out.startswith("hybrid ")
+
+
+def test_check_says_a_gunicorn_conf_py_was_found_in_the_working_directory(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text("workers = 2\n")
+    result = run_hybrid("check", "tests.apps.basic:app", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.split()[:1] == ["config"]]
+    assert line.endswith("(./gunicorn.conf.py, read without -c)")

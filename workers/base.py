@@ -103,16 +103,18 @@ class Worker(abc.ABC):
         # its jitter); never reached without it.
         self._requests_left: float = float("inf")
         self._replacement_asked = False
+        self._request_limit = 0  # --max-requests plus this worker's share of the jitter
         if cfg.max_requests:
-            self._requests_left = cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
+            self._request_limit = cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
+            self._requests_left = self._request_limit
 
     def request_served(self) -> None:
         """Count one request against --max-requests; at the limit, ask the arbiter
         for a replacement and go on serving until it retires this worker."""
         self._requests_left -= 1
         if self._requests_left == 0:
-            log.info("Worker %d served its --max-requests (%d); asking for its replacement",
-                     self.pid, self.cfg.max_requests)
+            log.info("Worker %d served %d requests (its --max-requests, jitter included); "
+                     "asking for its replacement", self.pid, self._request_limit)
             self.ask_for_replacement("max-requests")
 
     def ask_for_replacement(self, reason: str) -> None:
