@@ -299,14 +299,9 @@ class ResponseFramer:
         dropped. Raises LocalProtocolError for a field that could split the message."""
         if self._mode != _CHUNKED:
             return self.end()
-        lines = [b"0\r\n"]
-        for name, value in fields:
-            if name not in _NAME_KINDS:
-                _classify_name(name)
-            lines.append(b"%s: %s\r\n" % (name, value))
-        _check_values(lines)
+        section = _checked_lines(b"0\r\n", fields)
         self._mode = _NO_BODY
-        return b"".join(lines) + b"\r\n"
+        return section + b"\r\n"
 
     def account(self, count: int) -> None:
         """Record body bytes the driver sent itself (sendfile)."""
@@ -330,23 +325,27 @@ class ResponseFramer:
 
 def switching_protocols(headers: list[tuple[bytes, bytes]]) -> bytes:
     """The head of a 101 response (a WebSocket accept), with the same checks."""
-    lines = [b"HTTP/1.1 101 Switching Protocols\r\n"]
-    for name, value in headers:
+    return _checked_lines(b"HTTP/1.1 101 Switching Protocols\r\n", headers) \
+        + _server_fields() + b"\r\n"
+
+
+def _checked_lines(first: bytes, fields: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """`first` (a status line, or a last chunk's size line), then a line per field,
+    names and values checked as a head's are. Raises LocalProtocolError."""
+    lines = [first]
+    for name, value in fields:
         if name not in _NAME_KINDS:
             _classify_name(name)
         lines.append(b"%s: %s\r\n" % (name, value))
     _check_values(lines)
-    lines.append(_server_fields() + b"\r\n")
     return b"".join(lines)
 
 
 def early_hints(links: Iterable[bytes]) -> bytes:
     """A 103 Early Hints response (RFC 8297) carrying `links` as Link fields.
     Raises LocalProtocolError for a value that could split the message."""
-    lines = [b"HTTP/1.1 103 Early Hints\r\n"]
-    lines.extend(b"link: %s\r\n" % link for link in links)
-    _check_values(lines)
-    return b"".join(lines) + b"\r\n"
+    return _checked_lines(b"HTTP/1.1 103 Early Hints\r\n",
+                          ((b"link", link) for link in links)) + b"\r\n"
 
 
 def _server_fields() -> bytes:
