@@ -2,13 +2,16 @@
 # offline-base.sh: a local stand-in for the Dockerfile's base image, for a
 # machine that reaches Debian's mirror but no image registry (CI, here).
 #
-#   deploy/offline-base.sh [TAG]        # TAG defaults to python:3.12-slim
+#   deploy/offline-base.sh [TAG [BUILD_TAG]]   # python:3.12-slim, and no build image
 #
 # It debootstraps a minbase Debian rootfs with python3 and python3-venv,
 # imports it with `docker import` and tags it TAG, so that `FROM TAG` in
 # deploy/Dockerfile resolves locally and the Dockerfile stays the one users
 # build. The Python is Debian's (3.11 on bookworm), not the tag's: what the
 # image is tested for is how hybrid runs in it, which does not depend on it.
+#
+# BUILD_TAG, when given, is the Dockerfile's build stage base (BUILD_IMAGE):
+# TAG with a C compiler and Python's headers added from Debian's packages.
 #
 # Needs root, debootstrap and a running dockerd. ROOTFS_CACHE=FILE reuses a
 # rootfs tarball (written there when absent): seconds instead of a minute.
@@ -17,6 +20,7 @@
 set -euo pipefail
 
 TAG=${1:-python:3.12-slim}
+BUILD_TAG=${2:-}
 SUITE=${SUITE:-bookworm}
 ROOTFS_CACHE=${ROOTFS_CACHE:-}
 DOCKER=${DOCKER:-docker}
@@ -74,3 +78,11 @@ fi
     "$tarball" "$TAG" >/dev/null
 [ -n "$ROOTFS_CACHE" ] || rm -f "$tarball"
 echo "offline-base: $TAG from Debian $SUITE in $(( $(date +%s) - started )) s"
+if [ -n "$BUILD_TAG" ]; then
+    started=$(date +%s)
+    printf '%s\n' "FROM $TAG" \
+        "RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev python3-dev >/dev/null && rm -rf /var/lib/apt/lists/*" \
+        | "$DOCKER" build --quiet --network host -t "$BUILD_TAG" - >/dev/null \
+        || fail "could not add a compiler to $TAG for $BUILD_TAG"
+    echo "offline-base: $BUILD_TAG ($TAG with gcc and python3-dev) in $(( $(date +%s) - started )) s"
+fi

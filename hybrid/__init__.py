@@ -1,8 +1,14 @@
 """hybrid: a pre-fork application server for WSGI and ASGI apps."""
 
+import os
 from typing import Any
 
+from hybrid import native
+
 __version__ = "0.1.0"
+
+# Before any other module of hybrid loads: compiled or interpreted, never a mix.
+native.choose(os.path.dirname(__file__))
 
 
 def run(app: Any, **settings: Any) -> None:

@@ -49,6 +49,7 @@ from hybrid import (
     logs,
     generations,
     metrics,
+    native,
     probes,
     process,
     reexec,
@@ -171,6 +172,7 @@ class Arbiter:
         if cfg.pid:
             process.write_pidfile(cfg.pid, self.pid)
         log.info("Starting hybrid %s (arbiter pid %d)", __version__, self.pid)
+        log.info("Using the %s build", native.build().describe())
         for warning in self.warnings:
             log.warning("%s", warning)
         for note in self.notes:

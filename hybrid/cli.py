@@ -13,7 +13,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from hybrid import __version__, config, http2_options, logs, peers, sources, tls, workers
+from hybrid import (__version__, config, http2_options, logs, native, peers, sources, tls,
+                    workers)
 from hybrid.config import SETTINGS, ConfigError
 from hybrid.loader import AppLoadError, app_interface, interface_mismatch, load_app_for
 from hybrid.sockets import BindError
@@ -231,7 +232,8 @@ def check(loaded: sources.Loaded) -> int:
             warnings.append(interface_mismatch(cfg, interface, serves))
     lines = [f"warning: {warning}" for warning in warnings]
     lines += [f"note: {note}" for note in loaded.notes]
-    lines += [f"app: {cfg.app} ({interface}, {detected})", "settings:"]
+    lines += [f"app: {cfg.app} ({interface}, {detected})",
+              f"build: {native.build().describe()}", "settings:"]
     width = max(len(name) for name in SETTINGS)
     for name in SETTINGS:
         value = config.shown(getattr(cfg, name))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from hybrid import __version__
+from hybrid import __version__, native
 
 PROTOCOLS = ("HTTP/1.x", "HTTP/2")
 """Protocol labels of `hybrid_requests_total`: "HTTP/1.x" counts HTTP/1.0 and
@@ -270,7 +270,8 @@ def render(totals: Totals, *, restarts: dict[str, int], pids: list[int], uptime:
     out.extend(cpu_lines)
     family("hybrid_arbiter_uptime_seconds", "gauge", "Seconds since the arbiter started.")
     out.append(f"hybrid_arbiter_uptime_seconds {uptime:.3f}")
-    family("hybrid_build_info", "gauge", "The running hybrid and Python, as labels.")
-    out.append(f'hybrid_build_info{{version="{__version__}",'
+    family("hybrid_build_info", "gauge",
+           "The running hybrid, its build (compiled or interpreted) and Python, as labels.")
+    out.append(f'hybrid_build_info{{version="{__version__}",build="{native.build().name}",'
                f'python="{platform.python_version()}"}} 1')
     return "\n".join(out) + "\n"

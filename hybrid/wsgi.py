@@ -17,6 +17,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from hybrid.protocol import LocalProtocolError
 from hybrid.protocol.memo import Memo
 from hybrid.typing import WSGIApp
@@ -34,7 +36,7 @@ def _plain_short_status(status: str) -> bool:
     return type(status) is str and len(status) <= _STATUS_MAX
 
 
-def _plain_short_header_list(headers: tuple[tuple[str, str], ...]) -> bool:
+def _plain_short_header_list(headers: tuple[Any, ...]) -> bool:
     """A header list worth remembering: pairs of str (tuples, not subclasses),
     at most _HEADERS_CHARS_MAX characters in all."""
     return all(type(pair) is tuple and type(pair[0]) is str and type(pair[1]) is str
@@ -99,6 +101,7 @@ class Responder(Protocol):
         """Whether the connection may outlive the response, as sent."""
 
 
+@mypyc_attr(native_class=False)
 class WorkerExit(SystemExit):
     """Raised by a worker's own signal handlers: it passes through the app's
     error handling, where an app's own SystemExit becomes a 500."""
@@ -108,6 +111,7 @@ class _ClientGone(Exception):
     """Sending to the client failed: it left, or read too slowly."""
 
 
+@mypyc_attr(native_class=False)
 class AppMistake(TypeError):
     """The app gave start_response(), write() or its iterable something of the
     wrong type. The worker says so in one line naming the mistake (and where the
@@ -146,8 +150,8 @@ def run(app: WSGIApp, environ: dict[str, Any], responder: Responder) -> Outcome:
                 response.headers = None
                 response.closing = what
                 close()
-    except _ClientGone as exc:
-        log.debug("client went away during %s %s: %s", *what, exc.__cause__)
+    except _ClientGone as gone:  # (not `exc`: mypyc gives a name one type per function)
+        log.debug("client went away during %s %s: %s", *what, gone.__cause__)
         return Outcome(response.status or 499, responder.sent, False)
     except WorkerExit:
         raise
@@ -197,7 +201,7 @@ class _Response:
         self.closing: tuple[str, str] | None = None
         self.late_write_logged = False
 
-    def start_response(self, status: str, headers: list[tuple[str, str]],
+    def start_response(self, status: Any, headers: Any,
                        exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info:
             try:
@@ -220,7 +224,7 @@ class _Response:
         self.headers = list(encoded)
         return self.write
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Any) -> None:
         """The write() callable, and each piece the app yields."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise AppMistake(_NOT_BYTES + _described(data))
@@ -230,7 +234,7 @@ class _Response:
         if data:  # PEP 3333: the head waits for the first non-empty piece
             self._send(bytes(data), last=False)
 
-    def _write_out_of_turn(self, data: bytes) -> None:
+    def _write_out_of_turn(self, data: object) -> None:
         """write() before start_response(), or from the app's close(): dropped
         then, with one warning per response."""
         what = self.closing
@@ -258,7 +262,7 @@ class _Response:
         except OSError as exc:
             raise _ClientGone() from exc
 
-    def write_result(self, result: Iterable[bytes]) -> None:
+    def write_result(self, result: Iterable[Any]) -> None:
         headers = self.headers
         if headers is not None and not self.head_sent and isinstance(result, (list, tuple)) \
                 and len(result) == 1:
@@ -319,23 +323,27 @@ def _described(value: object) -> str:
     return f"{type(value).__name__} {shown}"
 
 
+# This module's frames, by the end of their path: the interpreted build's name
+# this file, the compiled build's the copy mypyc compiled (build/.../hybrid/wsgi.py).
+_OWN_FRAMES = "/hybrid/wsgi.py"
+
+
 def _app_frame(error: BaseException) -> str:
     """Where the app made the mistake that raised `error`: the last frame of its
     traceback outside this module (the app's call of start_response or write),
     as ' (at FILE, line N, in NAME)'; "" when every frame is the server's (a
     piece the iterable yielded)."""
-    here = _app_frame.__code__.co_filename
     found = ""
     traceback = error.__traceback__
     while traceback is not None:
         code = traceback.tb_frame.f_code
-        if code.co_filename != here:
+        if not code.co_filename.endswith(_OWN_FRAMES):
             found = f" (at {code.co_filename}, line {traceback.tb_lineno}, in {code.co_name})"
         traceback = traceback.tb_next
     return found
 
 
-def _parse_status(status: str) -> tuple[int, bytes]:
+def _parse_status(status: object) -> tuple[int, bytes]:
     if not isinstance(status, str):
         raise AppMistake(
             f"start_response() status must be a str like '200 OK', got {_described(status)}")
@@ -357,7 +365,7 @@ def _header_list(given: Any) -> list[tuple[str, str]]:
         raise AppMistake(_NO_HEADER_LIST + _described(given)) from None
 
 
-def _encode_headers(given: list[tuple[str, str]]) -> tuple[tuple[bytes, bytes], ...]:
+def _encode_headers(given: list[Any]) -> tuple[tuple[bytes, bytes], ...]:
     """An app's header list, Latin-1 encoded (and remembered, within bounds)."""
     headers = tuple(given)
     try:
@@ -369,7 +377,7 @@ def _encode_headers(given: list[tuple[str, str]]) -> tuple[tuple[bytes, bytes], 
     return _ENCODED_HEADERS.remember(headers, encoded)
 
 
-def _encode_header(header: tuple[str, str]) -> tuple[bytes, bytes]:
+def _encode_header(header: Any) -> tuple[bytes, bytes]:
     try:
         name, value = header
     except (TypeError, ValueError):

@@ -27,7 +27,7 @@ _ENVIRON_NAME_MAX = 40
 _HOST_MAX = 100
 
 
-def _short_name(name: bytes) -> bool:
+def _short_name(name: bytes | bytearray) -> bool:
     """A field name worth remembering: bytes (not a subclass, whose hash and
     equality are its own) of at most _ENVIRON_NAME_MAX bytes."""
     return type(name) is bytes and len(name) <= _ENVIRON_NAME_MAX
@@ -101,7 +101,7 @@ def environ_from_scope(scope: Scope, wsgi_input: InputStream) -> dict[str, Any]:
                     raw_uri, wsgi_input, True, scope.get("extensions", {}).get("tls"))
 
 
-def _environ_key(name: bytes) -> str:
+def _environ_key(name: Any) -> str:
     """The environ key of a field (PEP 3333: HTTP_ and upper case, but CONTENT_TYPE
     and CONTENT_LENGTH bare); "" for a name with "_": "X_Forwarded_For" and
     "X-Forwarded-For" would both become HTTP_X_FORWARDED_FOR, so the spelling a
@@ -149,7 +149,7 @@ _ENVIRON_TEMPLATE: dict[str, Any] = {
 
 
 def _environ(method: str, http_version: str, path: str, query: bytes,
-             headers: Iterable[tuple[bytes, bytes]], server: tuple[str, str],
+             headers: Iterable[Any], server: tuple[str, str],
              client: tuple[str, str], url_scheme: str, script_name: str, raw_uri: str,
              wsgi_input: Input, multithread: bool,
              tls: Mapping[str, Any] | None) -> dict[str, Any]:

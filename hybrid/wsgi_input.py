@@ -13,7 +13,10 @@ import sys
 from collections.abc import Callable
 from typing import IO
 
+from mypy_extensions import mypyc_attr
 
+
+@mypyc_attr(native_class=False)
 class BodyReadError(OSError):
     """The request body could not be read: cut short, malformed or too slow.
 

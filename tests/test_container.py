@@ -49,10 +49,11 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     return done
 
 
-def base_image() -> str:
-    text = (ROOT / "deploy" / "Dockerfile").read_text()
-    (line,) = [line for line in text.splitlines() if line.startswith("ARG PYTHON_IMAGE=")]
-    return line.partition("=")[2]
+def base_images() -> tuple[str, str]:
+    """The Dockerfile's final and build stage bases (PYTHON_IMAGE, BUILD_IMAGE)."""
+    lines = (ROOT / "deploy" / "Dockerfile").read_text().splitlines()
+    args = dict(line.removeprefix("ARG ").split("=", 1) for line in lines if line.startswith("ARG "))
+    return args["PYTHON_IMAGE"], args["BUILD_IMAGE"]
 
 
 def dangling_images() -> list[str]:
@@ -76,14 +77,16 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
     networks = docker("network", "ls", "--format", "{{.Name}}").stdout.split()
     made: list[str] = []
     dangling_before = set(dangling_images())
-    base = base_image()
-    if docker("image", "inspect", base, check=False).returncode != 0:
+    bases = base_images()
+    missing = [base for base in bases if docker("image", "inspect", base, check=False).returncode]
+    if missing:
         made_base = subprocess.run(
-            [str(ROOT / "deploy" / "offline-base.sh"), base], capture_output=True, text=True, timeout=400,
-            env={**os.environ, "DOCKER": str(DOCKER), "ROOTFS_CACHE": str(ROOTFS_CACHE)})
+            [str(ROOT / "deploy" / "offline-base.sh"), *bases], capture_output=True, text=True,
+            timeout=400, env={**os.environ, "DOCKER": str(DOCKER), "ROOTFS_CACHE": str(ROOTFS_CACHE)})
         if made_base.returncode != 0:
-            unavailable(f"{base} is not here and could not be made: {made_base.stderr.strip()}")
-        made.append(base)
+            unavailable(f"{' and '.join(missing)} not here and could not be made: "
+                        f"{made_base.stderr.strip()}")
+        made += missing
     tag = f"hybrid-test-{uuid.uuid4().hex[:8]}"
     try:
         docker("build", "--network", "host", "-f", "deploy/Dockerfile", "-t", f"{tag}:hybrid", str(ROOT),

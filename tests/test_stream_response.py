@@ -16,6 +16,7 @@ from hybrid.protocol.stream_response import (
     informational_fields,
     response_fields,
     stream_response,
+    trailer_fields,
 )
 
 Headers = list[tuple[bytes, bytes]]
@@ -235,6 +236,18 @@ def test_an_interim_field_is_checked_as_a_final_ones(header):
         informational_fields(103, [header])
 
 
+@pytest.mark.parametrize("header", [("link", b"x"), (b"link", "x"), [b"link", 1]], ids=repr)
+def test_an_interim_field_not_given_as_bytes_is_refused(header):
+    with pytest.raises(LocalProtocolError, match="names and values must be bytes"):
+        informational_fields(103, [header])
+
+
+@pytest.mark.parametrize("header", [("x-sum", b"1"), (b"x-sum", "1"), [b"x-sum", None]], ids=repr)
+def test_a_trailer_not_given_as_bytes_is_refused(header):
+    with pytest.raises(LocalProtocolError, match="names and values must be bytes"):
+        trailer_fields([header])
+
+
 # --- the same refusals as HTTP/1.1's framer --------------------------------------------------
 
 def http1_refuses(status: object, headers: Headers) -> bool:
@@ -270,6 +283,8 @@ SAME_REFUSALS = [
     ("two different Content-Lengths", 200, [(b"content-length", b"5"), (b"content-length", b"6")],
      True),
     ("a Content-Length of letters", 200, [(b"content-length", b"five")], True),
+    ("a status given as a float", 200.0, [], True),
+    ("a status given as text", "200", [], True),
 ]
 
 

@@ -17,7 +17,7 @@ only in HEAD.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import httptools
 
@@ -71,6 +71,7 @@ class Llhttp(Protocol):
     def get_method(self) -> bytes: ...
     def should_keep_alive(self) -> bool: ...
     def should_upgrade(self) -> bool: ...
+    def feed_data(self, data: bytes) -> None: ...
 
 
 class _HandOver(Exception):
@@ -333,7 +334,7 @@ def split_target(method: str, target: bytes) -> tuple[bytes, bytes]:
         return b"*", b""
     else:
         try:
-            url = httptools.parse_url(target)
+            url: Any = httptools.parse_url(target)  # (its path and query may be None)
         except httptools.HttpParserInvalidURLError:
             raise ProtocolError(400, "invalid request target") from None
         if not url.schema or not url.host:

@@ -46,7 +46,7 @@ import httptools
 
 from hybrid.protocol.events import ConnectionClosed, Data, Event, ProtocolError
 from hybrid.protocol.fields import TCHARS
-from hybrid.protocol.head import DEFAULT_LIMITS, HeadReader, Limits
+from hybrid.protocol.head import DEFAULT_LIMITS, HeadReader, Limits, Llhttp
 from hybrid.protocol.state import BODY, HEAD, METHOD, PAUSED, STREAM, STREAM_BODY
 
 # Any method but CONNECT frames a request the same way (RFC 9112 section 6).
@@ -67,7 +67,7 @@ class RequestParser(HeadReader):
         super().__init__(limits)
         self._events: list[Event] = []
         self._buffer = b""  # careful path: bytes not parsed yet
-        self._llhttp: httptools.HttpRequestParser | None = None
+        self._llhttp: Llhttp | None = None
         self._fed = 0  # careful path: bytes of the buffered head llhttp has seen
         self._head_seen = 0  # head bytes before the buffer (a head that began streaming)
         self._feed_size = 0  # size of the bytes llhttp is parsing now

@@ -22,7 +22,7 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from hybrid.protocol.memo import Memo
 
@@ -124,7 +124,7 @@ class _DateCache:
 
     def _refresh(self, now: float) -> None:
         second = int(now)
-        self._second, self._next = second, second + 1
+        self._second, self._next = float(second), float(second + 1)
         self._value = formatdate(second, usegmt=True).encode("ascii")
         self._line = b"date: %s\r\n" % self._value
 
@@ -146,7 +146,7 @@ class _Shape(NamedTuple):
 
 # Apps send the same few heads over and over (same status, same fields):
 # validating and framing each once saves most of a head's cost.
-_ShapeKey = tuple[int, bytes, bool, str, bool, tuple[tuple[bytes, bytes], ...]]
+_ShapeKey = tuple[int, bytes, bool, str, bool, tuple[Any, ...]]
 _SHAPE_FIELDS_MAX = 8192
 
 
@@ -159,8 +159,12 @@ def _head_of_ordinary_size(key: _ShapeKey) -> bool:
 _SHAPES: Memo[_ShapeKey, _Shape] = Memo(1024, _head_of_ordinary_size)
 
 
+def _bytes_pair(name: object, value: object) -> bool:
+    return isinstance(name, (bytes, bytearray)) and isinstance(value, (bytes, bytearray))
+
+
 def _shape(request_method: str, http_version: str, keep_alive: bool, status: int,
-           reason: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> _Shape:
+           reason: bytes, headers: tuple[Any, ...]) -> _Shape:
     if not 200 <= status <= 999:
         # A 1xx is interim: a final response must follow it, so it cannot be the answer.
         raise LocalProtocolError(f"invalid status code {status} for a final response")
@@ -170,7 +174,7 @@ def _shape(request_method: str, http_version: str, keep_alive: bool, status: int
     content_length: int | None = None
     app_server = app_date = False
     for name, value in headers:
-        if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+        if not _bytes_pair(name, value):  # (a call: name and value stay Any, unchecked by mypyc)
             raise LocalProtocolError(f"header {name!r}: {value!r}: names and values must be "
                                      f"bytes, not {type(name).__name__} and "
                                      f"{type(value).__name__}")
@@ -229,13 +233,15 @@ class ResponseFramer:
         self._remaining = 0
         self.bytes_sent = 0  # body bytes, not counting framing
 
-    def head(self, request_method: str, http_version: str, keep_alive: bool, status: int,
+    def head(self, request_method: str, http_version: str, keep_alive: bool, status: object,
              reason: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         """Validate the app's head, choose the framing and return the head's bytes.
 
         `keep_alive` is whether the connection may persist as far as the
         request and the server are concerned; the result may still close.
         """
+        if not isinstance(status, int):  # (before the memo: 200.0 would find 200's head)
+            raise LocalProtocolError(f"invalid status code {status!r} for a final response")
         headers = tuple(headers)
         key: _ShapeKey = (status, reason, request_method == "HEAD", http_version, keep_alive,
                           headers)

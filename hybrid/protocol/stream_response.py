@@ -18,7 +18,7 @@ stream holds the body to.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from hybrid.protocol.fields import CONNECTION_SPECIFIC
@@ -45,7 +45,7 @@ class StreamResponse(NamedTuple):
 _HEADS: Memo[tuple[int, bool, tuple[tuple[bytes, bytes], ...]], StreamResponse] = Memo(1024)
 
 
-def stream_response(request_method: str, status: int,
+def stream_response(request_method: str, status: object,
                     headers: Iterable[tuple[bytes, bytes]]) -> StreamResponse:
     """The head of an app's final response. Raises LocalProtocolError."""
     headers = tuple(headers)
@@ -70,7 +70,7 @@ def response_fields(response: StreamResponse) -> list[tuple[bytes, bytes]]:
     return response.fields + server_field_pairs(response.app_server, response.app_date)
 
 
-def informational_fields(status: int, headers: Iterable[tuple[bytes, bytes]]) -> list[
+def informational_fields(status: int, headers: Iterable[Sequence[object]]) -> list[
         tuple[bytes, bytes]]:
     """The header list of an interim response (103 Early Hints). Raises
     LocalProtocolError."""
@@ -82,7 +82,7 @@ def informational_fields(status: int, headers: Iterable[tuple[bytes, bytes]]) ->
     return fields
 
 
-def trailer_fields(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def trailer_fields(headers: Iterable[Sequence[object]]) -> list[tuple[bytes, bytes]]:
     """An app's response trailers, checked as its head's fields are (names in lower
     case; the fields HTTP/2 carries no place for dropped). Raises
     LocalProtocolError."""
@@ -94,8 +94,8 @@ def trailer_fields(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, 
     return fields
 
 
-def _check(head_request: bool, status: int,
-           headers: tuple[tuple[bytes, bytes], ...]) -> StreamResponse:
+def _check(head_request: bool, status: object,
+           headers: tuple[Sequence[object], ...]) -> StreamResponse:
     if not isinstance(status, int) or not 200 <= status <= 999:
         raise LocalProtocolError(f"invalid status code {status} for a final response")
     fields = [(b":status", b"%d" % status)]

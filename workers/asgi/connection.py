@@ -86,10 +86,9 @@ class Host(PreambleHost, Protocol):
         False when none is idle."""
 
 
-class HttpProtocol(ConnectionPreamble):
+class HttpProtocol(ConnectionPreamble[Host]):
     """One HTTP/1.1 connection: bytes to the core, events to request cycles."""
 
-    server: Host
     base_context: contextvars.Context  # what each request's task starts from a copy of
 
     def __init__(self, server: Host) -> None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from mypy_extensions import mypyc_attr
 
 from hybrid.logs import AccessLog
 from hybrid.metrics import Row
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from hybrid.typing import ASGIApp, Message, Scope
 
 
+@mypyc_attr(native_class=False)
 class ClientDisconnected(OSError):
     """What an app's `send()` raises once the client has gone (ASGI spec 2.4),
     on a WebSocket or an HTTP response alike."""
@@ -88,14 +91,18 @@ class Channel(Protocol):
         """The cycle took its input: reading may resume."""
 
 
-class Cycle(abc.ABC):
+_C = TypeVar("_C", bound=Channel)  # (mypyc: a subclass may not narrow `channel`)
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # (WebSocketCycle)
+class Cycle(abc.ABC, Generic[_C]):
     """One unit of an app's work on a connection: an HTTP request or a WebSocket."""
 
     __slots__ = ("channel", "_waiter")
 
     scope: Scope
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: _C) -> None:
         self.channel = channel
         self._waiter: asyncio.Future[None] | None = None  # receive() waiting for news
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote
+
+from mypy_extensions import mypyc_attr
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import persistence
@@ -58,16 +60,18 @@ class HttpChannel(CycleChannel, Protocol):
     parser: RequestParser  # the connection's HTTP state: 100-continue, skipping
 
 
-class HttpCycle(Cycle):
-    """One request, on either protocol: its scope, its body, and how it ends."""
+_CC = TypeVar("_CC", bound=CycleChannel)
 
-    channel: CycleChannel
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # (StreamCycle)
+class HttpCycle(Cycle[_CC]):
+    """One request, on either protocol: its scope, its body, and how it ends."""
 
     __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
                  "body_error", "disconnected", "started", "complete",
                  "status", "clock", "pace", "task", "timed_out", "awaiting_disconnect")
 
-    def __init__(self, channel: CycleChannel, request: Request) -> None:
+    def __init__(self, channel: _CC, request: Request) -> None:
         super().__init__(channel)
         self.request = request
         access_log = channel.server.access_log
@@ -262,10 +266,8 @@ class HttpCycle(Cycle):
         self.channel.response_done(self, keep_alive)
 
 
-class RequestCycle(HttpCycle):
+class RequestCycle(HttpCycle[HttpChannel]):
     """One HTTP/1.1 request: the answer framed by the core's `ResponseFramer`."""
-
-    channel: HttpChannel
 
     __slots__ = ("framer", "head", "trailers_due", "body_ended")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from hybrid.protocol import LINGER_BYTES, LINGER_SECONDS, STOP_IDLE_GRACE, RequestParser
 from hybrid.workers.asgi.cycle import Server
@@ -42,7 +42,7 @@ class ServedConnection(Protocol):
     on_deadline: Callable[[], None]
     websocket: WebSocketCycle | None
 
-    def running(self) -> list[HttpCycle]:
+    def running(self) -> list[HttpCycle[Any]]:
         """The requests whose app runs now (--request-timeout, the stop's report)."""
 
     def shut_down(self, abort: bool) -> None:
@@ -58,7 +58,10 @@ class LifetimeHost(Server, Protocol):
     idle: IdleConnections[ServedConnection]  # kept alive and waiting, oldest first
 
 
-class ConnectionLifetime(asyncio.Protocol):
+_H = TypeVar("_H", bound=LifetimeHost)  # (mypyc: a subclass may not narrow `server`)
+
+
+class ConnectionLifetime(asyncio.Protocol, Generic[_H]):
     """When and how a connection ends."""
 
     transport: asyncio.Transport
@@ -70,7 +73,7 @@ class ConnectionLifetime(asyncio.Protocol):
     waiting: deque[RequestCycle]  # pipelined, not started
     websocket: WebSocketCycle | None
 
-    def __init__(self, server: LifetimeHost) -> None:
+    def __init__(self, server: _H) -> None:
         self.server = server
         self.cfg = server.cfg
         # Where reads go instead of the parser: an accepted WebSocket, or a lingering close.
@@ -154,7 +157,7 @@ class ConnectionLifetime(asyncio.Protocol):
         """Close this idle keep-alive connection to make room for a new one."""
         self._close()
 
-    def running(self) -> list[HttpCycle]:
+    def running(self) -> list[HttpCycle[Any]]:
         return [self.active] if self.active is not None else []
 
     def _end_idle(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from hybrid.addresses import client_address, server_address
 from hybrid.logs import error_log as log
@@ -37,12 +37,13 @@ class PreambleHost(LifetimeHost, Protocol):
         """Whether a connection from `peer` begins with a PROXY protocol header."""
 
 
-class ConnectionPreamble(ConnectionLifetime):
+_P = TypeVar("_P", bound=PreambleHost)
+
+
+class ConnectionPreamble(ConnectionLifetime[_P]):
     """Who is at the other end of a connection, and its PROXY header if one comes."""
 
-    server: PreambleHost
-
-    def __init__(self, server: PreambleHost) -> None:
+    def __init__(self, server: _P) -> None:
         super().__init__(server)
         self.client: tuple[str, int] | None = None
         self.peer_trusted = False  # may this peer speak for the client (proxy headers)

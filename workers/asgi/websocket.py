@@ -84,10 +84,8 @@ def _header(request: Request, name: bytes) -> bytes | None:
     return b", ".join(values) if values else None
 
 
-class WebSocketCycle(Cycle):
+class WebSocketCycle(Cycle[WebSocketChannel]):
     """One WebSocket: its ASGI scope, `receive` and `send`."""
-
-    channel: WebSocketChannel
 
     def __init__(self, channel: WebSocketChannel, request: Request, scope: Scope) -> None:
         super().__init__(channel)

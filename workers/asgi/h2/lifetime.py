@@ -132,7 +132,7 @@ class H2Lifetime(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def running(self) -> list[HttpCycle]:
+    def running(self) -> list[HttpCycle[Any]]:
         """The cycles whose app runs now (--request-timeout, the stop's report)."""
         return [cycle for cycle in self.streams.values() if not cycle.complete]
 

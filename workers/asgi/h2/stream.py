@@ -69,10 +69,8 @@ class StreamChannel(CycleChannel, Protocol):
         it stayed shut for `timeout` seconds)."""
 
 
-class StreamCycle(HttpCycle):
+class StreamCycle(HttpCycle[StreamChannel]):
     """One request on an HTTP/2 connection."""
-
-    channel: StreamChannel
 
     __slots__ = ("stream_id", "response", "pending_head", "head_sent", "sent", "continued",
                  "trailers_due", "ended", "reset")

@@ -1,0 +1,128 @@
+"""hybrid's build: its request path compiled to C by mypyc, when it can be.
+
+Everything declarative is in pyproject.toml; this file adds the extensions
+alone. The modules `hybrid/native.py` names in COMPILED are compiled from the
+same typed source that the interpreted build runs, as one mypyc group
+(`hybrid._native__mypyc` and a small module per compiled module). A build
+that cannot compile (no C compiler, mypy missing, a mypyc error) is the
+interpreted build, said in one warning line; HYBRID_NO_EXTENSIONS=1 asks for
+it. Once the extensions are built, `hybrid/_compiled.json` records them, with
+each module's source hash: `hybrid.native` reads it at run time, to never run
+an extension whose source has changed since.
+
+mypyc type-checks the modules as they install (`hybrid.workers` in the
+`hybrid` package), so it compiles a staged copy of the sources in that layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+import sys
+from importlib.metadata import version
+from typing import Any
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+native: dict[str, Any] = runpy.run_path(os.path.join(HERE, "hybrid", "native.py"))
+GROUP = "hybrid._native"  # its library: hybrid/_native__mypyc.<abi>.so
+STAGE = os.path.join("build", "mypyc-src")
+
+
+def _repository_source(module: str) -> str:
+    """A compiled module's source in the repository (hybrid.workers is workers/)."""
+    path: str = native["module_path"](module, os.path.join(HERE, "hybrid"),
+                                      os.path.join(HERE, "workers"))
+    return path + ".py"
+
+
+def _staged_sources() -> list[str]:
+    """Copy hybrid and workers into STAGE as they install; the compiled modules' paths there."""
+    shutil.rmtree(STAGE, ignore_errors=True)
+    leftovers = shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", native["MANIFEST"])
+    shutil.copytree(os.path.join(HERE, "hybrid"), os.path.join(STAGE, "hybrid"), ignore=leftovers)
+    shutil.copytree(os.path.join(HERE, "workers"), os.path.join(STAGE, "hybrid", "workers"),
+                    ignore=leftovers)
+    return [os.path.join(STAGE, *module.split(".")) + ".py" for module in native["COMPILED"]]
+
+
+def _mypyc_extensions() -> list[Extension]:
+    from mypyc.build import mypycify
+
+    config = os.path.join("build", "mypyc.ini")
+    with open(config, "w", encoding="utf-8") as file:
+        # The build has none of the runtime dependencies installed: their
+        # objects are Any to mypyc (they are C extensions, called as Python).
+        file.write("[mypy]\nignore_missing_imports = True\n")
+    return mypycify(["--config-file", config, *_staged_sources()], group_name=GROUP,
+                    opt_level=os.environ.get("MYPYC_OPT_LEVEL", "3"))
+
+
+class BuildNative(build_ext):
+    """build_ext that compiles the request path, or builds no extension at all."""
+
+    def finalize_options(self) -> None:
+        # (here, not in run(): setuptools prepares each extension as it finalizes)
+        if self.distribution.ext_modules == [PLACEHOLDER]:
+            self.distribution.ext_modules = self._extensions()
+        super().finalize_options()
+
+    def _extensions(self) -> list[Extension]:
+        if native["extensions_refused"]():
+            print(f"hybrid: {native['NO_EXTENSIONS']}=1: building the interpreted build only")
+            return []
+        os.makedirs("build", exist_ok=True)
+        try:
+            return _mypyc_extensions()
+        except (Exception, SystemExit) as exc:  # (mypyc exits on an error it printed)
+            _fell_back(exc)
+            return []
+
+    def run(self) -> None:
+        manifest = self._manifest_path()
+        if os.path.exists(manifest):
+            os.remove(manifest)
+        if not self.extensions:
+            return
+        try:
+            super().run()
+        except Exception as exc:  # (no compiler, or one that fails)
+            self.extensions = []
+            _fell_back(exc)
+            return
+        with open(manifest, "w", encoding="utf-8") as file:
+            json.dump({
+                "compiler": f"mypyc {version('mypy')}",
+                "python": sys.implementation.cache_tag,
+                "library": f"{GROUP}__mypyc",
+                "modules": {module: native["source_hash"](_repository_source(module))
+                            for module in native["COMPILED"]},
+            }, file, indent=1)
+
+    def _manifest_path(self) -> str:
+        if self.inplace:
+            package_dir = self.get_finalized_command("build_py").get_package_dir("hybrid")
+            return os.path.join(HERE, package_dir, native["MANIFEST"])
+        return os.path.join(self.build_lib, "hybrid", native["MANIFEST"])
+
+    def get_outputs(self) -> list[str]:
+        outputs: list[str] = super().get_outputs()
+        manifest = self._manifest_path()
+        return outputs + [manifest] if os.path.exists(manifest) else outputs
+
+
+def _fell_back(exc: BaseException) -> None:
+    print(f"hybrid: warning: the compiled build failed ({type(exc).__name__}: {exc}); "
+          f"installing the interpreted build", file=sys.stderr)
+
+
+# One placeholder extension marks the wheel as binary and makes build_ext run;
+# BuildNative replaces it with the real ones, so that mypyc runs when building
+# and not on every metadata query.
+PLACEHOLDER = Extension(f"{GROUP}__mypyc", sources=[])
+setup(ext_modules=[PLACEHOLDER],
+      cmdclass={"build_ext": BuildNative})

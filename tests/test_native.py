@@ -1,0 +1,135 @@
+"""Which build runs: the compiled request path where one was built, the
+interpreted one when asked for, and a loud fallback, never a stale or broken
+extension run silently, never the two builds mixed."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from hybrid import native
+from tests.conftest import ROOT
+
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+def a_compiler_is_here() -> bool:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(compiler) is not None
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in install: each compiled module's source and extension file, and a
+    manifest naming their sources' hashes (its library, `json`, always loads)."""
+    package, workers = tmp_path / "hybrid", tmp_path / "hybrid" / "workers"
+    hashes = {}
+    for module in native.COMPILED:
+        base = Path(native.module_path(module, str(package), str(workers)))
+        base.parent.mkdir(parents=True, exist_ok=True)
+        base.with_suffix(".py").write_text(f"# {module}\n")
+        Path(str(base) + SUFFIX).write_bytes(b"")
+        hashes[module] = native.source_hash(str(base.with_suffix(".py")))
+    manifest = {"compiler": "mypyc 9.9", "python": "cpython-00", "library": "json",
+                "modules": hashes}
+    (package / native.MANIFEST).write_text(json.dumps(manifest))
+    return package, workers
+
+
+def decided(installed: tuple[Path, Path]) -> native.Build:
+    return native.decide(str(installed[0]), str(installed[1]))
+
+
+@pytest.fixture(autouse=True)
+def extensions_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(native.NO_EXTENSIONS, raising=False)
+
+
+def test_a_complete_fresh_build_is_the_compiled_one(installed, capsys):
+    assert decided(installed) == native.Build(True, "mypyc 9.9, 31 modules", "mypyc 9.9")
+    assert capsys.readouterr().err == ""
+
+
+def test_no_extensions_asks_for_the_interpreted_build_quietly(installed, monkeypatch, capsys):
+    monkeypatch.setenv(native.NO_EXTENSIONS, "1")
+    assert decided(installed) == native.Build(False, "HYBRID_NO_EXTENSIONS=1")
+    assert capsys.readouterr().err == ""
+
+
+def test_without_a_manifest_nothing_was_compiled(installed, capsys):
+    (installed[0] / native.MANIFEST).unlink()
+    assert decided(installed) == native.Build(False, "no compiled modules are installed")
+    assert capsys.readouterr().err == ""
+
+
+def test_a_source_edited_since_the_compile_falls_back_loudly(installed, capsys):
+    edited = installed[0] / "protocol" / "parser.py"
+    edited.write_text("# edited\n")
+    build = decided(installed)
+    assert not build.compiled
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("hybrid: warning: the compiled build is not used: ")
+    assert os.path.relpath(edited) in line and "changed since it was compiled" in line
+
+
+def test_a_missing_extension_falls_back_loudly(installed, capsys):
+    Path(str(installed[1] / "thread" / "worker") + SUFFIX).unlink()
+    assert not decided(installed).compiled
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "thread/worker.py has no compiled module" in line
+
+
+def test_a_library_that_does_not_load_falls_back_loudly(installed, capsys):
+    manifest = json.loads((installed[0] / native.MANIFEST).read_text())
+    manifest["library"] = "hybrid._no_such_library__mypyc"
+    (installed[0] / native.MANIFEST).write_text(json.dumps(manifest))
+    assert not decided(installed).compiled
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "its library does not load: ModuleNotFoundError" in line
+
+
+def test_a_build_for_another_python_is_left_quietly(installed, capsys):
+    for extension in installed[0].rglob("*" + SUFFIX):
+        extension.unlink()
+    build = decided(installed)
+    assert build == native.Build(False, "compiled for cpython-00, not for this one")
+    assert capsys.readouterr().err == ""
+
+
+def test_an_unreadable_manifest_falls_back_loudly(installed, capsys):
+    (installed[0] / native.MANIFEST).write_text("{")
+    assert not decided(installed).compiled
+    assert "its manifest _compiled.json is unreadable" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(native.extensions_refused(), reason="HYBRID_NO_EXTENSIONS=1 asks for the "
+                    "interpreted build")
+@pytest.mark.skipif(not a_compiler_is_here(), reason="no C compiler here: the interpreted "
+                    "build is the one installed")
+def test_the_compiled_build_runs_wherever_a_compiler_is():
+    import hybrid.protocol.parser
+    import hybrid.workers.thread.worker
+
+    assert native.build().compiled, native.build().describe()
+    assert hybrid.protocol.parser.__file__.endswith(SUFFIX)
+    assert hybrid.workers.thread.worker.__file__.endswith(SUFFIX)
+
+
+def test_no_extensions_loads_every_module_from_its_source():
+    shown = subprocess.run(
+        [sys.executable, "-c", "import importlib, hybrid.native as n\n"
+         "files = [importlib.import_module(m).__file__ for m in n.COMPILED]\n"
+         "print(n.build().describe(), sum(f.endswith('.py') for f in files))"],
+        env={**os.environ, native.NO_EXTENSIONS: "1"}, cwd=ROOT, capture_output=True,
+        text=True, check=True, timeout=60)
+    assert shown.stdout.split() == ["interpreted", "(HYBRID_NO_EXTENSIONS=1)",
+                                    str(len(native.COMPILED))]
+    assert shown.stderr == ""
