@@ -22,6 +22,7 @@ from hybrid.protocol import (
     Request,
     RequestParser,
 )
+from hybrid.protocol.parser import AFTER_CLOSE_REFUSED, HTTP2_PREFACE_REFUSED
 
 HOW = ["whole", "bytewise", "random"]
 
@@ -31,6 +32,9 @@ def _splits(data: bytes, how: str, seed: int = 0) -> list[bytes]:
         return [data]
     if how == "bytewise":
         return [data[i:i + 1] for i in range(len(data))]
+    if how.startswith("cut at "):  # two reads, where a case needs them cut
+        cut = int(how[len("cut at "):])
+        return [data[:cut], data[cut:]]
     rng = random.Random(seed)
     pieces, start = [], 0
     while start < len(data):
@@ -68,6 +72,13 @@ def parse(data: bytes, eof: bool = False, limits: Limits = Limits()) -> list:
 
 def _comparable(events: list) -> list:
     return [(type(e).__name__, e.status) if isinstance(e, ProtocolError) else e for e in events]
+
+
+def decided(data: bytes, how: str, eof: bool = False, limits: Limits = Limits()) -> list:
+    """The events for `data` fed `how`, an error as its (status, detail): the
+    reason too must not depend on the split."""
+    return [(e.status, e.detail) if isinstance(e, ProtocolError) else e
+            for e in _feed(data, how, eof, limits)]
 
 
 def error(data: bytes, **kwargs) -> int:
@@ -115,6 +126,48 @@ def test_simple_get_is_one_request_and_its_end():
 ])
 def test_persistence_follows_version_and_connection(data, keep_alive):
     assert parse(data)[0].keep_alive is keep_alive
+
+
+CLOSING = {
+    "Connection: close": b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "HTTP/1.0": b"GET / HTTP/1.0\r\n\r\n",
+    "HTTP/1.0 with a body": b"POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc",
+    "Connection: close, chunked": (b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                   b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+}
+
+
+@pytest.mark.parametrize("how", [*HOW, "cut at 18"])
+@pytest.mark.parametrize("closing", list(CLOSING))
+def test_no_request_is_read_after_one_that_closes_the_connection(closing, how):
+    # RFC 9112 section 9.6: the server must not process a request that follows.
+    events = decided(CLOSING[closing] + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n", how)
+    assert [e.target for e in events if isinstance(e, Request)] == [b"/"]
+    assert type(events[-2]) is EndOfMessage
+    assert events[-1] == (400, AFTER_CLOSE_REFUSED)
+
+
+@pytest.mark.parametrize("how", [*HOW, "cut at 46"])
+def test_a_byte_after_a_request_that_closes_the_connection_is_refused_at_once(how):
+    events = decided(CLOSING["Connection: close"] + b"X", how)
+    assert events[-1] == (400, AFTER_CLOSE_REFUSED)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_cr_and_lf_after_a_request_that_closes_the_connection_are_skipped(how):
+    events = decided(CLOSING["HTTP/1.0"] + b"\r\n\n\r", how, eof=True)
+    assert [type(e) for e in events] == [Request, EndOfMessage, ConnectionClosed]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_an_upgrade_declined_reads_no_request_after_it_if_it_closes_the_connection(how):
+    upgrade = b"GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    parser = RequestParser()
+    events = []
+    for piece in _splits(upgrade + b"GET /next HTTP/1.0\r\n\r\n", how):
+        events += parser.feed(piece) + parser.resume()
+    assert [e.target for e in events if isinstance(e, Request)] == [b"/ws"]
+    assert (events[-1].status, events[-1].detail) == (400, AFTER_CLOSE_REFUSED)
 
 
 def test_http10_without_host_is_served():
@@ -410,6 +463,16 @@ def test_a_host_with_a_port_of_digits_or_none_is_valid(host):
     assert isinstance(request, Request)
 
 
+@pytest.mark.parametrize("how", [*HOW, "cut at 27"])
+def test_the_syntax_of_the_field_lines_is_judged_before_the_host(how):
+    # httptools hands a field over once the next one begins, which the reads'
+    # split decides: the Host rule waits for the head's end, and llhttp's
+    # verdict on the lines after it comes first, however they are split.
+    data = b"GET / HTTP/1.1\r\nHost: x/\r\nT\r\n\r\n"
+    assert decided(data, how) == [(400, "Invalid header token")]
+    assert decided(b"GET / HTTP/1.1\r\nHost: x/\r\nT: v\r\n\r\n", how) == [(400, "invalid Host header")]
+
+
 def test_a_valid_host_remembered_does_not_let_an_invalid_port_through():
     parser = RequestParser(Limits())
     assert isinstance(parser.feed(b"GET / HTTP/1.1\r\nHost: h:80\r\n\r\n")[0], Request)
@@ -522,6 +585,13 @@ def test_an_endless_method_is_414():
     assert error(b"A" * 5000) == 414
 
 
+@pytest.mark.parametrize("how", [*HOW, "cut at 4095"])
+@pytest.mark.parametrize("after", [b"(", b" / HTTP/1.1\r\n" + b"X: v\r\n" * 120 + b"\r\n"])
+def test_a_method_over_the_request_line_limit_is_414_whatever_follows_it(after, how):
+    # Said at its byte too many: not a 400 for a byte after it, nor a 431 for the fields.
+    assert decided(b"M" * 4095 + after, how) == [(414, "request line too long")]
+
+
 @pytest.mark.parametrize("data", [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"G(T / HTTP/1.1\r\n\r\n"])
 def test_garbage_instead_of_a_method_is_400(data):
     assert error(data) == 400
@@ -589,6 +659,19 @@ def test_the_method_pri_is_505_however_split():
     assert error(b"PRI / HTTP/1.1\r\nHost: x\r\n\r\n") == 505
 
 
+@pytest.mark.parametrize("how", [*HOW, "cut at 5"])
+def test_the_method_pri_is_judged_at_its_version_like_any_other(how):
+    # A version that is no version is a 400 first, whatever the method.
+    assert decided(b"PRI / http/1.1\r\n\r\n", how) == [(400, "Expected HTTP/, RTSP/ or ICE/")]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_the_http2_preface_is_refused_at_its_blank_line(how):
+    assert decided(b"PRI * HTTP/2.0\r\n\r", how) == []
+    assert decided(b"PRI * HTTP/2.0\r\n\r\n", how) == [(505, HTTP2_PREFACE_REFUSED)]
+    assert decided(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r", how) == [(505, HTTP2_PREFACE_REFUSED)]
+
+
 def test_http09_request_is_never_served():
     assert error(b"GET /\r\n\r\n") in (400, 505)
 
@@ -611,6 +694,30 @@ def test_overlong_request_target_is_414():
 def test_the_request_line_limit_is_gunicorns_4094_bytes_for_the_whole_line(method):
     assert isinstance(parse(request_line(4094, method))[0], Request)
     assert error(request_line(4095, method)) == 414
+
+
+@pytest.mark.parametrize("how", [*HOW, "cut at 7"])
+def test_a_target_past_its_limit_is_414_before_a_bad_byte_that_follows_it(how):
+    # One read gives llhttp's verdict on the target before its length; small
+    # ones gave its length first: the 414 is said at the byte too many either way.
+    limits = Limits(request_line=64)  # a target of at most 53 bytes ("X  HTTP/1.1")
+    over = b"GET /" + b"a" * 60 + b"\x01 HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert decided(over, how, limits=limits) == [(414, "request line too long")]
+    within = b"GET /" + b"a" * 50 + b"\x01 HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert decided(within, how, limits=limits) == [(400, "Invalid char in url path")]
+
+
+@pytest.mark.parametrize("size, served", [(60000, True), (70000, False)])
+def test_a_long_target_trickling_in_is_decided_as_it_is_whole(size, served):
+    # No request line limit of its own: the head's (64 KiB) bounds it. A byte
+    # at a time, the target comes in as many pieces as bytes (its length is
+    # kept as it grows, not summed again at each).
+    target = b"/" + b"t" * size
+    data = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    limits = Limits(request_line=0)
+    whole = decided(data, "whole", limits=limits)
+    assert decided(data, "bytewise", limits=limits) == whole
+    assert whole[0].target == target if served else whole == [(414, "request line too long")]
 
 
 def test_request_line_limit_is_configurable():
@@ -783,6 +890,17 @@ def test_body_of_an_upgrade_request_is_still_framed():
 def test_a_complete_oversized_head_in_one_read_is_431():
     fields = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1100) for i in range(99))
     assert error(b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n") == 431
+
+
+@pytest.mark.parametrize("how", [*HOW, "cut at 3"])
+@pytest.mark.parametrize("stray", [b"\n", b"\r", b"\r\n", b"\n\r\r\n"])
+def test_a_stray_cr_or_lf_after_a_request_begins_no_other(stray, how):
+    # llhttp skips any CR and LF between requests; the careful path skips them alike.
+    parser = RequestParser()
+    for piece in _splits(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + stray, how):
+        parser.feed(piece)
+    assert not parser.in_message
+    assert parser.feed_eof() == [ConnectionClosed()]
 
 
 @pytest.mark.parametrize("prefix", [b"\r\n", b"\n", b"\r", b"\r\n\n\r"])

@@ -178,6 +178,19 @@ def test_after_a_refused_request_the_client_may_be_sending():
     assert fed(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").client_may_be_sending
 
 
+@pytest.mark.parametrize("how", [*HOW, "cut at 5"])
+def test_a_request_refused_for_its_method_pri_is_one_under_way(how):
+    # Refused at its version (505), as whole, not at its target.
+    parser = fed(b"PRI / HTTP/1.1\r\nHost: x\r\n\r\n", how)
+    assert parser.failed and parser.in_message and parser.client_may_be_sending
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_after_a_request_that_closes_the_connection_the_client_is_not_sending(how):
+    parser = fed(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n\r\n", how)
+    assert not parser.in_message and not parser.client_may_be_sending
+
+
 # --- timeouts ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", HOW)

@@ -38,7 +38,7 @@ from hybrid.protocol.fields import (
     check_transfer_encoding,
     content_length,
 )
-from hybrid.protocol.state import BODY, HEAD, PAUSED, STREAM, UNKNOWN_LENGTH, ParserState
+from hybrid.protocol.state import BODY, HEAD, MUST_CLOSE, PAUSED, STREAM, UNKNOWN_LENGTH, ParserState
 
 
 class Limits(NamedTuple):
@@ -88,8 +88,8 @@ class HeadReader(ParserState):
 
     __slots__ = ("limits", "_head_limit", "_max_line", "_max_target", "_max_field_line",
                  "_max_fields", "_body_limit", "_llhttp_idle", "_in_head", "_method", "_target",
-                 "_headers", "_hosts", "_valid_host", "_lengths", "_codings", "_singletons",
-                 "_expect_continue", "_forwarded", "_upgrade")
+                 "_target_size", "_headers", "_hosts", "_host", "_valid_host", "_lengths", "_codings",
+                 "_singletons", "_expect_continue", "_forwarded", "_upgrade", "_closes")
     # RequestParser's, which these callbacks read:
     _llhttp: Llhttp | None  # the llhttp parser calling them
     _events: list[Event]  # the events of the call under way
@@ -111,8 +111,10 @@ class HeadReader(ParserState):
         self._in_head = False
         self._method: str | None = None  # an unknown method's name (llhttp saw a stand-in)
         self._target: list[bytes] = []
+        self._target_size = 0  # the target's bytes so far, once it came in more than one piece
         self._headers: list[tuple[bytes, bytes]] = []
         self._hosts = 0
+        self._host = b""  # the Host value (the last one, if several)
         self._valid_host = b"\0"  # the last Host value found valid (never a valid one)
         self._lengths: tuple[bytes, ...] = ()
         self._singletons: tuple[bytes, ...] = ()  # the singleton fields' names, as they came
@@ -120,6 +122,9 @@ class HeadReader(ParserState):
         self._expect_continue = False
         self._forwarded = False
         self._upgrade = False
+        # The careful path's request (or the fast path's that paused) closes the
+        # connection: its end leads to MUST_CLOSE rather than HEAD.
+        self._closes = False
 
     def on_message_begin(self) -> None:
         self._llhttp_idle = False
@@ -132,11 +137,25 @@ class HeadReader(ParserState):
         self._forwarded = False
 
     def on_url(self, piece: bytes) -> None:
+        # llhttp calls it once a target has ended, and at the end of a read with
+        # the part of it that came: a target that trickles in comes in many pieces.
         target = self._target
         target.append(piece)
-        limit = self._max_target
-        if len(piece) > limit or (len(target) > 1 and sum(map(len, target)) > limit):
-            raise ProtocolError(414, "request line too long")  # at least (exactly: below)
+        if len(target) == 1:  # the common case: the whole target at once
+            size = len(piece)
+        else:
+            size = self._target_size = (
+                self._target_size if len(target) > 2 else len(target[0])) + len(piece)
+        if size > self._max_target:
+            # At least too long (exactly: on_headers_complete); the careful path
+            # feeds llhttp a read cut just past the target's first byte too many, so
+            # this is said at that byte however the reads split (parser.py).
+            raise ProtocolError(414, "request line too long")
+
+    def _target_length(self) -> int:
+        """The bytes of the target llhttp has called back with so far."""
+        target = self._target
+        return len(target[0]) if len(target) == 1 else self._target_size if target else 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # Called for every field of every request: the common fields are
@@ -149,11 +168,9 @@ class HeadReader(ParserState):
         value = value.rstrip(b" \t")  # llhttp strips leading whitespace only
         self._headers.append((name, value))
         if name in _SPECIAL_FIELDS:
-            if name == b"host":
+            if name == b"host":  # (checked with the head: on_headers_complete)
                 self._hosts += 1
-                if value != self._valid_host:  # a keep-alive client names the same one
-                    check_host(value)
-                    self._valid_host = value
+                self._host = value
             elif name == b"content-length":
                 self._lengths += (value,)
             elif name in SINGLETONS:
@@ -195,8 +212,15 @@ class HeadReader(ParserState):
         if version != "1.1" and version != "1.0":
             raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1")
         hosts = self._hosts
-        if hosts != 1 and (hosts or version == "1.1"):
-            raise ProtocolError(400, "an HTTP/1.1 request needs exactly one Host header")
+        if hosts != 1:
+            if hosts or version == "1.1":
+                raise ProtocolError(400, "an HTTP/1.1 request needs exactly one Host header")
+        elif self._host != self._valid_host:  # a keep-alive client names the same one
+            # Checked here, not as the field comes: httptools hands a field over only
+            # once the next one begins, which the reads' split decides (llhttp's
+            # verdict on the lines between would come first in one read, not in two).
+            check_host(self._host)
+            self._valid_host = self._host
         if len(self._singletons) > 1:
             check_singletons(self._singletons)
         method = self._method
@@ -234,12 +258,17 @@ class HeadReader(ParserState):
             raise _HandOver
         self._upgrade = upgrade
         expect_continue = self._continue_due = self._expect_continue and version == "1.1"
+        keep_alive = parser.should_keep_alive()
         self._events.append(new_event_by_position(Request, (
-            method, target, path, query, version, headers, parser.should_keep_alive(),
+            method, target, path, query, version, headers, keep_alive,
             expect_continue, upgrade, self._forwarded)))
         if not careful:
-            self._remaining = length  # llhttp frames the body, on_body counts it
-        elif not length:
+            # llhttp frames the body, on_body counts it; after a request that closes
+            # the connection, llhttp refuses the next bytes (parser.py takes it up).
+            self._remaining = length
+            return
+        self._closes = not keep_alive
+        if not length:
             self._end_careful_message(END_NO_TRAILERS)
         else:
             self._reader = ContentLengthReader(length) if length != UNKNOWN_LENGTH else \
@@ -251,7 +280,7 @@ class HeadReader(ParserState):
         limit = self._max_field_line - len(b": \r\n")
         if any(len(name) + len(value) > limit for name, value in headers):
             raise ProtocolError(431, "header field too large")
-        size = sum(map(len, self._target)) + sum(len(n) + len(v) + 4 for n, v in headers)
+        size = self._target_length() + sum(len(n) + len(v) + 4 for n, v in headers)
         if size > self._head_limit:
             raise ProtocolError(431, "request header block too large")
 
@@ -287,7 +316,7 @@ class HeadReader(ParserState):
         self._continue_due = False
         self._events.append(end)
         self._llhttp_idle = True  # between messages: the next read starts a new one
-        self._state = PAUSED if self._upgrade else HEAD
+        self._state = PAUSED if self._upgrade else MUST_CLOSE if self._closes else HEAD
 
 
 _FIELD_HANDLERS: dict[bytes, Callable[[HeadReader, bytes], None]] = {

@@ -25,6 +25,12 @@ decision are ours (head.py, fields.py). Two paths share those rules:
   RFC about chunk extensions and refuses framing fields in trailers, which
   the RFC says to drop.
 
+Both paths decide the same bytes alike, however the reads split them: what
+one read makes llhttp decide at once, the careful path decides at the same
+byte (CR and LF between requests skipped, a limit said at its byte too
+many, the HTTP/2 preface at its blank line), and what follows a request
+that closes the connection is refused in one place (MUST_CLOSE, state.py).
+
 A syntax error or a broken limit becomes a `ProtocolError` carrying the
 status to answer, after every event before it; the parser then ignores
 further input. Memory is bounded whatever the client sends: heads,
@@ -44,10 +50,10 @@ from __future__ import annotations
 
 import httptools
 
-from hybrid.protocol.events import ConnectionClosed, Data, Event, ProtocolError
+from hybrid.protocol.events import ConnectionClosed, Data, Event, ProtocolError, Request
 from hybrid.protocol.fields import TCHARS
 from hybrid.protocol.head import DEFAULT_LIMITS, HeadReader, Limits, Llhttp
-from hybrid.protocol.state import BODY, HEAD, METHOD, PAUSED, STREAM, STREAM_BODY
+from hybrid.protocol.state import BODY, HEAD, METHOD, MUST_CLOSE, PAUSED, STREAM, STREAM_BODY
 
 # Any method but CONNECT frames a request the same way (RFC 9112 section 6).
 _STAND_IN = b"GET"
@@ -55,6 +61,12 @@ _STAND_IN = b"GET"
 _METHOD_PREFIX_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # (GET_PARAMETER is RTSP's)
 # The 505's detail for the HTTP/2 preface ("PRI * HTTP/2.0"), which the log names.
 HTTP2_PREFACE_REFUSED = "HTTP/2 is not served here; use HTTP/1.1"
+# The 400's detail for bytes after a request that closes the connection.
+AFTER_CLOSE_REFUSED = "bytes after a request that closes the connection"
+# llhttp's reasons (httptools gives no code) for what this module answers in its own words:
+_LLHTTP_AFTER_CLOSE = "Data after `Connection: close`"
+_LLHTTP_PRI = ("Expected HTTP/2 Connection Preface", "Pause on PRI/Upgrade")
+_CR_OR_LF = (b"\r", b"\n")
 
 
 class RequestParser(HeadReader):
@@ -117,7 +129,7 @@ class RequestParser(HeadReader):
         """Go on with HTTP after an Upgrade or CONNECT request that was not switched."""
         events = self._events = []
         if self._state == PAUSED and not self._failed:
-            self._state = HEAD
+            self._state = MUST_CLOSE if self._closes else HEAD
             try:
                 self._advance()
             except ProtocolError as error:
@@ -158,13 +170,22 @@ class RequestParser(HeadReader):
             self._llhttp = None
             self._buffer = data[exc.args[0]:]
             self._state = PAUSED
+            self._closes = _last_request_closes(self._events)
             return
-        except httptools.HttpParserError:
-            failed = True
+        except httptools.HttpParserError as exc:
+            refused: str | None = str(exc)  # llhttp's reason, or a callback's failure
         else:
-            failed = False
-        if failed:
+            refused = None
+        if refused is not None:
             # Outside the except block, so the careful path's errors carry no context.
+            if refused == _LLHTTP_AFTER_CLOSE and len(self._events) == first:
+                # The request before this read closed the connection (one in
+                # it is found again by the careful path): what to answer is ours.
+                self._llhttp = None
+                self._buffer = data
+                self._state = MUST_CLOSE
+                self._advance()
+                return
             del self._events[first:]  # not delivered yet: the careful path redoes them
             self._recover_carefully(data)
             return
@@ -173,11 +194,15 @@ class RequestParser(HeadReader):
         if not self._in_head:
             self._state = STREAM_BODY
             return
-        if self._target:  # (before it, "PRI" may be the start of another method)
-            self._refuse_http2_preface()
+        if self._target and parser.get_method() == b"PRI":
+            # llhttp reads on past the blank line of the HTTP/2 preface, which the
+            # careful path ends the head at: it takes the read from its start.
+            del self._events[first:]
+            self._recover_carefully(data)
+            return
         # The head goes on in the next read, which might bring a
         # Transfer-Encoding field: finish it on the careful path.
-        self._head_seen = sum(map(len, self._target)) + sum(
+        self._head_seen = self._target_length() + sum(
             len(name) + len(value) + 4 for name, value in self._headers)
         self._buffer = data[-3:]  # enough to find a blank line split by the reads
         self._fed = len(self._buffer)
@@ -221,6 +246,8 @@ class RequestParser(HeadReader):
             elif state == METHOD:
                 if not self._stand_in_method():
                     return
+            elif state == MUST_CLOSE:
+                self._refuse_after_close()
             else:  # PAUSED
                 return
         if self._state == HEAD and self._fed == 0:
@@ -240,41 +267,93 @@ class RequestParser(HeadReader):
         return True
 
     def _parse_head(self) -> bool:
-        """Feed llhttp the buffered head up to its blank line; False when more bytes must come."""
+        """Feed llhttp the buffered head up to its blank line; False when more bytes must come.
+
+        A limit is said at the byte that breaks it, as when the reads are cut
+        there: llhttp sees the bytes before it first, and an error in them is
+        the one said (`_feed_head_to` does the same for the target's limit).
+        """
         buffer = self._buffer
-        if self._fed == 0 and buffer[:2] == b"\r\n":
-            # RFC 9112 section 2.2: ignore empty lines before a request-line.
+        if self._fed == 0 and buffer[:1] in _CR_OR_LF:
+            # RFC 9112 section 2.2: ignore empty lines before a request-line. llhttp
+            # skips any CR and LF there (a bare one too), and so does this path.
             buffer = self._buffer = buffer.lstrip(b"\r\n")
             if not buffer:
-                return False
+                return True  # (between requests)
         end = buffer.find(b"\r\n\r\n", max(0, self._fed - 3))
-        if end < 0:
-            if self._head_seen + len(buffer) > self._head_limit:
-                raise ProtocolError(431, "request header block too large")
-            if not self._feed_head(buffer[self._fed:], len(buffer)):
+        stop = len(buffer) if end < 0 else end + 4
+        room = self._head_limit - self._head_seen
+        if stop > room:
+            if room > self._fed and not self._feed_head_to(room):
                 return self._stand_in_method()
-            self._fed = len(buffer)
-            return False
-        end += 4
-        if self._head_seen + end > self._head_limit:
             raise ProtocolError(431, "request header block too large")
-        if not self._feed_head(buffer[self._fed:end], self._head_seen + end):
+        if not self._feed_head_to(stop):
             return self._stand_in_method()
+        if end < 0:
+            return False
         self._method_read = None
         if self._in_head:
-            self._refuse_http2_preface()
-            raise ProtocolError(400, "malformed request head")
-        self._buffer = buffer[end:]
+            self._refuse_unended_head()
+        self._buffer = buffer[stop:]
         self._fed = 0
         self._head_seen = 0
         if not self._llhttp_idle:
             self._llhttp = None  # it waits for a body it will never see
         return True
 
-    def _refuse_http2_preface(self) -> None:
-        # llhttp pauses silently on "PRI * HTTP/2.0", the HTTP/2 preface.
+    def _refuse_unended_head(self) -> None:
+        """The head's blank line came and llhttp still reads the head: it does that
+        for the HTTP/2 preface ("PRI * HTTP/2.0", a 505), and nothing else."""
         if self._llhttp is not None and self._llhttp.get_method() == b"PRI":
             raise ProtocolError(505, HTTP2_PREFACE_REFUSED)
+        raise ProtocolError(400, "malformed request head")
+
+    def _refuse_after_close(self) -> None:
+        """MUST_CLOSE: what follows a request that closes the connection. RFC 9112
+        section 9.6: the server must not process another request on it. CR and LF
+        are skipped, as between any two requests (llhttp does, after such a request
+        too); any other byte is a 400, however the reads split it."""
+        rest = self._buffer.lstrip(b"\r\n")
+        self._buffer = rest
+        if rest:
+            raise ProtocolError(400, AFTER_CLOSE_REFUSED)
+
+    def _feed_head_to(self, stop: int) -> bool:
+        """Feed llhttp the buffered head up to `stop`; False if it refused the method.
+
+        on_url says 414 for a target past its limit when llhttp calls it: in one
+        read, at the target's end, after llhttp's verdict on its bytes; in small
+        reads, at the byte too many. So a piece that holds that byte is fed in two,
+        cut just past it, and the 414 is said there, however the reads split.
+        """
+        buffer, fed = self._buffer, self._fed
+        cut = self._past_target_limit(buffer, fed)
+        if fed < cut < stop:
+            if not self._feed_head(buffer[fed:cut], self._head_seen + cut):
+                return False
+            fed = cut
+        if not self._feed_head(buffer[fed:stop], self._head_seen + stop):
+            return False
+        self._fed = stop
+        return True
+
+    def _past_target_limit(self, buffer: bytes, fed: int) -> int:
+        """Where in the buffer the target's first byte over its limit ends, if llhttp
+        is still reading the request line from `fed` on (-1: not in the buffer, or
+        past it; where llhttp may have passed it, a cut there changes nothing)."""
+        if self._llhttp_idle:  # the buffer begins with the request line
+            space = buffer.find(b" ")
+        elif self._headers:
+            return -1
+        else:
+            size = self._target_length()
+            if size:
+                return fed - size + self._max_target + 1
+            # (The buffer keeps the last byte llhttp saw.)
+            space = fed - 1 if buffer[fed - 1:fed] == b" " else buffer.find(b" ", fed)
+        if space < 0:
+            return -1
+        return space + 1 + self._max_target + 1
 
     def _feed_head(self, data: bytes, head_size: int) -> bool:
         """Feed llhttp a piece of the head; False if it refused the method."""
@@ -296,7 +375,7 @@ class RequestParser(HeadReader):
             detail = str(exc) or "malformed request"
             if detail == "Invalid HTTP version":
                 raise ProtocolError(505, "this server speaks HTTP/1.0 and HTTP/1.1") from None
-            if detail == "Expected HTTP/2 Connection Preface":
+            if detail in _LLHTTP_PRI:
                 # The method PRI: the same answer as for the preface, however it was split.
                 raise ProtocolError(505, HTTP2_PREFACE_REFUSED) from None
             raise ProtocolError(400, detail) from None
@@ -313,10 +392,11 @@ class RequestParser(HeadReader):
         """
         head = self._head_from_start()
         method = head[:len(head) - len(head.lstrip(TCHARS))]
+        if len(method) > self._max_line:
+            # Said at the byte too many, whatever follows it (however the reads split).
+            raise ProtocolError(414, "request line too long")
         after = head[len(method):len(method) + 1]
         if not after and method:
-            if len(method) > self._max_line:
-                raise ProtocolError(414, "request line too long")
             # Found once: the buffer holds the head from its start from now on.
             self._buffer, self._method_read, self._head_seen = head, None, 0
             self._state = METHOD
@@ -363,6 +443,14 @@ def _ends_between_messages(data: bytes) -> bool:
     except httptools.HttpParserError:
         return False
     return count.open == 0
+
+
+def _last_request_closes(events: list[Event]) -> bool:
+    """Whether the last Request among `events` closes the connection."""
+    for event in reversed(events):
+        if type(event) is Request:
+            return not event.keep_alive
+    return False
 
 
 def _last_message_start(read: bytes, events: list[Event]) -> int:

@@ -14,6 +14,8 @@ framed by our own readers. Between two calls it is in exactly one state:
                                  careful path parses the read again from the
                                  start of that head
                  -> PAUSED       an Upgrade or CONNECT request ended
+                 -> MUST_CLOSE   a read came after a request that closes the
+                                 connection, which llhttp refused
     STREAM_BODY  Fast path, inside a Content-Length body llhttp frames
                  (`_remaining` bytes of it still due).
                  -> STREAM       its last byte came (the rest of the read goes
@@ -24,6 +26,8 @@ framed by our own readers. Between two calls it is in exactly one state:
                  -> BODY         the head ended, with a body
                  -> METHOD       llhttp refused the method
                  -> PAUSED       an Upgrade or CONNECT request with no body ended
+                 -> MUST_CLOSE   a request that closes the connection, with no
+                                 body, ended
                  -> STREAM       the buffer is empty, between requests
     METHOD       Careful path: llhttp refused the method, and every byte so far
                  may belong to one it does not know (any token is a method).
@@ -31,10 +35,19 @@ framed by our own readers. Between two calls it is in exactly one state:
                                  parsed again with a stand-in (or a 400)
     BODY         Careful path: `_reader` (body_readers.py: Content-Length or
                  chunked) takes the bytes.
-                 -> HEAD         the body's end (PAUSED after an Upgrade request)
+                 -> HEAD         the body's end (PAUSED after an Upgrade request,
+                                 MUST_CLOSE after one that closes the connection)
     PAUSED       After an Upgrade or CONNECT request: nothing is parsed until the
                  driver switches protocols (`take_unparsed`) or not (`resume`).
-                 -> HEAD         resume()
+                 -> HEAD         resume() (MUST_CLOSE if the request closes the
+                                 connection)
+    MUST_CLOSE   After a request that closes the connection (Connection: close, or
+                 HTTP/1.0 without keep-alive): RFC 9112 section 9.6 says the server
+                 must not process a request that follows it, so none is read. CR
+                 and LF are skipped, as between any two requests; any other byte
+                 is a 400 (parser.py's `_refuse_after_close`, the one place that
+                 decides it). The fast path stays in STREAM after such a request:
+                 llhttp itself refuses what follows it, and hands over to here.
 
 llhttp's callbacks (head.py) tell the paths apart by the state: the fast path
 feeds llhttp only in STREAM, the careful one only in HEAD.
@@ -53,6 +66,9 @@ What stays a boolean, and why it is no state:
                     begins or the body ends.
     _upgrade        The careful path's request asks to switch protocols: its end
                     leads to PAUSED rather than HEAD.
+    _closes         The careful path's request (or the one the fast path paused
+                    at) closes the connection: its end, or resume(), leads to
+                    MUST_CLOSE rather than HEAD.
 
 (`_expect_continue` and `_forwarded` are facts of the head being read, for its
 Request.) One exception steers control: `_HandOver` (head.py), raised by a
@@ -77,7 +93,7 @@ from hybrid.protocol.body_readers import BodyReader
 from hybrid.protocol.events import ProtocolError
 from hybrid.protocol.response import CONTINUE
 
-STREAM, STREAM_BODY, HEAD, METHOD, BODY, PAUSED = range(6)
+STREAM, STREAM_BODY, HEAD, METHOD, BODY, PAUSED, MUST_CLOSE = range(7)
 
 UNKNOWN_LENGTH = -1
 """`body_to_gather()` of a chunked body: more may come, how much is unknown."""
@@ -110,7 +126,7 @@ class ParserState:
     def in_message(self) -> bool:
         """Part of a request has arrived and its end has not."""
         state = self._state
-        if state == HEAD:
+        if state == HEAD or state == MUST_CLOSE:
             return bool(self._buffer)
         return state != STREAM and state != PAUSED
 
