@@ -55,15 +55,17 @@ def _mypyc_extensions() -> list[Extension]:
 
     config = os.path.join("build", "mypyc.ini")
     with open(config, "w", encoding="utf-8") as file:
-        # The build has none of the runtime dependencies installed: their
-        # objects are Any to mypyc (they are C extensions, called as Python).
-        file.write("[mypy]\nignore_missing_imports = True\n")
+        # The same compile whatever this environment has installed: the runtime
+        # dependencies are Any to mypyc (they are C extensions, called as Python).
+        file.write("[mypy]\nignore_missing_imports = True\nno_site_packages = True\n")
     return mypycify(["--config-file", config, *_staged_sources()], group_name=GROUP,
                     opt_level=os.environ.get("MYPYC_OPT_LEVEL", "3"))
 
 
 class BuildNative(build_ext):
     """build_ext that compiles the request path, or builds no extension at all."""
+
+    failure = ""  # why the compile failed (the interpreted build is installed)
 
     def finalize_options(self) -> None:
         # (here, not in run(): setuptools prepares each extension as it finalizes)
@@ -75,33 +77,46 @@ class BuildNative(build_ext):
         if native["extensions_refused"]():
             print(f"hybrid: {native['NO_EXTENSIONS']}=1: building the interpreted build only")
             return []
+        missing = native["missing_for_c"]()
+        if missing:  # (said before mypyc spends its minute on C nobody can compile)
+            self._fell_back(missing)
+            return []
         os.makedirs("build", exist_ok=True)
         try:
             return _mypyc_extensions()
-        except (Exception, SystemExit) as exc:  # (mypyc exits on an error it printed)
-            _fell_back(exc)
-            return []
+        except SystemExit:  # (mypyc exits on the type errors it printed)
+            self._fell_back("mypyc refused the source (its errors are in the build's output)")
+        except Exception as exc:  # (mypy missing, say, in a build without isolation)
+            self._fell_back(f"{type(exc).__name__}: {exc}")
+        return []
 
     def run(self) -> None:
         manifest = self._manifest_path()
         if os.path.exists(manifest):
             os.remove(manifest)
-        if not self.extensions:
-            return
-        try:
-            super().run()
-        except Exception as exc:  # (no compiler, or one that fails)
-            self.extensions = []
-            _fell_back(exc)
-            return
-        with open(manifest, "w", encoding="utf-8") as file:
-            json.dump({
+        if self.extensions:
+            try:
+                super().run()
+            except Exception as exc:  # (no compiler, or one that fails)
+                self.extensions = []
+                self._fell_back(f"{type(exc).__name__}: {exc}")
+        if self.extensions:
+            _write(manifest, {
                 "compiler": f"mypyc {version('mypy')}",
                 "python": sys.implementation.cache_tag,
                 "library": f"{GROUP}__mypyc",
                 "modules": {module: native["source_hash"](_repository_source(module))
                             for module in native["COMPILED"]},
-            }, file, indent=1)
+            })
+        elif self.failure:
+            # Said again by the installed hybrid as it starts: pip shows a
+            # build's output only when the build fails, and this one did not.
+            _write(manifest, {"interpreted": f"the compile failed at install: {self.failure}"})
+
+    def _fell_back(self, why: str) -> None:
+        self.failure = why
+        print(f"hybrid: warning: the compiled build failed ({why}); installing the "
+              f"interpreted build", file=sys.stderr)
 
     def _manifest_path(self) -> str:
         if self.inplace:
@@ -115,14 +130,15 @@ class BuildNative(build_ext):
         return outputs + [manifest] if os.path.exists(manifest) else outputs
 
 
-def _fell_back(exc: BaseException) -> None:
-    print(f"hybrid: warning: the compiled build failed ({type(exc).__name__}: {exc}); "
-          f"installing the interpreted build", file=sys.stderr)
+def _write(path: str, manifest: dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(manifest, file, indent=1)
 
 
 # One placeholder extension marks the wheel as binary and makes build_ext run;
 # BuildNative replaces it with the real ones, so that mypyc runs when building
-# and not on every metadata query.
+# and not on every metadata query. HYBRID_NO_EXTENSIONS=1: a pure wheel.
 PLACEHOLDER = Extension(f"{GROUP}__mypyc", sources=[])
-setup(ext_modules=[PLACEHOLDER],
+setup(ext_modules=[] if native["extensions_refused"]() else [PLACEHOLDER],
       cmdclass={"build_ext": BuildNative})

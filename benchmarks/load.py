@@ -22,6 +22,7 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group asgi --tree /tmp/old   # also hybrid from another
                                                    # checkout (git worktree add /tmp/old REV)
     python benchmarks/load.py --group thread --only "hybrid thread" --tree /tmp/old --rounds 12
+    python benchmarks/load.py --group thread --both-builds   # compiled and interpreted
     python benchmarks/load.py --group asgi --save benchmarks/results/asgi.json
                                                    # for benchmarks/chart.py
 
@@ -52,6 +53,8 @@ from pathlib import Path
 
 import psutil
 
+from hybrid.native import build
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -68,6 +71,7 @@ class Server:
     cpu_us: list[float] = field(default_factory=list)  # CPU time per request
     root: Path = ROOT  # the checkout whose code (and benchmarks.apps) it serves
     scheme: str = "http"  # "https": argv names {certfile} and {keyfile}
+    env: dict[str, str] = field(default_factory=dict)  # added to this process's environment
 
 
 def _target(app: str) -> str:
@@ -81,8 +85,9 @@ def hybrid(app: str, *flags: str) -> list[str]:
 
 
 def gunicorn(app: str, *flags: str) -> list[str]:
+    # Its C parser (gunicorn-h1c), as `gunicorn[fast]` users run it: required here.
     return [str(BIN / "gunicorn"), _target(app), "-w", "1", "-b", "127.0.0.1:{port}",
-            "--log-level", "warning", *flags]
+            "--log-level", "warning", "--http-parser", "fast", *flags]
 
 
 def granian(app: str, interface: str, *flags: str) -> list[str]:
@@ -218,6 +223,12 @@ def from_tree(server: Server, tree: Path) -> Server:
     return Server(f"{server.name} @ {tree.name}", argv, root=tree, scheme=server.scheme)
 
 
+def interpreted(server: Server) -> Server:
+    """`server`, a hybrid one, on the interpreted build (HYBRID_NO_EXTENSIONS=1)."""
+    return Server(f"{server.name} (interpreted)", server.argv, root=server.root,
+                  scheme=server.scheme, env={**server.env, "HYBRID_NO_EXTENSIONS": "1"})
+
+
 def in_turn(servers: list[Server], round_number: int) -> list[Server]:
     """`servers` in this round's order: each round starts one further on, so that
     none is always first (or always follows the same one)."""
@@ -260,7 +271,8 @@ def start(server: Server, answers: Callable[[Server], bool] | None = None) -> bo
         return False
     argv = PIN_SERVER + argv
     server.proc = subprocess.Popen(argv, cwd=server.root,
-                                   env={**os.environ, "PYTHONPATH": str(server.root)},
+                                   env={**os.environ, "PYTHONPATH": str(server.root),
+                                        **server.env},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
     deadline = time.monotonic() + 20
@@ -343,6 +355,7 @@ def saved_run(group: str, baseline: str, wrk: str, rounds: int,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
+        "hybrid_build": build().describe(),
         "group": group,
         "baseline": baseline,
         "wrk": wrk,
@@ -378,6 +391,9 @@ def main() -> None:
     options.add_argument("--only", action="append", metavar="NAME",
                          help="drive only the servers named so (repeatable; with --tree, each "
                               "hybrid one with its twin): more rounds in the same minutes")
+    options.add_argument("--both-builds", action="store_true",
+                         help="also run each hybrid server on the interpreted build "
+                              "(HYBRID_NO_EXTENSIONS=1), when this install is compiled")
     options.add_argument("--save", type=Path, metavar="PATH",
                          help="also write every round's figures as JSON (benchmarks/chart.py "
                               "draws them)")
@@ -403,6 +419,8 @@ def main() -> None:
     if args.tree:
         servers = [*servers, *(from_tree(s, args.tree.resolve()) for s in servers
                                if s.name.startswith("hybrid"))]
+    if args.both_builds:
+        servers = [*servers, *(interpreted(s) for s in servers if s.name.startswith("hybrid"))]
     running = [s for s in servers if start(s)]
     try:
         for round_number in range(args.rounds):
@@ -418,7 +436,8 @@ def main() -> None:
         save(args.save, saved_run(args.group, baseline, wrk, args.rounds, running))
     print(f"group {args.group}: {wrk}, "
           f"{args.rounds} interleaved rounds, medians; python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus" + (", servers and wrk pinned to a core each" if args.pin else ""))
+          f"{os.cpu_count()} cpus" + (", servers and wrk pinned to a core each" if args.pin else "")
+          + f"; hybrid's build: {build().describe()}")
     print("Each cell: the median, then the min-max over the rounds.")
     print(f"| server | requests/s | p99 ms | vs {baseline} | CPU us/request | errors |")
     print("|---|---|---|---|---|---|")

@@ -3,8 +3,8 @@
 `setup.py` compiles the modules named in COMPILED from the same typed source
 when it can (a C compiler, mypy at build time) and, once the compile
 succeeded, writes MANIFEST beside this module: the mypyc version, its shared
-library and each compiled module's source hash. A build without a compiler
-(or with HYBRID_NO_EXTENSIONS=1) has no manifest, and is the interpreted build.
+library and each compiled module's source hash. A build whose compile failed
+(no compiler) writes why instead; one with HYBRID_NO_EXTENSIONS=1 writes none.
 
 `hybrid/__init__.py` calls `choose()` before anything else of hybrid loads. The
 compiled modules are used only when every one of them is there, for this
@@ -97,6 +97,20 @@ def extensions_refused() -> bool:
     return os.environ.get(NO_EXTENSIONS, "") not in ("", "0")
 
 
+def missing_for_c() -> str:
+    """What this machine lacks to compile the extensions (setup.py asks): "" if nothing."""
+    import shlex  # (here: a server's start never asks)
+    import shutil
+    import sysconfig
+
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[0]
+    if shutil.which(compiler) is None:
+        return f"no C compiler: {compiler} is not found"
+    if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+        return "Python's headers (Python.h) are not installed: python3-dev on Debian"
+    return ""
+
+
 def source_hash(path: str) -> str:
     with open(path, "rb") as source:
         return hashlib.sha256(source.read()).hexdigest()
@@ -123,6 +137,8 @@ def decide(package_dir: str, workers_dir: str) -> Build:
         return Build(False, "no compiled modules are installed")
     except (OSError, ValueError) as exc:
         return _fall_back(f"its manifest {MANIFEST} is unreadable: {exc}")
+    if "interpreted" in manifest:  # (the install could not compile, and said why)
+        return Build(False, str(manifest["interpreted"]))
     missing, stale = _compared(manifest.get("modules", {}), package_dir, workers_dir)
     if len(missing) == len(COMPILED):
         # Built for another Python (the extension's name carries its ABI): the

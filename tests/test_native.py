@@ -7,10 +7,8 @@ from __future__ import annotations
 import importlib.machinery
 import json
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -22,8 +20,7 @@ SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
 def a_compiler_is_here() -> bool:
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    return shutil.which(compiler) is not None
+    return native.missing_for_c() == ""
 
 
 @pytest.fixture
@@ -112,8 +109,8 @@ def test_an_unreadable_manifest_falls_back_loudly(installed, capsys):
 
 @pytest.mark.skipif(native.extensions_refused(), reason="HYBRID_NO_EXTENSIONS=1 asks for the "
                     "interpreted build")
-@pytest.mark.skipif(not a_compiler_is_here(), reason="no C compiler here: the interpreted "
-                    "build is the one installed")
+@pytest.mark.skipif(not a_compiler_is_here(), reason="this machine cannot compile C "
+                    "extensions: the interpreted build is the one installed")
 def test_the_compiled_build_runs_wherever_a_compiler_is():
     import hybrid.protocol.parser
     import hybrid.workers.thread.worker
@@ -133,3 +130,11 @@ def test_no_extensions_loads_every_module_from_its_source():
     assert shown.stdout.split() == ["interpreted", "(HYBRID_NO_EXTENSIONS=1)",
                                     str(len(native.COMPILED))]
     assert shown.stderr == ""
+
+
+def test_an_install_that_could_not_compile_says_why_quietly(installed, capsys):
+    (installed[0] / native.MANIFEST).write_text(json.dumps(
+        {"interpreted": "the compile failed at install: CompileError: no gcc"}))
+    assert decided(installed) == native.Build(
+        False, "the compile failed at install: CompileError: no gcc")
+    assert capsys.readouterr().err == ""

@@ -3,6 +3,7 @@ the user's own that has a `workers` package (as Celery projects often do)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,34 +14,51 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hybrid.native import COMPILED, MANIFEST, NO_EXTENSIONS
 from tests.conftest import ROOT, Server, free_port, wait_for
+from tests.test_native import a_compiler_is_here
+
+# A compiled wheel takes a minute or two to build (its fixture counts in the first test).
+pytestmark = pytest.mark.timeout(400)
 
 CLASSES_AND_APPS = [("sync", "wsgi_app:app"), ("thread", "wsgi_app:app"), ("asgi", "asgi_app:app")]
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Built from a copy of the sources: a build/ folder left in the checkout
-    # by an earlier build would slip stale modules into the wheel.
+def build_wheel(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Path:
+    # Built from a copy of the sources: a build/ folder or compiled modules left
+    # in the checkout by an earlier build would slip into the wheel.
     source = tmp_path_factory.mktemp("source")
     for name in ("hybrid", "workers"):
         shutil.copytree(ROOT / name, source / name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+                        ignore=shutil.ignore_patterns("__pycache__", "*.so", MANIFEST))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
-                    str(source)], check=True, timeout=300)
+                    str(source)], check=True, timeout=400, env={**os.environ, **env})
     (built,) = out.glob("hybrid_server-*.whl")
     return built
 
 
+def _unpacked_elsewhere(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed alone into a folder of its own (pip places a wheel's
+    .data folders, which unzipping would not)."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-compile", "--target", str(target), str(wheel)], check=True, timeout=120)
+    return target
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel as `pip wheel .` builds it here: compiled, where a compiler is (by
+    a C compiler that does not optimize: what is tested here is what it holds)."""
+    return build_wheel(tmp_path_factory, **{NO_EXTENSIONS: "", "MYPYC_OPT_LEVEL": "0"})
+
+
 @pytest.fixture(scope="module")
 def unpacked(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("site")
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(target)
-    return target
+    return _unpacked_elsewhere(wheel, tmp_path_factory)
 
 
 @pytest.fixture
@@ -84,6 +102,47 @@ def test_the_wheel_carries_every_module_of_the_source_tree(wheel: Path) -> None:
     expected |= {"hybrid/workers/" + str(p.relative_to(ROOT / "workers"))
                  for p in (ROOT / "workers").rglob("*.py")}
     assert _modules_in(wheel) == expected
+
+
+def _build_of(unpacked: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", "import hybrid.native as n; print(n.build().describe())"],
+        env={"PYTHONPATH": str(unpacked)}, cwd=unpacked, capture_output=True, text=True,
+        timeout=60, check=True)
+    assert done.stderr == ""
+    return done.stdout.strip()
+
+
+def _extensions_in(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {n.split(".")[0].replace("/", ".") for n in archive.namelist()
+                if n.endswith(".so") or n.endswith(".pyd")}
+
+
+@pytest.mark.skipif(not a_compiler_is_here(), reason="no C compiler here: the wheel is the "
+                    "interpreted build")
+def test_the_wheel_built_where_a_compiler_is_carries_the_compiled_request_path(
+        wheel: Path, unpacked: Path) -> None:
+    assert _extensions_in(wheel) == {*COMPILED, "hybrid._native__mypyc"}
+    assert (unpacked / "hybrid" / MANIFEST).exists()
+    assert _build_of(unpacked).startswith("compiled (mypyc ")
+
+
+def test_a_wheel_built_without_extensions_is_the_interpreted_build(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    interpreted = build_wheel(tmp_path_factory, **{NO_EXTENSIONS: "1"})
+    assert _extensions_in(interpreted) == set()
+    assert _build_of(_unpacked_elsewhere(interpreted, tmp_path_factory)) == \
+        "interpreted (no compiled modules are installed)"
+
+
+def test_a_wheel_built_without_a_compiler_installs_the_interpreted_build_and_says_why(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    interpreted = build_wheel(tmp_path_factory, **{NO_EXTENSIONS: "", "CC": "/no/such/cc"})
+    assert _extensions_in(interpreted) == set()
+    build = _build_of(_unpacked_elsewhere(interpreted, tmp_path_factory))
+    assert build == "interpreted (the compile failed at install: no C compiler: /no/such/cc " \
+                    "is not found)"
 
 
 def test_the_worker_classes_import_as_hybrid_workers_from_the_wheel(unpacked: Path) -> None:

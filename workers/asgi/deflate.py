@@ -24,6 +24,11 @@ from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 class BoundedDeflate(PerMessageDeflate):
     """PerMessageDeflate whose compressor uses `window_bits` and `mem_level`."""
 
+    # (wsproto's, declared again for the compiled build, which type-checks this
+    # module without wsproto installed)
+    server_max_window_bits: int
+    _compressor: zlib._Compress | None
+
     def __init__(self, window_bits: int, mem_level: int) -> None:
         super().__init__(client_max_window_bits=window_bits, server_max_window_bits=window_bits)
         self.mem_level = mem_level
