@@ -45,9 +45,10 @@ def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
 
 def title(run: dict[str, Any]) -> str:
     """What was measured, how, where and when; then how to read the bars."""
+    build = f"; hybrid {run['hybrid_build']}" if "hybrid_build" in run else ""
     return (f"group {run['group']}: {run['wrk']}, {run['rounds']} interleaved rounds, "
             f"1 worker each; {run['cpus']} CPUs, wrk on the same machine; "
-            f"python {run['python']}; {run['date'][:10]}\n"
+            f"python {run['python']}; {run['date'][:10]}{build}\n"
             "bars: the median over the rounds; whiskers: the lowest and highest round; "
             "hybrid in blue")
 

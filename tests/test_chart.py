@@ -83,6 +83,11 @@ def test_the_chart_titles_each_run_with_its_group_load_and_machine(tmp_path):
             in svg)
 
 
+def test_the_chart_says_which_build_of_hybrid_ran(tmp_path):
+    assert f"hybrid {load.build().describe()}" in draw(
+        tmp_path, json.loads(saved(tmp_path).read_text()))
+
+
 def test_the_chart_names_a_server_that_had_errors_with_their_count(tmp_path):
     assert "granian wsgi (2 errors)" in draw(tmp_path, THREAD_RUN)
 
