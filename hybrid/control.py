@@ -191,6 +191,7 @@ class ControlServer:
     def _close(self, client: _Client) -> None:
         self._clients.pop(client.sock.fileno(), None)
         client.sock.close()
+        client.parser.release()
 
 
 def _health(ok: bool, reason: str) -> tuple[int, bytes, bytes]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import (
@@ -479,3 +480,22 @@ def test_pipelined_requests_then_a_half_close_are_all_answered(server):
     else:  # one request per connection, answered with close
         assert raw.count(b"HTTP/1.1 200 ") == 1
         assert raw.endswith(b"slept")
+
+
+def test_connections_that_come_and_go_leave_no_memory_behind(server):
+    # Each connection's parser is released as it closes (llhttp's parser refers
+    # back to ours: a cycle the compiled build's GC never freed, about 2 KB a
+    # connection). Memory, not time: 3,000 connections would leave 6 MB behind.
+    worker = psutil.Process(int(worker_pid(server)))
+
+    def come_and_go(count: int) -> None:
+        for _ in range(count):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while sock.recv(65536):
+                    pass
+
+    come_and_go(300)  # (the allocator's arenas and the caches settle first)
+    before = worker.memory_info().rss
+    come_and_go(3000)
+    assert worker.memory_info().rss - before < 2_000_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import httptools
 import pytest
 
 from hybrid.native import build
@@ -908,3 +909,24 @@ def test_cr_and_lf_before_a_request_line_are_skipped_on_every_path(prefix):
     # (parse() checks whole, byte-by-byte and random splits agree.)
     request = parse(prefix + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0]
     assert isinstance(request, Request)
+
+
+def test_a_released_parser_is_freed_by_reference_counting_alone():
+    # llhttp's parser calls this one's methods: a cycle, which release() breaks
+    # as a worker closes the connection (the compiled build's GC never frees it).
+    import gc
+
+    def llhttp_parsers() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is httptools.HttpRequestParser)
+
+    before = llhttp_parsers()
+    gc.disable()
+    try:
+        for _ in range(100):
+            parser = RequestParser()
+            parser.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            parser.release()
+        del parser
+        assert llhttp_parsers() == before
+    finally:
+        gc.enable()

@@ -373,6 +373,7 @@ class Connection:
             except OSError:
                 pass
         sock.close()
+        self.parser.release()
 
 
 def time_out(conn: Connection) -> None:

@@ -125,6 +125,13 @@ class RequestParser(HeadReader):
         self._failed = True
         return data
 
+    def release(self) -> None:
+        """The connection is over: let go of llhttp's parser. It refers back to
+        this one (its callbacks are our methods), a cycle that only the cyclic GC
+        would free, after the connection, and that the compiled build's never
+        frees: every worker calls this as it closes a connection."""
+        self._llhttp = None
+
     def resume(self) -> list[Event]:
         """Go on with HTTP after an Upgrade or CONNECT request that was not switched."""
         events = self._events = []

@@ -160,6 +160,7 @@ class HttpProtocol(ConnectionPreamble[Host]):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.parser.release()
         self.server.connections.discard(self)
         if self.idle:
             self._busy()
@@ -282,6 +283,7 @@ class HttpProtocol(ConnectionPreamble[Host]):
         server.connections.discard(self)
         server.connections.add(h2)
         self.closed = True  # (this protocol is done with the transport)
+        self.parser.release()
         self.transport.set_protocol(h2)
         return h2
 

@@ -383,3 +383,4 @@ class Serving(Worker):
             except OSError:
                 pass
         client.sock.close()
+        client.parser.release()
