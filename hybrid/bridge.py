@@ -42,7 +42,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from queue import SimpleQueue
-from typing import Any
+from typing import Any, Final
 
 from hybrid.logs import error_log as log
 from hybrid.protocol import GATHER_BUDGET, error_body
@@ -51,15 +51,15 @@ from hybrid.wsgi import run
 from hybrid.wsgi_environ import environ_from_scope
 from hybrid.wsgi_input import BodyReadError, FileWrapper, InputStream
 
-DEFAULT_THREADS = 4
+DEFAULT_THREADS: Final = 4
 """Threads per bridge when not told: a few, so that a slow call does not hold
 up the rest, and few enough that threads contending for the GIL do not cost
 a CPU-bound app its speed (raise it for an app that waits on I/O)."""
 
-WINDOW = 262144
+WINDOW: Final = 262144
 """Bytes of a streamed response a thread may run ahead of the transport."""
 
-DEFAULT_GATHER_BODY = 1024 * 1024
+DEFAULT_GATHER_BODY: Final = 1024 * 1024
 """A body up to this long is gathered on the loop before a thread is taken
 (the default of --gather-body)."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from mypy_extensions import mypyc_attr
 
@@ -24,10 +24,10 @@ from hybrid.protocol.memo import Memo
 from hybrid.typing import WSGIApp
 from hybrid.wsgi_input import BodyReadError, EmptyInput, FileWrapper, InputStream
 
-log = logging.getLogger("hybrid.error")
+log: Final = logging.getLogger("hybrid.error")
 
-_STATUS_MAX = 64
-_HEADERS_CHARS_MAX = 1024
+_STATUS_MAX: Final = 64
+_HEADERS_CHARS_MAX: Final = 1024
 
 
 def _plain_short_status(status: str) -> bool:
@@ -44,10 +44,10 @@ def _plain_short_header_list(headers: tuple[Any, ...]) -> bool:
         and sum(len(name) + len(value) for name, value in headers) <= _HEADERS_CHARS_MAX
 
 
-_STATUSES: Memo[str, tuple[int, bytes]] = Memo(256, _plain_short_status)
+_STATUSES: Final[Memo[str, tuple[int, bytes]]] = Memo(256, _plain_short_status)
 """Status lines apps gave, parsed: an app gives a few, and each is parsed once
 per process (only lines up to _STATUS_MAX characters)."""
-_ENCODED_HEADERS: Memo[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], ...]] = \
+_ENCODED_HEADERS: Final[Memo[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], ...]]] = \
     Memo(256, _plain_short_header_list)
 """Header lists apps gave, encoded: an app gives a few (often the same but for a
 Content-Length), each encoded once per process, and the same bytes each time
@@ -311,8 +311,8 @@ class _Response:
         self._send(b"", last=True)
 
 
-_NOT_BYTES = "the response body must be bytes (what the iterable yields, or write() takes), got "
-_NO_HEADER_LIST = "start_response() headers must be a list of (name, value) str pairs, got "
+_NOT_BYTES: Final = "the response body must be bytes (what the iterable yields, or write() takes), got "
+_NO_HEADER_LIST: Final = "start_response() headers must be a list of (name, value) str pairs, got "
 
 
 def _described(value: object) -> str:
@@ -325,7 +325,7 @@ def _described(value: object) -> str:
 
 # This module's frames, by the end of their path: the interpreted build's name
 # this file, the compiled build's the copy mypyc compiled (build/.../hybrid/wsgi.py).
-_OWN_FRAMES = "/hybrid/wsgi.py"
+_OWN_FRAMES: Final = "/hybrid/wsgi.py"
 
 
 def _app_frame(error: BaseException) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote, unquote_to_bytes
 
 from hybrid import __version__
@@ -19,12 +19,12 @@ from hybrid.tls_facts import wsgi_environ
 from hybrid.typing import Scope
 from hybrid.wsgi_input import FileWrapper, Input, InputStream
 
-SERVER_SOFTWARE = f"hybrid/{__version__}"
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
-_UNPREFIXED = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
-_BARE_KEYS = frozenset(_UNPREFIXED.values())  # set, never combined, when repeated
-_ENVIRON_NAME_MAX = 40
-_HOST_MAX = 100
+SERVER_SOFTWARE: Final = f"hybrid/{__version__}"
+_DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
+_UNPREFIXED: Final = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
+_BARE_KEYS: Final = frozenset(_UNPREFIXED.values())  # set, never combined, when repeated
+_ENVIRON_NAME_MAX: Final = 40
+_HOST_MAX: Final = 100
 
 
 def _short_name(name: bytes | bytearray) -> bool:
@@ -38,11 +38,11 @@ def _short_host(host_and_scheme: tuple[str, str]) -> bool:
     return len(host_and_scheme[0]) <= _HOST_MAX
 
 
-_ENVIRON_KEYS: Memo[bytes, str] = Memo(1024, _short_name)
+_ENVIRON_KEYS: Final[Memo[bytes, str]] = Memo(1024, _short_name)
 """Field names seen, and their environ keys: each is worked out once per process.
 Only names up to _ENVIRON_NAME_MAX bytes are kept, so a client sending random
 names holds at most ~100 KiB of it."""
-_HOSTS: Memo[tuple[str, str], tuple[str, str]] = Memo(256, _short_host)
+_HOSTS: Final[Memo[tuple[str, str], tuple[str, str]]] = Memo(256, _short_host)
 """Host fields (and the scheme) seen, as SERVER_NAME and SERVER_PORT: a server is
 named a few ways, each split once per process (only Host fields up to _HOST_MAX
 characters are kept)."""
@@ -125,7 +125,7 @@ def _under(path: str, root: str) -> bool:
 
 # Every environ starts as a copy of this (a copy costs less than building the
 # dict anew); _environ sets each None. SERVER_NAME and SERVER_PORT come last.
-_ENVIRON_TEMPLATE: dict[str, Any] = {
+_ENVIRON_TEMPLATE: Final[dict[str, Any]] = {
     "REQUEST_METHOD": None,
     "SCRIPT_NAME": None,
     "PATH_INFO": None,

@@ -9,15 +9,9 @@ import pytest
 from hybrid.protocol import Request
 from hybrid.workers.wsgi_runner import FramingResponder
 from hybrid import wsgi, wsgi_environ, wsgi_input
-from hybrid.protocol.memo import Memo
 from hybrid.wsgi import run
 from hybrid.wsgi_environ import build_environ
 from hybrid.wsgi_input import BodyReadError, InputStream
-
-
-def _emptied(memo: Memo) -> Memo:
-    """A table like `memo` (same bound, same keys admitted), empty."""
-    return Memo(memo.entries, memo.admit)
 
 
 def stream(*pieces: bytes, fail: bool = False) -> InputStream:
@@ -102,28 +96,28 @@ def _environ_for_host(host: bytes, scheme: str = "http") -> dict:
                          url_scheme=scheme)
 
 
-def test_a_host_seen_before_names_the_server_as_the_first_time(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_HOSTS", _emptied(wsgi_environ._HOSTS))
+def test_a_host_seen_before_names_the_server_as_the_first_time():
+    wsgi_environ._HOSTS.clear()  # (a cache: the test starts from none)
     for _ in range(2):
         environ = _environ_for_host(b"[::1]:")
         assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("[::1]", "80")
 
 
-def test_the_same_host_under_another_scheme_gets_that_schemes_port(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_HOSTS", _emptied(wsgi_environ._HOSTS))
+def test_the_same_host_under_another_scheme_gets_that_schemes_port():
+    wsgi_environ._HOSTS.clear()  # (a cache: the test starts from none)
     assert _environ_for_host(b"example.com")["SERVER_PORT"] == "80"
     assert _environ_for_host(b"example.com", "https")["SERVER_PORT"] == "443"
 
 
-def test_hosts_are_remembered_for_a_bounded_number_of_names(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_HOSTS", _emptied(wsgi_environ._HOSTS))
+def test_hosts_are_remembered_for_a_bounded_number_of_names():
+    wsgi_environ._HOSTS.clear()  # (a cache: the test starts from none)
     for n in range(2 * wsgi_environ._HOSTS.entries):
         assert _environ_for_host(b"h%d:%d" % (n, n))["SERVER_NAME"] == "h%d" % n
     assert len(wsgi_environ._HOSTS) == wsgi_environ._HOSTS.entries
 
 
-def test_status_lines_are_remembered_for_a_bounded_number(monkeypatch):
-    monkeypatch.setattr(wsgi, "_STATUSES", _emptied(wsgi._STATUSES))
+def test_status_lines_are_remembered_for_a_bounded_number():
+    wsgi._STATUSES.clear()  # (a cache: the test starts from none)
     for n in range(2 * wsgi._STATUSES.entries):
         status = f"200 reason {n}"
 
@@ -146,8 +140,8 @@ def test_a_status_that_is_no_str_is_refused_every_time():
         assert outcome.status == 500
 
 
-def test_the_same_header_list_gets_each_bodys_own_content_length(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
+def test_the_same_header_list_gets_each_bodys_own_content_length():
+    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
     for body in (b"short", b"a longer body"):
         def app(environ, start_response, body=body):
             start_response("200 OK", [("Content-Type", "text/plain")])
@@ -158,8 +152,8 @@ def test_the_same_header_list_gets_each_bodys_own_content_length(monkeypatch):
     assert len(wsgi._ENCODED_HEADERS) == 1
 
 
-def test_a_header_list_that_cannot_be_sent_is_refused_every_time(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
+def test_a_header_list_that_cannot_be_sent_is_refused_every_time():
+    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
 
     def app(environ, start_response):
         start_response("200 OK", [("X-Name", "\u20ac")])  # (no Latin-1 for it)
@@ -171,8 +165,8 @@ def test_a_header_list_that_cannot_be_sent_is_refused_every_time(monkeypatch):
     assert not wsgi._ENCODED_HEADERS
 
 
-def test_header_pairs_given_as_lists_are_sent_and_not_remembered(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
+def test_header_pairs_given_as_lists_are_sent_and_not_remembered():
+    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
 
     def app(environ, start_response):
         start_response("200 OK", [["X-Pair", "list"]])
@@ -184,8 +178,8 @@ def test_header_pairs_given_as_lists_are_sent_and_not_remembered(monkeypatch):
     assert not wsgi._ENCODED_HEADERS
 
 
-def test_header_lists_are_remembered_for_a_bounded_number(monkeypatch):
-    monkeypatch.setattr(wsgi, "_ENCODED_HEADERS", _emptied(wsgi._ENCODED_HEADERS))
+def test_header_lists_are_remembered_for_a_bounded_number():
+    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
     for n in range(2 * wsgi._ENCODED_HEADERS.entries):
         def app(environ, start_response, n=n):
             start_response("200 OK", [("X-N", str(n))])
@@ -220,8 +214,8 @@ def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
     assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200")
 
 
-def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", _emptied(wsgi_environ._ENVIRON_KEYS))
+def test_header_keys_are_remembered_for_a_bounded_number_of_names():
+    wsgi_environ._ENVIRON_KEYS.clear()  # (a cache: the test starts from none)
     names = [b"x-random-%d" % n for n in range(2 * wsgi_environ._ENVIRON_KEYS.entries)]
     request = REQUEST._replace(headers=[*REQUEST.headers, *((name, b"v") for name in names)])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
@@ -229,8 +223,8 @@ def test_header_keys_are_remembered_for_a_bounded_number_of_names(monkeypatch):
     assert len(wsgi_environ._ENVIRON_KEYS) <= wsgi_environ._ENVIRON_KEYS.entries
 
 
-def test_long_header_names_are_not_remembered(monkeypatch):
-    monkeypatch.setattr(wsgi_environ, "_ENVIRON_KEYS", _emptied(wsgi_environ._ENVIRON_KEYS))
+def test_long_header_names_are_not_remembered():
+    wsgi_environ._ENVIRON_KEYS.clear()  # (a cache: the test starts from none)
     name = b"x-" + b"n" * wsgi_environ._ENVIRON_NAME_MAX
     request = REQUEST._replace(headers=[*REQUEST.headers, (name, b"v")])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any, Final, IO
 
 from hybrid import wsgi_input
 from hybrid.config import Config
@@ -56,10 +56,10 @@ from hybrid.tls_facts import ServerTLS
 from hybrid.tls_facts import describe as describe_tls
 from hybrid.workers.accept import PARTIAL, PARTIAL_PAUSE, take_proxy_header
 
-RECV_SIZE = 65536
+RECV_SIZE: Final = 65536
 # A non-blocking read or write that cannot go on now (TLS's want-read and
 # want-write are no BlockingIOError).
-WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+WOULD_BLOCK: Final = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:

@@ -17,18 +17,19 @@ arrives. (The fast path leaves Content-Length bodies to llhttp.)
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from hybrid.protocol.events import Data, EndOfMessage, ProtocolError
 from hybrid.protocol.fields import TOKEN, check_trailer_field
 
-MAX_CHUNK_LINE = 4096
-MAX_CHUNK_SIZE_DIGITS = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
-END_NO_TRAILERS = EndOfMessage(())
+MAX_CHUNK_LINE: Final = 4096
+MAX_CHUNK_SIZE_DIGITS: Final = 15  # 16 hex digits could wrap a signed 64-bit size elsewhere
+END_NO_TRAILERS: Final = EndOfMessage(())
 
-_QUOTED = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_QUOTED: Final = rb'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 # RFC 9112 section 7.1: whitespace (BWS) only around a chunk extension's ";" and
 # "=", never at the end of the line ("5 " is as malformed as " 5").
-_CHUNK_LINE = re.compile(
+_CHUNK_LINE: Final = re.compile(
     rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*" + TOKEN +
     rb"(?:[ \t]*=[ \t]*(?:" + TOKEN + rb"|" + _QUOTED + rb"))?)*\Z").match
 
@@ -57,7 +58,10 @@ class ContentLengthReader:
 
 
 # The parts of a chunked body, in the order they come.
-_SIZE, _DATA, _DATA_END, _TRAILERS = range(4)
+_SIZE: Final = 0
+_DATA: Final = 1
+_DATA_END: Final = 2
+_TRAILERS: Final = 3
 
 
 class ChunkedReader:

@@ -7,7 +7,7 @@ parser builds its per-request ones through `new_event_by_position` (below).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 
 class Request(NamedTuple):
@@ -74,6 +74,6 @@ Event = Request | Data | EndOfMessage | ConnectionClosed | ProtocolError
 # used under this name only, for those two builds, and tests/test_protocol.py
 # pins the order they rely on (the classes' `_fields`, and a parsed Request
 # equal to one built by keyword).
-new_event_by_position = tuple.__new__
+new_event_by_position: Final = tuple.__new__
 """`new_event_by_position(Request, (method, target, ...))`: an event from all its
 fields, in the order its class declares them."""

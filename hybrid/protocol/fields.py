@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Final
 
 from hybrid.protocol.events import ProtocolError
 
-TCHARS = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+TCHARS: Final = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 """The characters of a token (RFC 9110 section 5.6.2): field names, methods and
 transfer codings are tokens."""
-TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+TOKEN: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 """A token, as a regular expression."""
 
-_IS_TOKEN = re.compile(TOKEN + rb"\Z").match
-_FIELD_VALUE_OK = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z").match
-_REG_NAME_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:"
-_COLON = ord(":")
-_HOST_OK = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
+_IS_TOKEN: Final = re.compile(TOKEN + rb"\Z").match
+_FIELD_VALUE_OK: Final = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z").match
+_REG_NAME_CHARS: Final = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:"
+_COLON: Final = ord(":")
+_HOST_OK: Final = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z").match
 
-CONNECTION_SPECIFIC = frozenset({
+CONNECTION_SPECIFIC: Final = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade",
 })
 """Fields about one connection, not the message (RFC 9113 section 8.2.2): HTTP/1.1
@@ -43,12 +44,12 @@ carries them, and HTTP/2 refuses a message with any of them."""
 # (RFC 9110 section 6.5.2), even one section 6.5.1 tells senders not to put there
 # (Content-Type, Authorization, Cookie, Range, If-*...): a recipient that does not
 # merge it has nothing to fear from it.
-FORBIDDEN_TRAILERS = frozenset({
+FORBIDDEN_TRAILERS: Final = frozenset({
     b"content-length", b"transfer-encoding", b"trailer", b"host",
     b"connection", b"keep-alive", b"upgrade", b"te",
 })
 
-SINGLETONS = frozenset({b"content-type", b"authorization", b"proxy-authorization"})
+SINGLETONS: Final = frozenset({b"content-type", b"authorization", b"proxy-authorization"})
 """Fields that are not lists (RFC 9110 section 5.3): sent twice, a request is a 400
 (Host and Content-Length have rules of their own)."""
 

@@ -28,23 +28,32 @@ No I/O: the connection passes bytes and the time.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
-_FRAME_HEADER = struct.Struct(">BHBBL")  # length (24 bits, as 8 + 16), type, flags, stream
-FRAME_HEADER_SIZE = 9
+_FRAME_HEADER: Final = struct.Struct(">BHBBL")  # length (24 bits, as 8 + 16), type, flags, stream
+FRAME_HEADER_SIZE: Final = 9
 
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
-    CONTINUATION = range(10)
-PRIORITY_UPDATE = 0x10  # RFC 9218: browsers send one per request, as PRIORITY's successor
-END_STREAM = 0x1
-PADDED = 0x8
-ACK = 0x1
-END_HEADERS = 0x4
+DATA: Final = 0
+HEADERS: Final = 1
+PRIORITY: Final = 2
+RST_STREAM: Final = 3
+SETTINGS: Final = 4
+PUSH_PROMISE: Final = 5
+PING: Final = 6
+GOAWAY: Final = 7
+WINDOW_UPDATE: Final = 8
+CONTINUATION: Final = 9
+PRIORITY_UPDATE: Final = 0x10  # RFC 9218: browsers send one per request, as PRIORITY's successor
+END_STREAM: Final = 0x1
+PADDED: Final = 0x8
+ACK: Final = 0x1
+END_HEADERS: Final = 0x4
 
-MAX_CONTINUATIONS = 32  # CONTINUATION frames after one HEADERS
+MAX_CONTINUATIONS: Final = 32  # CONTINUATION frames after one HEADERS
 STREAMS_PER_CONNECTION = 1 << 20  # then a graceful GOAWAY: the client reconnects, maybe
 # to another worker (nginx's keepalive_requests, 1000, is for many short clients: an
 # HTTP/2 client multiplexes one connection for a whole session)
-WINDOW_REFILL_BYTES = 1024  # DATA sent that earns the client one WINDOW_UPDATE
+WINDOW_REFILL_BYTES: Final = 1024  # DATA sent that earns the client one WINDOW_UPDATE
 
 
 class TokenBucket:

@@ -12,9 +12,11 @@ does not make the client too slow.
 
 from __future__ import annotations
 
+from typing import Final
+
 from hybrid.protocol.events import ProtocolError
 
-GATHER_BUDGET = 64 * 1024 * 1024
+GATHER_BUDGET: Final = 64 * 1024 * 1024
 """Request bodies a worker gathers before their app runs (the thread class's
 poller, the bridge's loop: --gather-body each), in all at once: past it, a
 body is read by the app as it comes."""

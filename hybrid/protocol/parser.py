@@ -49,6 +49,7 @@ parser (head.py has its callbacks, and its URL parser for absolute targets).
 from __future__ import annotations
 
 import httptools
+from typing import Final
 
 from hybrid.protocol.events import ConnectionClosed, Data, Event, ProtocolError, Request
 from hybrid.protocol.fields import TCHARS
@@ -56,17 +57,17 @@ from hybrid.protocol.head import DEFAULT_LIMITS, HeadReader, Limits, Llhttp
 from hybrid.protocol.state import BODY, HEAD, METHOD, MUST_CLOSE, PAUSED, STREAM, STREAM_BODY
 
 # Any method but CONNECT frames a request the same way (RFC 9112 section 6).
-_STAND_IN = b"GET"
+_STAND_IN: Final = b"GET"
 # What llhttp accepts of a method before it knows it is not one of its own.
-_METHOD_PREFIX_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # (GET_PARAMETER is RTSP's)
+_METHOD_PREFIX_BYTES: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"  # (GET_PARAMETER is RTSP's)
 # The 505's detail for the HTTP/2 preface ("PRI * HTTP/2.0"), which the log names.
-HTTP2_PREFACE_REFUSED = "HTTP/2 is not served here; use HTTP/1.1"
+HTTP2_PREFACE_REFUSED: Final = "HTTP/2 is not served here; use HTTP/1.1"
 # The 400's detail for bytes after a request that closes the connection.
-AFTER_CLOSE_REFUSED = "bytes after a request that closes the connection"
+AFTER_CLOSE_REFUSED: Final = "bytes after a request that closes the connection"
 # llhttp's reasons (httptools gives no code) for what this module answers in its own words:
-_LLHTTP_AFTER_CLOSE = "Data after `Connection: close`"
-_LLHTTP_PRI = ("Expected HTTP/2 Connection Preface", "Pause on PRI/Upgrade")
-_CR_OR_LF = (b"\r", b"\n")
+_LLHTTP_AFTER_CLOSE: Final = "Data after `Connection: close`"
+_LLHTTP_PRI: Final = ("Expected HTTP/2 Connection Preface", "Pause on PRI/Upgrade")
+_CR_OR_LF: Final = (b"\r", b"\n")
 
 
 class RequestParser(HeadReader):

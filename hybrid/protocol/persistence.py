@@ -18,10 +18,11 @@ announced): `ResponseFramer` says so, and the drivers follow `framer.keep_alive`
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from hybrid.protocol.events import Data, EndOfMessage, Event, Request
 
-DRAIN_BYTES = 1 << 16
+DRAIN_BYTES: Final = 1 << 16
 """Unread body a kept-alive connection may skip after the answer; more closes it."""
 
 

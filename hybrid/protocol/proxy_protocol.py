@@ -11,16 +11,18 @@ there.
 from __future__ import annotations
 
 import ipaddress
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-V1_PREFIX = b"PROXY "
-V1_MAX = 107  # the longest version 1 line, CRLF included
-V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-V2_FIXED = 16  # signature, version and command, family, length
-PEEK_SIZE = 4096  # the longest header taken: far more than load balancers send
+V1_PREFIX: Final = b"PROXY "
+V1_MAX: Final = 107  # the longest version 1 line, CRLF included
+V2_SIGNATURE: Final = b"\r\n\r\n\x00\r\nQUIT\n"
+V2_FIXED: Final = 16  # signature, version and command, family, length
+PEEK_SIZE: Final = 4096  # the longest header taken: far more than load balancers send
 
-_V2_LOCAL, _V2_PROXY = 0x20, 0x21
-_V2_TCP4, _V2_TCP6 = 0x11, 0x21
+_V2_LOCAL: Final = 0x20
+_V2_PROXY: Final = 0x21
+_V2_TCP4: Final = 0x11
+_V2_TCP6: Final = 0x21
 
 
 class ProxyHeaderError(Exception):

@@ -22,11 +22,11 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from hybrid.protocol.memo import Memo
 
-SERVER = b"hybrid"
+SERVER: Final = b"hybrid"
 
 
 class _ServerFields:
@@ -39,7 +39,7 @@ class _ServerFields:
     pairs: tuple[tuple[bytes, bytes], ...] = ((b"server", SERVER),)  # Server and --header
 
 
-_FIELDS = _ServerFields()
+_FIELDS: Final = _ServerFields()
 
 
 def set_server_fields(*, date: bool, server: bool, extra: Iterable[tuple[bytes, bytes]]) -> None:
@@ -59,20 +59,28 @@ class LocalProtocolError(Exception):
     """The application asked for a response HTTP cannot carry (answer 500)."""
 
 
-REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
-_KNOWN_REASONS = frozenset(REASONS.values()) | {b""}
+REASONS: Final[dict[int, bytes]] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+_KNOWN_REASONS: Final = frozenset(REASONS.values()) | {b""}
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_UNSAFE_VALUE: Final = re.compile(rb"[\x00\r\n]")
 
-_NO_BODY, _LENGTH, _CHUNKED, _CLOSE = range(4)
+_NO_BODY: Final = 0
+_LENGTH: Final = 1
+_CHUNKED: Final = 2
+_CLOSE: Final = 3
 # Framing headers are ours to write; an app's copy is read for intent only.
-_FRAMING = (b"content-length", b"transfer-encoding", b"connection")
+_FRAMING: Final = (b"content-length", b"transfer-encoding", b"connection")
 
 
-_ORDINARY, _CONTENT_LENGTH, _CONNECTION, _OTHER_FRAMING, _SERVER, _DATE_FIELD = range(6)
+_ORDINARY: Final = 0
+_CONTENT_LENGTH: Final = 1
+_CONNECTION: Final = 2
+_OTHER_FRAMING: Final = 3
+_SERVER: Final = 4
+_DATE_FIELD: Final = 5
 # Spellings of names already checked, with their kind: they repeat on every response.
-_NAME_KINDS: Memo[bytes, int] = Memo(4096)
+_NAME_KINDS: Final[Memo[bytes, int]] = Memo(4096)
 
 
 def _classify_name(name: bytes) -> int:
@@ -87,7 +95,9 @@ def _classify_name(name: bytes) -> int:
     return _NAME_KINDS.remember(name, kind)
 
 
-_LF, _CR, _NUL = ord("\n"), ord("\r"), 0
+_LF: Final = 0x0A
+_CR: Final = 0x0D
+_NUL: Final = 0x00
 
 
 def _check_values(lines: list[bytes]) -> None:
@@ -129,8 +139,8 @@ class _DateCache:
         self._line = b"date: %s\r\n" % self._value
 
 
-_DATE = _DateCache()
-http_date = _DATE.get
+_DATE: Final = _DateCache()
+http_date: Final = _DATE.get
 
 
 class _Shape(NamedTuple):
@@ -147,7 +157,7 @@ class _Shape(NamedTuple):
 # Apps send the same few heads over and over (same status, same fields):
 # validating and framing each once saves most of a head's cost.
 _ShapeKey = tuple[int, bytes, bool, str, bool, tuple[Any, ...]]
-_SHAPE_FIELDS_MAX = 8192
+_SHAPE_FIELDS_MAX: Final = 8192
 
 
 def _head_of_ordinary_size(key: _ShapeKey) -> bool:
@@ -156,7 +166,7 @@ def _head_of_ordinary_size(key: _ShapeKey) -> bool:
     return sum(len(name) + len(value) for name, value in key[5]) <= _SHAPE_FIELDS_MAX
 
 
-_SHAPES: Memo[_ShapeKey, _Shape] = Memo(1024, _head_of_ordinary_size)
+_SHAPES: Final[Memo[_ShapeKey, _Shape]] = Memo(1024, _head_of_ordinary_size)
 
 
 def _bytes_pair(name: object, value: object) -> bool:
@@ -399,4 +409,4 @@ def error_body(status: int, detail: str = "") -> bytes:
     return body
 
 
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"

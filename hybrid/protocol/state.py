@@ -89,18 +89,26 @@ request that follows.
 
 from __future__ import annotations
 
+from typing import Final
+
 from hybrid.protocol.body_readers import BodyReader
 from hybrid.protocol.events import ProtocolError
 from hybrid.protocol.response import CONTINUE
 
-STREAM, STREAM_BODY, HEAD, METHOD, BODY, PAUSED, MUST_CLOSE = range(7)
+STREAM: Final = 0
+STREAM_BODY: Final = 1
+HEAD: Final = 2
+METHOD: Final = 3
+BODY: Final = 4
+PAUSED: Final = 5
+MUST_CLOSE: Final = 6
 
-UNKNOWN_LENGTH = -1
+UNKNOWN_LENGTH: Final = -1
 """`body_to_gather()` of a chunked body: more may come, how much is unknown."""
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 1 << 20
+LINGER_SECONDS: Final = 2.0
+LINGER_BYTES: Final = 1 << 20
 """A lingering close drops input for at most this long, and this much."""
-STOP_IDLE_GRACE = 1.0
+STOP_IDLE_GRACE: Final = 1.0
 """When a worker stops, a kept-alive idle connection waits this long (at most
 --keep-alive) for a next request, served with Connection: close, before its
 lingering close: a busy client sends its next request within microseconds of

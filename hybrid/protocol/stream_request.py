@@ -40,6 +40,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from hybrid.protocol.events import ProtocolError, Request
 from hybrid.protocol.fields import (
@@ -55,14 +56,14 @@ from hybrid.protocol.fields import (
 from hybrid.protocol.head import Limits, split_target
 from hybrid.protocol.memo import Memo
 
-HTTP_VERSION = "2"
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # how every HTTP/2 connection opens (3.4)
-REQUEST_PSEUDO_FIELDS = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
-_FORWARDED_NAMES = (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto")
-_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_VISIBLE_ASCII = re.compile(rb"[\x21-\x7e]+\Z").match
+HTTP_VERSION: Final = "2"
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # how every HTTP/2 connection opens (3.4)
+REQUEST_PSEUDO_FIELDS: Final = frozenset({b":method", b":scheme", b":path", b":authority", b":protocol"})
+_FORWARDED_NAMES: Final = (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto")
+_UPPER: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_VISIBLE_ASCII: Final = re.compile(rb"[\x21-\x7e]+\Z").match
 # A byte no field value may hold, or a space or tab next to the NULs between values.
-_BAD_VALUE = re.compile(rb"[^\t\x20-\x7e\x80-\xff\0]|[ \t]\0|\0[ \t]").search
+_BAD_VALUE: Final = re.compile(rb"[^\t\x20-\x7e\x80-\xff\0]|[ \t]\0|\0[ \t]").search
 
 
 def stream_request(fields: Iterable[tuple[bytes, bytes]], limits: Limits) -> Request:
@@ -153,12 +154,19 @@ def _check_special(special: list[tuple[int, bytes, bytes]], authority: bytes | N
 
 
 # The kinds of regular field names; 0: one the rules do not look at.
-_ORDINARY, _COOKIE, _HOST, _CONTENT_LENGTH, _SINGLETON, _EXPECT, _FORWARDED, _TE = range(8)
-_SPECIAL_NAMES = {b"cookie": _COOKIE, b"host": _HOST, b"content-length": _CONTENT_LENGTH,
-                  b"expect": _EXPECT, b"te": _TE, **dict.fromkeys(SINGLETONS, _SINGLETON),
-                  **dict.fromkeys(_FORWARDED_NAMES, _FORWARDED)}
+_ORDINARY: Final = 0
+_COOKIE: Final = 1
+_HOST: Final = 2
+_CONTENT_LENGTH: Final = 3
+_SINGLETON: Final = 4
+_EXPECT: Final = 5
+_FORWARDED: Final = 6
+_TE: Final = 7
+_SPECIAL_NAMES: Final = {b"cookie": _COOKIE, b"host": _HOST, b"content-length": _CONTENT_LENGTH,
+                         b"expect": _EXPECT, b"te": _TE, **dict.fromkeys(SINGLETONS, _SINGLETON),
+                         **dict.fromkeys(_FORWARDED_NAMES, _FORWARDED)}
 # Names already found valid, with their kind: they repeat on every request.
-_NAME_KINDS: Memo[bytes, int] = Memo(4096)
+_NAME_KINDS: Final[Memo[bytes, int]] = Memo(4096)
 
 
 def _name_kind(name: bytes) -> int:

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from hybrid.protocol.fields import CONNECTION_SPECIFIC
 from hybrid.protocol.memo import Memo
 from hybrid.protocol.response import LocalProtocolError, server_field_pairs
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_UNSAFE_VALUE: Final = re.compile(rb"[\x00\r\n]")
 # Fields an HTTP/1.1 app may set that have no place in an HTTP/2 response: the
 # connection-specific ones, and TE (a request's field; in HTTP/2 "trailers" only).
-_NOT_IN_HTTP2 = CONNECTION_SPECIFIC | {b"te"}
+_NOT_IN_HTTP2: Final = CONNECTION_SPECIFIC | {b"te"}
 
 
 class StreamResponse(NamedTuple):
@@ -42,7 +42,7 @@ class StreamResponse(NamedTuple):
     app_date: bool
 
 
-_HEADS: Memo[tuple[int, bool, tuple[tuple[bytes, bytes], ...]], StreamResponse] = Memo(1024)
+_HEADS: Final[Memo[tuple[int, bool, tuple[tuple[bytes, bytes], ...]], StreamResponse]] = Memo(1024)
 
 
 def stream_response(request_method: str, status: object,

@@ -23,7 +23,7 @@ import asyncio
 import contextvars
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Final, Protocol, TYPE_CHECKING, cast
 
 from hybrid import logs
 from hybrid.protocol import persistence
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from hybrid.workers.asgi.h2.connection import H2Connection
     from hybrid.workers.asgi.h2.engine import H2Settings
 
-MAX_PIPELINED = 16  # requests parsed ahead of the one being answered
-H2C_SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
+MAX_PIPELINED: Final = 16  # requests parsed ahead of the one being answered
+H2C_SWITCH: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
 
 
 class Host(PreambleHost, Protocol):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TYPE_CHECKING, TypeVar
 from urllib.parse import unquote
 
 from mypy_extensions import mypyc_attr
@@ -39,13 +39,13 @@ from hybrid.workers.asgi.cycle import Channel, ClientDisconnected, Cycle
 if TYPE_CHECKING:
     from hybrid.typing import Message, Scope
 
-BODY_HIGH_WATER = 65536  # buffered request body that pauses reading
-PATHSEND_PIECE = 65536  # bytes of a file read per send() under http.response.pathsend
+BODY_HIGH_WATER: Final = 65536  # buffered request body that pauses reading
+PATHSEND_PIECE: Final = 65536  # bytes of a file read per send() under http.response.pathsend
 # The ASGI extensions both protocols serve (a copy in every scope: an app may change it).
-EXTENSIONS: dict[str, dict[str, Any]] = {
+EXTENSIONS: Final[dict[str, dict[str, Any]]] = {
     "http.response.trailers": {}, "http.response.pathsend": {}, "http.response.early_hint": {},
 }
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+ASGI_VERSION: Final = {"version": "3.0", "spec_version": "2.4"}
 
 class CycleChannel(Channel, Protocol):
     """What a request cycle sees of its connection, on either protocol."""

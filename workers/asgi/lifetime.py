@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TYPE_CHECKING, TypeVar
 
 from hybrid.protocol import LINGER_BYTES, LINGER_SECONDS, STOP_IDLE_GRACE, RequestParser
 from hybrid.workers.asgi.cycle import Server
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hybrid.workers.asgi.http_cycle import HttpCycle, RequestCycle
     from hybrid.workers.asgi.websocket import WebSocketCycle
 
-WEBSOCKET_CLOSE_GRACE = 5.0  # seconds a client has to answer our close frame
+WEBSOCKET_CLOSE_GRACE: Final = 5.0  # seconds a client has to answer our close frame
 
 
 class ServedConnection(Protocol):

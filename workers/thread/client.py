@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import socket
 import time
+from typing import Final
 
 from hybrid.metrics import Row
 from hybrid.protocol import LINGER_SECONDS, BodyPace, RequestParser
@@ -75,12 +76,12 @@ class Phase(enum.Enum):
 # The phases by their own names, which the package uses: the request path
 # compares phases several times per request, and Python 3.11 looks `Phase.IDLE`
 # up through the enum's metaclass (about 200 ns, where a global takes 10).
-FRESH = Phase.FRESH
-REQUEST = Phase.REQUEST
-GATHERING = Phase.GATHERING
-IDLE = Phase.IDLE
-LINGERING = Phase.LINGERING
-CLOSED = Phase.CLOSED
+FRESH: Final = Phase.FRESH
+REQUEST: Final = Phase.REQUEST
+GATHERING: Final = Phase.GATHERING
+IDLE: Final = Phase.IDLE
+LINGERING: Final = Phase.LINGERING
+CLOSED: Final = Phase.CLOSED
 
 
 class Client(Connection):

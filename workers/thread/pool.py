@@ -30,16 +30,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from hybrid.logs import error_log as log
 from hybrid.metrics import Row
 
-POLL_TIMEOUT = 0.5
+POLL_TIMEOUT: Final = 0.5
 # How long the leader may serve one connection before a follower polls in its
 # place: far above a fast call (tens of microseconds), short enough that a
 # blocking call barely delays the requests behind it.
-PROMOTE_AFTER = 0.001
-EVENTS_PER_POLL = 64
+PROMOTE_AFTER: Final = 0.001
+EVENTS_PER_POLL: Final = 64
 
 
 class LeaderFollowerPool:

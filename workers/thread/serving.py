@@ -23,6 +23,7 @@ import socket
 import ssl
 import threading
 import time
+from typing import Final
 
 from hybrid import logs
 from hybrid.addresses import server_address
@@ -49,16 +50,16 @@ from hybrid.workers.wsgi_runner import RequestRunner, failed_body
 # A listener, or a TLS client, is armed one-shot: an event disarms it, and its
 # owner arms it again when done (OpenSSL may hold what the kernel no longer
 # shows, so readiness is looked at anew each time).
-ARMED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
-ARMED_TO_WRITE = select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLONESHOT
+ARMED: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
+ARMED_TO_WRITE: Final = select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLONESHOT
 # A plain client is watched edge-triggered, for good: each arrival of bytes is
 # one event, and a request served needs no system call to re-arm its socket.
-WATCHED = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+WATCHED: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
 # A plain client whose event came while a thread owns it: no more events until
 # the owner is done (a one-shot with nothing armed: a hang-up is reported once,
 # never again and again while the app runs).
-MUTED = select.EPOLLONESHOT
-_ENDED = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+MUTED: Final = select.EPOLLONESHOT
+_ENDED: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 
 
 class Serving(Worker):

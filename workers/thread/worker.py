@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import select
 import time
+from typing import Final
 
 from hybrid import logs
 from hybrid.logs import error_log as log
@@ -31,7 +32,7 @@ from hybrid.workers.thread.client import FRESH, IDLE, LINGERING, Client
 from hybrid.workers.thread.pool import LeaderFollowerPool
 from hybrid.workers.thread.serving import ARMED, Serving
 
-HOUSEKEEPING_INTERVAL = 0.25
+HOUSEKEEPING_INTERVAL: Final = 0.25
 # How often the main thread looks at the leader while there are connections.
 # Each look takes the GIL from the thread serving and gives it back (a futex
 # hand-off each way, and a wake-up on a busy machine), and on a loaded machine
@@ -41,9 +42,9 @@ HOUSEKEEPING_INTERVAL = 0.25
 # every WATCH_CALM until it finds a leader stuck, and then every WATCH_CLOSELY
 # until CLOSE_WATCH_SPAN has passed without one (while some calls block, a
 # blocking call is taken over within PROMOTE_AFTER plus a millisecond).
-WATCH_CALM = 0.01
-WATCH_CLOSELY = 0.001
-CLOSE_WATCH_SPAN = 1.0
+WATCH_CALM: Final = 0.01
+WATCH_CLOSELY: Final = 0.001
+CLOSE_WATCH_SPAN: Final = 1.0
 
 
 class ThreadWorker(Serving):
