@@ -162,10 +162,10 @@ class HeadReader(ParserState):
         # handled inline, as a second Python call costs more than their work.
         lowered = _PLAIN_NAMES.get(name)
         if lowered is not None:  # a common field the core leaves alone, as commonly spelt
-            self._headers.append((lowered, _trimmed(value)))
+            self._headers.append((lowered, value.rstrip(b" \t")))
             return
         name = _SPECIAL_SPELLINGS.get(name) or name.lower()
-        value = _trimmed(value)
+        value = value.rstrip(b" \t")  # llhttp strips leading whitespace only
         self._headers.append((name, value))
         if name in _SPECIAL_FIELDS:
             if name == b"host":  # (checked with the head: on_headers_complete)
@@ -317,15 +317,6 @@ class HeadReader(ParserState):
         self._events.append(end)
         self._llhttp_idle = True  # between messages: the next read starts a new one
         self._state = PAUSED if self._upgrade else MUST_CLOSE if self._closes else HEAD
-
-
-def _trimmed(value: bytes) -> bytes:
-    """A field value without the spaces and tabs that end it (llhttp strips the
-    leading ones only). Few values end in either: a look at the last byte is a
-    C index in the compiled build, where a call of `bytes.rstrip` is a method
-    looked up and called through Python on every field (parser_bench.py)."""
-    last = value[-1] if value else 0
-    return value.rstrip(b" \t") if last == 0x20 or last == 0x09 else value
 
 
 _FIELD_HANDLERS: Final[dict[bytes, Callable[[HeadReader, bytes], None]]] = {
