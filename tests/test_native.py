@@ -4,6 +4,7 @@ extension run silently, never the two builds mixed."""
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import json
 import os
@@ -138,3 +139,33 @@ def test_an_install_that_could_not_compile_says_why_quietly(installed, capsys):
     assert decided(installed) == native.Build(
         False, "the compile failed at install: CompileError: no gcc")
     assert capsys.readouterr().err == ""
+
+
+def _unfinal_constants(source: str) -> list[str]:
+    """The module-level UPPER_CASE names bound in `source` without `Final` (type
+    variables aside)."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and "TypeVar(" not in ast.unparse(node.value):
+            targets = [name for target in node.targets
+                       for name in (target.elts if isinstance(target, ast.Tuple) else [target])]
+        elif isinstance(node, ast.AnnAssign) and "Final" not in ast.unparse(node.annotation):
+            targets = [node.target]
+        else:
+            continue
+        found += [t.id for t in targets if isinstance(t, ast.Name)
+                  and t.id.lstrip("_").isupper() and t.id != "__all__"]
+    return found
+
+
+# A constant a test swaps for another value, which compiled code must see.
+SWAPPED_BY_TESTS = {"hybrid.protocol.flood": {"STREAMS_PER_CONNECTION"}}
+
+
+@pytest.mark.parametrize("module", native.COMPILED)
+def test_a_compiled_modules_constants_are_final(module):
+    # mypyc keeps a Final name in a C static (an int one inlined); any other
+    # module-level name is looked up in the module's dict at every use.
+    path = native.module_path(module, str(ROOT / "hybrid"), str(ROOT / "workers")) + ".py"
+    unfinal = set(_unfinal_constants(Path(path).read_text())) - SWAPPED_BY_TESTS.get(module, set())
+    assert not unfinal, f"{module}: make these Final: {sorted(unfinal)}"
