@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -61,6 +62,8 @@ def app(environ, start_response):
         return _text(start_response, "hello")
     if path == "/pid":
         return _text(start_response, str(os.getpid()))
+    if path == "/frozen":  # the objects in the collector's permanent generation
+        return _text(start_response, str(gc.get_freeze_count()))
     if path == "/getenv":  # a variable of the process's environment
         return _text(start_response, os.environ.get(query["name"], "(unset)"))
     if path == "/print":  # writes to stdout, as an app's print() does
