@@ -48,8 +48,9 @@ parser (head.py has its callbacks, and its URL parser for absolute targets).
 
 from __future__ import annotations
 
-import httptools
 from typing import Final
+
+import httptools
 
 from hybrid.protocol.events import ConnectionClosed, Data, Event, ProtocolError, Request
 from hybrid.protocol.fields import TCHARS
