@@ -48,6 +48,7 @@ from hybrid import (
     config,
     logs,
     generations,
+    heap,
     metrics,
     native,
     probes,
@@ -187,6 +188,8 @@ class Arbiter:
             log.info("Received %s while importing the app: stopping", interrupted.args[0])
             self.stop.requested = True
             return
+        if self.app is not None and self.cfg.gc_freeze:
+            heap.settle()  # (before the forks: the workers' collections leave it shared)
         if cfg.reload:
             self.watcher = reload.Watcher(list(cfg.reload_dirs) or [os.getcwd()],
                                           cfg.reload_include)

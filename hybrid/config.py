@@ -426,10 +426,11 @@ class Config:
              "'hybrid-server[proctitle]')", section=MECHANICS)
     gc_freeze: bool = setting(
         True, "--gc-freeze", parse=validators.boolean, metavar="BOOL",
-        help="once a worker is ready, move what booting made (the app, its framework, "
-             "their imports) into the garbage collector's permanent generation "
-             "(gc.freeze), so that a full collection looks only at what requests made "
-             "(--gc-freeze false: leave the collector as Python sets it)", section=MECHANICS)
+        help="before a worker's first connection (and in the arbiter, before it forks, "
+             "under --preload), move what booting made (the app, its framework, their "
+             "imports) into the garbage collector's permanent generation (gc.freeze), so "
+             "that a full collection looks only at what requests made (--gc-freeze "
+             "false: leave the collector as Python sets it)", section=MECHANICS)
 
 
     def request_limits(self) -> Limits:

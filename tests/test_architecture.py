@@ -168,7 +168,7 @@ SUPERVISOR_ROOMS = ["hybrid.arbiter", "hybrid.cli", "hybrid.sockets", "hybrid.tl
 settings, forking and its policies, the control listener. A worker is handed
 what they make (its sockets, a `ServerTLS`) and imports none of them."""
 SHARED_LEAVES = ["hybrid.addresses", "hybrid.reuse_port", "hybrid.tls_facts",
-                 "hybrid.forwarded"]
+                 "hybrid.forwarded", "hybrid.heap"]
 """What both sides (or every worker class) use, apart from the side that binds."""
 PEP_3333 = ["hybrid.wsgi", "hybrid.wsgi_environ", "hybrid.wsgi_input"]
 BYTE_MOVERS = {"socket", "select", "selectors", "ssl", "asyncio", "uvloop"}

@@ -32,8 +32,9 @@ def test_max_requests_replaces_workers_without_failing_a_request(start_server, w
         traffic.more()
     assert traffic.failures == []
     assert {int(pid) for pid in traffic.answers[-10:]} - first
-    for pid in first:
-        assert f"Worker {pid} exited (replaced: max-requests)" in server.log()
+    for pid in first:  # (said once the arbiter has reaped it)
+        wait_for(lambda: f"Worker {pid} exited (replaced: max-requests)" in server.log(),
+                 message=f"worker {pid}'s replacement to be logged")
     assert replacements
 
 

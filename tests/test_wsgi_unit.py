@@ -14,6 +14,20 @@ from hybrid.wsgi_environ import build_environ
 from hybrid.wsgi_input import BodyReadError, InputStream
 
 
+@pytest.fixture
+def emptied_caches():
+    """The memos of status lines, header lists, hosts and environ keys, empty for
+    the test and emptied again after it (a test that fills one to its bound
+    would leave the rest of the run nothing to remember)."""
+    caches = (wsgi._STATUSES, wsgi._ENCODED_HEADERS, wsgi_environ._HOSTS,
+              wsgi_environ._ENVIRON_KEYS)
+    for cache in caches:
+        cache.clear()
+    yield
+    for cache in caches:
+        cache.clear()
+
+
 def stream(*pieces: bytes, fail: bool = False) -> InputStream:
     queue = list(pieces)
 
@@ -96,28 +110,24 @@ def _environ_for_host(host: bytes, scheme: str = "http") -> dict:
                          url_scheme=scheme)
 
 
-def test_a_host_seen_before_names_the_server_as_the_first_time():
-    wsgi_environ._HOSTS.clear()  # (a cache: the test starts from none)
+def test_a_host_seen_before_names_the_server_as_the_first_time(emptied_caches):
     for _ in range(2):
         environ = _environ_for_host(b"[::1]:")
         assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("[::1]", "80")
 
 
-def test_the_same_host_under_another_scheme_gets_that_schemes_port():
-    wsgi_environ._HOSTS.clear()  # (a cache: the test starts from none)
+def test_the_same_host_under_another_scheme_gets_that_schemes_port(emptied_caches):
     assert _environ_for_host(b"example.com")["SERVER_PORT"] == "80"
     assert _environ_for_host(b"example.com", "https")["SERVER_PORT"] == "443"
 
 
-def test_hosts_are_remembered_for_a_bounded_number_of_names():
-    wsgi_environ._HOSTS.clear()  # (a cache: the test starts from none)
+def test_hosts_are_remembered_for_a_bounded_number_of_names(emptied_caches):
     for n in range(2 * wsgi_environ._HOSTS.entries):
         assert _environ_for_host(b"h%d:%d" % (n, n))["SERVER_NAME"] == "h%d" % n
     assert len(wsgi_environ._HOSTS) == wsgi_environ._HOSTS.entries
 
 
-def test_status_lines_are_remembered_for_a_bounded_number():
-    wsgi._STATUSES.clear()  # (a cache: the test starts from none)
+def test_status_lines_are_remembered_for_a_bounded_number(emptied_caches):
     for n in range(2 * wsgi._STATUSES.entries):
         status = f"200 reason {n}"
 
@@ -140,8 +150,7 @@ def test_a_status_that_is_no_str_is_refused_every_time():
         assert outcome.status == 500
 
 
-def test_the_same_header_list_gets_each_bodys_own_content_length():
-    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
+def test_the_same_header_list_gets_each_bodys_own_content_length(emptied_caches):
     for body in (b"short", b"a longer body"):
         def app(environ, start_response, body=body):
             start_response("200 OK", [("Content-Type", "text/plain")])
@@ -152,8 +161,7 @@ def test_the_same_header_list_gets_each_bodys_own_content_length():
     assert len(wsgi._ENCODED_HEADERS) == 1
 
 
-def test_a_header_list_that_cannot_be_sent_is_refused_every_time():
-    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
+def test_a_header_list_that_cannot_be_sent_is_refused_every_time(emptied_caches):
 
     def app(environ, start_response):
         start_response("200 OK", [("X-Name", "\u20ac")])  # (no Latin-1 for it)
@@ -165,8 +173,7 @@ def test_a_header_list_that_cannot_be_sent_is_refused_every_time():
     assert not wsgi._ENCODED_HEADERS
 
 
-def test_header_pairs_given_as_lists_are_sent_and_not_remembered():
-    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
+def test_header_pairs_given_as_lists_are_sent_and_not_remembered(emptied_caches):
 
     def app(environ, start_response):
         start_response("200 OK", [["X-Pair", "list"]])
@@ -178,8 +185,7 @@ def test_header_pairs_given_as_lists_are_sent_and_not_remembered():
     assert not wsgi._ENCODED_HEADERS
 
 
-def test_header_lists_are_remembered_for_a_bounded_number():
-    wsgi._ENCODED_HEADERS.clear()  # (a cache: the test starts from none)
+def test_header_lists_are_remembered_for_a_bounded_number(emptied_caches):
     for n in range(2 * wsgi._ENCODED_HEADERS.entries):
         def app(environ, start_response, n=n):
             start_response("200 OK", [("X-N", str(n))])
@@ -214,8 +220,7 @@ def test_a_one_piece_answer_cut_by_the_client_is_not_followed_by_a_500():
     assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200")
 
 
-def test_header_keys_are_remembered_for_a_bounded_number_of_names():
-    wsgi_environ._ENVIRON_KEYS.clear()  # (a cache: the test starts from none)
+def test_header_keys_are_remembered_for_a_bounded_number_of_names(emptied_caches):
     names = [b"x-random-%d" % n for n in range(2 * wsgi_environ._ENVIRON_KEYS.entries)]
     request = REQUEST._replace(headers=[*REQUEST.headers, *((name, b"v") for name in names)])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))
@@ -223,8 +228,7 @@ def test_header_keys_are_remembered_for_a_bounded_number_of_names():
     assert len(wsgi_environ._ENVIRON_KEYS) <= wsgi_environ._ENVIRON_KEYS.entries
 
 
-def test_long_header_names_are_not_remembered():
-    wsgi_environ._ENVIRON_KEYS.clear()  # (a cache: the test starts from none)
+def test_long_header_names_are_not_remembered(emptied_caches):
     name = b"x-" + b"n" * wsgi_environ._ENVIRON_NAME_MAX
     request = REQUEST._replace(headers=[*REQUEST.headers, (name, b"v")])
     environ = build_environ(request, stream(), server=("0.0.0.0", "80"), client=("1.2.3.4", "5"))

@@ -8,9 +8,11 @@ Lifecycle, and which process runs what:
 2. `init_process()` runs in the child right after fork: signal handlers,
    the app import (unless preloaded), then `run()`, which calls
    `report_ready()` once it serves (the asgi class first runs the app's
-   lifespan startup), which first freezes the heap booting left (`--gc-freeze`). An app that cannot start is reported once over the
-   status pipe (`boot_failed()`) and the child exits with BOOT_ERROR, so
-   the arbiter can stop instead of respawning a worker that can never start.
+   lifespan startup); before its first connection, a built-in class calls
+   `settle_heap()` (`--gc-freeze`, `hybrid/heap.py`). An app that cannot
+   start is reported once over the status pipe (`boot_failed()`) and the
+   child exits with BOOT_ERROR, so the arbiter can stop instead of
+   respawning a worker that can never start.
 3. `run()` is the worker's I/O loop, written by each class. It must call
    `notify()` at least every `HEARTBEAT_INTERVAL` seconds while it is
    healthy; the arbiter kills a worker silent for `--timeout` seconds.
@@ -26,7 +28,6 @@ reopen log files. Handlers only set state or raise; `run()` wakes up through
 from __future__ import annotations
 
 import abc
-import gc
 import os
 import random
 import signal
@@ -35,7 +36,7 @@ import time
 from types import FrameType
 from typing import Any, NoReturn
 
-from hybrid import http2_options, logs, proctitle, reuse_port
+from hybrid import heap, http2_options, logs, proctitle, reuse_port
 from hybrid.config import Config, ConfigError
 from hybrid.heartbeat import BOOT_ERROR, HANDLED_SIGNALS, Heartbeat, StatusPipe
 from hybrid.hooks import NO_HOOKS, Hooks
@@ -98,6 +99,7 @@ class Worker(abc.ABC):
         self.current_request = ""
         """What the worker is serving now, for the log line if it is killed."""
         self.serving = False  # run() has set up its loop and reported ready
+        self._heap_settled = False  # settle_heap() has frozen what booting made
         self.reopen_logs = False
         self._reuse_logged_at = -REUSE_LOG_INTERVAL
         # Requests before this worker asks to be replaced (--max-requests, with
@@ -178,12 +180,18 @@ class Worker(abc.ABC):
 
     def report_ready(self) -> None:
         """Tell the arbiter this worker serves; `run()` calls it once it does."""
-        if self.cfg.gc_freeze:
-            settle_heap()
         self.serving = True
         self.notify()
         self.status.ready()
         log.info("Worker %d booted (%s)", self.pid, self.cfg.worker_class)
+
+    def settle_heap(self) -> None:
+        """Freeze what booting made (`--gc-freeze`), once: a class calls it when
+        it has booted and before it takes its first connection, so that no
+        request's objects are frozen with it."""
+        if self.cfg.gc_freeze and not self._heap_settled:
+            self._heap_settled = True
+            heap.settle()
 
     def boot_failed(self, reason: str) -> NoReturn:
         """Report why this worker cannot serve, once, and exit with BOOT_ERROR.
@@ -292,18 +300,3 @@ class Worker(abc.ABC):
             self.reopen_logs = False
             logs.reopen_files()
 
-
-def settle_heap() -> None:
-    """Collect what booting left behind, then move every object still alive into
-    the collector's permanent generation, where no collection looks again.
-
-    The app, its framework and their imports live as long as the worker. Left in
-    the collector's generations, each full collection walks them all, and full
-    collections come often where objects outlive a request's turn (the bridge's,
-    held across threads): they were the bridge's p99 (26-33 ms against 4-5 ms
-    frozen, benchmarks/RESULTS.md). The objects stay alive and counted by
-    reference as before; a cycle among them is never collected, which is why
-    the garbage is collected first.
-    """
-    gc.collect()
-    gc.freeze()

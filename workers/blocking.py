@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final, IO
+from typing import IO, Any, Final
 
 from hybrid import wsgi_input
 from hybrid.config import Config

@@ -49,6 +49,7 @@ class SyncWorker(Worker):
         self._runner = RequestRunner(self.app, self.cfg, self.access_log, self.proxy,
                                      multithread=False, hooked=self.request_hooked)
         signal.signal(signal.SIGALRM, self._on_request_timeout)
+        self.settle_heap()
         self.report_ready()
         acceptor = Acceptor()
         selector = selectors.DefaultSelector()

@@ -23,7 +23,7 @@ import asyncio
 import contextvars
 import socket
 from collections import deque
-from typing import Final, Protocol, TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from hybrid import logs
 from hybrid.protocol import persistence

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from typing import Any, Final, Protocol, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import unquote
 
 from mypy_extensions import mypyc_attr

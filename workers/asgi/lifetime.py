@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final, Generic, Protocol, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from hybrid.protocol import LINGER_BYTES, LINGER_SECONDS, STOP_IDLE_GRACE, RequestParser
 from hybrid.workers.asgi.cycle import Server

@@ -127,6 +127,7 @@ class AsgiWorker(Worker):
             self._short_of_descriptors(held)
         own = self.tls is not None or self.descriptors_short
         self.accepting = [Listener(self, listener, own=own) for listener in self.listeners]
+        self.settle_heap()  # (after the lifespan's startup, before any connection)
         for accepting in self.accepting:
             await accepting.start()
         self.report_ready()

@@ -66,6 +66,7 @@ class ThreadWorker(Serving):
     def run(self) -> None:
         cfg = self.cfg
         self.prepare()
+        self.settle_heap()  # (before the pool threads take any connection)
         self._pool.start([self.counters.row(1 + n) for n in range(self.threads)])
         self.report_ready()
         wakeup = select.poll()
