@@ -19,11 +19,12 @@ install-test: $(BIN)/python
 	HYBRID_NO_EXTENSIONS=1 $(BIN)/python -m pip install --quiet -e '.[test]'
 
 # The compiled build, in place beside the sources (setup.py: the request path
-# through mypyc, about 100 s here), compiled again only when one of those
-# modules, setup.py or pyproject.toml changed. Without a C compiler setup.py
+# through mypyc, and the Cython piece, about 100 s here), compiled again only
+# when one of those sources, setup.py or pyproject.toml changed. Without a C compiler setup.py
 # says so in one warning line, and the interpreted build runs.
 COMPILED_SOURCES := $(shell $(PYTHON) -c 'import runpy; n = runpy.run_path("hybrid/native.py"); \
-	print(*(n["module_path"](m, "hybrid", "workers") + ".py" for m in n["COMPILED"]))')
+	print(*(n["module_path"](m, "hybrid", "workers") + ".py" for m in n["COMPILED"]))') \
+	hybrid/protocol/whole_head.pyx
 NATIVE := $(VENV)/.native-built
 
 $(NATIVE): $(COMPILED_SOURCES) setup.py pyproject.toml | $(BIN)/python

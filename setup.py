@@ -10,6 +10,11 @@ it. Once the extensions are built, `hybrid/_compiled.json` records them, with
 each module's source hash: `hybrid.native` reads it at run time, to never run
 an extension whose source has changed since.
 
+The one piece written in Cython (`native.WHOLE_HEADS`: whole clean heads in
+one call, before llhttp) is built with them where Cython is installed; a
+build without it, or whose compile of it failed, is the compiled build
+without it, and the manifest says why.
+
 mypyc type-checks the modules as they install (`hybrid.workers` in the
 `hybrid` package), so it compiles a staged copy of the sources in that layout.
 """
@@ -62,10 +67,21 @@ def _mypyc_extensions() -> list[Extension]:
                     opt_level=os.environ.get("MYPYC_OPT_LEVEL", "3"))
 
 
+def _whole_heads_extensions() -> list[Extension]:
+    from Cython.Build import cythonize
+
+    source = os.path.join("hybrid", "protocol", "whole_head.pyx")
+    extensions: list[Extension] = cythonize(
+        [Extension(native["WHOLE_HEADS"], [source])], quiet=True,
+        build_dir=os.path.join("build", "cython"))
+    return extensions
+
+
 class BuildNative(build_ext):
     """build_ext that compiles the request path, or builds no extension at all."""
 
     failure = ""  # why the compile failed (the interpreted build is installed)
+    whole_heads_failure = ""  # why the Cython piece was not built (the rest was)
 
     def finalize_options(self) -> None:
         # (here, not in run(): setuptools prepares each extension as it finalizes)
@@ -83,12 +99,33 @@ class BuildNative(build_ext):
             return []
         os.makedirs("build", exist_ok=True)
         try:
-            return _mypyc_extensions()
+            extensions = _mypyc_extensions()
         except SystemExit:  # (mypyc exits on the type errors it printed)
             self._fell_back("mypyc refused the source (its errors are in the build's output)")
+            return []
         except Exception as exc:  # (mypy missing, say, in a build without isolation)
             self._fell_back(f"{type(exc).__name__}: {exc}")
-        return []
+            return []
+        try:
+            return extensions + _whole_heads_extensions()
+        except ImportError:
+            self._whole_heads_not_built("Cython was not installed at build")
+        except Exception as exc:  # (Cython refused the source)
+            self._whole_heads_not_built(f"{type(exc).__name__}: {exc}")
+        return extensions
+
+    def build_extensions(self) -> None:
+        # The Cython piece last, and on its own: its failure leaves the rest built.
+        whole_heads = [e for e in self.extensions if e.name == native["WHOLE_HEADS"]]
+        self.extensions = [e for e in self.extensions if e not in whole_heads]
+        super().build_extensions()
+        for extension in whole_heads:
+            try:
+                self.build_extension(extension)
+            except Exception as exc:  # (its C does not compile here)
+                self._whole_heads_not_built(f"{type(exc).__name__}: {exc}")
+            else:
+                self.extensions.append(extension)
 
     def run(self) -> None:
         manifest = self._manifest_path()
@@ -107,11 +144,25 @@ class BuildNative(build_ext):
                 "library": f"{GROUP}__mypyc",
                 "modules": {module: native["source_hash"](_repository_source(module))
                             for module in native["COMPILED"]},
+                "whole_heads": self._whole_heads_built(),
             })
         elif self.failure:
             # Said again by the installed hybrid as it starts: pip shows a
             # build's output only when the build fails, and this one did not.
             _write(manifest, {"interpreted": f"the compile failed at install: {self.failure}"})
+
+    def _whole_heads_built(self) -> dict[str, str]:
+        if self.whole_heads_failure or \
+                not any(e.name == native["WHOLE_HEADS"] for e in self.extensions):
+            return {"not_built": self.whole_heads_failure or "it was not built"}
+        return {"compiler": f"Cython {version('Cython')}",
+                "source": native["source_hash"](os.path.join(HERE, "hybrid", "protocol",
+                                                             "whole_head.pyx"))}
+
+    def _whole_heads_not_built(self, why: str) -> None:
+        self.whole_heads_failure = why
+        print(f"hybrid: warning: the whole-head reader was not built ({why}); the compiled "
+              f"build reads every head with llhttp", file=sys.stderr)
 
     def _fell_back(self, why: str) -> None:
         self.failure = why

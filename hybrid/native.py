@@ -9,8 +9,10 @@ library and each compiled module's source hash. A build whose compile failed
 `hybrid/__init__.py` calls `choose()` before anything else of hybrid loads. The
 compiled modules are used only when every one of them is there, for this
 Python, built from the source beside it, and its library loads; otherwise an
-import hook (`_SourceFirst`) makes Python load the `.py` files instead, all of
-them, so the two builds never mix. A fallback that was not asked for is said
+import hook (`_BuildFinder`) makes Python load the `.py` files instead, all of
+them, so the two builds never mix. The compiled build's one Cython piece
+(WHOLE_HEADS) is held to the same rule on its own: used only fresh, and never
+by the interpreted build. A fallback that was not asked for is said
 in one warning line on stderr: an editable install after an edit (a stale
 extension) or a library that does not load is never run silently.
 HYBRID_NO_EXTENSIONS=1 asks for the interpreted build, at build and at run time.
@@ -67,6 +69,12 @@ COMPILED = (
     "hybrid.workers.asgi.preamble",
 )
 
+# The one piece of the compiled build written in Cython rather than compiled from
+# the typed source: whole clean requests in one call, before llhttp (its module
+# docstring says what clean is; the llhttp path stays the reference). Built
+# where Cython was there at build time; the compiled build runs without it.
+WHOLE_HEADS = "hybrid.protocol.whole_head"
+
 MANIFEST = "_compiled.json"
 NO_EXTENSIONS = "HYBRID_NO_EXTENSIONS"
 
@@ -75,6 +83,7 @@ class Build(NamedTuple):
     compiled: bool
     detail: str  # for the boot log and `hybrid check`: which, and why
     compiler: str = ""  # "mypyc 1.x" when compiled
+    whole_heads: bool = False  # the compiled build reads clean heads with WHOLE_HEADS
 
     @property
     def name(self) -> str:
@@ -120,8 +129,8 @@ def choose(package_dir: str) -> Build:
     """Decide the build for this process, and make imports follow it."""
     global _chosen
     _chosen = decide(package_dir, _workers_dir(package_dir))
-    if not _chosen.compiled:
-        _interpret()
+    if not _chosen.compiled or not _chosen.whole_heads:
+        _follow(_chosen)
     return _chosen
 
 
@@ -155,7 +164,28 @@ def decide(package_dir: str, workers_dir: str) -> Build:
     except Exception as exc:  # (any failure of a C library's init is this one line)
         return _fall_back(f"its library does not load: {type(exc).__name__}: {exc}")
     compiler = str(manifest.get("compiler", "mypyc"))
-    return Build(True, f"{compiler}, {len(COMPILED)} modules", compiler)
+    detail = f"{compiler}, {len(COMPILED)} modules"
+    whole_heads, why_not = _whole_heads_state(manifest.get("whole_heads"), package_dir)
+    if whole_heads:
+        return Build(True, f"{detail}, whole heads by {whole_heads}", compiler, True)
+    return Build(True, f"{detail}; heads by llhttp alone: {why_not}", compiler)
+
+
+def _whole_heads_state(built: object, package_dir: str) -> tuple[str, str]:
+    """The compiler of the WHOLE_HEADS extension where it is fresh, or why it is not
+    used ("", why): a stale one is said in a warning line, as a stale module is."""
+    if not isinstance(built, dict):
+        return "", "it was not built"
+    if "compiler" not in built:  # (setup.py said why)
+        return "", str(built.get("not_built", "it was not built"))
+    base = os.path.join(package_dir, *WHOLE_HEADS.split(".")[1:])
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    if not os.path.exists(base + suffix):
+        return "", _warned(f"{os.path.relpath(base + suffix)} is missing")
+    if not os.path.exists(base + ".pyx") or source_hash(base + ".pyx") != built.get("source"):
+        return "", _warned(f"{os.path.relpath(base + '.pyx')} changed since it was compiled: "
+                           f"rebuild (`make native`, or `pip install -e .`)")
+    return str(built["compiler"]), ""
 
 
 def _compared(hashes: dict[str, str], package_dir: str,
@@ -202,18 +232,35 @@ def _fall_back(why: str) -> Build:
     return Build(False, detail)
 
 
-def _interpret() -> None:
-    if not any(isinstance(finder, _SourceFirst) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _SourceFirst())
+def _warned(why: str) -> str:
+    print(f"hybrid: warning: the whole-head reader is not used: {why}", file=sys.stderr,
+          flush=True)
+    return why
 
 
-class _SourceFirst(importlib.abc.MetaPathFinder):
-    """Loads a compiled module's `.py` file where its extension sits beside it
-    (Python's own finder prefers the extension)."""
+def _follow(build: Build) -> None:
+    """Make imports follow `build` (which is not the compiled one whole)."""
+    for finder in [f for f in sys.meta_path if isinstance(f, _BuildFinder)]:
+        sys.meta_path.remove(finder)
+    sys.meta_path.insert(0, _BuildFinder(interpreted=not build.compiled))
+
+
+class _BuildFinder(importlib.abc.MetaPathFinder):
+    """Keeps the extensions a build does not use from loading: the interpreted
+    build loads a compiled module's `.py` file where its extension sits beside
+    it (Python's own finder prefers the extension), and neither it nor a
+    compiled build without a fresh one loads WHOLE_HEADS (the parser then
+    reads every head with llhttp)."""
+
+    def __init__(self, interpreted: bool) -> None:
+        self.interpreted = interpreted
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
-        if fullname not in COMPILED:
+        if fullname == WHOLE_HEADS:
+            raise ModuleNotFoundError(f"{fullname} is not part of the build that runs",
+                                      name=fullname)
+        if fullname not in COMPILED or not self.interpreted:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.origin is None or \

@@ -65,10 +65,12 @@ UNEXPECTED = "unexpected event "
 """How a line about something the core returned that is not one of its events begins."""
 
 
-def transcript(data: bytes, pieces: list[bytes], limits: Limits = DEFAULT_LIMITS) -> list[str]:
-    """What a fresh parser decided when fed `pieces` (which make up `data`), as lines."""
+def transcript(data: bytes, pieces: list[bytes], limits: Limits = DEFAULT_LIMITS,
+               whole_heads: bool = True) -> list[str]:
+    """What a fresh parser decided when fed `pieces` (which make up `data`), as lines
+    (`whole_heads`: RequestParser's)."""
     assert b"".join(pieces) == data, "the pieces are not the input"
-    parser = RequestParser(limits)
+    parser = RequestParser(limits, whole_heads)
     lines: list[str] = []
     events: list[Event] = []
     try:
@@ -89,7 +91,7 @@ def transcript(data: bytes, pieces: list[bytes], limits: Limits = DEFAULT_LIMITS
         lines.append(f"{RAISED}{type(exc).__name__}: {exc}")
         return lines
     if any(type(event) is Request and event.upgrade for event in events):
-        lines += switched(pieces, limits)
+        lines += switched(pieces, limits, whole_heads)
     return lines
 
 
@@ -145,10 +147,10 @@ def answers(parser: RequestParser, events: list[Event]) -> list[str]:
     return lines
 
 
-def switched(pieces: list[bytes], limits: Limits) -> list[str]:
+def switched(pieces: list[bytes], limits: Limits, whole_heads: bool = True) -> list[str]:
     """A second parser fed the same pieces switches protocols at the first pause:
     what it hands over (the bytes after that request, with the pieces not fed yet)."""
-    parser = RequestParser(limits)
+    parser = RequestParser(limits, whole_heads)
     events: list[Event] = []
     for n, piece in enumerate(pieces):
         events += parser.feed(piece)

@@ -36,10 +36,19 @@ def installed(tmp_path: Path) -> tuple[Path, Path]:
         base.with_suffix(".py").write_text(f"# {module}\n")
         Path(str(base) + SUFFIX).write_bytes(b"")
         hashes[module] = native.source_hash(str(base.with_suffix(".py")))
+    whole_heads = package / "protocol" / "whole_head.pyx"
+    whole_heads.write_text("# the Cython piece\n")
+    Path(str(whole_heads.with_suffix("")) + SUFFIX).write_bytes(b"")
     manifest = {"compiler": "mypyc 9.9", "python": "cpython-00", "library": "json",
-                "modules": hashes}
+                "modules": hashes, "whole_heads": {
+                    "compiler": "Cython 9.9", "source": native.source_hash(str(whole_heads))}}
     (package / native.MANIFEST).write_text(json.dumps(manifest))
     return package, workers
+
+
+def rewrite_manifest(installed: tuple[Path, Path], **entries: object) -> None:
+    path = installed[0] / native.MANIFEST
+    path.write_text(json.dumps({**json.loads(path.read_text()), **entries}))
 
 
 def decided(installed: tuple[Path, Path]) -> native.Build:
@@ -52,8 +61,31 @@ def extensions_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_complete_fresh_build_is_the_compiled_one(installed, capsys):
-    assert decided(installed) == native.Build(True, "mypyc 9.9, 31 modules", "mypyc 9.9")
+    assert decided(installed) == native.Build(
+        True, "mypyc 9.9, 31 modules, whole heads by Cython 9.9", "mypyc 9.9", whole_heads=True)
     assert capsys.readouterr().err == ""
+
+
+def test_a_build_without_the_whole_head_reader_says_why_quietly(installed, capsys):
+    rewrite_manifest(installed, whole_heads={"not_built": "Cython was not installed at build"})
+    assert decided(installed) == native.Build(
+        True, "mypyc 9.9, 31 modules; heads by llhttp alone: Cython was not installed at build",
+        "mypyc 9.9")
+    assert capsys.readouterr().err == ""
+
+
+def test_a_stale_whole_head_reader_is_not_used_and_said(installed, capsys):
+    (installed[0] / "protocol" / "whole_head.pyx").write_text("# edited\n")
+    build = decided(installed)
+    assert build.compiled and not build.whole_heads
+    assert "whole_head.pyx changed since it was compiled" in capsys.readouterr().err
+
+
+def test_a_missing_whole_head_extension_is_said(installed, capsys):
+    Path(str(installed[0] / "protocol" / "whole_head") + SUFFIX).unlink()
+    build = decided(installed)
+    assert build.compiled and not build.whole_heads
+    assert "the whole-head reader is not used" in capsys.readouterr().err
 
 
 def test_no_extensions_asks_for_the_interpreted_build_quietly(installed, monkeypatch, capsys):
@@ -119,6 +151,9 @@ def test_the_compiled_build_runs_wherever_a_compiler_is():
     assert native.build().compiled, native.build().describe()
     assert hybrid.protocol.parser.__file__.endswith(SUFFIX)
     assert hybrid.workers.thread.worker.__file__.endswith(SUFFIX)
+    # (Cython is one of the build's requirements, so it is there wherever mypyc is.)
+    assert native.build().whole_heads, native.build().describe()
+    assert hybrid.protocol.parser._WHOLE_HEADS is not None
 
 
 def test_no_extensions_loads_every_module_from_its_source():
@@ -131,6 +166,16 @@ def test_no_extensions_loads_every_module_from_its_source():
     assert shown.stdout.split() == ["interpreted", "(HYBRID_NO_EXTENSIONS=1)",
                                     str(len(native.COMPILED))]
     assert shown.stderr == ""
+
+
+def test_the_interpreted_build_never_loads_the_whole_head_reader():
+    shown = subprocess.run(
+        [sys.executable, "-c", "import hybrid.protocol.parser as p\n"
+         "try:\n    import hybrid.protocol.whole_head\nexcept ModuleNotFoundError as e:\n"
+         "    print(p._WHOLE_HEADS, e)"],
+        env={**os.environ, native.NO_EXTENSIONS: "1"}, cwd=ROOT, capture_output=True,
+        text=True, check=True, timeout=60)
+    assert shown.stdout == "None hybrid.protocol.whole_head is not part of the build that runs\n"
 
 
 def test_an_install_that_could_not_compile_says_why_quietly(installed, capsys):

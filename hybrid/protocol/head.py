@@ -262,12 +262,12 @@ class HeadReader(ParserState):
         self._events.append(new_event_by_position(Request, (
             method, target, path, query, version, headers, keep_alive,
             expect_continue, upgrade, self._forwarded)))
+        self._closes = not keep_alive
         if not careful:
             # llhttp frames the body, on_body counts it; after a request that closes
             # the connection, llhttp refuses the next bytes (parser.py takes it up).
             self._remaining = length
             return
-        self._closes = not keep_alive
         if not length:
             self._end_careful_message(END_NO_TRAILERS)
         else:

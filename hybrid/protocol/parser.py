@@ -13,7 +13,10 @@ tokenises them; the rules where llhttp is more lenient than RFC 9110/9112
 decision are ours (head.py, fields.py). Two paths share those rules:
 
 * STREAM, the fast path: llhttp is fed whole reads and frames heads,
-  Content-Length bodies and pipelined requests by itself. It hands a read
+  Content-Length bodies and pipelined requests by itself. (In the compiled
+  build, where it has the whole-head reader, whole_head.pyx, the clean
+  whole requests at the start of a read are read before, in one call: see
+  `_take_whole_requests`; llhttp gets the rest of the read.) It hands a read
   over to the careful path when a head in it has a Transfer-Encoding field
   or an error (the read is parsed again from its start, nothing of it
   having been delivered), and when a head spans two reads.
@@ -48,7 +51,8 @@ parser (head.py has its callbacks, and its URL parser for absolute targets).
 
 from __future__ import annotations
 
-from typing import Final
+import warnings
+from typing import TYPE_CHECKING, Final
 
 import httptools
 
@@ -56,6 +60,9 @@ from hybrid.protocol.events import ConnectionClosed, Data, Event, ProtocolError,
 from hybrid.protocol.fields import TCHARS
 from hybrid.protocol.head import DEFAULT_LIMITS, HeadReader, Limits, Llhttp
 from hybrid.protocol.state import BODY, HEAD, METHOD, MUST_CLOSE, PAUSED, STREAM, STREAM_BODY
+
+if TYPE_CHECKING:  # (an extension of the compiled build only: _whole_heads_class)
+    from hybrid.protocol.whole_head import WholeHeads
 
 # Any method but CONNECT frames a request the same way (RFC 9112 section 6).
 _STAND_IN: Final = b"GET"
@@ -71,13 +78,33 @@ _LLHTTP_PRI: Final = ("Expected HTTP/2 Connection Preface", "Pause on PRI/Upgrad
 _CR_OR_LF: Final = (b"\r", b"\n")
 
 
+def _whole_heads_class() -> type[WholeHeads] | None:
+    """The compiled build's reader of whole clean requests (whole_head.pyx), where
+    hybrid.native let it load; None: llhttp reads every head."""
+    try:
+        from hybrid.protocol.whole_head import WholeHeads
+    except ModuleNotFoundError:  # not part of the build that runs
+        return None
+    except ImportError as exc:  # built and fresh, but it does not load: said once
+        warnings.warn(f"hybrid: the whole-head reader does not load ({exc}); heads are "
+                      f"read by llhttp alone", RuntimeWarning, stacklevel=1)
+        return None
+    return WholeHeads
+
+
+_WHOLE_HEADS: Final = _whole_heads_class()
+
+
 class RequestParser(HeadReader):
     """A sans-IO HTTP/1.1 request parser for one connection."""
 
     __slots__ = ("_events", "_buffer", "_llhttp", "_fed", "_head_seen", "_feed_size", "_read",
-                 "_method_read", "__weakref__")
+                 "_method_read", "_whole_heads", "__weakref__")
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, whole_heads: bool = True) -> None:
+        """`whole_heads=False`: llhttp reads every head, as in the interpreted build,
+        where the compiled build would read clean whole requests in one call (the
+        tests compare the two)."""
         super().__init__(limits)
         self._events: list[Event] = []
         self._buffer = b""  # careful path: bytes not parsed yet
@@ -88,6 +115,9 @@ class RequestParser(HeadReader):
         self._read = b""  # fast path: the bytes llhttp is parsing now
         # A fast-path read that ended in a method, and its events: where the method began.
         self._method_read: tuple[bytes, list[Event]] | None = None
+        self._whole_heads = None if _WHOLE_HEADS is None or not whole_heads else _WHOLE_HEADS(
+            self._max_line, self._max_field_line, self._max_fields, self._head_limit,
+            self._body_limit)
 
     # --- driver API --------------------------------------------------------------
 
@@ -166,7 +196,13 @@ class RequestParser(HeadReader):
         self._stream(data)
 
     def _stream(self, data: bytes) -> None:
-        """Let llhttp frame `data`, which starts at a message boundary or is all body."""
+        """Let llhttp frame `data`, which starts at a message boundary or is all body
+        (the whole clean requests at its start are read in one call, where the
+        build has the whole-head reader)."""
+        if self._whole_heads is not None and self._llhttp_idle and not self._closes:
+            data = self._take_whole_requests(data)
+            if not data:
+                return
         parser = self._llhttp
         if parser is None:
             parser = self._llhttp = httptools.HttpRequestParser(self)
@@ -218,6 +254,21 @@ class RequestParser(HeadReader):
         self._state = HEAD
         if not self._target:  # a method unknown to llhttp needs its first bytes
             self._method_read = (data, self._events[first:])
+
+    def _take_whole_requests(self, data: bytes) -> bytes:
+        """The events of the whole clean requests at the start of `data`, read
+        by the whole-head reader; what is left of `data` for llhttp."""
+        assert self._whole_heads is not None  # (the caller asked)
+        taken = self._whole_heads.read(data, self._events)
+        if self._whole_heads.closes:
+            # Its last request closes the connection: what follows it (none of it
+            # read) is refused, or skipped if CR and LF, where the careful path does.
+            self._closes = True
+            self._buffer = data[taken:]
+            self._state = MUST_CLOSE
+            self._advance()
+            return b""
+        return data[taken:]
 
     def _recover_carefully(self, data: bytes) -> None:
         """Parse `data` again on the careful path after the fast path stopped in it.

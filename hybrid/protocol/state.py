@@ -66,9 +66,10 @@ What stays a boolean, and why it is no state:
                     begins or the body ends.
     _upgrade        The careful path's request asks to switch protocols: its end
                     leads to PAUSED rather than HEAD.
-    _closes         The careful path's request (or the one the fast path paused
-                    at) closes the connection: its end, or resume(), leads to
-                    MUST_CLOSE rather than HEAD.
+    _closes         The request being read, or the last one read, closes the
+                    connection: on the careful path its end, or resume(), leads
+                    to MUST_CLOSE rather than HEAD; on the fast path no more
+                    whole requests are read before llhttp refuses what follows.
 
 (`_expect_continue` and `_forwarded` are facts of the head being read, for its
 Request.) One exception steers control: `_HandOver` (head.py), raised by a
