@@ -127,6 +127,44 @@ def test_one_byte_changed_in_a_pipeline_is_decided_alike():
     assert not found, "\n\n".join(found)
 
 
+def near_each_limit(limits: Limits) -> list[bytes]:
+    """Clean requests at each of `limits`, and a few bytes either side."""
+    requests = []
+    for extra in range(-2, 3):
+        line = limits.request_line + extra - len(b"GET / HTTP/1.1")
+        requests.append(b"GET /" + b"a" * line + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+        requests.append(b"GET / HTTP/1.1\r\nHost: h\r\n"
+                        + b"X: 1\r\n" * (limits.fields - 1 + extra) + b"\r\n")
+        value = limits.field_size + extra - len(b"Long: \r\n")
+        requests.append(b"GET / HTTP/1.1\r\nHost: h\r\nLong: " + b"v" * value + b"\r\n\r\n")
+        body = limits.body + extra
+        requests.append(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % body
+                        + b"b" * body)
+    return requests
+
+
+def heads_near_the_whole_heads_limit() -> list[bytes]:
+    """Clean requests whose heads are about the head limit (65536 bytes), however
+    counted: the raw head, or the core's sum of fields."""
+    field = b"F: " + b"v" * 8100 + b"\r\n"
+    start = b"GET / HTTP/1.1\r\nHost: h\r\n"
+    requests = []
+    for size in range(65536 - 60, 65536 + 60, 7):
+        rest = size - len(start) - 8 * len(field) - len(b"G: \r\n\r\n")
+        requests.append(start + field * 8 + b"G: " + b"w" * rest + b"\r\n\r\n")
+    return requests
+
+
+@pytest.mark.parametrize("limits", [DEFAULT_LIMITS, TIGHT], ids=["default", "tight"])
+def test_a_request_at_each_limit_and_either_side_of_it_is_decided_alike(limits):
+    assert not first_differences(near_each_limit(limits), limits, also_pipelined=True)
+
+
+def test_a_head_about_the_head_limit_is_decided_alike():
+    assert not first_differences(heads_near_the_whole_heads_limit(), DEFAULT_LIMITS,
+                                 also_pipelined=False)
+
+
 NAMES = [b"Host", b"Content-Length", b"Connection", b"Transfer-Encoding", b"Expect",
          b"Upgrade", b"Proxy-Connection", b"Forwarded", b"X-Forwarded-For", b"X-Forwarded-Proto",
          b"Content-Type", b"Authorization", b"Proxy-Authorization", b"TE", b"Keep-Alive",

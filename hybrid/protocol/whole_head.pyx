@@ -342,9 +342,6 @@ cdef class WholeHeads:
             PyTuple_SET_ITEM(pair, 1, value)
             PyList_Append(headers, pair)
 
-        # The raw head too, as the careful path counts it (the two counts differ).
-        if i - start > self.head_limit:
-            return -1
         if hosts != 1 and (hosts or http_1_1):
             return -1
         if size - i < length:
