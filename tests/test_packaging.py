@@ -105,6 +105,13 @@ def test_the_wheel_carries_every_module_of_the_source_tree(wheel: Path) -> None:
     assert _modules_in(wheel) == expected
 
 
+def test_the_wheel_carries_the_cython_pieces_source_and_stub(wheel: Path) -> None:
+    # (hybrid.native hashes the source to know the extension fresh; the stub types it)
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"hybrid/protocol/whole_head.pyx", "hybrid/protocol/whole_head.pyi"} <= names
+
+
 def _build_of(unpacked: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-c", "import hybrid.native as n; print(n.build().describe())"],

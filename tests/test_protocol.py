@@ -756,6 +756,20 @@ def test_a_field_size_limit_of_0_is_none_of_its_own():
     assert isinstance(parse(field_line(30000), limits=Limits(field_size=0))[0], Request)
 
 
+def test_many_short_fields_over_the_head_limit_are_431_in_a_smaller_read():
+    # With no limit of its own on a field line, a head's count (a byte a field
+    # above its raw size) can pass the head limit in a read below it: refused
+    # whole as it is split.
+    limits = Limits(field_size=0)
+    fields = b"".join(b"a:%s\r\n" % (b"v" * 660) for _ in range(98)) + b"a:" + b"v" * 352 + b"\r\n"
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n"
+    assert len(data) < limits.head
+    for pieces in ([data], [data[:20], data[20:]]):
+        parser = RequestParser(limits)
+        events = [event for piece in pieces for event in parser.feed(piece)]
+        assert [e.status for e in events if isinstance(e, ProtocolError)] == [431], len(pieces)
+
+
 def test_header_block_is_bounded_however_it_is_split():
     fields = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 1000) for i in range(70))
     assert error(b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n") == 431

@@ -187,3 +187,47 @@ def test_a_field_the_core_or_llhttp_reads_is_decided_alike_whatever_its_value(na
                     if (difference := differences(data, [data], DEFAULT_LIMITS)):
                         found.append(difference)
     assert not found, "\n\n".join(found[:5])
+
+
+def head_of(fields: list[bytes]) -> bytes:
+    return b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(f + b"\r\n" for f in fields) + b"\r\n"
+
+
+# 8 fields of 8184 bytes and one of 1, with no space after their colons: 65544
+# raw bytes, 65536 as HeadReader counts a head (name, value and 4 a field).
+RAW_OVER_COUNTED_AT = head_of([b"a%d:%s" % (k, b"v" * 8184) for k in range(8)] + [b"z:x"])
+
+
+@pytest.mark.parametrize("after", [
+    b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"GET /d HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+], ids=["chunked", "bad-length"])
+def test_a_head_at_the_limit_by_one_count_and_past_it_by_the_other_is_decided_alike(after):
+    # The read is parsed again from its start on the careful path, which counts
+    # raw bytes, when a later request in it needs that path.
+    assert len(RAW_OVER_COUNTED_AT) > 65536
+    data = RAW_OVER_COUNTED_AT + after
+    assert not differences(data, [data], DEFAULT_LIMITS)
+
+
+def test_a_head_over_the_limit_by_the_core_count_alone_is_decided_alike_after_another():
+    # With no limit of its own on a field line, a head of many short fields can
+    # be over the head limit as counted (a byte a field above its raw size) in a
+    # read smaller than the limit.
+    limits = Limits(field_size=0)
+    first = head_of([b"X: " + b"x" * 100])
+    values = [660] * 98
+    # Counted: the target, then name, value and 4 for Host and each field.
+    values.append(limits.head + 1 - (len(b"/") + 9 + sum(5 + v for v in values)) - 5)
+    second = head_of([b"a:" + b"v" * v for v in values])
+    assert len(second) < limits.head
+    assert not differences(first + second, [first + second], limits)
+
+
+def test_a_subclass_of_bytes_is_read_as_its_bytes():
+    class Received(bytes):
+        pass
+
+    data = CLEAN["post"] + CLEAN["get"]
+    assert repr(RequestParser().feed(Received(data))) == \
+        repr(RequestParser(whole_heads=False).feed(data))

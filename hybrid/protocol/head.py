@@ -196,9 +196,11 @@ class HeadReader(ParserState):
         headers = self._headers
         if len(headers) > self._max_fields:
             raise ProtocolError(431, "too many header fields")
-        if careful or self._feed_size > self._max_field_line:
-            # A smaller whole head cannot break these limits; a split one may
-            # have begun in a read whose bytes the careful path did not count.
+        if careful or self._feed_size + len(headers) > self._max_field_line:
+            # A head whole in a smaller read cannot break these limits (its count
+            # is at most one byte a field above its raw size: "name:value\r\n"
+            # counts 4 beyond name and value); a split one may have begun in a
+            # read whose bytes the careful path did not count.
             self._check_large_head(headers)
         if self._events or careful:
             version = parser.get_http_version()

@@ -195,13 +195,15 @@ cdef class WholeHeads:
         self.body_limit = body_limit
         self.closes = False
 
-    def read(self, bytes data not None, list events not None):
-        """Append the events of the clean whole requests at the start of `data` to
-        `events`; return how many bytes they took (0: the first is not one)."""
-        cdef Py_ssize_t taken = 0, end, size = PyBytes_GET_SIZE(data)
+    def read(self, data, list events not None):
+        """Append the events of the clean whole requests at the start of `data` (bytes)
+        to `events`; return how many bytes they took (0: the first is not one)."""
+        # (A subclass of bytes is read as its bytes, as llhttp reads it.)
+        cdef bytes whole = data if type(data) is bytes else bytes(data)
+        cdef Py_ssize_t taken = 0, end, size = PyBytes_GET_SIZE(whole)
         self.closes = False
         while taken < size and not self.closes:
-            end = self._request(data, taken, size, events)
+            end = self._request(whole, taken, size, events)
             if end < 0:
                 break
             taken = end
@@ -290,7 +292,7 @@ cdef class WholeHeads:
                     name_size + value_end - value_start > self.max_field_line - 4:
                 return -1
             head_size += name_size + value_end - value_start + 4
-            if head_size > self.head_limit:
+            if head_size > self.head_limit:  # (as HeadReader counts a head)
                 return -1
 
             index = _known_index(lowered, name_size)
@@ -342,6 +344,11 @@ cdef class WholeHeads:
             PyTuple_SET_ITEM(pair, 1, value)
             PyList_Append(headers, pair)
 
+        # The raw head as well, as the careful path counts it: that path may parse
+        # this head again (when a later request of the read needs it, it parses
+        # the read from its start), and the two counts differ both ways.
+        if i - start > self.head_limit:
+            return -1
         if hosts != 1 and (hosts or http_1_1):
             return -1
         if size - i < length:
