@@ -23,16 +23,17 @@ the interpreted one on the fuzz corpus).
 A clean request: a method in METHODS; an origin-form target of visible ASCII
 but '#'; " HTTP/1.1" or " HTTP/1.0"; CRLF line ends; field names of token
 characters, then a colon; values of visible ASCII, spaces and tabs; at most
-`max_fields` fields, each and the head within the core's limits; a Host that
+`max_fields` fields, each and the head within the core's limits (the head
+counted both ways the core counts one: raw, and as HeadReader does); a Host that
 is a plain reg-name (or IPv4) with an optional port, once (HTTP/1.0 may have
 none); Content-Length as at most 18 digits, once, within the body limit;
 Connection as "keep-alive" or "close", once; each singleton field once; no
 Transfer-Encoding, Expect, Upgrade or Proxy-Connection.
 
-Its tables are written once, as the module loads, and a `WholeHeads` belongs
-to one connection's parser: nothing needs the GIL, so the module says so
-(`freethreading_compatible`) and does not turn it back on in a free-threaded
-CPython.
+Nothing is shared between threads but its tables, written once as the module
+loads (a `WholeHeads` belongs to one connection's parser), so the module says
+it is safe without the GIL (`freethreading_compatible`) and does not turn the
+GIL back on in a free-threaded CPython.
 
 Known names are matched in C against a table, by length and bytes, so that a
 common field costs no hashing and no new object: in the spike that led here
