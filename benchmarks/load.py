@@ -180,6 +180,13 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
     # The same, with an app that waits 20 ms per request, on 16 threads: the
     # ideal is 16 / 20 ms = 800 requests/s.
     "bridge-io": _wsgi_on_threads("wsgi_io", "a2wsgi_io", 16),
+    # The bridge beside a spike of a direct path (benchmarks/direct_wsgi_spike.py).
+    "bridge-spike": ("granian wsgi", [
+        Server("hybrid asgi (bridge)", hybrid("wsgi_plaintext", "-k", "asgi", "--threads", "4")),
+        Server("direct WSGI spike", [sys.executable, str(ROOT / "benchmarks" / "direct_wsgi_spike.py"),
+                                     "--port", "{port}", "--threads", "4"]),
+        Server("granian wsgi", granian("wsgi_plaintext", "wsgi", "--blocking-threads", "4")),
+    ]),
     "asgi": ("uvicorn", [
         Server("hybrid asgi", hybrid("asgi_plaintext", "-k", "asgi")),
         Server("uvicorn", uvicorn("asgi_plaintext", "--http", "httptools", "--loop", "uvloop")),
