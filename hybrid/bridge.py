@@ -11,11 +11,16 @@ Theory of operation. Each HTTP request is one `_Exchange`. On the loop it
 builds the environ and queues the WSGI call for a pool thread, in a copy of
 the request task's context. The thread calls the app and drains the
 iterable; the loop only sends what the thread produced and fetches body
-chunks the thread asks for. The two sides meet in a small inbox guarded by
-a lock; a thread wakes the loop only when the loop is not already going to
-look (one `call_soon_threadsafe` per burst), and holds a response's final
-messages until `close()` has run, so a request whose response is one piece
-costs one hand-off each way.
+chunks the thread asks for. The two sides meet in a `hybrid.handoff.Handoff`
+(the direct path's `WsgiCycle` meets its thread in one too): a thread wakes
+the loop only when the loop is not already going to look, and holds a
+response's final messages until `close()` has run, so a request whose
+response is one piece costs one hand-off each way.
+
+The asgi worker serves a WSGI app's HTTP/1.1 requests without this adapter
+(workers.asgi.wsgi_cycle: the environ built from the parsed request, the
+answer framed on the loop), on this bridge's threads and gather budget; the
+bridge serves its HTTP/2 streams, its lifespan, and any app that mounts it.
 
 A body is gathered on the loop before a thread is taken, when it is short
 (`gather_body`, the worker's --gather-body) and not held back for a 100
@@ -28,8 +33,8 @@ app as it comes, as under the thread class.
 
 Backpressure, both ways: a thread that asks for body waits for the loop
 to receive it, and the server stops reading the socket while nobody does;
-a thread that streams waits once more than WINDOW bytes are handed over but
-not yet taken by the transport (the server's `send()` waits out its write
+a thread that streams waits once more than the handoff's WINDOW bytes are
+handed over but not yet taken by the transport (the server's `send()` waits out its write
 buffer). A client that leaves makes the thread's next hand-off raise, so
 iteration stops within one piece and `close()` runs, in the thread, once.
 """
@@ -40,10 +45,11 @@ import asyncio
 import contextvars
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from queue import SimpleQueue
 from typing import Any, Final
 
+from hybrid.handoff import Handoff
 from hybrid.logs import error_log as log
 from hybrid.protocol import GATHER_BUDGET, error_body
 from hybrid.typing import Message, Receive, Scope, Send, WSGIApp
@@ -55,9 +61,6 @@ DEFAULT_THREADS: Final = 4
 """Threads per bridge when not told: a few, so that a slow call does not hold
 up the rest, and few enough that threads contending for the GIL do not cost
 a CPU-bound app its speed (raise it for an app that waits on I/O)."""
-
-WINDOW: Final = 262144
-"""Bytes of a streamed response a thread may run ahead of the transport."""
 
 DEFAULT_GATHER_BODY: Final = 1024 * 1024
 """A body up to this long is gathered on the loop before a thread is taken
@@ -88,6 +91,16 @@ class WSGIBridge:
         self.abandoned = 0
         """Calls still running whose request was cancelled (--request-timeout): a
         thread cannot be stopped, only left to finish."""
+
+    def abandon(self) -> None:
+        """A call still running was given up (its request timed out)."""
+        with self._pool_lock:
+            self.abandoned += 1
+
+    def abandoned_ended(self) -> None:
+        """A call given up has returned (on its thread)."""
+        with self._pool_lock:
+            self.abandoned -= 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -140,6 +153,10 @@ class WSGIBridge:
                 return
 
 
+_BODY_WANTED: Final[Message] = {"type": "hybrid.body"}
+"""What a thread posts to ask the loop for more of the body."""
+
+
 def _error_messages(status: int, detail: str) -> list[Message]:
     """The core's plain-text error answer, as ASGI messages."""
     body = error_body(status, detail)
@@ -149,14 +166,14 @@ def _error_messages(status: int, detail: str) -> list[Message]:
             {"type": "http.response.body", "body": body}]
 
 
-def _announced_body(scope: Scope, bound: int) -> tuple[bool, int]:
-    """Whether the request's head announces a body (ASGI says only by its headers),
-    and how many bytes of it to gather before the app runs: its length, or
-    `bound` for a chunked one; 0 for one the app reads as it comes (longer than
-    `bound`, or held back until the app asks for it with 100 Continue)."""
+def announced_body(headers: Iterable[tuple[bytes, bytes]], bound: int) -> tuple[bool, int]:
+    """Whether a request's head (its `headers`, as the core gives them) announces
+    a body, and how many bytes of it to gather before the app runs: its length,
+    or `bound` for a chunked one; 0 for one the app reads as it comes (longer
+    than `bound`, or held back until the app asks for it with 100 Continue)."""
     length: int | None = 0
     continue_expected = False
-    for name, value in scope.get("headers", ()):
+    for name, value in headers:
         if name == b"transfer-encoding":
             length = None
         elif name == b"content-length" and length is not None:
@@ -174,9 +191,8 @@ def _announced_body(scope: Scope, bound: int) -> tuple[bool, int]:
 class _Exchange:
     """One HTTP request between the loop (`serve`) and a pool thread (`_call`)."""
 
-    __slots__ = ("bridge", "scope", "receive", "send", "loop", "lock", "inbox", "posted",
-                 "arrived", "gone", "unacked", "waiting", "chunks", "body_done", "fetching",
-                 "head", "held", "watcher", "calling", "abandoned", "gathered")
+    __slots__ = ("bridge", "scope", "receive", "send", "loop", "handoff", "arrived", "chunks",
+                 "body_done", "head", "held", "watcher", "calling", "abandoned", "gathered")
 
     def __init__(self, bridge: WSGIBridge, scope: Scope, receive: Receive, send: Send) -> None:
         self.bridge = bridge
@@ -184,22 +200,14 @@ class _Exchange:
         self.receive = receive
         self.send = send
         self.loop = asyncio.get_running_loop()  # (made on the loop, by WSGIBridge.__call__)
-        self.lock = threading.Lock()
-        self.inbox: list[Message | None] = []  # None: the thread is done
-        self.posted = False  # the loop will look at the inbox without being woken
+        self.handoff: Handoff[Message | None] = Handoff(self.loop, self._wake)  # None: done
         self.arrived: asyncio.Future[None] | None = None
-        self.gone = False
-        self.unacked = 0  # streamed bytes handed to the loop, not yet sent
-        # The thread's waits, made on first need: most requests never wait, and
-        # a Condition costs more to make than the rest of the hand-off.
-        self.waiting: threading.Condition | None = None
         self.chunks: deque[bytes] = deque()  # body received, not read yet
         self.body_done = False
-        self.fetching = False  # the thread waits for the loop to receive body
         self.head: Message | None = None  # held until the first piece of the body
         self.held: list[Message] = []  # the final messages, posted with "done"
         self.watcher: asyncio.Task[None] | None = None  # waits for http.disconnect
-        self.calling = False  # a pool thread runs the app for it now
+        self.calling = False  # a pool thread runs the app for it now (under handoff.lock)
         self.abandoned = False  # cancelled while the thread ran: counted in the bridge's
         self.gathered = 0  # body bytes received before the app ran: counted in gather_left
 
@@ -208,7 +216,7 @@ class _Exchange:
     async def serve(self) -> None:
         scope = self.scope
         bridge = self.bridge
-        has_body, gather = _announced_body(scope, bridge.gather_body)
+        has_body, gather = announced_body(scope.get("headers", ()), bridge.gather_body)
         # A request without a body is told so now, sparing the thread a round trip;
         # a short body is gathered here (see the module docstring); the rest comes
         # to the thread on demand (the app may answer without it).
@@ -223,12 +231,11 @@ class _Exchange:
             bridge.submit(lambda: context.run(self._call, environ))
             await self._relay()
         except asyncio.CancelledError:
-            self._leave()
-            with self.lock:
+            self.handoff.leave()
+            with self.handoff.lock:
                 if self.calling:
                     self.abandoned = True
-                    with bridge._pool_lock:
-                        bridge.abandoned += 1
+                    bridge.abandon()
             raise
         finally:
             bridge.gather_left += self.gathered  # (held until the app is done with them)
@@ -239,7 +246,7 @@ class _Exchange:
         """Receive one body message: its size, or None if it says the client left."""
         message = await self.receive()
         if message["type"] != "http.request":
-            self._leave()
+            self.handoff.leave()
             return None
         data = message.get("body", b"")
         if data:
@@ -263,12 +270,9 @@ class _Exchange:
 
     async def _relay(self) -> None:
         """Send what the thread produces, fetch the body it asks for, until it is done."""
-        lock = self.lock
+        handoff = self.handoff
         while True:
-            with lock:
-                items, self.inbox = self.inbox, []
-                if not items:
-                    self.posted = False
+            items = handoff.take()
             if not items:
                 arrived = self.arrived = self.loop.create_future()
                 await arrived
@@ -284,13 +288,13 @@ class _Exchange:
     async def _send(self, message: Message) -> None:
         # (Only streamed pieces were counted in `unacked`; the final ones are held.)
         size = len(message["body"]) if message.get("more_body") else 0
-        if not self.gone:
+        if not self.handoff.gone:
             try:
                 await self.send(message)
             except OSError:  # (the client left: ClientDisconnected and the like)
-                self._leave()
+                self.handoff.leave()
             except Exception as exc:
-                self._leave()
+                self.handoff.leave()
                 if message["type"] != "http.response.start":
                     raise
                 # The server refused the app's head (a header it may not send, say).
@@ -303,35 +307,21 @@ class _Exchange:
                 # client left still says so through receive().
                 self.watcher = self.loop.create_task(self._watch())
         if size:
-            with self.lock:
-                self.unacked -= size
-                if self.waiting is not None and self.unacked <= WINDOW:
-                    self.waiting.notify()
+            self.handoff.acked(size)
 
     async def _fetch_body(self) -> None:
-        if not self.gone:
+        if not self.handoff.gone:
             try:
                 await self._take_body()
             except Exception:
-                self._leave()
-        with self.lock:
-            self.fetching = False
-            if self.waiting is not None:
-                self.waiting.notify()
+                self.handoff.leave()
+        self.handoff.answered()
 
     async def _watch(self) -> None:
         # Once the body is in, the next message is the client leaving (a server
         # that answers anything else has nothing to tell).
         if (await self.receive())["type"] == "http.disconnect":
-            self._leave()
-
-    def _leave(self) -> None:
-        """Stop the thread's work: its next hand-off or body read raises, and a
-        wait of its returns."""
-        with self.lock:
-            self.gone = True
-            if self.waiting is not None:
-                self.waiting.notify()
+            self.handoff.leave()
 
     def _wake(self) -> None:
         arrived = self.arrived
@@ -341,42 +331,19 @@ class _Exchange:
     # --- on the pool thread ------------------------------------------------------------
 
     def _call(self, environ: dict[str, Any]) -> None:
-        with self.lock:
-            skip = self.gone  # cancelled (or the client left) while it waited for a thread
+        handoff = self.handoff
+        with handoff.lock:
+            skip = handoff.gone  # cancelled (or the client left) while it waited for a thread
             self.calling = not skip
-        if skip:
-            self._post_done()
-            return
-        try:
-            run(self.bridge.app, environ, self)
-        finally:
-            with self.lock:
-                self.calling = False
-                if self.abandoned:
-                    with self.bridge._pool_lock:
-                        self.bridge.abandoned -= 1
-            self._post_done()
-
-    def _post_done(self) -> None:
-        self._post([*self.held, None], 0)
-
-    def _post(self, items: list[Message | None], size: int) -> None:
-        """Hand `items` to the loop; `size`: bytes of a streamed piece among them,
-        which may make the thread wait for the transport."""
-        with self.lock:
-            self.inbox += items
-            self.unacked += size
-            wake = not self.posted
-            self.posted = True
-        if wake:
+        if not skip:
             try:
-                self.loop.call_soon_threadsafe(self._wake)
-            except RuntimeError:  # the loop is closed: the worker is gone
-                self._leave()
-        if size:
-            with self.lock:
-                while self.unacked > WINDOW and not self.gone:
-                    self._wait()
+                run(self.bridge.app, environ, self)
+            finally:
+                with handoff.lock:
+                    self.calling = False
+                    if self.abandoned:
+                        self.bridge.abandoned_ended()
+        handoff.post([*self.held, None])
 
     def _read_body(self) -> bytes:
         """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""
@@ -384,21 +351,9 @@ class _Exchange:
         while not chunks:
             if self.body_done:
                 return b""
-            with self.lock:
-                if self.gone:
-                    raise BodyReadError(400, "the client left before the body ended")
-                self.fetching = True
-            self._post([{"type": "hybrid.body"}], 0)
-            with self.lock:
-                while self.fetching and not self.gone:
-                    self._wait()
+            if not self.handoff.ask(_BODY_WANTED):
+                raise BodyReadError(400, "the client left before the body ended")
         return chunks.popleft()
-
-    def _wait(self) -> None:
-        """Wait (holding `lock`) until the loop says something changed."""
-        if self.waiting is None:
-            self.waiting = threading.Condition(self.lock)
-        self.waiting.wait()
 
     # --- the responder `hybrid.wsgi.run` drives --------------------------------------
 
@@ -406,7 +361,7 @@ class _Exchange:
         self.head = {"type": "http.response.start", "status": status, "headers": headers}
 
     def body(self, data: bytes, last: bool) -> None:
-        if self.gone:
+        if self.handoff.gone:
             raise ConnectionAbortedError("the client left")
         messages: list[Message] = []
         if self.head is not None:
@@ -416,7 +371,7 @@ class _Exchange:
         if last:
             self.held = messages  # sent once close() has run: one hand-off for all
         else:
-            self._post(list(messages), len(data))
+            self.handoff.post(messages, len(data))
 
     def whole(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
               data: bytes) -> None:
@@ -427,7 +382,7 @@ class _Exchange:
         return False  # iterated in its blocks
 
     def error(self, status: int, detail: str) -> None:
-        if self.gone:
+        if self.handoff.gone:
             raise ConnectionAbortedError("the client left")
         self.head = None
         self.held = _error_messages(status, detail)
@@ -439,4 +394,3 @@ class _Exchange:
     @property
     def keep_alive(self) -> bool:
         return True  # the server decides
-

@@ -53,6 +53,7 @@ COMPILED = (
     "hybrid.wsgi",
     "hybrid.wsgi_environ",
     "hybrid.wsgi_input",
+    "hybrid.handoff",
     "hybrid.bridge",
     "hybrid.workers.blocking",
     "hybrid.workers.wsgi_runner",

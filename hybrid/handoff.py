@@ -1,0 +1,127 @@
+"""`Handoff`: what a pool thread running a WSGI app hands the event loop, and
+how the thread waits for the loop.
+
+Two things run a WSGI call on a thread for the asgi worker's loop: the
+bridge's `_Exchange` (a WSGI app as an ASGI app) and the direct path's
+`WsgiCycle` (workers.asgi.wsgi_cycle). Both hand the loop what the app
+produced and wait for it in the same way, here, so that the locking is
+written once.
+
+The thread posts items (pieces of the answer, a wish for more of the
+body, the end); the loop is woken with one `call_soon_threadsafe` per
+burst, only when it is not already going to look (`posted`), and takes
+everything posted so far with `take()`. A thread that streams waits once
+more than WINDOW bytes are handed over and not yet acknowledged by the
+loop (`acked`, once the transport took them); a thread that asks for body
+waits until the loop says it answered (`answered`). Once the client is
+gone (`leave`), no wait of the thread's lasts: it sees `gone` and stops.
+
+Thread boundaries: the loop calls `take`, `acked`, `answered` and `leave`;
+the thread calls `post` and `ask`; they share the fields under `lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from typing import Final, Generic, TypeVar
+
+WINDOW: Final = 262144
+"""Bytes of a streamed response a thread may run ahead of the transport."""
+
+T = TypeVar("T")
+
+
+class Handoff(Generic[T]):
+    """Items from one pool thread to the loop, for one request."""
+
+    __slots__ = ("loop", "wake", "lock", "inbox", "posted", "gone", "unacked", "asking",
+                 "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> None:
+        """`wake`: called on the loop when items were posted and the loop was not
+        going to look; it must `take()` until that gives nothing."""
+        self.loop = loop
+        self.wake = wake
+        self.lock = threading.Lock()
+        self.inbox: list[T] = []
+        self.posted = False  # the loop will look at the inbox without being woken
+        self.gone = False  # the client left, or the answer was cut: the thread stops
+        self.unacked = 0  # streamed bytes handed to the loop, not yet taken by the transport
+        self.asking = False  # the thread waits for the loop to answer its question
+        # The thread's waits, made on first need: most requests never wait, and
+        # a Condition costs more to make than the rest of the hand-off.
+        self.waiting: threading.Condition | None = None
+
+    # --- on the loop -----------------------------------------------------------------
+
+    def take(self) -> list[T]:
+        """What was posted since the last call; [] when nothing was, and then the
+        next post wakes the loop again."""
+        with self.lock:
+            items, self.inbox = self.inbox, []
+            if not items:
+                self.posted = False
+        return items
+
+    def acked(self, size: int) -> None:
+        """The transport took `size` streamed bytes: the thread may run ahead again."""
+        with self.lock:
+            self.unacked -= size
+            if self.waiting is not None and self.unacked <= WINDOW:
+                self.waiting.notify()
+
+    def answered(self) -> None:
+        """The loop did what the thread asked (`ask`)."""
+        with self.lock:
+            self.asking = False
+            if self.waiting is not None:
+                self.waiting.notify()
+
+    def leave(self) -> None:
+        """The client is gone, or the answer was cut: the thread's waits end, and
+        what it posts from now on is not sent."""
+        with self.lock:
+            self.gone = True
+            if self.waiting is not None:
+                self.waiting.notify()
+
+    # --- on the pool thread ------------------------------------------------------------
+
+    def post(self, items: Sequence[T], size: int = 0) -> None:
+        """Hand `items` to the loop; `size`: bytes of a streamed piece among them,
+        which may make the thread wait for the transport."""
+        with self.lock:
+            self.inbox += items
+            self.unacked += size
+            wake = not self.posted
+            self.posted = True
+        if wake:
+            try:
+                self.loop.call_soon_threadsafe(self.wake)
+            except RuntimeError:  # the loop is closed: the worker is gone
+                self.leave()
+        if size:
+            with self.lock:
+                while self.unacked > WINDOW and not self.gone:
+                    self._wait()
+
+    def ask(self, question: T) -> bool:
+        """Post `question` and wait until the loop has `answered` it; False if the
+        client was gone (then nothing was asked)."""
+        with self.lock:
+            if self.gone:
+                return False
+            self.asking = True
+        self.post([question])
+        with self.lock:
+            while self.asking and not self.gone:
+                self._wait()
+        return True
+
+    def _wait(self) -> None:
+        """Wait (holding `lock`) until the loop says something changed."""
+        if self.waiting is None:
+            self.waiting = threading.Condition(self.lock)
+        self.waiting.wait()
