@@ -85,7 +85,8 @@ class WSGIBridge:
         self.threads = threads
         self.gather_body = gather_body
         self.gather_left = GATHER_BUDGET  # (only the loop touches it)
-        self._jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
+        self._jobs: SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = \
+            SimpleQueue()
         self._pool: list[threading.Thread] = []
         self._pool_lock = threading.Lock()
         self.abandoned = 0
@@ -113,11 +114,11 @@ class WSGIBridge:
         else:
             raise ValueError(f"WSGIBridge serves http, not {kind!r}")
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run `job` on a pool thread (it must not raise)."""
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Run `job(*args)` on a pool thread (it must not raise)."""
         if len(self._pool) < self.threads:
             self._start_threads()
-        self._jobs.put(job)
+        self._jobs.put((job, args))
 
     def close(self) -> None:
         """Let the threads end once the jobs queued before this are done."""
@@ -136,9 +137,10 @@ class WSGIBridge:
 
     def _work(self) -> None:
         jobs = self._jobs
-        while (job := jobs.get()) is not None:
+        while (queued := jobs.get()) is not None:
+            job, args = queued
             try:
-                job()
+                job(*args)
             except BaseException:  # a bug of ours: log it, but never lose the thread
                 log.exception("WSGI bridge job failed")
 
@@ -200,7 +202,7 @@ class _Exchange:
         self.receive = receive
         self.send = send
         self.loop = asyncio.get_running_loop()  # (made on the loop, by WSGIBridge.__call__)
-        self.handoff: Handoff[Message | None] = Handoff(self.loop, self._wake)  # None: done
+        self.handoff: Handoff[Message | None] = Handoff(self.loop)  # None: done
         self.arrived: asyncio.Future[None] | None = None
         self.chunks: deque[bytes] = deque()  # body received, not read yet
         self.body_done = False
@@ -228,7 +230,7 @@ class _Exchange:
                 return  # the client left, or its body failed (the server answered it)
             environ = environ_from_scope(scope, InputStream(self._read_body))
             context = contextvars.copy_context()
-            bridge.submit(lambda: context.run(self._call, environ))
+            bridge.submit(context.run, self._call, environ)
             await self._relay()
         except asyncio.CancelledError:
             self.handoff.leave()
@@ -343,7 +345,7 @@ class _Exchange:
                     self.calling = False
                     if self.abandoned:
                         self.bridge.abandoned_ended()
-        handoff.post([*self.held, None])
+        handoff.post([*self.held, None], self._wake)
 
     def _read_body(self) -> bytes:
         """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""
@@ -351,7 +353,7 @@ class _Exchange:
         while not chunks:
             if self.body_done:
                 return b""
-            if not self.handoff.ask(_BODY_WANTED):
+            if not self.handoff.ask(_BODY_WANTED, self._wake):
                 raise BodyReadError(400, "the client left before the body ended")
         return chunks.popleft()
 
@@ -371,7 +373,7 @@ class _Exchange:
         if last:
             self.held = messages  # sent once close() has run: one hand-off for all
         else:
-            self.handoff.post(messages, len(data))
+            self.handoff.post(messages, self._wake, len(data))
 
     def whole(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
               data: bytes) -> None:

@@ -10,7 +10,9 @@ written once.
 The thread posts items (pieces of the answer, a wish for more of the
 body, the end); the loop is woken with one `call_soon_threadsafe` per
 burst, only when it is not already going to look (`posted`), and takes
-everything posted so far with `take()`. A thread that streams waits once
+everything posted so far with `take()`: until it gives nothing, when the
+loop waits between the items it took (the bridge's relay), or once, when it
+handles them all at once (the direct path). A thread that streams waits once
 more than WINDOW bytes are handed over and not yet acknowledged by the
 loop (`acked`, once the transport took them); a thread that asks for body
 waits until the loop says it answered (`answered`). Once the client is
@@ -36,14 +38,10 @@ T = TypeVar("T")
 class Handoff(Generic[T]):
     """Items from one pool thread to the loop, for one request."""
 
-    __slots__ = ("loop", "wake", "lock", "inbox", "posted", "gone", "unacked", "asking",
-                 "waiting")
+    __slots__ = ("loop", "lock", "inbox", "posted", "gone", "unacked", "asking", "waiting")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> None:
-        """`wake`: called on the loop when items were posted and the loop was not
-        going to look; it must `take()` until that gives nothing."""
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.wake = wake
         self.lock = threading.Lock()
         self.inbox: list[T] = []
         self.posted = False  # the loop will look at the inbox without being woken
@@ -56,12 +54,14 @@ class Handoff(Generic[T]):
 
     # --- on the loop -----------------------------------------------------------------
 
-    def take(self) -> list[T]:
+    def take(self, at_once: bool = False) -> list[T]:
         """What was posted since the last call; [] when nothing was, and then the
-        next post wakes the loop again."""
+        next post wakes the loop again. `at_once`: the caller handles all of it
+        before it returns (it does not wait between), so the next post may wake
+        the loop at once, and no second call is needed to say so."""
         with self.lock:
             items, self.inbox = self.inbox, []
-            if not items:
+            if at_once or not items:
                 self.posted = False
         return items
 
@@ -89,17 +89,21 @@ class Handoff(Generic[T]):
 
     # --- on the pool thread ------------------------------------------------------------
 
-    def post(self, items: Sequence[T], size: int = 0) -> None:
-        """Hand `items` to the loop; `size`: bytes of a streamed piece among them,
-        which may make the thread wait for the transport."""
+    def post(self, items: Sequence[T], wake: Callable[[], None], size: int = 0) -> None:
+        """Hand `items` to the loop; `wake` is called on the loop when it was not
+        going to look, and must `take()` until that gives nothing. `size`: bytes
+        of a streamed piece among the items, which may make the thread wait for
+        the transport. (The loop's side is not kept here: a handoff that held
+        its owner's method would make a reference cycle of every request, left
+        to the garbage collector.)"""
         with self.lock:
             self.inbox += items
             self.unacked += size
-            wake = not self.posted
+            unseen = not self.posted
             self.posted = True
-        if wake:
+        if unseen:
             try:
-                self.loop.call_soon_threadsafe(self.wake)
+                self.loop.call_soon_threadsafe(wake)
             except RuntimeError:  # the loop is closed: the worker is gone
                 self.leave()
         if size:
@@ -107,14 +111,14 @@ class Handoff(Generic[T]):
                 while self.unacked > WINDOW and not self.gone:
                     self._wait()
 
-    def ask(self, question: T) -> bool:
-        """Post `question` and wait until the loop has `answered` it; False if the
-        client was gone (then nothing was asked)."""
+    def ask(self, question: T, wake: Callable[[], None]) -> bool:
+        """Post `question` (as `post` does) and wait until the loop has `answered`
+        it; False if the client was gone (then nothing was asked)."""
         with self.lock:
             if self.gone:
                 return False
             self.asking = True
-        self.post([question])
+        self.post([question], wake)
         with self.lock:
             while self.asking and not self.gone:
                 self._wait()

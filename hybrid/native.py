@@ -68,6 +68,7 @@ COMPILED = (
     "hybrid.workers.asgi.http_cycle",
     "hybrid.workers.asgi.lifetime",
     "hybrid.workers.asgi.preamble",
+    "hybrid.workers.asgi.wsgi_cycle",
 )
 
 # The one piece of the compiled build written in Cython rather than compiled from

@@ -17,7 +17,11 @@ One module a seam:
                     `send()` waits while the write buffer is full
     cycle.py        what a cycle sees of its connection and worker (typed
                     interfaces), the waiter, and the ladder that runs the app
-    http_cycle.py   `RequestCycle`: one request's scope, `receive`, `send`
+    http_cycle.py   `HttpCycle` (a request's body, pace and end, on either
+                    protocol), `Http1Cycle` (HTTP/1.1's framing) and
+                    `RequestCycle`: one request's scope, `receive`, `send`
+    wsgi_cycle.py   `WsgiCycle`: a WSGI app's HTTP/1.1 request, called on the
+                    bridge's threads without ASGI between (the direct path)
     websocket.py    `WebSocketCycle`: the ASGI websocket cycle on wsproto
     deflate.py      permessage-deflate with a bounded compressor
     lifespan.py     the ASGI lifespan protocol

@@ -2,8 +2,9 @@
 only moves bytes.
 
 It feeds what it reads to the shared HTTP core (`hybrid.protocol`) and
-routes the events to `RequestCycle`s, one per request, answered strictly in
-arrival order (pipelining), or hands the connection to a `WebSocketCycle`.
+routes the events to cycles, one per request, answered strictly in arrival
+order (pipelining): `RequestCycle`s for an ASGI app, `WsgiCycle`s (the
+direct path) for a WSGI app, or hands the connection to a `WebSocketCycle`.
 `FlowControl` pauses reading while a cycle is behind (a body waits
 unconsumed, or MAX_PIPELINED requests wait) and makes `send()` wait while
 the write buffer is full. What HTTP decides is asked of the core's
@@ -43,13 +44,15 @@ from hybrid.protocol import (
 )
 from hybrid.protocol.stream_request import PREFACE, h2c_settings
 from hybrid.workers.asgi.flow import FlowControl
-from hybrid.workers.asgi.http_cycle import RequestCycle, http_scope
+from hybrid.workers.asgi.http_cycle import Http1Cycle, RequestCycle, http_scope
 from hybrid.workers.asgi.idle import IdleConnections
 from hybrid.workers.asgi.lifetime import ServedConnection
 from hybrid.workers.asgi.preamble import ConnectionPreamble, PreambleHost
 from hybrid.workers.asgi.websocket import WebSocketCycle, is_websocket
+from hybrid.workers.asgi.wsgi_cycle import WsgiCycle
 
 if TYPE_CHECKING:
+    from hybrid.bridge import WSGIBridge
     from hybrid.typing import ASGIApp
     from hybrid.workers.asgi.h2.connection import H2Connection
     from hybrid.workers.asgi.h2.engine import H2Settings
@@ -62,6 +65,7 @@ class Host(PreambleHost, Protocol):
     """What a connection reads of its worker, beyond what its cycles do."""
 
     app: ASGIApp
+    direct_wsgi: WSGIBridge | None  # a WSGI app's bridge: its HTTP/1.1 requests skip ASGI
     connections: set[ServedConnection]
     idle: IdleConnections[ServedConnection]  # kept alive and waiting, oldest first
     limits: Limits
@@ -94,9 +98,9 @@ class HttpProtocol(ConnectionPreamble[Host]):
     def __init__(self, server: Host) -> None:
         super().__init__(server)
         self.parser = RequestParser(server.limits)
-        self.active: RequestCycle | None = None  # the one being answered
-        self.receiving: RequestCycle | None = None  # the one whose body arrives now
-        self.waiting: deque[RequestCycle] = deque()  # pipelined, not started
+        self.active: Http1Cycle | None = None  # the one being answered
+        self.receiving: Http1Cycle | None = None  # the one whose body arrives now
+        self.waiting: deque[Http1Cycle] = deque()  # pipelined, not started
         self.pending_error: ProtocolError | None = None
         self.websocket: WebSocketCycle | None = None
         self._preface = b""  # the start of an HTTP/2 preface, under h2c by prior knowledge
@@ -196,7 +200,9 @@ class HttpProtocol(ConnectionPreamble[Host]):
                 if self.server.h2c_upgrade and (payload := h2c_settings(event)) is not None:
                     self._upgrade_to_h2(event, payload)
                     return
-            cycle = self.receiving = RequestCycle(self, event)
+            direct = self.server.direct_wsgi
+            cycle = self.receiving = RequestCycle(self, event) if direct is None \
+                else WsgiCycle(self, event, direct)
             if self.active is None:
                 self._start(cycle)
             else:
@@ -308,19 +314,19 @@ class HttpProtocol(ConnectionPreamble[Host]):
         self.divert = websocket.data_received
         return self.parser.take_unparsed()
 
-    def _start(self, cycle: RequestCycle) -> None:
+    def _start(self, cycle: Http1Cycle) -> None:
         self.active = cycle
         server = self.server
         if server.limit_concurrency and server.in_flight >= server.limit_concurrency:
             cycle.refuse(503, "too many requests in flight; try again")
             return
         server.in_flight += 1  # counted now: tasks started in this turn of the loop run later
-        # A task copies the context it is created in: here the connection's, not
-        # the previous request's (a pipelined or kept-alive request starts from
-        # inside its send(), with its ContextVars, an executor asgiref bound...).
-        cycle.task = self.base_context.run(server.loop.create_task, cycle.run(server.app))
+        # From the connection's context, not the previous request's (a pipelined or
+        # kept-alive request starts from inside its send(), with its ContextVars,
+        # an executor asgiref bound...).
+        cycle.begin(self.base_context)
 
-    def response_done(self, cycle: RequestCycle, keep_alive: bool) -> None:
+    def response_done(self, cycle: Http1Cycle, keep_alive: bool) -> None:
         """`cycle` finished its response; go on with the next one, or wait, or close."""
         if cycle.request.upgrade and not self.closed:
             # An Upgrade answered as plain HTTP: the connection stays HTTP.

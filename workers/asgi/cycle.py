@@ -39,6 +39,7 @@ class Server(Protocol):
 
     cfg: Config
     loop: asyncio.AbstractEventLoop
+    app: ASGIApp  # (a WSGI app's: its WSGIBridge)
     alive: bool
     keeps_alive: bool  # False under --keep-alive 0: a connection carries one request
     in_flight: int  # requests and WebSockets whose app runs now

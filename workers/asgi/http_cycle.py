@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextvars
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import unquote
 
@@ -77,7 +79,6 @@ class HttpCycle(Cycle[_CC]):
         access_log = channel.server.access_log
         if access_log.json:
             access_log.prepare(request)  # (a request id the app sees too)
-        self.scope = http_scope(channel, request)
         self.body: list[bytes] = []
         self.buffered = 0
         self.body_done = False
@@ -149,6 +150,12 @@ class HttpCycle(Cycle[_CC]):
     @abc.abstractmethod
     def _body_bytes_sent(self) -> int:
         """Body bytes of the answer sent so far (the access log's %(b)s)."""
+
+    def _client_seen(self) -> tuple[str, str]:
+        """The client as the access log names it: after proxy headers, as the WSGI
+        classes log it."""
+        client = self.scope["client"]
+        return (client[0], str(client[1])) if client else ("", "")
 
     # --- the ASGI interface -------------------------------------------------------------
 
@@ -229,6 +236,15 @@ class HttpCycle(Cycle[_CC]):
                       self.request.summary())
             self._fail()
 
+    def time_out(self) -> bool:
+        """--request-timeout is over: stop the app (the client gets a 504, or a cut
+        answer); False when no app runs for it."""
+        if self.task is None:
+            return False
+        self.timed_out = True
+        self.task.cancel()
+        return True
+
     def refuse(self, status: int, detail: str) -> None:
         """Answer without running the app (a limit said no)."""
         self.status = status
@@ -255,10 +271,8 @@ class HttpCycle(Cycle[_CC]):
         server = self.channel.server
         duration = time.perf_counter() - self.clock
         if server.log_access:
-            client = self.scope["client"]  # (after proxy headers, as the WSGI classes log it)
             server.access_log.log(self.request, self.status, self._body_bytes_sent(),
-                                  (client[0], str(client[1])) if client else ("", ""),
-                                  duration)
+                                  self._client_seen(), duration)
         server.stats.request_done(self.request.method, self.status, self._body_bytes_sent(),
                                   duration, http2=self.request.http_version == "2")
         server.request_served()
@@ -266,17 +280,21 @@ class HttpCycle(Cycle[_CC]):
         self.channel.response_done(self, keep_alive)
 
 
-class RequestCycle(HttpCycle[HttpChannel]):
-    """One HTTP/1.1 request: the answer framed by the core's `ResponseFramer`."""
+class Http1Cycle(HttpCycle[HttpChannel]):
+    """One HTTP/1.1 request, whatever runs it: the answer framed by the core's
+    `ResponseFramer`, the body paced by the connection's parser."""
 
-    __slots__ = ("framer", "head", "trailers_due", "body_ended")
+    __slots__ = ("framer", "head")
 
     def __init__(self, channel: HttpChannel, request: Request) -> None:
         super().__init__(channel, request)
         self.framer = ResponseFramer()
-        self.head: bytes | None = None
-        self.trailers_due = False  # the app announced trailers: they end the answer
-        self.body_ended = False  # its last body came; the trailers are still to come
+        self.head: bytes | None = None  # framed, held for the first piece of the body
+
+    @abc.abstractmethod
+    def begin(self, context: contextvars.Context) -> None:
+        """Run the app on this request, from a copy of `context` (the connection's:
+        never the previous request's); the connection counted it in flight."""
 
     @property
     def answer_begun(self) -> bool:
@@ -300,6 +318,41 @@ class RequestCycle(HttpCycle[HttpChannel]):
     def _body_bytes_sent(self) -> int:
         return self.framer.bytes_sent
 
+    def _frame_head(self, status: int, reason: bytes, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Frame the answer's head (held in `head` for the first piece of the body),
+        with whether the connection may outlive it; the core raises
+        LocalProtocolError for a head it may not send."""
+        request = self.request
+        channel = self.channel
+        server = channel.server
+        server_willing = server.alive and server.keeps_alive
+        if self.body_done:
+            keep_alive = persistence.may_persist(request, server_willing)
+        else:
+            keep_alive = persistence.may_persist(request, server_willing, self.buffered,
+                                                 channel.parser.body_rest)
+        self.head = self.framer.head(request.method, request.http_version, keep_alive,
+                                     status, reason, headers)
+        self.started = True  # no interim response once the final one has begun
+        self.status = status
+
+
+class RequestCycle(Http1Cycle):
+    """One HTTP/1.1 request to an ASGI app: its scope, `receive` and `send`."""
+
+    __slots__ = ("trailers_due", "body_ended")
+
+    def __init__(self, channel: HttpChannel, request: Request) -> None:
+        super().__init__(channel, request)
+        self.scope = http_scope(channel, request)
+        self.trailers_due = False  # the app announced trailers: they end the answer
+        self.body_ended = False  # its last body came; the trailers are still to come
+
+    def begin(self, context: contextvars.Context) -> None:
+        # A task copies the context it is created in.
+        self.task = context.run(self.channel.server.loop.create_task,
+                                self.run(self.channel.server.app))
+
     async def send(self, message: Message) -> None:
         channel = self.channel
         if channel.closed:
@@ -314,19 +367,7 @@ class RequestCycle(HttpCycle[HttpChannel]):
                     return
                 raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
             status = message["status"]
-            headers = message.get("headers", ())
-            request = self.request
-            server = channel.server
-            server_willing = server.alive and server.keeps_alive
-            if self.body_done:
-                keep_alive = persistence.may_persist(request, server_willing)
-            else:
-                keep_alive = persistence.may_persist(request, server_willing, self.buffered,
-                                                     channel.parser.body_rest)
-            self.head = self.framer.head(request.method, request.http_version, keep_alive,
-                                         status, REASONS.get(status, b""), headers)
-            self.started = True  # no interim response once the final one has begun
-            self.status = status
+            self._frame_head(status, REASONS.get(status, b""), message.get("headers", ()))
             self.trailers_due = message.get("trailers", False)
             return
         if kind != "http.response.body":
@@ -384,12 +425,7 @@ def http_scope(channel: Channel, request: Request) -> Scope:
     """The ASGI scope of a request (a WebSocket cycle adapts it)."""
     server = channel.server
     root_path = server.root_path
-    client, scheme = channel.client, channel.scheme
-    if request.forwarded and channel.peer_trusted:
-        peer = client_text(channel)
-        (host, port), scheme = server.proxy.resolve(request.headers, peer, scheme, True)
-        if (host, port) != peer:
-            client = (host, int(port) if port.isdigit() else 0)
+    client, scheme = resolved_peer(channel, request)
     raw_path = request.path
     path = raw_path.decode("ascii", "replace")  # llhttp admits only ASCII in targets
     if "%" in path:
@@ -413,6 +449,18 @@ def http_scope(channel: Channel, request: Request) -> Scope:
     if channel.tls is not None:
         scope["extensions"]["tls"] = channel.tls
     return scope
+
+
+def resolved_peer(channel: Channel, request: Request) -> tuple[tuple[str, int] | None, str]:
+    """The client and scheme of a request: as its proxy's fields say when the
+    peer is trusted (--forwarded-allow-ips), else the connection's."""
+    client, scheme = channel.client, channel.scheme
+    if request.forwarded and channel.peer_trusted:
+        peer = client_text(channel)
+        (host, port), scheme = channel.server.proxy.resolve(request.headers, peer, scheme, True)
+        if (host, port) != peer:
+            client = (host, int(port) if port.isdigit() else 0)
+    return client, scheme
 
 
 def client_text(channel: Channel) -> tuple[str, str]:

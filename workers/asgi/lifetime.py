@@ -28,7 +28,7 @@ from hybrid.workers.asgi.flow import FlowControl
 from hybrid.workers.asgi.idle import IdleConnections
 
 if TYPE_CHECKING:
-    from hybrid.workers.asgi.http_cycle import HttpCycle, RequestCycle
+    from hybrid.workers.asgi.http_cycle import Http1Cycle, HttpCycle
     from hybrid.workers.asgi.websocket import WebSocketCycle
 
 WEBSOCKET_CLOSE_GRACE: Final = 5.0  # seconds a client has to answer our close frame
@@ -69,8 +69,8 @@ class ConnectionLifetime(asyncio.Protocol, Generic[_H]):
     # What it reads of the class above (set there) to decide:
     parser: RequestParser
     tls: dict[str, Any] | None  # (no half-close on TLS)
-    active: RequestCycle | None  # the cycle being answered
-    waiting: deque[RequestCycle]  # pipelined, not started
+    active: Http1Cycle | None  # the cycle being answered
+    waiting: deque[Http1Cycle]  # pipelined, not started
     websocket: WebSocketCycle | None
 
     def __init__(self, server: _H) -> None:

@@ -71,6 +71,7 @@ class AsgiWorker(Worker):
         self.limit_concurrency = cfg.limit_concurrency
         self.root_path = cfg.root_path
         self.log_access = self.access_log.enabled
+        self.direct_wsgi: WSGIBridge | None = None  # set below for a WSGI app
         self.connections: set[ServedConnection] = set()
         self.idle: IdleConnections[ServedConnection] = IdleConnections()
         self.opening: set[HttpProtocol] = set()
@@ -106,7 +107,8 @@ class AsgiWorker(Worker):
         cfg = self.cfg
         self.prepare(loop)
         if app_interface(self.app, cfg.interface) == "wsgi":
-            self.app = WSGIBridge(self.app, threads=cfg.threads, gather_body=cfg.gather_body)
+            self.app = self.direct_wsgi = WSGIBridge(self.app, threads=cfg.threads,
+                                                     gather_body=cfg.gather_body)
         elif cfg.threads != DEFAULTS["threads"]:
             log.warning("Worker %d: --threads %d is ignored: the app is ASGI (the asgi class "
                         "runs only a WSGI app on threads)", self.pid, cfg.threads)
@@ -239,13 +241,12 @@ class AsgiWorker(Worker):
         limit = self.cfg.request_timeout
         now = time.perf_counter()
         for cycle in [cycle for c in self.connections for cycle in c.running()]:
-            if cycle.complete or cycle.timed_out or cycle.task is None \
-                    or now - cycle.clock < limit:
+            if cycle.complete or cycle.timed_out or now - cycle.clock < limit:
                 continue
-            log.error("Worker %d: %s has run for %.0f s, over --request-timeout (%g s): "
-                      "cancelled", self.pid, cycle.request.summary(), now - cycle.clock, limit)
-            cycle.timed_out = True
-            cycle.task.cancel()
+            if cycle.time_out():
+                log.error("Worker %d: %s has run for %.0f s, over --request-timeout (%g s): "
+                          "cancelled", self.pid, cycle.request.summary(), now - cycle.clock,
+                          limit)
         bridge = self.app
         if isinstance(bridge, WSGIBridge) and bridge.abandoned >= bridge.threads:
             log.error("Worker %d: every bridge thread is stuck past --request-timeout",

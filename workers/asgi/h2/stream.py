@@ -40,7 +40,7 @@ from hybrid.protocol.stream_response import (
     trailer_fields,
 )
 from hybrid.workers.asgi.cycle import ClientDisconnected
-from hybrid.workers.asgi.http_cycle import CycleChannel, HttpCycle
+from hybrid.workers.asgi.http_cycle import CycleChannel, HttpCycle, http_scope
 from hybrid.workers.asgi.h2.engine import Engine, EngineError, ErrorCode
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class StreamCycle(HttpCycle[StreamChannel]):
 
     def __init__(self, channel: StreamChannel, stream_id: int, request: Request) -> None:
         super().__init__(channel, request)
+        self.scope = http_scope(channel, request)
         self.stream_id = stream_id
         self.response: StreamResponse | None = None
         self.pending_head: list[tuple[bytes, bytes]] | None = None  # held for the first body
