@@ -155,14 +155,21 @@ class WsgiCycle(Http1Cycle):
     def _on_posted(self) -> None:
         """The thread posted: write its pieces, fetch the body it wants, end the call."""
         for item in self.handoff.take(at_once=True):
-            if type(item) is _Piece:
-                self._write(item)
-            elif item is None:
+            if item is None:
                 self._call_ended()
-            elif type(item) is _Failure:
-                self._fail(None if self.disconnected else ProtocolError(item.status, item.detail))
-            else:
-                self.helper = self.channel.server.loop.create_task(self._fetch())
+                continue
+            try:
+                if type(item) is _Piece:
+                    self._write(item)
+                elif type(item) is _Failure:
+                    self._fail(None if self.disconnected
+                               else ProtocolError(item.status, item.detail))
+                else:
+                    self.helper = self.channel.server.loop.create_task(self._fetch())
+            except Exception:  # a bug of ours: the answer fails, the call still ends
+                log.exception("Answering %s failed", self.request.summary())
+                self.handoff.leave()
+                self._fail()
 
     def _write(self, piece: _Piece) -> None:
         if self.complete:
