@@ -38,6 +38,26 @@ a2wsgi_plaintext = _a2wsgi(wsgi_plaintext, 4)
 a2wsgi_io = _a2wsgi(wsgi_io, 16)
 
 
+class _Bridged:
+    """A WSGI app wrapped in hybrid's WSGIBridge by hand: an ASGI app, so that the
+    asgi class serves it through the bridge's ASGI messages, not its direct path.
+    (The bridge is made at the first call: the peers' processes that import this
+    module never load hybrid.)"""
+
+    def __init__(self, app, threads):
+        self.app, self.threads, self.bridge = app, threads, None
+
+    async def __call__(self, scope, receive, send):
+        if self.bridge is None:
+            from hybrid.bridge import WSGIBridge
+
+            self.bridge = WSGIBridge(self.app, self.threads)
+        await self.bridge(scope, receive, send)
+
+
+bridged_plaintext = _Bridged(wsgi_plaintext, 4)
+
+
 async def asgi_plaintext(scope, receive, send):
     if scope["type"] != "http":
         return

@@ -15,7 +15,10 @@ bound for a direct path, not a server.
 
     python benchmarks/direct_wsgi_spike.py --port 8000 [--threads 4] [APP]
 
-`benchmarks/load.py --group bridge-spike` runs it beside the bridge and granian.
+hybrid now has such a path (workers/asgi/wsgi_cycle.py); the spike stays as
+the measure of what its bodies, errors, backpressure and bookkeeping cost.
+`benchmarks/load.py --group bridge-spike` runs it beside that path, the
+bridge as an ASGI app, and granian.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ request tells efficiency apart from that.
     python benchmarks/load.py --group thread-json|thread-io|flask|django
     python benchmarks/load.py --group sync
     python benchmarks/load.py --group bridge|bridge-io   # a WSGI app on an event loop
+    python benchmarks/load.py --group bridge-spike       # its direct path, the bridge, a spike
     python benchmarks/load.py --group asgi|asgi-json|starlette
     python benchmarks/load.py --group tls   # HTTPS keep-alive, one ECDSA P-256 certificate
     python benchmarks/load.py --group asgi --pin   # one core for the servers, one for wrk
@@ -111,7 +112,7 @@ def _wsgi_on_threads(app: str, a2wsgi_app: str, threads: int) -> tuple[str, list
     """A WSGI app on a pool of `threads`, under every server that has one."""
     count = str(threads)
     return ("uvicorn + a2wsgi", [
-        Server("hybrid asgi (bridge)", hybrid(app, "-k", "asgi", "--threads", count)),
+        Server("hybrid asgi (WSGI app)", hybrid(app, "-k", "asgi", "--threads", count)),
         Server("hybrid thread", hybrid(app, "-k", "thread", "--threads", count)),
         Server("uvicorn + a2wsgi", uvicorn(a2wsgi_app, "--http", "httptools", "--loop", "uvloop")),
         Server("gunicorn gthread", gunicorn(app, "-k", "gthread", "--threads", count)),
@@ -180,9 +181,12 @@ GROUPS: dict[str, tuple[str, list[Server]]] = {
     # The same, with an app that waits 20 ms per request, on 16 threads: the
     # ideal is 16 / 20 ms = 800 requests/s.
     "bridge-io": _wsgi_on_threads("wsgi_io", "a2wsgi_io", 16),
-    # The bridge beside a spike of a direct path (benchmarks/direct_wsgi_spike.py).
+    # A WSGI app on the asgi class (the direct path), the same app through the
+    # bridge's ASGI messages, and the spike that measured a direct path first
+    # (benchmarks/direct_wsgi_spike.py: no bodies, errors or backpressure).
     "bridge-spike": ("granian wsgi", [
-        Server("hybrid asgi (bridge)", hybrid("wsgi_plaintext", "-k", "asgi", "--threads", "4")),
+        Server("hybrid asgi (WSGI app)", hybrid("wsgi_plaintext", "-k", "asgi", "--threads", "4")),
+        Server("hybrid asgi (bridge as ASGI app)", hybrid("bridged_plaintext", "-k", "asgi")),
         Server("direct WSGI spike", [sys.executable, str(ROOT / "benchmarks" / "direct_wsgi_spike.py"),
                                      "--port", "{port}", "--threads", "4"]),
         Server("granian wsgi", granian("wsgi_plaintext", "wsgi", "--blocking-threads", "4")),
