@@ -194,7 +194,7 @@ class _Exchange:
     """One HTTP request between the loop (`serve`) and a pool thread (`_call`)."""
 
     __slots__ = ("bridge", "scope", "receive", "send", "loop", "handoff", "arrived", "chunks",
-                 "body_done", "head", "held", "watcher", "calling", "abandoned", "gathered")
+                 "body_done", "head", "held", "watcher", "gathered")
 
     def __init__(self, bridge: WSGIBridge, scope: Scope, receive: Receive, send: Send) -> None:
         self.bridge = bridge
@@ -209,8 +209,6 @@ class _Exchange:
         self.head: Message | None = None  # held until the first piece of the body
         self.held: list[Message] = []  # the final messages, posted with "done"
         self.watcher: asyncio.Task[None] | None = None  # waits for http.disconnect
-        self.calling = False  # a pool thread runs the app for it now (under handoff.lock)
-        self.abandoned = False  # cancelled while the thread ran: counted in the bridge's
         self.gathered = 0  # body bytes received before the app ran: counted in gather_left
 
     # --- on the loop -----------------------------------------------------------------
@@ -233,11 +231,8 @@ class _Exchange:
             bridge.submit(context.run, self._call, environ)
             await self._relay()
         except asyncio.CancelledError:
-            self.handoff.leave()
-            with self.handoff.lock:
-                if self.calling:
-                    self.abandoned = True
-                    bridge.abandon()
+            if self.handoff.give_up():
+                bridge.abandon()
             raise
         finally:
             bridge.gather_left += self.gathered  # (held until the app is done with them)
@@ -334,18 +329,12 @@ class _Exchange:
 
     def _call(self, environ: dict[str, Any]) -> None:
         handoff = self.handoff
-        with handoff.lock:
-            skip = handoff.gone  # cancelled (or the client left) while it waited for a thread
-            self.calling = not skip
-        if not skip:
-            try:
+        try:
+            if handoff.start_call():
                 run(self.bridge.app, environ, self)
-            finally:
-                with handoff.lock:
-                    self.calling = False
-                    if self.abandoned:
-                        self.bridge.abandoned_ended()
-        handoff.post([*self.held, None], self._wake)
+        finally:
+            if handoff.end_call([*self.held, None], self._wake):
+                self.bridge.abandoned_ended()
 
     def _read_body(self) -> bytes:
         """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""

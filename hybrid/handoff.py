@@ -18,8 +18,13 @@ loop (`acked`, once the transport took them); a thread that asks for body
 waits until the loop says it answered (`answered`). Once the client is
 gone (`leave`), no wait of the thread's lasts: it sees `gone` and stops.
 
-Thread boundaries: the loop calls `take`, `acked`, `answered` and `leave`;
-the thread calls `post` and `ask`; they share the fields under `lock`.
+Whether a thread runs the call now is kept here too (`start_call`,
+`end_call`): a request given up for --request-timeout (`give_up`) while its
+call runs leaves that call abandoned, which the bridge counts.
+
+Thread boundaries: the loop calls `take`, `acked`, `answered`, `leave` and
+`give_up`; the thread calls `start_call`, `post`, `ask` and `end_call`; they
+share the fields under `lock`.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ T = TypeVar("T")
 class Handoff(Generic[T]):
     """Items from one pool thread to the loop, for one request."""
 
-    __slots__ = ("loop", "lock", "inbox", "posted", "gone", "unacked", "asking", "waiting")
+    __slots__ = ("loop", "lock", "inbox", "posted", "gone", "unacked", "asking", "waiting",
+                 "calling", "abandoned")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -51,6 +57,8 @@ class Handoff(Generic[T]):
         # The thread's waits, made on first need: most requests never wait, and
         # a Condition costs more to make than the rest of the hand-off.
         self.waiting: threading.Condition | None = None
+        self.calling = False  # a pool thread runs the app's call now
+        self.abandoned = False  # given up (--request-timeout) while the call ran
 
     # --- on the loop -----------------------------------------------------------------
 
@@ -79,6 +87,16 @@ class Handoff(Generic[T]):
             if self.waiting is not None:
                 self.waiting.notify()
 
+    def give_up(self) -> bool:
+        """The request timed out: `leave`, and say whether its call still runs,
+        then abandoned (a thread cannot be stopped, only left to finish)."""
+        with self.lock:
+            self.gone = True
+            if self.waiting is not None:
+                self.waiting.notify()
+            self.abandoned = self.calling
+            return self.abandoned
+
     def leave(self) -> None:
         """The client is gone, or the answer was cut: the thread's waits end, and
         what it posts from now on is not sent."""
@@ -88,6 +106,26 @@ class Handoff(Generic[T]):
                 self.waiting.notify()
 
     # --- on the pool thread ------------------------------------------------------------
+
+    def start_call(self) -> bool:
+        """A thread takes the call: False when the client left (or the request was
+        given up) while it waited for one, and then the app is not called."""
+        with self.lock:
+            self.calling = not self.gone
+            return self.calling
+
+    def end_call(self, items: Sequence[T], wake: Callable[[], None]) -> bool:
+        """The call is over: post its last `items` (as `post` does); True when it
+        had been given up (`give_up`)."""
+        with self.lock:
+            self.calling = False
+            abandoned = self.abandoned
+            self.inbox += items
+            unseen = not self.posted
+            self.posted = True
+        if unseen:
+            self._wake_loop(wake)
+        return abandoned
 
     def post(self, items: Sequence[T], wake: Callable[[], None], size: int = 0) -> None:
         """Hand `items` to the loop; `wake` is called on the loop when it was not
@@ -102,10 +140,7 @@ class Handoff(Generic[T]):
             unseen = not self.posted
             self.posted = True
         if unseen:
-            try:
-                self.loop.call_soon_threadsafe(wake)
-            except RuntimeError:  # the loop is closed: the worker is gone
-                self.leave()
+            self._wake_loop(wake)
         if size:
             with self.lock:
                 while self.unacked > WINDOW and not self.gone:
@@ -123,6 +158,12 @@ class Handoff(Generic[T]):
             while self.asking and not self.gone:
                 self._wait()
         return True
+
+    def _wake_loop(self, wake: Callable[[], None]) -> None:
+        try:
+            self.loop.call_soon_threadsafe(wake)
+        except RuntimeError:  # the loop is closed: the worker is gone
+            self.leave()
 
     def _wait(self) -> None:
         """Wait (holding `lock`) until the loop says something changed."""

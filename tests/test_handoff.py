@@ -103,3 +103,31 @@ def test_a_post_to_a_closed_loop_leaves():
     handoff: Handoff[str] = Handoff(ClosedLoop())  # type: ignore[arg-type]
     handoff.post(["piece"], wake)
     assert handoff.gone
+
+
+def test_a_call_whose_client_left_while_it_waited_is_not_started():
+    handoff: Handoff[str] = Handoff(RecordingLoop())  # type: ignore[arg-type]
+    handoff.leave()
+    assert handoff.start_call() is False
+
+
+def test_a_request_given_up_while_its_call_runs_leaves_the_call_abandoned():
+    handoff: Handoff[str] = Handoff(RecordingLoop())  # type: ignore[arg-type]
+    assert handoff.start_call()
+    assert handoff.give_up() is True
+    assert handoff.end_call(["piece"], wake) is True
+    assert handoff.take() == ["piece"]
+
+
+def test_a_request_given_up_before_its_call_started_abandons_nothing():
+    handoff: Handoff[str] = Handoff(RecordingLoop())  # type: ignore[arg-type]
+    assert handoff.give_up() is False
+    assert handoff.start_call() is False
+    assert handoff.end_call([], wake) is False
+
+
+def test_a_call_that_ends_in_time_was_not_abandoned():
+    handoff: Handoff[str] = Handoff(RecordingLoop())  # type: ignore[arg-type]
+    assert handoff.start_call()
+    assert handoff.end_call(["piece"], wake) is False
+    assert handoff.give_up() is False

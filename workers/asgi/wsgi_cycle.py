@@ -22,9 +22,8 @@ not a thread.
 
 Thread boundaries: `begin`, `_on_posted` and the HttpCycle hooks run on the
 loop; `_call`, `_read_body` and the `_Responder` on a pool thread. They
-share the handoff (under its lock); `calling` and `abandoned` (under the
-handoff's lock); `chunks` and `input_done`, which the loop fills before it
-answers the thread's `ask`.
+share the handoff (under its lock), and `chunks` and `input_done`, which the
+loop fills before it answers the thread's `ask`.
 """
 
 from __future__ import annotations
@@ -75,8 +74,8 @@ _Item = _Piece | _Failure | _BodyWanted | None  # None: the call is over
 class WsgiCycle(Http1Cycle):
     """One HTTP/1.1 request whose WSGI app runs on a thread of `bridge`."""
 
-    __slots__ = ("bridge", "handoff", "client", "scheme", "chunks", "input_done", "calling",
-                 "abandoned", "gathered", "counted", "to_ack", "helper", "drainer")
+    __slots__ = ("bridge", "handoff", "client", "scheme", "chunks", "input_done", "gathered",
+                 "counted", "to_ack", "helper", "drainer")
 
     def __init__(self, channel: HttpChannel, request: Request, bridge: WSGIBridge) -> None:
         super().__init__(channel, request)
@@ -85,8 +84,6 @@ class WsgiCycle(Http1Cycle):
         self.client, self.scheme = resolved_peer(channel, request)
         self.chunks: deque[bytes] = deque()  # body taken on the loop, not read by the app
         self.input_done = False  # the body is all in `chunks`
-        self.calling = False  # a pool thread runs the app for it now
-        self.abandoned = False  # given up while the thread ran: counted in the bridge's
         self.gathered = 0  # body bytes taken before the app ran: counted in gather_left
         self.counted = False  # counted in the worker's work in flight
         self.to_ack = 0  # streamed bytes written while the transport is full
@@ -232,11 +229,8 @@ class WsgiCycle(Http1Cycle):
         if not self.counted:
             return False
         self.timed_out = True
-        self.handoff.leave()
-        with self.handoff.lock:
-            if self.calling:
-                self.abandoned = True
-                self.bridge.abandon()
+        if self.handoff.give_up():
+            self.bridge.abandon()
         if self.helper is not None:
             self.helper.cancel()
         self._timed_out()
@@ -259,19 +253,13 @@ class WsgiCycle(Http1Cycle):
 
     def _call(self, environ: dict[str, Any]) -> None:
         handoff = self.handoff
-        with handoff.lock:
-            skip = handoff.gone  # given up (or the client left) while it waited for a thread
-            self.calling = not skip
         responder = _Responder(handoff, self._on_posted)
-        if not skip:
-            try:
+        try:
+            if handoff.start_call():
                 run(self.bridge.app, environ, responder)
-            finally:
-                with handoff.lock:
-                    self.calling = False
-                    if self.abandoned:
-                        self.bridge.abandoned_ended()
-        handoff.post([*responder.held, None], self._on_posted)
+        finally:
+            if handoff.end_call([*responder.held, None], self._on_posted):
+                self.bridge.abandoned_ended()
 
     def _read_body(self) -> bytes:
         """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""
