@@ -6,10 +6,12 @@ to its thread, sync replaces the worker)."""
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
 
+from hybrid.heartbeat import HEARTBEAT_INTERVAL
 from tests.conftest import read_until_closed, wait_for
 
 WSGI = "tests.apps.basic:app"
@@ -72,3 +74,17 @@ def test_a_worker_whose_threads_are_all_stuck_is_replaced(start_server, worker_c
     wait_for(lambda: (pids := server.booted_workers()) and first not in pids,
              timeout=60, message="a replacement serving")
     assert httpx.get(server.url + "/pid", timeout=10).text != str(first)
+
+
+def test_a_call_waiting_on_a_client_that_does_not_read_is_not_taken_for_stuck(start_server):
+    # (On the asgi class a WSGI call given up while it waits for the client to
+    # read ends as soon as it hears so: its one thread is free again.)
+    server = start_server(WSGI, "-k", "asgi", "--threads", "1", "--request-timeout", "1")
+    (worker,) = server.wait_workers(1)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /stream?n=3000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: "over --request-timeout" in server.log(), message="the timeout")
+        time.sleep(3 * HEARTBEAT_INTERVAL)  # (the ticks that would judge the pool stuck)
+    assert httpx.get(server.url + "/pid", timeout=10).text == str(worker)
+    assert "stuck" not in server.log()

@@ -297,6 +297,10 @@ def test_interim_status_as_final_answer_is_a_500(client):
     assert client.get("/status?code=103").status_code == 500
 
 
+def test_a_status_of_zero_is_a_500(client):
+    assert client.get("/status?code=000").status_code == 500
+
+
 @pytest.mark.slow
 def test_slow_reader_gets_the_whole_response(server):
     size = 20_000_000  # more than the socket buffers hold: the server must wait to send

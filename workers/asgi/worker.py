@@ -238,6 +238,14 @@ class AsgiWorker(Worker):
         """Cancel the app's task for requests past --request-timeout (the client gets
         a 504, or a cut answer). A WSGI call on the bridge cannot be stopped: once
         every bridge thread runs one so abandoned, the worker asks for a replacement."""
+        # Calls abandoned at an earlier tick: one given up now may be only waiting
+        # for the loop (for the client to read, or to send more body), and ends
+        # as soon as it hears that its request was given up.
+        bridge = self.app
+        if isinstance(bridge, WSGIBridge) and bridge.abandoned >= bridge.threads:
+            log.error("Worker %d: every bridge thread is stuck past --request-timeout",
+                      self.pid)
+            self.ask_for_replacement("request-timeout")
         limit = self.cfg.request_timeout
         now = time.perf_counter()
         for cycle in [cycle for c in self.connections for cycle in c.running()]:
@@ -247,8 +255,3 @@ class AsgiWorker(Worker):
                 log.error("Worker %d: %s has run for %.0f s, over --request-timeout (%g s): "
                           "cancelled", self.pid, cycle.request.summary(), now - cycle.clock,
                           limit)
-        bridge = self.app
-        if isinstance(bridge, WSGIBridge) and bridge.abandoned >= bridge.threads:
-            log.error("Worker %d: every bridge thread is stuck past --request-timeout",
-                      self.pid)
-            self.ask_for_replacement("request-timeout")

@@ -45,12 +45,13 @@ from hybrid.wsgi_input import BodyReadError, EmptyInput, FileWrapper, Input, Inp
 from hybrid.workers.asgi.http_cycle import Http1Cycle, HttpChannel, resolved_peer
 
 
+_Head = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, reason, fields
+
+
 class _Piece(NamedTuple):
     """A piece of the app's answer, posted by the thread."""
 
-    status: int  # 0: the head went with an earlier piece
-    reason: bytes
-    headers: list[tuple[bytes, bytes]]
+    head: _Head | None  # None: the head went with an earlier piece
     data: bytes
     last: bool
 
@@ -126,6 +127,8 @@ class WsgiCycle(Http1Cycle):
             if size is None:  # the client left, or its body failed (answered already)
                 self._call_ended()
                 return
+            if not self.counted:
+                return  # given up meanwhile, should a cancel have been lost: no call
             self.gathered += size
             bridge.gather_left -= size
         self._call_soon(context, InputStream(self._read_body))
@@ -171,9 +174,9 @@ class WsgiCycle(Http1Cycle):
     def _write(self, piece: _Piece) -> None:
         if self.complete:
             return  # the answer was cut (timed out, or its body failed)
-        if piece.status:
+        if piece.head is not None:
             try:
-                self._frame_head(piece.status, piece.reason, piece.headers)
+                self._frame_head(*piece.head)
             except LocalProtocolError as exc:  # a head the core may not send
                 log.error("Invalid response to %s: %s", self.request.summary(), exc)
                 self.handoff.leave()
@@ -287,7 +290,7 @@ class _Responder:
     def __init__(self, handoff: Handoff[_Item], wake: Callable[[], None]) -> None:
         self.handoff = handoff
         self.wake = wake  # the cycle's, on the loop
-        self.head: tuple[int, bytes, list[tuple[bytes, bytes]]] | None = None
+        self.head: _Head | None = None
         self.held: list[_Item] = []  # posted with the end of the call
 
     def start(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -296,10 +299,8 @@ class _Responder:
     def body(self, data: bytes, last: bool) -> None:
         if self.handoff.gone:
             raise ConnectionAbortedError("the client left")
-        head = self.head
+        piece = _Piece(self.head, data, last)
         self.head = None
-        piece = _Piece(0, b"", [], data, last) if head is None \
-            else _Piece(head[0], head[1], head[2], data, last)
         if last:
             self.held = [piece]
         else:
@@ -309,7 +310,7 @@ class _Responder:
               data: bytes) -> None:
         if self.handoff.gone:
             raise ConnectionAbortedError("the client left")
-        self.held = [_Piece(status, reason, headers, data, True)]
+        self.held = [_Piece((status, reason, headers), data, True)]
 
     def file(self, wrapper: FileWrapper) -> bool:
         return False  # iterated in its blocks
