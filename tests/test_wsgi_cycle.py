@@ -73,3 +73,10 @@ def test_work_in_flight_comes_down_however_a_request_ends(start_server):
     time.sleep(2 * HEARTBEAT_INTERVAL)
     wait_for(lambda: in_flight(control) == 0, timeout=10, message="no request in flight")
     assert httpx.get(server.url + "/", timeout=10).status_code == 200
+
+
+def test_a_pipelined_request_is_served_under_a_concurrency_limit_of_one(start_server):
+    server = start_server("tests.apps.basic:app", "-k", "asgi", "--limit-concurrency", "1")
+    raw = raw_exchange(server.port, b"GET /hit HTTP/1.1\r\nHost: x\r\n\r\n"
+                                    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.count(b"HTTP/1.1 200 ") == 2, raw

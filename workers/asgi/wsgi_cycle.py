@@ -191,6 +191,9 @@ class WsgiCycle(Http1Cycle):
         if data:
             self.channel.write(data)  # dropped if the client is gone
         if piece.last:
+            # (A last piece is posted with the end of the call: the call is over,
+            # and a pipelined request the answer's end starts finds it so.)
+            self._release()
             self._finish(framer.keep_alive)
         elif piece.data:
             self._acknowledge(len(piece.data))
