@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from queue import SimpleQueue
 from typing import Any, Final
@@ -55,7 +54,7 @@ from hybrid.protocol import GATHER_BUDGET, error_body
 from hybrid.typing import Message, Receive, Scope, Send, WSGIApp
 from hybrid.wsgi import run
 from hybrid.wsgi_environ import environ_from_scope
-from hybrid.wsgi_input import BodyReadError, FileWrapper, InputStream
+from hybrid.wsgi_input import FileWrapper, InputStream
 
 DEFAULT_THREADS: Final = 4
 """Threads per bridge when not told: a few, so that a slow call does not hold
@@ -193,8 +192,8 @@ def announced_body(headers: Iterable[tuple[bytes, bytes]], bound: int) -> tuple[
 class _Exchange:
     """One HTTP request between the loop (`serve`) and a pool thread (`_call`)."""
 
-    __slots__ = ("bridge", "scope", "receive", "send", "loop", "handoff", "arrived", "chunks",
-                 "body_done", "head", "held", "watcher", "gathered")
+    __slots__ = ("bridge", "scope", "receive", "send", "loop", "handoff", "arrived", "head",
+                 "held", "watcher", "gathered")
 
     def __init__(self, bridge: WSGIBridge, scope: Scope, receive: Receive, send: Send) -> None:
         self.bridge = bridge
@@ -204,8 +203,6 @@ class _Exchange:
         self.loop = asyncio.get_running_loop()  # (made on the loop, by WSGIBridge.__call__)
         self.handoff: Handoff[Message | None] = Handoff(self.loop)  # None: done
         self.arrived: asyncio.Future[None] | None = None
-        self.chunks: deque[bytes] = deque()  # body received, not read yet
-        self.body_done = False
         self.head: Message | None = None  # held until the first piece of the body
         self.held: list[Message] = []  # the final messages, posted with "done"
         self.watcher: asyncio.Task[None] | None = None  # waits for http.disconnect
@@ -241,15 +238,7 @@ class _Exchange:
 
     async def _take_body(self) -> int | None:
         """Receive one body message: its size, or None if it says the client left."""
-        message = await self.receive()
-        if message["type"] != "http.request":
-            self.handoff.leave()
-            return None
-        data = message.get("body", b"")
-        if data:
-            self.chunks.append(data)
-        self.body_done = not message.get("more_body", False)
-        return len(data)
+        return self.handoff.body_received(await self.receive())
 
     async def _gather(self, bound: int) -> bool:
         """Receive the body, or its first `bound` bytes, before a thread is taken,
@@ -257,7 +246,7 @@ class _Exchange:
         a gathered body may wait in memory for a thread), and stopping where the
         budget ends; False if the client left (or its body failed) meanwhile."""
         bridge = self.bridge
-        while not self.body_done and self.gathered < bound and bridge.gather_left > 0:
+        while not self.handoff.body_done and self.gathered < bound and bridge.gather_left > 0:
             size = await self._take_body()
             if size is None:
                 return False
@@ -299,7 +288,7 @@ class _Exchange:
                           self.scope.get("path"), exc)
                 for error in _error_messages(500, ""):
                     await self.send(error)
-            if message.get("more_body") and self.watcher is None and self.body_done:
+            if message.get("more_body") and self.watcher is None and self.handoff.body_done:
                 # A streamed response: a server whose send() does not fail once the
                 # client left still says so through receive().
                 self.watcher = self.loop.create_task(self._watch())
@@ -338,13 +327,7 @@ class _Exchange:
 
     def _read_body(self) -> bytes:
         """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""
-        chunks = self.chunks
-        while not chunks:
-            if self.body_done:
-                return b""
-            if not self.handoff.ask(_BODY_WANTED, self._wake):
-                raise BodyReadError(400, "the client left before the body ended")
-        return chunks.popleft()
+        return self.handoff.read_body(_BODY_WANTED, self._wake)
 
     # --- the responder `hybrid.wsgi.run` drives --------------------------------------
 

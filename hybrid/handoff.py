@@ -18,21 +18,31 @@ loop (`acked`, once the transport took them); a thread that asks for body
 waits until the loop says it answered (`answered`). Once the client is
 gone (`leave`), no wait of the thread's lasts: it sees `gone` and stops.
 
+The body goes the same way, the other way round: the loop receives it
+(`body_received`), before the call or when the thread `ask`s for more, and
+the thread reads it (`read_body`, behind `wsgi.input`).
+
 Whether a thread runs the call now is kept here too (`start_call`,
 `end_call`): a request given up for --request-timeout (`give_up`) while its
 call runs leaves that call abandoned, which the bridge counts.
 
-Thread boundaries: the loop calls `take`, `acked`, `answered`, `leave` and
-`give_up`; the thread calls `start_call`, `post`, `ask` and `end_call`; they
-share the fields under `lock`.
+Thread boundaries: the loop calls `take`, `acked`, `answered`,
+`body_received`, `leave` and `give_up`; the thread calls `start_call`,
+`post`, `ask`, `read_body` and `end_call`; they share the fields under
+`lock`, and `body` and `body_done`, which the loop fills before it queues
+the call or answers the thread's `ask`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Final, Generic, TypeVar
+
+from hybrid.typing import Message
+from hybrid.wsgi_input import BodyReadError
 
 WINDOW: Final = 262144
 """Bytes of a streamed response a thread may run ahead of the transport."""
@@ -44,7 +54,7 @@ class Handoff(Generic[T]):
     """Items from one pool thread to the loop, for one request."""
 
     __slots__ = ("loop", "lock", "inbox", "posted", "gone", "unacked", "asking", "waiting",
-                 "calling", "abandoned")
+                 "calling", "abandoned", "body", "body_done")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -59,6 +69,8 @@ class Handoff(Generic[T]):
         self.waiting: threading.Condition | None = None
         self.calling = False  # a pool thread runs the app's call now
         self.abandoned = False  # given up (--request-timeout) while the call ran
+        self.body: deque[bytes] = deque()  # the request body received, not read yet
+        self.body_done = False  # the rest of the body is all in `body`
 
     # --- on the loop -----------------------------------------------------------------
 
@@ -86,6 +98,19 @@ class Handoff(Generic[T]):
             self.asking = False
             if self.waiting is not None:
                 self.waiting.notify()
+
+    def body_received(self, message: Message) -> int | None:
+        """The loop received `message` for the thread (before the call, or when
+        `ask`ed): a piece of the body (its size), or word that the client left
+        (None; then `leave`)."""
+        if message["type"] != "http.request":
+            self.leave()
+            return None
+        data = message.get("body", b"")
+        if data:
+            self.body.append(data)
+        self.body_done = not message.get("more_body", False)
+        return len(data)
 
     def give_up(self) -> bool:
         """The request timed out: `leave`, and say whether its call still runs,
@@ -158,6 +183,17 @@ class Handoff(Generic[T]):
             while self.asking and not self.gone:
                 self._wait()
         return True
+
+    def read_body(self, question: T, wake: Callable[[], None]) -> bytes:
+        """`wsgi.input`'s receive(): the next piece of the body, b"" at its end;
+        when none is here, `ask` the loop for more with `question`."""
+        body = self.body
+        while not body:
+            if self.body_done:
+                return b""
+            if not self.ask(question, wake):
+                raise BodyReadError(400, "the client left before the body ended")
+        return body.popleft()
 
     def _wake_loop(self, wake: Callable[[], None]) -> None:
         try:

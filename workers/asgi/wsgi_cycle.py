@@ -22,15 +22,13 @@ not a thread.
 
 Thread boundaries: `begin`, `_on_posted` and the HttpCycle hooks run on the
 loop; `_call`, `_read_body` and the `_Responder` on a pool thread. They
-share the handoff (under its lock), and `chunks` and `input_done`, which the
-loop fills before it answers the thread's `ask`.
+share the handoff alone (the answer one way, the body the other).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
@@ -41,7 +39,7 @@ from hybrid.protocol import LocalProtocolError, ProtocolError, Request
 from hybrid.wsgi import run
 from hybrid.wsgi_environ import build_environ
 from hybrid.typing import Message
-from hybrid.wsgi_input import BodyReadError, EmptyInput, FileWrapper, Input, InputStream
+from hybrid.wsgi_input import EmptyInput, FileWrapper, Input, InputStream
 from hybrid.workers.asgi.http_cycle import Http1Cycle, HttpChannel, resolved_peer
 
 
@@ -75,16 +73,14 @@ _Item = _Piece | _Failure | _BodyWanted | None  # None: the call is over
 class WsgiCycle(Http1Cycle):
     """One HTTP/1.1 request whose WSGI app runs on a thread of `bridge`."""
 
-    __slots__ = ("bridge", "handoff", "client", "scheme", "chunks", "input_done", "gathered",
-                 "counted", "to_ack", "helper", "drainer")
+    __slots__ = ("bridge", "handoff", "client", "scheme", "gathered", "counted", "to_ack",
+                 "helper", "drainer")
 
     def __init__(self, channel: HttpChannel, request: Request, bridge: WSGIBridge) -> None:
         super().__init__(channel, request)
         self.bridge = bridge
         self.handoff: Handoff[_Item] = Handoff(channel.server.loop)
         self.client, self.scheme = resolved_peer(channel, request)
-        self.chunks: deque[bytes] = deque()  # body taken on the loop, not read by the app
-        self.input_done = False  # the body is all in `chunks`
         self.gathered = 0  # body bytes taken before the app ran: counted in gather_left
         self.counted = False  # counted in the worker's work in flight
         self.to_ack = 0  # streamed bytes written while the transport is full
@@ -122,7 +118,7 @@ class WsgiCycle(Http1Cycle):
         """Take the body, or its first `bound` bytes, before a thread is taken,
         counting what arrives against the bridge's budget (see hybrid.bridge)."""
         bridge = self.bridge
-        while not self.input_done and self.gathered < bound and bridge.gather_left > 0:
+        while not self.handoff.body_done and self.gathered < bound and bridge.gather_left > 0:
             size = await self._take_body()
             if size is None:  # the client left, or its body failed (answered already)
                 self._call_ended()
@@ -134,17 +130,9 @@ class WsgiCycle(Http1Cycle):
         self._call_soon(context, InputStream(self._read_body))
 
     async def _take_body(self) -> int | None:
-        """Receive one piece of the body into `chunks`: its size, or None when the
+        """Receive one piece of the body for the thread: its size, or None when the
         client left (or its body failed)."""
-        message = await self.receive()
-        if message["type"] != "http.request":
-            self.handoff.leave()
-            return None
-        data = message.get("body", b"")
-        if data:
-            self.chunks.append(data)
-        self.input_done = not message.get("more_body", False)
-        return len(data)
+        return self.handoff.body_received(await self.receive())
 
     async def _fetch(self) -> None:
         """The thread asked for more of the body."""
@@ -269,13 +257,7 @@ class WsgiCycle(Http1Cycle):
 
     def _read_body(self) -> bytes:
         """`wsgi.input`'s receive(): the next piece of the body, b"" at its end."""
-        chunks = self.chunks
-        while not chunks:
-            if self.input_done:
-                return b""
-            if not self.handoff.ask(_BODY_WANTED, self._on_posted):
-                raise BodyReadError(400, "the client left before the body ended")
-        return chunks.popleft()
+        return self.handoff.read_body(_BODY_WANTED, self._on_posted)
 
     async def send(self, message: Message) -> None:
         """None: no ASGI app runs on this cycle (its WSGI app answers through a
