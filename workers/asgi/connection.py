@@ -44,7 +44,7 @@ from hybrid.protocol import (
 )
 from hybrid.protocol.stream_request import PREFACE, h2c_settings
 from hybrid.workers.asgi.flow import FlowControl
-from hybrid.workers.asgi.http_cycle import Http1Cycle, RequestCycle, http_scope
+from hybrid.workers.asgi.http_cycle import Http1Cycle, RequestCycle, http_scope, resolved_peer
 from hybrid.workers.asgi.idle import IdleConnections
 from hybrid.workers.asgi.lifetime import ServedConnection
 from hybrid.workers.asgi.preamble import ConnectionPreamble, PreambleHost
@@ -294,7 +294,8 @@ class HttpProtocol(ConnectionPreamble[Host]):
         return h2
 
     def _start_websocket(self, request: Request) -> None:
-        websocket = WebSocketCycle(self, request, http_scope(self, request))
+        websocket = WebSocketCycle(self, request,
+                                   http_scope(self, request, *resolved_peer(self, request)))
         error = websocket.handshake_error()
         if error is not None:
             status, detail, headers = error

@@ -69,7 +69,7 @@ _CC = TypeVar("_CC", bound=CycleChannel)
 class HttpCycle(Cycle[_CC]):
     """One request, on either protocol: its scope, its body, and how it ends."""
 
-    __slots__ = ("request", "scope", "body", "buffered", "body_done", "body_delivered",
+    __slots__ = ("request", "scope", "client", "scheme", "body", "buffered", "body_done", "body_delivered",
                  "body_error", "disconnected", "started", "complete",
                  "status", "clock", "pace", "task", "timed_out", "awaiting_disconnect")
 
@@ -79,6 +79,8 @@ class HttpCycle(Cycle[_CC]):
         access_log = channel.server.access_log
         if access_log.json:
             access_log.prepare(request)  # (a request id the app sees too)
+        # The client and scheme, after proxy headers (the scope's, the access log's).
+        self.client, self.scheme = resolved_peer(channel, request)
         self.body: list[bytes] = []
         self.buffered = 0
         self.body_done = False
@@ -154,7 +156,7 @@ class HttpCycle(Cycle[_CC]):
     def _client_seen(self) -> tuple[str, str]:
         """The client as the access log names it: after proxy headers, as the WSGI
         classes log it."""
-        client = self.scope["client"]
+        client = self.client
         return (client[0], str(client[1])) if client else ("", "")
 
     # --- the ASGI interface -------------------------------------------------------------
@@ -318,6 +320,18 @@ class Http1Cycle(HttpCycle[HttpChannel]):
     def _body_bytes_sent(self) -> int:
         return self.framer.bytes_sent
 
+    def _write_body(self, data: bytes, last: bool) -> None:
+        """Frame a piece of the body, with the head held for it (one write), and
+        write it (dropped if the client is gone); `last`: the answer is complete."""
+        framer = self.framer
+        out = framer.last(data) if last else framer.body(data)
+        if self.head is not None:
+            out, self.head = self.head + out, None
+        if last:
+            self.complete = True
+        if out:
+            self.channel.write(out)
+
     def _frame_head(self, status: int, reason: bytes, headers: Iterable[tuple[bytes, bytes]]) -> None:
         """Frame the answer's head (held in `head` for the first piece of the body),
         with whether the connection may outlive it; the core raises
@@ -344,7 +358,7 @@ class RequestCycle(Http1Cycle):
 
     def __init__(self, channel: HttpChannel, request: Request) -> None:
         super().__init__(channel, request)
-        self.scope = http_scope(channel, request)
+        self.scope = http_scope(channel, request, self.client, self.scheme)
         self.trailers_due = False  # the app announced trailers: they end the answer
         self.body_ended = False  # its last body came; the trailers are still to come
 
@@ -390,13 +404,7 @@ class RequestCycle(Http1Cycle):
         body = message.get("body", b"")
         if not more and self.trailers_due:
             more = self.body_ended = True  # (the trailers end the answer)
-        data = self.framer.body(body) if more else self.framer.last(body)
-        if self.head is not None:  # the head goes out with the first body: one write
-            data, self.head = self.head + data, None
-        if not more:
-            self.complete = True
-        if data:
-            channel.write(data)  # dropped if the client is gone
+        self._write_body(body, last=not more)
         if not more:
             self._finish(self.framer.keep_alive)
 
@@ -421,11 +429,12 @@ class RequestCycle(Http1Cycle):
         self._finish(self.framer.keep_alive)
 
 
-def http_scope(channel: Channel, request: Request) -> Scope:
-    """The ASGI scope of a request (a WebSocket cycle adapts it)."""
+def http_scope(channel: Channel, request: Request, client: tuple[str, int] | None,
+               scheme: str) -> Scope:
+    """The ASGI scope of a request (a WebSocket cycle adapts it); `client` and
+    `scheme` as `resolved_peer` gives them."""
     server = channel.server
     root_path = server.root_path
-    client, scheme = resolved_peer(channel, request)
     raw_path = request.path
     path = raw_path.decode("ascii", "replace")  # llhttp admits only ASCII in targets
     if "%" in path:

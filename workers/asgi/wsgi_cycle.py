@@ -40,7 +40,7 @@ from hybrid.wsgi import run
 from hybrid.wsgi_environ import build_environ
 from hybrid.typing import Message
 from hybrid.wsgi_input import EmptyInput, FileWrapper, Input, InputStream
-from hybrid.workers.asgi.http_cycle import Http1Cycle, HttpChannel, resolved_peer
+from hybrid.workers.asgi.http_cycle import Http1Cycle, HttpChannel
 
 
 _Head = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, reason, fields
@@ -73,14 +73,12 @@ _Item = _Piece | _Failure | _BodyWanted | None  # None: the call is over
 class WsgiCycle(Http1Cycle):
     """One HTTP/1.1 request whose WSGI app runs on a thread of `bridge`."""
 
-    __slots__ = ("bridge", "handoff", "client", "scheme", "gathered", "counted", "to_ack",
-                 "helper", "drainer")
+    __slots__ = ("bridge", "handoff", "gathered", "counted", "to_ack", "helper", "drainer")
 
     def __init__(self, channel: HttpChannel, request: Request, bridge: WSGIBridge) -> None:
         super().__init__(channel, request)
         self.bridge = bridge
         self.handoff: Handoff[_Item] = Handoff(channel.server.loop)
-        self.client, self.scheme = resolved_peer(channel, request)
         self.gathered = 0  # body bytes taken before the app ran: counted in gather_left
         self.counted = False  # counted in the worker's work in flight
         self.to_ack = 0  # streamed bytes written while the transport is full
@@ -170,19 +168,12 @@ class WsgiCycle(Http1Cycle):
                 self.handoff.leave()
                 self._fail()
                 return
-        framer = self.framer
-        data = framer.last(piece.data) if piece.last else framer.body(piece.data)
-        if self.head is not None:  # the head goes out with the first body: one write
-            data, self.head = self.head + data, None
-        if piece.last:
-            self.complete = True
-        if data:
-            self.channel.write(data)  # dropped if the client is gone
+        self._write_body(piece.data, piece.last)
         if piece.last:
             # (A last piece is posted with the end of the call: the call is over,
             # and a pipelined request the answer's end starts finds it so.)
             self._release()
-            self._finish(framer.keep_alive)
+            self._finish(self.framer.keep_alive)
         elif piece.data:
             self._acknowledge(len(piece.data))
 
@@ -238,10 +229,6 @@ class WsgiCycle(Http1Cycle):
     def body_failed(self, error: ProtocolError) -> None:
         super().body_failed(error)
         self.handoff.leave()
-
-    def _client_seen(self) -> tuple[str, str]:
-        client = self.client
-        return (client[0], str(client[1])) if client else ("", "")
 
     # --- on the pool thread ------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from hybrid.workers.asgi.h2 import engine as h2
 from hybrid.workers.asgi.h2.lifetime import H2Host, H2Lifetime
 from hybrid.workers.asgi.h2.stream import StreamCycle, answer_with_error
 from hybrid.workers.asgi.h2.tunnel import StreamTunnel
-from hybrid.workers.asgi.http_cycle import http_scope
+from hybrid.workers.asgi.http_cycle import http_scope, resolved_peer
 from hybrid.workers.asgi.websocket import WebSocketCycle
 
 
@@ -248,7 +248,8 @@ class H2Connection(H2Lifetime):
     def _open_tunnel(self, stream_id: int, request: Request) -> None:
         """An extended CONNECT for a WebSocket (RFC 8441): the stream carries it."""
         tunnel = StreamTunnel(self, stream_id)
-        websocket = WebSocketCycle(tunnel, request, http_scope(tunnel, request))
+        websocket = WebSocketCycle(tunnel, request,
+                                   http_scope(tunnel, request, *resolved_peer(tunnel, request)))
         error = websocket.handshake_error()
         if error is not None:
             status, detail, headers = error

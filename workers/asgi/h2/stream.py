@@ -77,7 +77,7 @@ class StreamCycle(HttpCycle[StreamChannel]):
 
     def __init__(self, channel: StreamChannel, stream_id: int, request: Request) -> None:
         super().__init__(channel, request)
-        self.scope = http_scope(channel, request)
+        self.scope = http_scope(channel, request, self.client, self.scheme)
         self.stream_id = stream_id
         self.response: StreamResponse | None = None
         self.pending_head: list[tuple[bytes, bytes]] | None = None  # held for the first body
